@@ -1,0 +1,72 @@
+/**
+ * `npm start`: the echo server, the Autobahn fuzzing client's target. Text comes back as text,
+ * binary as binary, fragmented messages whole; pings are answered by the library.
+ *
+ *   npm start                      # port 9001, or $PORT
+ *   npm start -- --port 9002 --host 127.0.0.1
+ */
+
+import { parseArgs } from 'node:util';
+import { WebSocketServer } from './node/server.js';
+import type { Ws } from './node/ws.js';
+
+function fail(message: string): never {
+  console.error(`rfc6455 echo server: ${message}`);
+  process.exit(2);
+}
+
+function parsePort(value: string): number {
+  const port = Number(value);
+  if (!/^\d+$/.test(value) || port > 65535) fail(`invalid port ${JSON.stringify(value)}`);
+  return port;
+}
+
+async function echo(ws: Ws): Promise<void> {
+  for await (const message of ws) void ws.send(message.data);
+}
+
+async function main(): Promise<void> {
+  let values: { port?: string | undefined; host?: string | undefined };
+  try {
+    ({ values } = parseArgs({
+      options: { port: { type: 'string', short: 'p' }, host: { type: 'string' } },
+    }));
+  } catch (error) {
+    fail((error as Error).message);
+  }
+  const port = parsePort(values.port ?? process.env['PORT'] ?? '9001');
+  const host = values.host ?? process.env['HOST'];
+
+  const server = new WebSocketServer({ handler: echo });
+  let address;
+  try {
+    address = await server.listen(port, host);
+  } catch (error) {
+    fail(`cannot listen on port ${port}: ${(error as Error).message}`);
+  }
+  const shown =
+    address.address === '::' || address.address === '0.0.0.0'
+      ? 'localhost'
+      : address.family === 'IPv6'
+        ? `[${address.address}]`
+        : address.address;
+  console.log(`rfc6455 echo server listening on ws://${shown}:${address.port}`);
+
+  let stopping = false;
+  const stop = (): void => {
+    if (stopping) return;
+    stopping = true;
+    // Every connection gets a 1001 close and closeTimeout to answer it.
+    server.close({ code: 1001 }).then(
+      () => process.exit(0),
+      (error: unknown) => {
+        console.error('rfc6455 echo server: shutdown failed:', error);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+void main();

@@ -1,0 +1,35 @@
+/**
+ * What the protocol core takes from outside, provided by Node: the SHA-1 for the handshake,
+ * allocation as Buffers (so payloads reach the application as Buffers with no conversion), the
+ * simdutf-backed UTF-8 check, and Buffer's UTF-8 encoder, which writes straight into the slab.
+ */
+
+import { Buffer, isUtf8 } from 'node:buffer';
+import { createHash } from 'node:crypto';
+import { Slab, type TextEncoding } from '../protocol/writer.js';
+
+export function sha1Base64(input: string): string {
+  return createHash('sha1').update(input, 'latin1').digest('base64');
+}
+
+export function allocBuffer(size: number): Uint8Array {
+  return Buffer.allocUnsafe(size);
+}
+
+export function isUtf8Buffer(bytes: Uint8Array): boolean {
+  return isUtf8(bytes);
+}
+
+/** Buffers handed out by the core are Buffers already; this only wraps what is not. */
+export function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+export const bufferTextEncoding: TextEncoding = {
+  byteLength: (text) => Buffer.byteLength(text, 'utf8'),
+  // The slab is made of Buffers (see sharedSlab), so Buffer's own encoder can write into it.
+  encodeInto: (text, target, offset) => (target as Buffer).write(text, offset, 'utf8'),
+};
+
+/** One slab for every connection in the process (see FrameWriter for why sharing is safe). */
+export const sharedSlab = new Slab((size) => Buffer.allocUnsafeSlow(size));

@@ -1,0 +1,282 @@
+/**
+ * The server: takes sockets over from Node's HTTP `'upgrade'` event, performs the opening handshake
+ * with the core's rules, and hands each connection to the application's handler.
+ *
+ * It runs on an HTTP server of its own (`listen()`) or inside any existing `http`/`https` server,
+ * through `handleUpgrade(req, socket, head)` or `attach(server)`.
+ */
+
+import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { CloseCode } from '../protocol/close.js';
+import { HandshakeError, WebSocketError } from '../protocol/errors.js';
+import {
+  buildErrorResponse,
+  buildHandshakeResponse,
+  computeAcceptKey,
+  validateHandshakeRequest,
+} from '../protocol/handshake.js';
+import {
+  resolveConnectionOptions,
+  type ConnectionHandler,
+  type ResolvedConnectionOptions,
+  type ServerOptions,
+} from './options.js';
+import { sha1Base64 } from './runtime.js';
+import { Ws, type WsOwner } from './ws.js';
+
+export interface ShutdownOptions {
+  /** Close code sent to every connection. Default 1001 (going away). */
+  code?: number;
+  /** Milliseconds to wait for closing handshakes before destroying what is left. Default closeTimeout. */
+  timeout?: number;
+}
+
+export interface ShutdownResult {
+  /** Connections whose closing handshake completed in time. */
+  readonly closed: number;
+  /** Connections destroyed at the timeout. */
+  readonly terminated: number;
+}
+
+export class WebSocketServer implements WsOwner {
+  /** @internal */
+  readonly options: ResolvedConnectionOptions;
+  private readonly hooks: ServerOptions;
+  private readonly live = new Set<Ws>();
+  private httpServer: HttpServer | null = null;
+  private shuttingDown = false;
+
+  constructor(options: ServerOptions = {}) {
+    this.options = resolveConnectionOptions(options);
+    this.hooks = options;
+  }
+
+  /** The open connections. */
+  get clients(): ReadonlySet<Ws> {
+    return this.live;
+  }
+
+  /**
+   * Starts an HTTP server of our own that accepts WebSocket handshakes and answers any other
+   * request with 426 Upgrade Required. Port 0 picks a free port. Resolves with the bound address.
+   */
+  async listen(port = 0, host?: string): Promise<AddressInfo> {
+    if (this.httpServer !== null) {
+      throw new WebSocketError('WS_ERR_INVALID_ARGUMENT', 'the server is already listening');
+    }
+    const server = createServer();
+    server.on('request', respondNotWebSocket);
+    this.attach(server);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    this.httpServer = server;
+    return server.address() as AddressInfo;
+  }
+
+  /** The address `listen()` bound, or null. */
+  address(): AddressInfo | null {
+    const address = this.httpServer?.address();
+    return address && typeof address === 'object' ? address : null;
+  }
+
+  /** Accepts WebSocket upgrades on an existing HTTP or HTTPS server. */
+  attach(server: HttpServer | HttpsServer): this {
+    server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+      void this.handleUpgrade(request, socket, head);
+    });
+    return this;
+  }
+
+  /**
+   * Performs the opening handshake on a socket taken from an `'upgrade'` event. `head` holds bytes
+   * that came after the request: they are parsed as the first frames. Resolves with the connection,
+   * or undefined when the request was refused (it got an HTTP error and its socket was closed).
+   * Never rejects.
+   */
+  async handleUpgrade(
+    request: IncomingMessage,
+    socket: Duplex,
+    head: Buffer = Buffer.alloc(0),
+    handler: ConnectionHandler | undefined = this.hooks.handler,
+  ): Promise<Ws | undefined> {
+    // Until the Ws owns the socket, an error on it must not be an unhandled 'error' event.
+    socket.on('error', ignoreError);
+    try {
+      if (this.shuttingDown) {
+        throw new HandshakeError('WS_ERR_HANDSHAKE_SHUTTING_DOWN', 503, 'the server is shutting down');
+      }
+      const handshake = validateHandshakeRequest(request);
+      const { allowRequest, selectProtocol } = this.hooks;
+      if (allowRequest !== undefined && !(await allowRequest(request))) {
+        throw new HandshakeError('WS_ERR_HANDSHAKE_FORBIDDEN', 403, 'the request was refused');
+      }
+      if (this.shuttingDown) {
+        throw new HandshakeError('WS_ERR_HANDSHAKE_SHUTTING_DOWN', 503, 'the server is shutting down');
+      }
+      let protocol: string | undefined;
+      if (selectProtocol !== undefined && handshake.protocols.length > 0) {
+        protocol = selectProtocol(handshake.protocols, request);
+        if (protocol !== undefined && !handshake.protocols.includes(protocol)) {
+          throw new WebSocketError(
+            'WS_ERR_INVALID_ARGUMENT',
+            `selectProtocol returned ${JSON.stringify(protocol)}, which the client did not offer`,
+          );
+        }
+      }
+      if (socket.destroyed || !socket.writable) return undefined;
+      socket.write(
+        buildHandshakeResponse({ accept: computeAcceptKey(handshake.key, sha1Base64), protocol }),
+        'latin1',
+      );
+      const ws = new Ws(socket, this, protocol ?? '');
+      socket.off('error', ignoreError);
+      this.live.add(ws);
+      if (handler !== undefined) this.runHandler(handler, ws, request);
+      if (head.length > 0) ws.receiveChunk(head);
+      return ws;
+    } catch (error) {
+      if (error instanceof HandshakeError) {
+        refuse(socket, error.status, error.message, error.headers, this.options.closeTimeout);
+      } else {
+        // A hook threw: the application's bug, reported; the client gets a plain 500.
+        this.report(error, undefined);
+        refuse(socket, 500, 'internal server error', {}, this.options.closeTimeout);
+      }
+      return undefined;
+    }
+  }
+
+  /**
+   * Stops accepting handshakes (503), closes every connection with `code`, waits for their closing
+   * handshakes up to `timeout`, then destroys the rest; stops the HTTP server `listen()` started.
+   */
+  async close(options: ShutdownOptions = {}): Promise<ShutdownResult> {
+    const code = options.code ?? CloseCode.GOING_AWAY;
+    const timeout = options.timeout ?? this.options.closeTimeout;
+    this.shuttingDown = true;
+    const server = this.httpServer;
+    const serverClosed =
+      server === null ? Promise.resolve() : new Promise<void>((resolve) => server.close(() => resolve()));
+    server?.closeIdleConnections();
+
+    const connections = [...this.live];
+    let closed = 0;
+    let terminated = 0;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeout);
+    });
+    await Promise.all(
+      connections.map(async (ws) => {
+        const result = await Promise.race([ws.close(code, 'server shutting down'), deadline.then(() => null)]);
+        if (result !== null && result.wasClean) closed++;
+        else {
+          terminated++;
+          ws.terminate('server shut down');
+        }
+      }),
+    );
+    clearTimeout(timer);
+    server?.closeAllConnections();
+    await serverClosed;
+    this.httpServer = null;
+    return { closed, terminated };
+  }
+
+  /** @internal */
+  connectionClosed(ws: Ws): void {
+    this.live.delete(ws);
+  }
+
+  private runHandler(handler: ConnectionHandler, ws: Ws, request: IncomingMessage): void {
+    const failed = (error: unknown): void => {
+      // A recv() loop ends with ConnectionClosedError when the peer goes: that is not a bug.
+      if (error instanceof WebSocketError && error.code === 'WS_ERR_CLOSED') return;
+      this.report(error, ws);
+      ws.abort(CloseCode.INTERNAL_ERROR, 'internal error');
+    };
+    try {
+      const result = handler(ws, request);
+      if (isPromiseLike(result)) result.then(undefined, failed);
+    } catch (error) {
+      failed(error);
+    }
+  }
+
+  private report(error: unknown, ws: Ws | undefined): void {
+    const onError = this.hooks.onError;
+    if (onError === undefined) {
+      console.error('rfc6455: unhandled error in a connection handler:', error);
+      return;
+    }
+    try {
+      onError(error, ws);
+    } catch (secondary) {
+      console.error('rfc6455: onError threw:', secondary, 'while reporting:', error);
+    }
+  }
+}
+
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return (
+    typeof value === 'object' && value !== null && typeof (value as PromiseLike<unknown>).then === 'function'
+  );
+}
+
+function ignoreError(): void {}
+
+/**
+ * Answers a refused handshake and closes the socket. The socket is read (and the bytes dropped)
+ * until the client closes, so that the response is not lost to a TCP reset, but for no longer than
+ * `linger` milliseconds.
+ */
+function refuse(
+  socket: Duplex,
+  status: number,
+  message: string,
+  headers: Readonly<Record<string, string>>,
+  linger: number,
+): void {
+  if (socket.destroyed) return;
+  socket.on('error', ignoreError);
+  if (socket.writable) socket.end(buildErrorResponse(status, message, headers), 'latin1');
+  socket.resume();
+  const timer = setTimeout(() => socket.destroy(), linger);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
+}
+
+/** A plain HTTP request on a WebSocket-only server. */
+function respondNotWebSocket(request: IncomingMessage, response: ServerResponse): void {
+  let status = 426;
+  let message = 'this is a WebSocket endpoint: connect with a WebSocket client';
+  const headers: Record<string, string> = { Upgrade: 'websocket', 'Sec-WebSocket-Version': '13' };
+  if (request.headers.upgrade !== undefined) {
+    // An upgrade request Node did not treat as one (no "Connection: upgrade"): say what is wrong.
+    try {
+      validateHandshakeRequest(request);
+    } catch (error) {
+      if (error instanceof HandshakeError) {
+        status = error.status;
+        message = error.message;
+        Object.assign(headers, error.headers);
+      }
+    }
+  }
+  const body = `${message}\n`;
+  response.writeHead(status, {
+    ...headers,
+    'Content-Type': 'text/plain; charset=utf-8',
+    'Content-Length': Buffer.byteLength(body),
+    Connection: 'close',
+  });
+  response.end(body);
+}

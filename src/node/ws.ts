@@ -1,0 +1,501 @@
+/**
+ * `Ws`: one WebSocket connection over a Node socket. The only place that reads from and writes to
+ * the socket; every protocol decision is the core Connection's.
+ *
+ * Data flows one way: socket bytes -> Connection (parser) -> message queue -> recv() / iteration,
+ * and back through the connection's single FrameWriter, flushed once per event-loop turn.
+ */
+
+import type { Duplex } from 'node:stream';
+import type { Socket } from 'node:net';
+import { CloseCode, MAX_CLOSE_REASON_BYTES, type CloseInfo } from '../protocol/close.js';
+import { Connection, type ConnectionHandler } from '../protocol/connection.js';
+import { ConnectionClosedError, ProtocolError, WebSocketError } from '../protocol/errors.js';
+import type { ResolvedConnectionOptions } from './options.js';
+import { allocBuffer, asBuffer, bufferTextEncoding, isUtf8Buffer, sharedSlab } from './runtime.js';
+
+export type Message =
+  | { readonly type: 'text'; readonly data: string }
+  | { readonly type: 'binary'; readonly data: Buffer };
+
+export type ReadyState = 'open' | 'closing' | 'closed';
+
+/** How a connection ended. */
+export interface CloseResult {
+  /**
+   * The code of the peer's close frame (1005 if it had none); the code we failed the connection
+   * with (1002, 1007, 1009, 1011...) when we did; 1006 when it ended without a closing handshake.
+   */
+  readonly code: number;
+  readonly reason: string;
+  /** True when close frames went both ways before TCP ended (RFC 6455 7.1.4). */
+  readonly wasClean: boolean;
+}
+
+/** Binary data `send()` accepts. */
+export type BinaryData = Uint8Array | ArrayBuffer | DataView;
+
+interface Waiter {
+  readonly resolve: (value: Message | IteratorResult<Message>) => void;
+  readonly reject: (error: Error) => void;
+  /** Waiting for the async iterator: settles with { done } instead of rejecting at close. */
+  readonly iterator: boolean;
+}
+
+/** Sends queued in one event-loop turn share one promise: settled when they reach the socket. */
+class Batch {
+  readonly promise: Promise<void>;
+  resolve!: () => void;
+  reject!: (error: Error) => void;
+
+  constructor() {
+    this.promise = new Promise<void>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+    // Fire-and-forget sends must not become unhandled rejections; awaiting callers still see it.
+    this.promise.catch(noop);
+  }
+}
+
+/** What the connection reports to whoever accepted it (the server). */
+export interface WsOwner {
+  readonly options: ResolvedConnectionOptions;
+  connectionClosed(ws: Ws): void;
+}
+
+// A received close or a protocol error, waiting for the application to read what came before it.
+type Terminal = { readonly kind: 'close' } | { readonly kind: 'fail'; readonly error: ProtocolError };
+
+const kWs = Symbol('rfc6455.ws');
+type OwnedSocket = Duplex & { [kWs]?: Ws };
+
+function noop(): void {}
+
+function rejected<T>(error: Error): Promise<T> {
+  const promise = Promise.reject(error);
+  promise.catch(noop);
+  return promise;
+}
+
+export class Ws implements AsyncIterable<Message> {
+  /** The subprotocol agreed in the handshake, or '' when none was. */
+  readonly protocol: string;
+  /** Settles (never rejects) once the TCP connection is gone. */
+  readonly closed: Promise<CloseResult>;
+
+  private readonly socket: OwnedSocket;
+  private readonly owner: WsOwner;
+  private readonly connection: Connection;
+
+  private readonly queue: Message[] = [];
+  private queueHead = 0;
+  private readonly waiters: Waiter[] = [];
+  /** Set once the application has asked for a message: it then gets every message first. */
+  private reading = false;
+  private terminal: Terminal | null = null;
+
+  private flushScheduled = false;
+  private batch: Batch | null = null;
+
+  private state: ReadyState = 'open';
+  private socketEnded = false;
+  private timer: NodeJS.Timeout | null = null;
+  private result: CloseResult | null = null;
+  private resolveClosed!: (result: CloseResult) => void;
+
+  /** @internal Created by the server once the handshake response is written. */
+  constructor(socket: Duplex, owner: WsOwner, protocol: string) {
+    this.socket = socket;
+    this.owner = owner;
+    this.protocol = protocol;
+    const options = owner.options;
+    this.connection = new Connection(new ConnectionEvents(this), {
+      role: 'server',
+      maxPayload: options.maxPayload,
+      maxFragments: options.maxFragments,
+      slab: sharedSlab,
+      alloc: allocBuffer,
+      isUtf8: isUtf8Buffer,
+      textEncoding: bufferTextEncoding,
+    });
+    this.closed = new Promise((resolve) => {
+      this.resolveClosed = resolve;
+    });
+    this.socket[kWs] = this;
+    socket.on('data', onSocketData);
+    socket.on('end', onSocketEnd);
+    socket.on('close', onSocketClose);
+    socket.on('error', onSocketError);
+    if (typeof (socket as Socket).setNoDelay === 'function') (socket as Socket).setNoDelay(true);
+    if (typeof (socket as Socket).setTimeout === 'function') (socket as Socket).setTimeout(0);
+  }
+
+  get readyState(): ReadyState {
+    return this.state;
+  }
+
+  /** How the connection ended; undefined while it is open. */
+  get closeResult(): CloseResult | undefined {
+    return this.state === 'closed' ? (this.result ?? undefined) : undefined;
+  }
+
+  /** Bytes accepted by send() that the kernel has not taken yet. */
+  get bufferedAmount(): number {
+    return this.connection.writer.pendingBytes + this.socket.writableLength;
+  }
+
+  /**
+   * The next message. Messages that arrived before the connection closed are still returned;
+   * after them, rejects with ConnectionClosedError (code WS_ERR_CLOSED) saying how it closed.
+   */
+  recv(): Promise<Message> {
+    return this.next(false) as Promise<Message>;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Message> {
+    return {
+      next: () => this.next(true) as Promise<IteratorResult<Message>>,
+      // Leaving a for-await loop does not close the connection.
+      return: () => Promise.resolve({ done: true, value: undefined }),
+    };
+  }
+
+  /**
+   * Sends a message: a string as text, bytes as binary. Resolves when the frame has been handed to
+   * the socket; rejects with ConnectionClosedError if the connection closed first.
+   */
+  send(data: string | BinaryData): Promise<void> {
+    if (!this.canSend()) return rejected(this.closedError());
+    if (typeof data === 'string') this.connection.sendText(data);
+    else this.connection.sendBinary(toBytes(data));
+    return this.queued();
+  }
+
+  /** Sends a ping (at most 125 bytes of payload). Resolves when it is handed to the socket. */
+  ping(data: string | BinaryData = new Uint8Array(0)): Promise<void> {
+    const payload = typeof data === 'string' ? Buffer.from(data) : toBytes(data);
+    if (!this.canSend()) return rejected(this.closedError());
+    this.connection.sendPing(payload);
+    return this.queued();
+  }
+
+  /**
+   * Starts the closing handshake (RFC 6455 7.1.2) with `code` (default 1000) and `reason` (at most
+   * 123 bytes of UTF-8). Messages sent before are delivered first. Resolves when the connection is
+   * closed: the peer answered, or closeTimeout passed and the socket was destroyed. Throws
+   * WS_ERR_INVALID_ARGUMENT for a code that may not be sent.
+   */
+  close(code: number = CloseCode.NORMAL, reason = ''): Promise<CloseResult> {
+    if (this.state === 'closed' || this.connection.closeSent !== null) return this.closed;
+    this.connection.sendClose(code, reason); // validates, and throws before anything is sent
+    this.state = 'closing';
+    if (this.connection.closeReceived !== null) {
+      // Our close answers theirs: the handshake is complete.
+      this.terminal = null;
+      this.finishClosing();
+    } else {
+      this.flush();
+      this.startTimer(this.owner.options.closeTimeout);
+    }
+    return this.closed;
+  }
+
+  /** Destroys the connection at once, without a closing handshake (code 1006). */
+  terminate(reason = 'terminated'): void {
+    if (this.state === 'closed') return;
+    this.recordResult(CloseCode.ABNORMAL, reason, false);
+    this.socket.destroy();
+  }
+
+  // ---- internals -------------------------------------------------------------------------------
+
+  /** @internal Bytes from the socket (also the `head` of the upgrade). */
+  receiveChunk(chunk: Buffer): void {
+    try {
+      this.connection.receive(chunk);
+    } catch (error) {
+      if (!(error instanceof ProtocolError)) throw error;
+      this.deferTerminal({ kind: 'fail', error });
+    }
+    if (this.connection.writer.pendingBytes > 0) this.scheduleFlush();
+  }
+
+  /** @internal ConnectionEvents: a complete message. */
+  deliver(message: Message): void {
+    const waiter = this.waiters.shift();
+    if (waiter === undefined) this.queue.push(message);
+    else if (waiter.iterator) waiter.resolve({ done: false, value: message });
+    else waiter.resolve(message);
+  }
+
+  /** @internal ConnectionEvents: the peer's close frame. */
+  peerClosed(info: CloseInfo): void {
+    this.recordResult(info.code, info.reason, false);
+    this.state = 'closing';
+    if (this.connection.closeSent !== null) {
+      // We started the handshake and this is the answer: close TCP (the server goes first, 7.1.1).
+      this.finishClosing();
+    } else {
+      this.deferTerminal({ kind: 'close' });
+    }
+  }
+
+  /** @internal The server failing the connection itself (handler error, shutdown). */
+  abort(code: number, reason: string): void {
+    if (this.state === 'closed') return;
+    if (this.connection.closeSent === null) {
+      this.recordResult(code, reason, false);
+      this.connection.sendClose(code, truncateReason(reason));
+    }
+    this.state = 'closing';
+    this.terminal = null;
+    this.finishClosing();
+  }
+
+  private next(iterator: boolean): Promise<Message | IteratorResult<Message>> {
+    this.reading = true;
+    const queue = this.queue;
+    if (this.queueHead < queue.length) {
+      const message = queue[this.queueHead]!;
+      if (++this.queueHead === queue.length) {
+        queue.length = 0;
+        this.queueHead = 0;
+      } else if (this.queueHead >= 1024 && this.queueHead * 2 >= queue.length) {
+        queue.splice(0, this.queueHead);
+        this.queueHead = 0;
+      }
+      return Promise.resolve(iterator ? { done: false, value: message } : message);
+    }
+    // The application has read everything that came before a close or an error: act on it now.
+    if (this.terminal !== null) this.runTerminal();
+    if (this.state === 'closed' || this.connection.closeReceived !== null || this.result !== null) {
+      return iterator ? Promise.resolve({ done: true, value: undefined }) : rejected(this.closedError());
+    }
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ resolve, reject, iterator });
+    });
+  }
+
+  private canSend(): boolean {
+    return (
+      this.state !== 'closed' &&
+      this.connection.closeSent === null &&
+      !this.socketEnded &&
+      !this.socket.destroyed
+    );
+  }
+
+  private closedError(): ConnectionClosedError {
+    const result = this.result;
+    return result
+      ? new ConnectionClosedError(result.code, result.reason)
+      : new ConnectionClosedError(CloseCode.ABNORMAL, 'closing');
+  }
+
+  private queued(): Promise<void> {
+    this.scheduleFlush();
+    let batch = this.batch;
+    if (batch === null) batch = this.batch = new Batch();
+    return batch.promise;
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    process.nextTick(flushSoon, this);
+  }
+
+  /** @internal Writes everything pending, in one socket write where possible. */
+  flush(): void {
+    this.flushScheduled = false;
+    const chunks = this.connection.writer.take();
+    const batch = this.batch;
+    this.batch = null;
+    const socket = this.socket;
+    if (chunks.length > 0) {
+      if (socket.destroyed || !socket.writable) {
+        batch?.reject(this.closedError());
+        return;
+      }
+      if (chunks.length === 1) {
+        socket.write(chunks[0]!);
+      } else {
+        socket.cork();
+        for (const chunk of chunks) socket.write(chunk);
+        socket.uncork();
+      }
+    }
+    batch?.resolve();
+  }
+
+  /**
+   * A received close or a protocol error: act at once if the application is not reading or has
+   * read everything before it; otherwise when it next asks for a message, or at closeTimeout.
+   */
+  private deferTerminal(terminal: Terminal): void {
+    if (this.terminal !== null) return;
+    this.terminal = terminal;
+    this.state = 'closing';
+    const caughtUp = this.queueHead === this.queue.length && this.waiters.length > 0;
+    if (!this.reading || caughtUp) this.runTerminal();
+    else this.startTimer(this.owner.options.closeTimeout);
+  }
+
+  private runTerminal(): void {
+    const terminal = this.terminal;
+    if (terminal === null) return;
+    this.terminal = null;
+    if (terminal.kind === 'close') {
+      // RFC 6455 5.5.1: answer a close with a close; a clean end once TCP goes.
+      this.connection.acknowledgeClose();
+    } else {
+      // RFC 6455 7.1.7: fail the connection, with a close frame saying why.
+      const { error } = terminal;
+      this.recordResult(error.closeCode, error.message, false);
+      this.connection.sendClose(error.closeCode, truncateReason(error.message));
+    }
+    this.finishClosing();
+  }
+
+  /** Our close frame is queued: write it, end TCP, and give the peer closeTimeout to end too. */
+  private finishClosing(): void {
+    this.flush();
+    this.settleWaiters();
+    if (this.socketEnded) return;
+    this.socketEnded = true;
+    this.socket.end();
+    this.startTimer(this.owner.options.closeTimeout);
+  }
+
+  private startTimer(ms: number): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = setTimeout(onTimeout, ms, this);
+    this.timer.unref();
+  }
+
+  /** @internal closeTimeout passed: whatever we were waiting for, stop waiting. */
+  timedOut(): void {
+    this.timer = null;
+    if (this.state === 'closed') return;
+    if (this.terminal !== null) {
+      // The application did not read the messages before the close in time.
+      this.runTerminal();
+      return;
+    }
+    if (this.connection.closeSent !== null && this.connection.closeReceived === null) {
+      this.recordResult(CloseCode.ABNORMAL, 'closing handshake timed out', false, true);
+    }
+    this.socket.destroy();
+  }
+
+  /** @internal The peer ended its side of TCP. */
+  socketEnd(): void {
+    // A close or failure still waiting for the application keeps the socket open for our reply.
+    if (this.terminal !== null) return;
+    this.state = 'closing';
+    this.finishClosing();
+  }
+
+  /** @internal The socket is gone. */
+  socketClosed(): void {
+    if (this.state === 'closed' && this.result !== null) return;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    const connection = this.connection;
+    const clean = connection.closeSent !== null && connection.closeReceived !== null;
+    if (this.result === null) {
+      this.recordResult(CloseCode.ABNORMAL, 'connection ended without a closing handshake', false);
+    } else if (clean && this.result.code !== CloseCode.ABNORMAL) {
+      this.result = { ...this.result, wasClean: true };
+    }
+    this.state = 'closed';
+    this.terminal = null;
+    this.batch?.reject(this.closedError());
+    this.batch = null;
+    this.settleWaiters();
+    this.resolveClosed(this.result!);
+    this.owner.connectionClosed(this);
+  }
+
+  /** Keeps the first explanation of why the connection ended, unless `override`. */
+  private recordResult(code: number, reason: string, wasClean: boolean, override = false): void {
+    if (this.result === null || override) this.result = { code, reason, wasClean };
+  }
+
+  /** Wakes readers waiting for a message that will not come. */
+  private settleWaiters(): void {
+    if (this.waiters.length === 0) return;
+    if (this.terminal !== null) return;
+    const error = this.closedError();
+    for (const waiter of this.waiters.splice(0)) {
+      if (waiter.iterator) waiter.resolve({ done: true, value: undefined });
+      else waiter.reject(error);
+    }
+  }
+}
+
+/** The core's events, forwarded to the Ws (kept apart so Ws's public surface stays small). */
+class ConnectionEvents implements ConnectionHandler {
+  constructor(private readonly ws: Ws) {}
+
+  onMessage(payload: Uint8Array, isText: boolean): void {
+    const data = asBuffer(payload);
+    this.ws.deliver(
+      isText ? { type: 'text', data: data.toString('utf8') } : { type: 'binary', data },
+    );
+  }
+
+  onPing(): void {}
+
+  onPong(): void {}
+
+  onClose(info: CloseInfo): void {
+    this.ws.peerClosed(info);
+  }
+}
+
+// Socket listeners are module-level functions, not closures per connection (as in ws).
+function onSocketData(this: OwnedSocket, chunk: Buffer): void {
+  this[kWs]!.receiveChunk(chunk);
+}
+
+function onSocketEnd(this: OwnedSocket): void {
+  this[kWs]!.socketEnd();
+}
+
+function onSocketClose(this: OwnedSocket): void {
+  this[kWs]!.socketClosed();
+}
+
+function onSocketError(this: OwnedSocket): void {
+  // A 'close' event always follows; the error itself (ECONNRESET, EPIPE...) changes nothing.
+}
+
+function flushSoon(ws: Ws): void {
+  ws.flush();
+}
+
+function onTimeout(ws: Ws): void {
+  ws.timedOut();
+}
+
+function toBytes(data: BinaryData): Uint8Array {
+  if (data instanceof Uint8Array) return data;
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  throw new WebSocketError('WS_ERR_INVALID_ARGUMENT', 'send() takes a string, a Uint8Array, an ArrayBuffer or a DataView');
+}
+
+/** A close reason is at most 123 bytes (RFC 6455 5.5): cut at a character boundary. */
+function truncateReason(reason: string): string {
+  if (Buffer.byteLength(reason) <= MAX_CLOSE_REASON_BYTES) return reason;
+  let bytes = 0;
+  let end = 0;
+  for (const character of reason) {
+    bytes += Buffer.byteLength(character);
+    if (bytes > MAX_CLOSE_REASON_BYTES) break;
+    end += character.length;
+  }
+  return reason.slice(0, end);
+}

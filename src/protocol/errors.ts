@@ -1,0 +1,102 @@
+/**
+ * One error hierarchy for the whole library. Every error carries a stable string `code` that
+ * applications can switch on; protocol errors also carry the close code they fail the connection
+ * with (RFC 6455 7.4.1), handshake errors the HTTP status they are answered with.
+ */
+
+/** Stable codes of errors raised while parsing frames: each maps to one close code. */
+export type ProtocolErrorCode =
+  | 'WS_ERR_UNMASKED_FRAME'
+  | 'WS_ERR_MASKED_FRAME'
+  | 'WS_ERR_RESERVED_BITS'
+  | 'WS_ERR_RESERVED_OPCODE'
+  | 'WS_ERR_CONTROL_FRAME_TOO_LONG'
+  | 'WS_ERR_FRAGMENTED_CONTROL_FRAME'
+  | 'WS_ERR_UNEXPECTED_CONTINUATION'
+  | 'WS_ERR_EXPECTED_CONTINUATION'
+  | 'WS_ERR_INVALID_LENGTH'
+  | 'WS_ERR_INVALID_CLOSE_PAYLOAD'
+  | 'WS_ERR_INVALID_CLOSE_CODE'
+  | 'WS_ERR_INVALID_UTF8'
+  | 'WS_ERR_MESSAGE_TOO_BIG'
+  | 'WS_ERR_TOO_MANY_FRAGMENTS';
+
+/** Stable codes of errors raised by the opening handshake: each maps to an HTTP status. */
+export type HandshakeErrorCode =
+  | 'WS_ERR_HANDSHAKE_METHOD'
+  | 'WS_ERR_HANDSHAKE_HTTP_VERSION'
+  | 'WS_ERR_HANDSHAKE_UPGRADE'
+  | 'WS_ERR_HANDSHAKE_CONNECTION'
+  | 'WS_ERR_HANDSHAKE_KEY'
+  | 'WS_ERR_HANDSHAKE_VERSION'
+  | 'WS_ERR_HANDSHAKE_HOST'
+  | 'WS_ERR_HANDSHAKE_FORBIDDEN'
+  | 'WS_ERR_HANDSHAKE_PROTOCOL'
+  | 'WS_ERR_HANDSHAKE_SHUTTING_DOWN';
+
+/** Stable codes of errors raised by the API (bad arguments, use after close). */
+export type UsageErrorCode =
+  | 'WS_ERR_CLOSED'
+  | 'WS_ERR_INVALID_ARGUMENT'
+  | 'WS_ERR_HANDLER';
+
+export type WebSocketErrorCode = ProtocolErrorCode | HandshakeErrorCode | UsageErrorCode;
+
+export class WebSocketError extends Error {
+  readonly code: WebSocketErrorCode;
+
+  constructor(code: WebSocketErrorCode, message: string) {
+    super(message);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/**
+ * The peer broke a rule of RFC 6455. The connection is failed (RFC 6455 7.1.7) with `closeCode`:
+ * 1002 protocol error, 1007 invalid payload data, 1009 message too big.
+ */
+export class ProtocolError extends WebSocketError {
+  declare readonly code: ProtocolErrorCode;
+  readonly closeCode: number;
+
+  constructor(code: ProtocolErrorCode, closeCode: number, message: string) {
+    super(code, message);
+    this.closeCode = closeCode;
+  }
+}
+
+/** The opening handshake was refused: answered with `status` and `headers`, then the socket closed. */
+export class HandshakeError extends WebSocketError {
+  declare readonly code: HandshakeErrorCode;
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+
+  constructor(
+    code: HandshakeErrorCode,
+    status: number,
+    message: string,
+    headers: Readonly<Record<string, string>> = {},
+  ) {
+    super(code, message);
+    this.status = status;
+    this.headers = headers;
+  }
+}
+
+/**
+ * Raised by `recv()` and `send()` once the connection is closed; says how it closed. `closeCode`
+ * is the code the peer sent (1005 if its close frame had none), or 1006 when the connection ended
+ * without a closing handshake (RFC 6455 7.1.5).
+ */
+export class ConnectionClosedError extends WebSocketError {
+  declare readonly code: 'WS_ERR_CLOSED';
+  readonly closeCode: number;
+  readonly reason: string;
+
+  constructor(closeCode: number, reason: string) {
+    super('WS_ERR_CLOSED', `WebSocket is closed (code ${closeCode}${reason ? `: ${reason}` : ''})`);
+    this.closeCode = closeCode;
+    this.reason = reason;
+  }
+}

@@ -1,0 +1,340 @@
+/**
+ * The incremental frame parser: bytes in, messages and control frames out.
+ *
+ * Bytes may arrive in chunks of any size; a chunk may hold part of a header, many whole frames, or
+ * a piece of one large payload, and the result is the same. The common case (whole frames inside one
+ * chunk) is handled without copying: the payload is unmasked in place and handed on as a view of the
+ * chunk. Only a payload that spans chunks, or a message made of several frames, is copied, once,
+ * into a buffer of its final size (grown by doubling while fragments keep coming).
+ *
+ * Every rule of RFC 6455 section 5 that a receiver can check is enforced here, by throwing a
+ * ProtocolError that names the close code. Everything valid that came before the bad byte has
+ * already been delivered when the error is thrown, so the application gets it first (Autobahn
+ * grades a server that drops it NON-STRICT).
+ */
+
+import { CloseCode } from './close.js';
+import { ProtocolError } from './errors.js';
+import {
+  MAX_CONTROL_PAYLOAD,
+  MAX_HEADER_SIZE,
+  Opcode,
+  createFrameHeader,
+  frameHeaderSize,
+  isControlOpcode,
+  isKnownOpcode,
+  readFrameHeader,
+} from './frame.js';
+import { applyMask } from './mask.js';
+import { UTF8_ACCEPT, UTF8_REJECT, isValidUtf8, validateUtf8 } from './utf8.js';
+
+export interface ParserHandler {
+  /**
+   * A complete data message. `payload` may be a view of a chunk passed to push(): it belongs to the
+   * handler from now on, the parser never touches it again.
+   */
+  onMessage(payload: Uint8Array, isText: boolean): void;
+  /** A complete control frame (close, ping, pong). `payload` is at most 125 bytes. */
+  onControlFrame(opcode: number, payload: Uint8Array): void;
+}
+
+export interface ParserOptions {
+  /** A server receives masked frames only, a client unmasked ones (RFC 6455 5.1). */
+  readonly role: 'server' | 'client';
+  /** Largest message, all its fragments together, in bytes. Checked before anything is buffered. */
+  readonly maxPayload: number;
+  /** Largest number of frames one message may be split into. */
+  readonly maxFragments: number;
+  /** Whether RSV1 may be set on the first frame of a data message (a negotiated extension). */
+  readonly allowRsv1?: boolean;
+  /** Allocates a buffer whose bytes will all be written before they are read. */
+  readonly alloc?: (size: number) => Uint8Array;
+  /** A fast whole-buffer UTF-8 check (Node's buffer.isUtf8); the portable one by default. */
+  readonly isUtf8?: (bytes: Uint8Array) => boolean;
+}
+
+// A message that starts fragmented gets a buffer of at least this much, then doubles.
+const MIN_MESSAGE_BUFFER = 16 * 1024;
+
+const defaultAlloc = (size: number): Uint8Array => new Uint8Array(size);
+
+function fail(code: ConstructorParameters<typeof ProtocolError>[0], message: string): never {
+  throw new ProtocolError(code, CloseCode.PROTOCOL_ERROR, message);
+}
+
+export class FrameParser {
+  private readonly handler: ParserHandler;
+  private readonly expectMasked: boolean;
+  private readonly maxPayload: number;
+  private readonly maxFragments: number;
+  private readonly allowRsv1: boolean;
+  private readonly alloc: (size: number) => Uint8Array;
+  private readonly isUtf8: (bytes: Uint8Array) => boolean;
+
+  private readonly header = createFrameHeader();
+  // A header split across chunks is gathered here first.
+  private readonly headerBytes = new Uint8Array(MAX_HEADER_SIZE);
+  private headerFill = 0;
+
+  // The frame whose payload is being read (after its header, before its last byte).
+  private inPayload = false;
+  private frameReceived = 0;
+  // Where a payload that spans chunks is copied: the message buffer, or a control frame's own.
+  private frameTarget: Uint8Array | null = null;
+  private frameTargetStart = 0;
+
+  // The data message in progress: opcode 0 when none.
+  private messageOpcode = 0;
+  private messageFrames = 0;
+  private messageBuffer: Uint8Array | null = null;
+  private messageLength = 0;
+  private utf8State = UTF8_ACCEPT;
+
+  // Set after a protocol error or a close frame: nothing more is parsed.
+  private stopped = false;
+
+  constructor(handler: ParserHandler, options: ParserOptions) {
+    this.handler = handler;
+    this.expectMasked = options.role === 'server';
+    this.maxPayload = options.maxPayload;
+    this.maxFragments = options.maxFragments;
+    this.allowRsv1 = options.allowRsv1 ?? false;
+    this.alloc = options.alloc ?? defaultAlloc;
+    this.isUtf8 = options.isUtf8 ?? isValidUtf8;
+  }
+
+  /**
+   * Parses `chunk`, calling the handler for each complete message and control frame. The parser
+   * takes the chunk over: masked payloads are unmasked in place and may be handed on as views.
+   * Throws a ProtocolError at the first rule broken; the parser then ignores all further input.
+   */
+  push(chunk: Uint8Array): void {
+    if (this.stopped) return;
+    try {
+      this.parse(chunk);
+    } catch (error) {
+      this.stop();
+      throw error;
+    }
+  }
+
+  /** Ignores all further input, even the rest of the chunk being parsed. */
+  stop(): void {
+    this.stopped = true;
+    this.messageBuffer = null;
+    this.frameTarget = null;
+  }
+
+  private parse(chunk: Uint8Array): void {
+    const end = chunk.length;
+    const header = this.header;
+    let offset = 0;
+    for (;;) {
+      if (this.stopped) return;
+      if (!this.inPayload) {
+        if (offset >= end) return;
+        if (this.headerFill === 0) {
+          const size = readFrameHeader(chunk, offset, end, header);
+          if (size === 0) {
+            // Fewer bytes than a header: keep them (at most 13) for the next chunk.
+            this.headerBytes.set(chunk.subarray(offset, end));
+            this.headerFill = end - offset;
+            return;
+          }
+          offset += size;
+        } else {
+          offset = this.completeHeader(chunk, offset, end);
+          if (this.headerFill !== 0) return;
+        }
+        this.startFrame();
+      }
+
+      const length = header.length;
+      if (this.frameReceived === 0 && end - offset >= length) {
+        // The whole payload is in this chunk: unmask in place, no copy.
+        const payloadEnd = offset + length;
+        if (header.masked) applyMask(chunk, offset, payloadEnd, header.mask, 0);
+        this.inPayload = false;
+        const payload = chunk.subarray(offset, payloadEnd);
+        offset = payloadEnd;
+        this.wholeFrame(payload);
+        continue;
+      }
+      if (offset >= end) return;
+      const take = Math.min(length - this.frameReceived, end - offset);
+      this.framePiece(chunk, offset, offset + take);
+      offset += take;
+    }
+  }
+
+  /** Adds bytes to a header that began in an earlier chunk; returns the new offset. */
+  private completeHeader(chunk: Uint8Array, offset: number, end: number): number {
+    const bytes = this.headerBytes;
+    while (this.headerFill < 2 && offset < end) bytes[this.headerFill++] = chunk[offset++]!;
+    if (this.headerFill < 2) return offset;
+    const size = frameHeaderSize(bytes, 0, this.headerFill);
+    const take = Math.min(size - this.headerFill, end - offset);
+    bytes.set(chunk.subarray(offset, offset + take), this.headerFill);
+    this.headerFill += take;
+    offset += take;
+    if (this.headerFill < size) return offset;
+    readFrameHeader(bytes, 0, size, this.header);
+    this.headerFill = 0;
+    return offset;
+  }
+
+  /** Checks a header against RFC 6455 section 5 before any of its payload is accepted. */
+  private startFrame(): void {
+    const h = this.header;
+    if (h.masked !== this.expectMasked) {
+      // RFC 6455 5.1: clients MUST mask, servers MUST NOT.
+      if (this.expectMasked) fail('WS_ERR_UNMASKED_FRAME', 'client frame is not masked');
+      fail('WS_ERR_MASKED_FRAME', 'server frame is masked');
+    }
+    // RFC 6455 5.2: RSV bits MUST be 0 unless an extension defines them.
+    if (h.rsv2 || h.rsv3) fail('WS_ERR_RESERVED_BITS', 'RSV2 or RSV3 set with no extension');
+    if (!isKnownOpcode(h.opcode)) fail('WS_ERR_RESERVED_OPCODE', `reserved opcode 0x${h.opcode.toString(16)}`);
+
+    if (isControlOpcode(h.opcode)) {
+      if (h.rsv1) fail('WS_ERR_RESERVED_BITS', 'RSV1 set on a control frame');
+      // RFC 6455 5.5: control frames are at most 125 bytes and MUST NOT be fragmented.
+      if (h.length > MAX_CONTROL_PAYLOAD) {
+        fail('WS_ERR_CONTROL_FRAME_TOO_LONG', `control frame of ${h.length} bytes (at most 125)`);
+      }
+      if (!h.fin) fail('WS_ERR_FRAGMENTED_CONTROL_FRAME', 'fragmented control frame');
+    } else {
+      // RFC 6455 5.4: a message is one data frame then continuations, the last one with FIN.
+      if (h.opcode === Opcode.CONTINUATION) {
+        if (this.messageOpcode === 0) {
+          fail('WS_ERR_UNEXPECTED_CONTINUATION', 'continuation frame with no message started');
+        }
+        if (h.rsv1) fail('WS_ERR_RESERVED_BITS', 'RSV1 set on a continuation frame');
+      } else {
+        if (this.messageOpcode !== 0) {
+          fail('WS_ERR_EXPECTED_CONTINUATION', 'new data frame inside a fragmented message');
+        }
+        if (h.rsv1 && !this.allowRsv1) fail('WS_ERR_RESERVED_BITS', 'RSV1 set with no extension');
+      }
+      // Checked against the declared length, before a byte of the payload is buffered.
+      if (this.messageLength + h.length > this.maxPayload) {
+        throw new ProtocolError(
+          'WS_ERR_MESSAGE_TOO_BIG',
+          CloseCode.MESSAGE_TOO_BIG,
+          `message exceeds maxPayload (${this.maxPayload} bytes)`,
+        );
+      }
+      if (++this.messageFrames > this.maxFragments) {
+        throw new ProtocolError(
+          'WS_ERR_TOO_MANY_FRAGMENTS',
+          CloseCode.POLICY_VIOLATION,
+          `message split into more than ${this.maxFragments} frames`,
+        );
+      }
+      if (h.opcode !== Opcode.CONTINUATION) this.messageOpcode = h.opcode;
+    }
+    this.inPayload = true;
+    this.frameReceived = 0;
+    this.frameTarget = null;
+  }
+
+  /** A frame whose payload arrived whole, already unmasked. */
+  private wholeFrame(payload: Uint8Array): void {
+    const h = this.header;
+    if (isControlOpcode(h.opcode)) {
+      this.handler.onControlFrame(h.opcode, payload);
+      return;
+    }
+    const isText = this.messageOpcode === Opcode.TEXT;
+    if (h.fin && this.messageBuffer === null && this.messageLength === 0) {
+      // An unfragmented message: the payload itself, no copy.
+      if (isText && !this.isUtf8(payload)) this.invalidUtf8();
+      this.resetMessage();
+      this.handler.onMessage(payload, isText);
+      return;
+    }
+    const buffer = this.reserve(payload.length);
+    buffer.set(payload, this.messageLength);
+    if (isText) this.checkUtf8(buffer, this.messageLength, this.messageLength + payload.length);
+    this.messageLength += payload.length;
+    if (h.fin) this.endMessage();
+  }
+
+  /** A piece of a payload that spans chunks: copied to where the whole frame will be. */
+  private framePiece(chunk: Uint8Array, start: number, end: number): void {
+    const h = this.header;
+    let target = this.frameTarget;
+    if (target === null) {
+      if (isControlOpcode(h.opcode)) {
+        target = this.alloc(h.length);
+        this.frameTargetStart = 0;
+      } else {
+        target = this.reserve(h.length);
+        this.frameTargetStart = this.messageLength;
+      }
+      this.frameTarget = target;
+    }
+    const at = this.frameTargetStart + this.frameReceived;
+    const count = end - start;
+    target.set(chunk.subarray(start, end), at);
+    if (h.masked) applyMask(target, at, at + count, h.mask, this.frameReceived);
+    this.frameReceived += count;
+    const isControl = isControlOpcode(h.opcode);
+    // Fail fast: text is validated as it arrives, not when its frame or message ends.
+    if (!isControl && this.messageOpcode === Opcode.TEXT) this.checkUtf8(target, at, at + count);
+    if (this.frameReceived < h.length) return;
+
+    this.inPayload = false;
+    this.frameTarget = null;
+    if (isControl) {
+      this.handler.onControlFrame(h.opcode, target);
+      return;
+    }
+    this.messageLength += h.length;
+    if (h.fin) this.endMessage();
+  }
+
+  /** Makes room for `extra` more bytes of the current message; returns the message buffer. */
+  private reserve(extra: number): Uint8Array {
+    const needed = this.messageLength + extra;
+    const current = this.messageBuffer;
+    if (current !== null && current.length >= needed) return current;
+    let capacity: number;
+    if (current === null && this.header.fin) {
+      capacity = needed; // the last frame: its size is final
+    } else {
+      const doubled = Math.max(MIN_MESSAGE_BUFFER, (current?.length ?? 0) * 2);
+      capacity = Math.max(needed, Math.min(doubled, this.maxPayload));
+    }
+    const grown = this.alloc(capacity);
+    if (current !== null) grown.set(current.subarray(0, this.messageLength));
+    this.messageBuffer = grown;
+    return grown;
+  }
+
+  private checkUtf8(bytes: Uint8Array, start: number, end: number): void {
+    this.utf8State = validateUtf8(bytes, start, end, this.utf8State);
+    if (this.utf8State === UTF8_REJECT) this.invalidUtf8();
+  }
+
+  private invalidUtf8(): never {
+    throw new ProtocolError('WS_ERR_INVALID_UTF8', CloseCode.INVALID_PAYLOAD, 'text is not valid UTF-8');
+  }
+
+  private endMessage(): void {
+    const isText = this.messageOpcode === Opcode.TEXT;
+    // A text message may not end inside a character (RFC 6455 8.1).
+    if (isText && this.utf8State !== UTF8_ACCEPT) this.invalidUtf8();
+    const buffer = this.messageBuffer;
+    const payload = buffer === null ? this.alloc(0) : buffer.subarray(0, this.messageLength);
+    this.resetMessage();
+    this.handler.onMessage(payload, isText);
+  }
+
+  private resetMessage(): void {
+    this.messageOpcode = 0;
+    this.messageFrames = 0;
+    this.messageBuffer = null;
+    this.messageLength = 0;
+    this.utf8State = UTF8_ACCEPT;
+  }
+}
