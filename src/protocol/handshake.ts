@@ -120,8 +120,8 @@ export function validateHandshakeRequest(request: HandshakeRequest): ValidatedHa
       Allow: 'GET',
     });
   }
-  const [major = 0, minor = 0] = request.httpVersion.split('.').map(Number);
-  if (major < 1 || (major === 1 && minor < 1)) {
+  const [major, minor] = request.httpVersion.split('.').map((part) => (/^\d+$/.test(part) ? Number(part) : NaN));
+  if (!(major! > 1 || (major === 1 && minor! >= 1))) {
     throw new HandshakeError('WS_ERR_HANDSHAKE_HTTP_VERSION', 400, 'HTTP/1.1 or later is required');
   }
   if (!header(request, 'host')) {
