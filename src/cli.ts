@@ -50,7 +50,6 @@ async function main(): Promise<void> {
       : address.family === 'IPv6'
         ? `[${address.address}]`
         : address.address;
-  console.log(`rfc6455 echo server listening on ws://${shown}:${address.port}`);
 
   let stopping = false;
   const stop = (): void => {
@@ -67,6 +66,8 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  // Logged last: whoever waits for this line may signal at once, and the handlers are ready.
+  console.log(`rfc6455 echo server listening on ws://${shown}:${address.port}`);
 }
 
 void main();

@@ -10,7 +10,7 @@ import { createServer, type IncomingMessage, type Server as HttpServer, type Ser
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { CloseCode } from '../protocol/close.js';
+import { CloseCode, encodeClosePayload } from '../protocol/close.js';
 import { HandshakeError, WebSocketError } from '../protocol/errors.js';
 import {
   buildErrorResponse,
@@ -161,6 +161,11 @@ export class WebSocketServer implements WsOwner {
   async close(options: ShutdownOptions = {}): Promise<ShutdownResult> {
     const code = options.code ?? CloseCode.GOING_AWAY;
     const timeout = options.timeout ?? this.options.closeTimeout;
+    // Checked before anything is stopped: a bad argument must not leave a half-closed server.
+    encodeClosePayload(code);
+    if (!Number.isInteger(timeout) || timeout < 0) {
+      throw new WebSocketError('WS_ERR_INVALID_ARGUMENT', `timeout must be a non-negative integer, got ${timeout}`);
+    }
     this.shuttingDown = true;
     const server = this.httpServer;
     const serverClosed =
@@ -181,6 +186,8 @@ export class WebSocketServer implements WsOwner {
         else {
           terminated++;
           ws.terminate('server shut down');
+          // Resolve only once every connection has really gone (and left `clients`).
+          await ws.closed;
         }
       }),
     );

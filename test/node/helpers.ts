@@ -1,0 +1,582 @@
+/**
+ * Shared helpers for the Node-layer integration tests: real servers on 127.0.0.1 port 0, a raw
+ * `node:net` WebSocket client that performs the handshake itself and reads server frames byte for
+ * byte, a `ws` npm client wrapper, and one cleanup list that every test file runs in afterEach.
+ *
+ * Nothing here sleeps for a fixed time: everything waits for events or promises.
+ */
+
+import { createHash, randomBytes } from 'node:crypto';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { connect, createServer as createNetServer, type Socket } from 'node:net';
+import WebSocket from 'ws';
+import { WebSocketServer, type ServerOptions } from '../../src/index.js';
+import type { Ws } from '../../src/node/ws.js';
+import { encodeFrame, type FrameSpec } from '../../src/protocol/frame.js';
+
+export const HOST = '127.0.0.1';
+const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+
+// ---- cleanup -----------------------------------------------------------------------------------
+
+const cleanups: Array<() => unknown> = [];
+
+/** Registers something to undo after the current test (run in reverse order). */
+export function defer(fn: () => unknown): void {
+  cleanups.push(fn);
+}
+
+/** Runs every registered cleanup; for afterEach. */
+export async function cleanup(): Promise<void> {
+  while (cleanups.length > 0) {
+    const fn = cleanups.pop()!;
+    try {
+      await fn();
+    } catch {
+      // Cleanup must go on; a failure here is not the test's result.
+    }
+  }
+}
+
+// ---- small async utilities ---------------------------------------------------------------------
+
+/** A FIFO of values produced by events, consumed by awaiting next(). */
+export class AsyncQueue<T> {
+  private readonly items: T[] = [];
+  private readonly waiters: Array<{ resolve: (value: T) => void; reject: (error: Error) => void }> = [];
+  private error: Error | null = null;
+
+  push(item: T): void {
+    const waiter = this.waiters.shift();
+    if (waiter !== undefined) waiter.resolve(item);
+    else this.items.push(item);
+  }
+
+  /** No more items will come: pending and future next() calls reject with `error`. */
+  end(error: Error): void {
+    if (this.error !== null) return;
+    this.error = error;
+    for (const waiter of this.waiters.splice(0)) waiter.reject(error);
+  }
+
+  next(): Promise<T> {
+    if (this.items.length > 0) return Promise.resolve(this.items.shift()!);
+    if (this.error !== null) return Promise.reject(this.error);
+    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+  }
+
+  get size(): number {
+    return this.items.length;
+  }
+}
+
+export interface Deferred<T> {
+  readonly promise: Promise<T>;
+  resolve(value: T): void;
+  reject(error: unknown): void;
+}
+
+export function deferred<T = void>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+/** Lets pending callbacks run: one full turn of the event loop (not a timed wait). */
+export function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
+ * Polls `condition` once per event-loop turn, at most `maxTurns` times; throws if it never held.
+ * For state that changes without an event the test can await.
+ */
+export async function until(condition: () => boolean, what: string, maxTurns = 10_000): Promise<void> {
+  for (let i = 0; i < maxTurns; i++) {
+    if (condition()) return;
+    await nextTurn();
+  }
+  throw new Error(`condition never held: ${what}`);
+}
+
+/** Settles with the promise's outcome, as a value (for asserting on rejections). */
+export async function settle<T>(promise: Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> {
+  try {
+    return { ok: true, value: await promise };
+  } catch (error) {
+    return { ok: false, error };
+  }
+}
+
+// ---- servers -----------------------------------------------------------------------------------
+
+export interface TestServer {
+  readonly server: WebSocketServer;
+  readonly port: number;
+  readonly url: string;
+  /** Errors passed to onError, in order. */
+  readonly errors: unknown[];
+  /** Server-side connections, in the order the handler received them. */
+  readonly connections: AsyncQueue<Ws>;
+}
+
+/** The echo handler of the brief: text back as text, binary as binary. */
+export async function echoHandler(ws: Ws): Promise<void> {
+  for await (const message of ws) await ws.send(message.data);
+}
+
+/** Wraps options so the test sees each connection and each reported error. */
+export function instrument(options: ServerOptions): {
+  options: ServerOptions;
+  errors: unknown[];
+  connections: AsyncQueue<Ws>;
+} {
+  const errors: unknown[] = [];
+  const connections = new AsyncQueue<Ws>();
+  const handler = options.handler;
+  const onError = options.onError;
+  return {
+    errors,
+    connections,
+    options: {
+      ...options,
+      // Not async: a handler that throws synchronously must still throw synchronously.
+      handler: (ws, request) => {
+        connections.push(ws);
+        return handler?.(ws, request);
+      },
+      onError: (error, ws) => {
+        errors.push(error);
+        onError?.(error, ws);
+      },
+    },
+  };
+}
+
+/** A WebSocketServer on its own HTTP server (listen(0, 127.0.0.1)), closed after the test. */
+export async function startServer(options: ServerOptions = {}): Promise<TestServer> {
+  const { options: wrapped, errors, connections } = instrument(options);
+  const server = new WebSocketServer(wrapped);
+  const address = await server.listen(0, HOST);
+  defer(() => server.close({ timeout: 100 }));
+  return { server, port: address.port, url: `ws://${HOST}:${address.port}`, errors, connections };
+}
+
+/** A plain http server on 127.0.0.1:0, closed (with every connection) after the test. */
+export async function startHttpServer(server: HttpServer = createHttpServer()): Promise<number> {
+  // Upgraded sockets are no longer the HTTP server's to close: track every socket to destroy it.
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, HOST, () => resolve());
+  });
+  defer(
+    () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+        for (const socket of sockets) socket.destroy();
+      }),
+  );
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('no address');
+  return address.port;
+}
+
+/** A port that was free a moment ago (for the CLI, which must be told a port). */
+export async function freePort(): Promise<number> {
+  const server = createNetServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, HOST, () => resolve());
+  });
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (address === null || typeof address === 'string') throw new Error('no address');
+  return address.port;
+}
+
+// ---- frames ------------------------------------------------------------------------------------
+
+export const OP = { CONT: 0x0, TEXT: 0x1, BINARY: 0x2, CLOSE: 0x8, PING: 0x9, PONG: 0xa } as const;
+
+/**
+ * The exact bytes of an unmasked (server) frame, built here independently of src/ so the tests do
+ * not check the library's serializer against itself.
+ */
+export function serverFrame(opcode: number, payload: Uint8Array | string = Buffer.alloc(0), fin = true): Buffer {
+  const body = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : Buffer.from(payload);
+  let header: Buffer;
+  if (body.length < 126) {
+    header = Buffer.from([(fin ? 0x80 : 0) | opcode, body.length]);
+  } else if (body.length <= 0xffff) {
+    header = Buffer.alloc(4);
+    header[0] = (fin ? 0x80 : 0) | opcode;
+    header[1] = 126;
+    header.writeUInt16BE(body.length, 2);
+  } else {
+    header = Buffer.alloc(10);
+    header[0] = (fin ? 0x80 : 0) | opcode;
+    header[1] = 127;
+    header.writeBigUInt64BE(BigInt(body.length), 2);
+  }
+  return Buffer.concat([header, body]);
+}
+
+/** The payload of a close frame: the code in network byte order, then the UTF-8 reason. */
+export function closePayload(code: number, reason = ''): Buffer {
+  const payload = Buffer.alloc(2 + Buffer.byteLength(reason));
+  payload.writeUInt16BE(code, 0);
+  payload.write(reason, 2, 'utf8');
+  return payload;
+}
+
+/** A masked client frame with a fresh random key (encodeFrame from src, as the brief allows). */
+export function clientFrame(spec: FrameSpec): Buffer {
+  const mask = spec.mask ?? randomBytes(4);
+  return Buffer.from(encodeFrame({ ...spec, mask }));
+}
+
+export function text(value: string): Buffer {
+  return Buffer.from(value, 'utf8');
+}
+
+export interface Frame {
+  readonly fin: boolean;
+  /** RSV1-3 as the three bits 0b0RRR. */
+  readonly rsv: number;
+  readonly opcode: number;
+  readonly masked: boolean;
+  readonly payload: Buffer;
+  /** The whole frame as received, header included. */
+  readonly raw: Buffer;
+}
+
+// ---- raw client --------------------------------------------------------------------------------
+
+export interface HttpHead {
+  readonly status: number;
+  readonly statusLine: string;
+  /** Lower-case names; repeated headers joined with ', '. */
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+function parseHead(head: string): HttpHead {
+  const lines = head.split('\r\n');
+  const statusLine = lines[0] ?? '';
+  const match = /^HTTP\/1\.1 (\d{3}) /.exec(statusLine);
+  const headers: Record<string, string> = {};
+  for (const line of lines.slice(1)) {
+    if (line === '') continue;
+    const colon = line.indexOf(':');
+    const name = line.slice(0, colon).trim().toLowerCase();
+    const value = line.slice(colon + 1).trim();
+    headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
+  }
+  return { status: match ? Number(match[1]) : 0, statusLine, headers };
+}
+
+export function acceptFor(key: string): string {
+  return createHash('sha1').update(key + GUID).digest('base64');
+}
+
+export interface RawConnectOptions {
+  readonly path?: string;
+  /** Headers added to (or replacing, by exact name) the default handshake headers. */
+  readonly headers?: Readonly<Record<string, string | undefined>>;
+  /** Bytes sent in the same write as the request, right after it. */
+  readonly head?: Uint8Array;
+  readonly method?: string;
+  readonly key?: string;
+}
+
+/**
+ * A WebSocket client on a bare TCP socket: writes the handshake request itself, reads the HTTP
+ * response, then parses the server's frames from the stream as they come.
+ */
+export class RawClient {
+  readonly socket: Socket;
+  readonly frames = new AsyncQueue<Frame>();
+  /** The server ended its side of TCP (FIN). */
+  readonly ended: Promise<void>;
+  /** The socket is fully closed. */
+  readonly closed: Promise<void>;
+  response: HttpHead | null = null;
+  /** Bytes of the body of a non-101 response. */
+  body = Buffer.alloc(0);
+  readonly key: string;
+
+  private readonly responseWaiters: Array<(head: HttpHead) => void> = [];
+  private headBytes = Buffer.alloc(0);
+  private readonly chunks: Buffer[] = [];
+  private available = 0;
+  private isEnded = false;
+
+  constructor(port: number, key = randomBytes(16).toString('base64')) {
+    this.key = key;
+    this.socket = connect(port, HOST);
+    this.socket.setNoDelay(true);
+    this.socket.on('error', () => {
+      // 'close' follows; resets are part of what these tests provoke.
+    });
+    this.ended = new Promise((resolve) =>
+      this.socket.once('end', () => {
+        this.isEnded = true;
+        resolve();
+      }),
+    );
+    this.closed = new Promise((resolve) => this.socket.once('close', () => resolve()));
+    this.socket.once('close', () => this.frames.end(new Error('the connection closed')));
+    this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    defer(() => this.socket.destroy());
+  }
+
+  /** Whether the server's FIN has arrived. */
+  get hasEnded(): boolean {
+    return this.isEnded;
+  }
+
+  /** Writes the opening handshake request (and `head` in the same write). */
+  sendRequest(options: RawConnectOptions = {}): void {
+    const headers: Record<string, string | undefined> = {
+      Host: `${HOST}:${this.socket.remotePort ?? 0}`,
+      Upgrade: 'websocket',
+      Connection: 'Upgrade',
+      'Sec-WebSocket-Key': options.key ?? this.key,
+      'Sec-WebSocket-Version': '13',
+      ...options.headers,
+    };
+    let request = `${options.method ?? 'GET'} ${options.path ?? '/'} HTTP/1.1\r\n`;
+    for (const [name, value] of Object.entries(headers)) {
+      if (value !== undefined) request += `${name}: ${value}\r\n`;
+    }
+    request += '\r\n';
+    const bytes = Buffer.from(request, 'latin1');
+    this.socket.write(options.head ? Buffer.concat([bytes, options.head]) : bytes);
+  }
+
+  /** The HTTP response head, once it has arrived. */
+  responseHead(): Promise<HttpHead> {
+    if (this.response !== null) return Promise.resolve(this.response);
+    return new Promise((resolve, reject) => {
+      this.responseWaiters.push(resolve);
+      this.socket.once('close', () => {
+        if (this.response === null) reject(new Error('the connection closed before a response'));
+      });
+    });
+  }
+
+  /** Writes raw bytes. */
+  send(bytes: Uint8Array): void {
+    this.socket.write(bytes);
+  }
+
+  /** Writes one masked frame. */
+  sendFrame(spec: FrameSpec): void {
+    this.socket.write(clientFrame(spec));
+  }
+
+  /** The next frame from the server (rejects if the connection closes first). */
+  nextFrame(): Promise<Frame> {
+    return this.frames.next();
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.response === null) {
+      this.headBytes = Buffer.concat([this.headBytes, chunk]);
+      const end = this.headBytes.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      const head = parseHead(this.headBytes.subarray(0, end).toString('latin1'));
+      this.response = head;
+      const rest = this.headBytes.subarray(end + 4);
+      this.headBytes = Buffer.alloc(0);
+      for (const waiter of this.responseWaiters.splice(0)) waiter(head);
+      if (head.status !== 101) {
+        this.body = Buffer.from(rest);
+        return;
+      }
+      if (rest.length > 0) this.pushFrameBytes(Buffer.from(rest));
+      return;
+    }
+    if (this.response.status !== 101) {
+      this.body = Buffer.concat([this.body, chunk]);
+      return;
+    }
+    this.pushFrameBytes(chunk);
+  }
+
+  private pushFrameBytes(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.available += chunk.length;
+    for (;;) {
+      if (this.available < 2) return;
+      const start = this.peek(Math.min(this.available, 14));
+      const b1 = start[1]!;
+      const len7 = b1 & 0x7f;
+      const masked = (b1 & 0x80) !== 0;
+      const headerSize = 2 + (len7 === 126 ? 2 : len7 === 127 ? 8 : 0) + (masked ? 4 : 0);
+      if (this.available < headerSize) return;
+      let length = len7;
+      if (len7 === 126) length = start.readUInt16BE(2);
+      else if (len7 === 127) length = Number(start.readBigUInt64BE(2));
+      const total = headerSize + length;
+      if (this.available < total) return;
+      const raw = this.take(total);
+      const b0 = raw[0]!;
+      let payload = raw.subarray(headerSize);
+      if (masked) {
+        const key = raw.subarray(headerSize - 4, headerSize);
+        payload = Buffer.from(payload.map((byte, i) => byte ^ key[i % 4]!));
+      }
+      this.frames.push({
+        fin: (b0 & 0x80) !== 0,
+        rsv: (b0 >> 4) & 0x7,
+        opcode: b0 & 0x0f,
+        masked,
+        payload,
+        raw,
+      });
+    }
+  }
+
+  /** The first `n` bytes, concatenating leading chunks only as far as needed. */
+  private peek(n: number): Buffer {
+    if (this.chunks[0]!.length >= n) return this.chunks[0]!;
+    let count = 0;
+    let bytes = 0;
+    while (bytes < n) bytes += this.chunks[count++]!.length;
+    const merged = Buffer.concat(this.chunks.splice(0, count));
+    this.chunks.unshift(merged);
+    return merged;
+  }
+
+  /** Removes and returns the first `n` bytes (one copy at most). */
+  private take(n: number): Buffer {
+    this.available -= n;
+    const first = this.chunks[0]!;
+    if (first.length >= n) {
+      if (first.length === n) this.chunks.shift();
+      else this.chunks[0] = first.subarray(n);
+      return first.subarray(0, n);
+    }
+    const out = Buffer.allocUnsafe(n);
+    let filled = 0;
+    while (filled < n) {
+      const chunk = this.chunks[0]!;
+      const part = Math.min(chunk.length, n - filled);
+      chunk.copy(out, filled, 0, part);
+      filled += part;
+      if (part === chunk.length) this.chunks.shift();
+      else this.chunks[0] = chunk.subarray(part);
+    }
+    return out;
+  }
+}
+
+/** Opens a raw client and completes the handshake; throws unless the answer is a correct 101. */
+export async function rawConnect(port: number, options: RawConnectOptions = {}): Promise<RawClient> {
+  const client = new RawClient(port, options.key);
+  await new Promise<void>((resolve, reject) => {
+    client.socket.once('connect', resolve);
+    client.socket.once('error', reject);
+  });
+  client.sendRequest(options);
+  const head = await client.responseHead();
+  if (head.status !== 101) throw new Error(`handshake refused: ${head.statusLine}`);
+  if (head.headers['sec-websocket-accept'] !== acceptFor(client.key)) {
+    throw new Error(`wrong Sec-WebSocket-Accept: ${head.headers['sec-websocket-accept']}`);
+  }
+  return client;
+}
+
+export interface RawHttpResult extends HttpHead {
+  readonly body: string;
+}
+
+/**
+ * Sends `request` as is on a new TCP connection and reads until the server closes it. Resolves
+ * only if the server ends the connection (the tests rely on that to prove it does).
+ */
+export async function rawHttp(port: number, request: string): Promise<RawHttpResult> {
+  const client = new RawClient(port);
+  await new Promise<void>((resolve, reject) => {
+    client.socket.once('connect', resolve);
+    client.socket.once('error', reject);
+  });
+  client.send(Buffer.from(request, 'latin1'));
+  const head = await client.responseHead();
+  await client.ended;
+  await client.closed;
+  return { ...head, body: client.body.toString('utf8') };
+}
+
+/** A handshake request with the given changes (undefined removes a header). */
+export function upgradeRequest(
+  options: { method?: string; path?: string; headers?: Readonly<Record<string, string | undefined>> } = {},
+): string {
+  const headers: Record<string, string | undefined> = {
+    Host: HOST,
+    Upgrade: 'websocket',
+    Connection: 'Upgrade',
+    'Sec-WebSocket-Key': randomBytes(16).toString('base64'),
+    'Sec-WebSocket-Version': '13',
+    ...options.headers,
+  };
+  let request = `${options.method ?? 'GET'} ${options.path ?? '/'} HTTP/1.1\r\n`;
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined) request += `${name}: ${value}\r\n`;
+  }
+  return `${request}\r\n`;
+}
+
+// ---- ws npm client -----------------------------------------------------------------------------
+
+export interface WsMessage {
+  readonly data: Buffer;
+  readonly isBinary: boolean;
+}
+
+export interface WsClient {
+  readonly ws: WebSocket;
+  readonly messages: AsyncQueue<WsMessage>;
+  readonly pings: AsyncQueue<Buffer>;
+  /** The close code and reason the client saw. */
+  readonly closed: Promise<{ code: number; reason: string }>;
+}
+
+/** Connects the `ws` npm client (the interop peer); terminated after the test. */
+export async function wsConnect(
+  url: string,
+  protocols?: string | string[],
+  options: WebSocket.ClientOptions = {},
+): Promise<WsClient> {
+  const ws = new WebSocket(url, protocols, { perMessageDeflate: false, ...options });
+  defer(() => ws.terminate());
+  const messages = new AsyncQueue<WsMessage>();
+  const pings = new AsyncQueue<Buffer>();
+  ws.on('message', (data, isBinary) => messages.push({ data: data as Buffer, isBinary }));
+  ws.on('ping', (data) => pings.push(data));
+  ws.on('error', () => {
+    // 'close' follows.
+  });
+  const closed = new Promise<{ code: number; reason: string }>((resolve) => {
+    ws.once('close', (code, reason) => {
+      messages.end(new Error(`closed with ${code}`));
+      pings.end(new Error(`closed with ${code}`));
+      resolve({ code, reason: reason.toString('utf8') });
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  return { ws, messages, pings, closed };
+}
