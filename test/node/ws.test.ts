@@ -23,7 +23,9 @@ import {
   text,
   until,
   wsConnect,
+  type Deferred,
   type RawClient,
+  type TestServer,
 } from './helpers.js';
 
 afterEach(cleanup);
@@ -52,6 +54,23 @@ async function expectFrame(client: RawClient, expected: Buffer): Promise<void> {
     expect(frame.raw.subarray(0, 14)).toEqual(expected.subarray(0, 14));
     expect(frame.raw.equals(expected)).toBe(true);
   }
+}
+
+
+/** An echo server whose `iteration` settles with 'ended' when the for-await loop ends, or the error it threw. */
+async function startEchoServerWatchingIteration(): Promise<{ server: TestServer; iteration: Deferred<unknown> }> {
+  const iteration = deferred<unknown>();
+  const server = await startServer({
+    handler: async (ws) => {
+      try {
+        for await (const message of ws) await ws.send(message.data);
+        iteration.resolve('ended');
+      } catch (error) {
+        iteration.resolve(error);
+      }
+    },
+  });
+  return { server, iteration };
 }
 
 describe('echo with the ws npm client (interop)', () => {
@@ -334,17 +353,7 @@ describe('close initiated by the client', () => {
     [1000, Buffer.from([0x88, 0x02, 0x03, 0xe8])],
     [4001, Buffer.from([0x88, 0x02, 0x0f, 0xa1])],
   ])('echoes code %i, ends TCP, and settles closed, recv() and iteration', async (code, expected) => {
-    const iteration = deferred<unknown>();
-    const server = await startServer({
-      handler: async (ws) => {
-        try {
-          for await (const message of ws) await ws.send(message.data);
-          iteration.resolve('ended');
-        } catch (error) {
-          iteration.resolve(error);
-        }
-      },
-    });
+    const { server, iteration } = await startEchoServerWatchingIteration();
     const client = await rawConnect(server.port);
     const ws = await server.connections.next();
     client.sendFrame({ opcode: OP.CLOSE, payload: closePayload(code, 'client leaving') });
@@ -576,17 +585,7 @@ describe('close initiated by the server', () => {
 
 describe('a peer that vanishes', () => {
   it('mid-message: closed resolves with 1006 and the connection is forgotten', async () => {
-    const iteration = deferred<unknown>();
-    const server = await startServer({
-      handler: async (ws) => {
-        try {
-          for await (const message of ws) await ws.send(message.data);
-          iteration.resolve('ended');
-        } catch (error) {
-          iteration.resolve(error);
-        }
-      },
-    });
+    const { server, iteration } = await startEchoServerWatchingIteration();
     const client = await rawConnect(server.port);
     const ws = await server.connections.next();
     expect(server.server.clients.size).toBe(1);
