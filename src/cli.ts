@@ -21,8 +21,15 @@ function parsePort(value: string): number {
   return port;
 }
 
+// Above this many unsent bytes the echo waits for the kernel to take them before reading on.
+const ECHO_HIGH_WATER = 1024 * 1024;
+
 async function echo(ws: Ws): Promise<void> {
-  for await (const message of ws) void ws.send(message.data);
+  for await (const message of ws) {
+    const sent = ws.send(message.data);
+    // A peer that sends faster than it reads gets TCP backpressure, not an ever-growing buffer.
+    if (ws.bufferedAmount > ECHO_HIGH_WATER) await sent;
+  }
 }
 
 async function main(): Promise<void> {

@@ -10,6 +10,7 @@ import { createServer, type IncomingMessage, type Server as HttpServer, type Ser
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { Server as TlsServer } from 'node:tls';
 import { CloseCode, encodeClosePayload } from '../protocol/close.js';
 import { HandshakeError, WebSocketError } from '../protocol/errors.js';
 import {
@@ -18,10 +19,11 @@ import {
   computeAcceptKey,
   validateHandshakeRequest,
 } from '../protocol/handshake.js';
+import { Heartbeat } from './heartbeat.js';
 import {
-  resolveConnectionOptions,
+  resolveServerOptions,
   type ConnectionHandler,
-  type ResolvedConnectionOptions,
+  type ResolvedServerOptions,
   type ServerOptions,
 } from './options.js';
 import { sha1Base64 } from './runtime.js';
@@ -43,15 +45,17 @@ export interface ShutdownResult {
 
 export class WebSocketServer implements WsOwner {
   /** @internal */
-  readonly options: ResolvedConnectionOptions;
+  readonly options: ResolvedServerOptions;
   private readonly hooks: ServerOptions;
   private readonly live = new Set<Ws>();
+  private readonly heartbeat: Heartbeat;
   private httpServer: HttpServer | null = null;
   private shuttingDown = false;
 
   constructor(options: ServerOptions = {}) {
-    this.options = resolveConnectionOptions(options);
+    this.options = resolveServerOptions(options);
     this.hooks = options;
+    this.heartbeat = new Heartbeat(this.live, this.options);
   }
 
   /** The open connections. */
@@ -67,7 +71,8 @@ export class WebSocketServer implements WsOwner {
     if (this.httpServer !== null) {
       throw new WebSocketError('WS_ERR_INVALID_ARGUMENT', 'the server is already listening');
     }
-    const server = createServer();
+    // Node's own parser refuses a larger request head with 431 before we see it.
+    const server = createServer({ maxHeaderSize: this.options.maxHeaderSize });
     server.on('request', respondNotWebSocket);
     this.attach(server);
     await new Promise<void>((resolve, reject) => {
@@ -87,11 +92,30 @@ export class WebSocketServer implements WsOwner {
     return address && typeof address === 'object' ? address : null;
   }
 
-  /** Accepts WebSocket upgrades on an existing HTTP or HTTPS server. */
+  /** Accepts WebSocket upgrades on an existing HTTP or HTTPS server, and guards its handshakes. */
   attach(server: HttpServer | HttpsServer): this {
+    this.guard(server);
     server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
       void this.handleUpgrade(request, socket, head);
     });
+    return this;
+  }
+
+  /**
+   * Applies handshakeTimeout to an existing server that routes upgrades to handleUpgrade itself:
+   * a connection whose first request head (the upgrade) is not complete and answered in time is
+   * answered 408 and closed. Without it, a slowloris client is only cut off by Node's own
+   * headersTimeout (60 s), which Node checks every connectionsCheckingInterval (30 s).
+   * Only the first request of a connection is timed: later keep-alive requests are Node's.
+   */
+  guard(server: HttpServer | HttpsServer): this {
+    // On HTTPS the 'upgrade' socket is the TLS socket, which 'secureConnection' gives; Node's TLS
+    // handshakeTimeout covers the TLS handshake before it.
+    const event = server instanceof TlsServer ? 'secureConnection' : 'connection';
+    const timeout = this.options.handshakeTimeout;
+    const linger = this.options.closeTimeout;
+    server.on(event, (socket: Duplex) => armHandshakeTimer(socket, timeout, linger));
+    server.on('request', (request: IncomingMessage) => clearHandshakeTimer(request.socket));
     return this;
   }
 
@@ -109,10 +133,13 @@ export class WebSocketServer implements WsOwner {
   ): Promise<Ws | undefined> {
     // Until the Ws owns the socket, an error on it must not be an unhandled 'error' event.
     socket.on('error', ignoreError);
+    // A guarded server timed the request since TCP accept; otherwise time the rest from now.
+    armHandshakeTimer(socket, this.options.handshakeTimeout, this.options.closeTimeout);
     try {
       if (this.shuttingDown) {
         throw new HandshakeError('WS_ERR_HANDSHAKE_SHUTTING_DOWN', 503, 'the server is shutting down');
       }
+      checkHeaderLimits(request, this.options);
       const handshake = validateHandshakeRequest(request);
       const { allowRequest, selectProtocol } = this.hooks;
       if (allowRequest !== undefined && !(await allowRequest(request))) {
@@ -131,7 +158,9 @@ export class WebSocketServer implements WsOwner {
           );
         }
       }
+      // The handshake timer may have fired while a hook was deciding.
       if (socket.destroyed || !socket.writable) return undefined;
+      clearHandshakeTimer(socket);
       socket.write(
         buildHandshakeResponse({ accept: computeAcceptKey(handshake.key, sha1Base64), protocol }),
         'latin1',
@@ -139,10 +168,12 @@ export class WebSocketServer implements WsOwner {
       const ws = new Ws(socket, this, protocol ?? '');
       socket.off('error', ignoreError);
       this.live.add(ws);
+      this.heartbeat.update();
       if (handler !== undefined) this.runHandler(handler, ws, request);
       if (head.length > 0) ws.receiveChunk(head);
       return ws;
     } catch (error) {
+      clearHandshakeTimer(socket);
       if (error instanceof HandshakeError) {
         refuse(socket, error.status, error.message, error.headers, this.options.closeTimeout);
       } else {
@@ -201,6 +232,7 @@ export class WebSocketServer implements WsOwner {
   /** @internal */
   connectionClosed(ws: Ws): void {
     this.live.delete(ws);
+    this.heartbeat.update();
   }
 
   private runHandler(handler: ConnectionHandler, ws: Ws, request: IncomingMessage): void {
@@ -239,6 +271,57 @@ function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
 }
 
 function ignoreError(): void {}
+
+/**
+ * The upgrade request's size, checked before anything else reads it. Node's parser bounds the head
+ * of servers it creates (maxHeaderSize), but an attached server may have been given larger limits,
+ * and Node silently drops header lines past maxHeadersCount instead of refusing the request.
+ */
+function checkHeaderLimits(request: IncomingMessage, limits: ResolvedServerOptions): void {
+  const raw = request.rawHeaders;
+  if (raw.length > 2 * limits.maxHeaderCount) {
+    throw new HandshakeError(
+      'WS_ERR_HANDSHAKE_HEADERS',
+      431,
+      `more than ${limits.maxHeaderCount} header lines`,
+    );
+  }
+  let size = 0;
+  for (const part of raw) size += part.length;
+  if (size > limits.maxHeaderSize) {
+    throw new HandshakeError('WS_ERR_HANDSHAKE_HEADERS', 431, `headers larger than ${limits.maxHeaderSize} bytes`);
+  }
+}
+
+const kHandshakeTimer = Symbol('rfc6455.handshakeTimer');
+// undefined: never timed; a timer: running; null: stopped (a request head arrived in time).
+type TimedSocket = Duplex & { [kHandshakeTimer]?: NodeJS.Timeout | null };
+
+/** Starts the handshake clock of a socket, unless it is already running. */
+function armHandshakeTimer(socket: TimedSocket, timeout: number, linger: number): void {
+  const current = socket[kHandshakeTimer];
+  if (current) return;
+  if (current === undefined) socket.once('close', onTimedSocketClose);
+  const timer = setTimeout(onHandshakeTimeout, timeout, socket, linger);
+  timer.unref();
+  socket[kHandshakeTimer] = timer;
+}
+
+function clearHandshakeTimer(socket: TimedSocket): void {
+  const timer = socket[kHandshakeTimer];
+  if (timer === undefined || timer === null) return;
+  clearTimeout(timer);
+  socket[kHandshakeTimer] = null;
+}
+
+function onTimedSocketClose(this: TimedSocket): void {
+  clearHandshakeTimer(this);
+}
+
+function onHandshakeTimeout(socket: TimedSocket, linger: number): void {
+  socket[kHandshakeTimer] = null;
+  refuse(socket, 408, 'the handshake did not complete in time', {}, linger);
+}
 
 /**
  * Answers a refused handshake and closes the socket. The socket is read (and the bytes dropped)

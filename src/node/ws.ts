@@ -11,7 +11,8 @@ import type { Socket } from 'node:net';
 import { CloseCode, MAX_CLOSE_REASON_BYTES, type CloseInfo } from '../protocol/close.js';
 import { Connection, type ConnectionHandler } from '../protocol/connection.js';
 import { ConnectionClosedError, ProtocolError, WebSocketError } from '../protocol/errors.js';
-import type { ResolvedConnectionOptions } from './options.js';
+import { coarseClock, type HeartbeatSubject } from './heartbeat.js';
+import type { ResolvedServerOptions } from './options.js';
 import { allocBuffer, asBuffer, bufferTextEncoding, isUtf8Buffer, sharedSlab } from './runtime.js';
 
 export type Message =
@@ -42,25 +43,31 @@ interface Waiter {
   readonly iterator: boolean;
 }
 
-/** Sends queued in one event-loop turn share one promise: settled when they reach the socket. */
+/**
+ * Sends queued in one event-loop turn share one promise, settled by the socket's write callback:
+ * resolved once the kernel has the bytes, rejected if the socket dies first. So `await send()`
+ * is real backpressure, and nothing send() accepted is lost without its promise rejecting.
+ */
 class Batch {
   readonly promise: Promise<void>;
-  resolve!: () => void;
-  reject!: (error: Error) => void;
+  readonly settle: (error?: Error | null) => void;
 
-  constructor() {
-    this.promise = new Promise<void>((resolve, reject) => {
-      this.resolve = resolve;
-      this.reject = reject;
+  constructor(ws: Ws) {
+    let resolve!: () => void;
+    let reject!: (error: Error) => void;
+    this.promise = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
     });
     // Fire-and-forget sends must not become unhandled rejections; awaiting callers still see it.
     this.promise.catch(noop);
+    this.settle = (error) => (error ? reject(ws.closedError()) : resolve());
   }
 }
 
 /** What the connection reports to whoever accepted it (the server). */
 export interface WsOwner {
-  readonly options: ResolvedConnectionOptions;
+  readonly options: ResolvedServerOptions;
   connectionClosed(ws: Ws): void;
 }
 
@@ -78,7 +85,9 @@ function rejected<T>(error: Error): Promise<T> {
   return promise;
 }
 
-export class Ws implements AsyncIterable<Message> {
+const EMPTY = new Uint8Array(0);
+
+export class Ws implements AsyncIterable<Message>, HeartbeatSubject {
   /** The subprotocol agreed in the handshake, or '' when none was. */
   readonly protocol: string;
   /** Settles (never rejects) once the TCP connection is gone. */
@@ -89,7 +98,11 @@ export class Ws implements AsyncIterable<Message> {
   private readonly connection: Connection;
 
   private readonly queue: Message[] = [];
+  private readonly queueSizes: number[] = [];
   private queueHead = 0;
+  private queuedBytes = 0;
+  /** Reading is paused because the application left receiveHighWaterMark bytes unread. */
+  private paused = false;
   private readonly waiters: Waiter[] = [];
   /** Set once the application has asked for a message: it then gets every message first. */
   private reading = false;
@@ -103,6 +116,11 @@ export class Ws implements AsyncIterable<Message> {
   private timer: NodeJS.Timeout | null = null;
   private result: CloseResult | null = null;
   private resolveClosed!: (result: CloseResult) => void;
+
+  // Keepalive, stamped with the coarse clock (see heartbeat.ts).
+  private lastSeen: number;
+  private lastMessageAt: number;
+  private pingSentAt = 0;
 
   /** @internal Created by the server once the handshake response is written. */
   constructor(socket: Duplex, owner: WsOwner, protocol: string) {
@@ -122,6 +140,7 @@ export class Ws implements AsyncIterable<Message> {
     this.closed = new Promise((resolve) => {
       this.resolveClosed = resolve;
     });
+    this.lastSeen = this.lastMessageAt = performance.now();
     this.socket[kWs] = this;
     socket.on('data', onSocketData);
     socket.on('end', onSocketEnd);
@@ -167,13 +186,15 @@ export class Ws implements AsyncIterable<Message> {
    */
   send(data: string | BinaryData): Promise<void> {
     if (!this.canSend()) return rejected(this.closedError());
-    if (typeof data === 'string') this.connection.sendText(data);
-    else this.connection.sendBinary(toBytes(data));
+    const bytes = typeof data === 'string' ? undefined : toBytes(data);
+    if (this.bufferedAmount >= this.owner.options.maxBufferedAmount) return this.overflow();
+    if (bytes === undefined) this.connection.sendText(data as string);
+    else this.connection.sendBinary(bytes);
     return this.queued();
   }
 
-  /** Sends a ping (at most 125 bytes of payload). Resolves when it is handed to the socket. */
-  ping(data: string | BinaryData = new Uint8Array(0)): Promise<void> {
+  /** Sends a ping (at most 125 bytes of payload). Resolves when the kernel has it. */
+  ping(data: string | BinaryData = EMPTY): Promise<void> {
     const payload = typeof data === 'string' ? Buffer.from(data) : toBytes(data);
     if (!this.canSend()) return rejected(this.closedError());
     this.connection.sendPing(payload);
@@ -212,6 +233,7 @@ export class Ws implements AsyncIterable<Message> {
 
   /** @internal Bytes from the socket (also the `head` of the upgrade). */
   receiveChunk(chunk: Buffer): void {
+    this.lastSeen = coarseClock.now;
     try {
       this.connection.receive(chunk);
     } catch (error) {
@@ -221,12 +243,23 @@ export class Ws implements AsyncIterable<Message> {
     if (this.connection.writer.pendingBytes > 0) this.scheduleFlush();
   }
 
-  /** @internal ConnectionEvents: a complete message. */
-  deliver(message: Message): void {
+  /** @internal ConnectionEvents: a complete message of `size` bytes. */
+  deliver(message: Message, size: number): void {
+    this.lastMessageAt = coarseClock.now;
     const waiter = this.waiters.shift();
-    if (waiter === undefined) this.queue.push(message);
-    else if (waiter.iterator) waiter.resolve({ done: false, value: message });
-    else waiter.resolve(message);
+    if (waiter !== undefined) {
+      if (waiter.iterator) waiter.resolve({ done: false, value: message });
+      else waiter.resolve(message);
+      return;
+    }
+    this.queue.push(message);
+    this.queueSizes.push(size);
+    this.queuedBytes += size;
+    // Inbound backpressure: stop reading, so TCP pushes back on the peer instead of us buffering.
+    if (this.queuedBytes >= this.owner.options.receiveHighWaterMark && !this.paused) {
+      this.paused = true;
+      this.socket.pause();
+    }
   }
 
   /** @internal ConnectionEvents: the peer's close frame. */
@@ -258,12 +291,19 @@ export class Ws implements AsyncIterable<Message> {
     const queue = this.queue;
     if (this.queueHead < queue.length) {
       const message = queue[this.queueHead]!;
+      this.queuedBytes -= this.queueSizes[this.queueHead]!;
       if (++this.queueHead === queue.length) {
         queue.length = 0;
+        this.queueSizes.length = 0;
         this.queueHead = 0;
       } else if (this.queueHead >= 1024 && this.queueHead * 2 >= queue.length) {
         queue.splice(0, this.queueHead);
+        this.queueSizes.splice(0, this.queueHead);
         this.queueHead = 0;
+      }
+      if (this.paused && this.queuedBytes <= this.owner.options.receiveHighWaterMark / 2) {
+        this.paused = false;
+        this.socket.resume();
       }
       return Promise.resolve(iterator ? { done: false, value: message } : message);
     }
@@ -286,7 +326,8 @@ export class Ws implements AsyncIterable<Message> {
     );
   }
 
-  private closedError(): ConnectionClosedError {
+  /** @internal */
+  closedError(): ConnectionClosedError {
     const result = this.result;
     return result
       ? new ConnectionClosedError(result.code, result.reason)
@@ -296,7 +337,7 @@ export class Ws implements AsyncIterable<Message> {
   private queued(): Promise<void> {
     this.scheduleFlush();
     let batch = this.batch;
-    if (batch === null) batch = this.batch = new Batch();
+    if (batch === null) batch = this.batch = new Batch(this);
     return batch.promise;
   }
 
@@ -312,21 +353,68 @@ export class Ws implements AsyncIterable<Message> {
     const chunks = this.connection.writer.take();
     const batch = this.batch;
     this.batch = null;
+    if (chunks.length === 0) {
+      batch?.settle();
+      return;
+    }
     const socket = this.socket;
-    if (chunks.length > 0) {
-      if (socket.destroyed || !socket.writable) {
-        batch?.reject(this.closedError());
+    if (socket.destroyed || !socket.writable) {
+      batch?.settle(new Error('socket closed'));
+      return;
+    }
+    const last = chunks.length - 1;
+    if (last > 0) socket.cork();
+    for (let i = 0; i < last; i++) socket.write(chunks[i]!);
+    // Writes complete in order: the last one's callback speaks for the whole batch.
+    if (batch === null) socket.write(chunks[last]!);
+    else socket.write(chunks[last]!, batch.settle);
+    if (last > 0) socket.uncork();
+  }
+
+  /** An overflowing send(), by the sendOverflow policy. */
+  private overflow(): Promise<void> {
+    const limit = this.owner.options.maxBufferedAmount;
+    if (this.owner.options.sendOverflow === 'reject') {
+      return rejected(
+        new WebSocketError(
+          'WS_ERR_BUFFER_FULL',
+          `send() refused: ${this.bufferedAmount} bytes are already buffered (maxBufferedAmount ${limit})`,
+        ),
+      );
+    }
+    // The peer does not read fast enough: close, and let closeTimeout cut it off if it never does.
+    this.abort(CloseCode.POLICY_VIOLATION, 'too slow');
+    return rejected(this.closedError());
+  }
+
+  /** @internal A sweep of the server's heartbeat (see heartbeat.ts). */
+  heartbeat(now: number): void {
+    if (this.state !== 'open') return;
+    // While reading is paused the silence is ours, not the peer's.
+    if (this.paused) {
+      this.lastSeen = now;
+      return;
+    }
+    const { pingInterval, pingTimeout, idleTimeout } = this.owner.options;
+    if (idleTimeout > 0 && now - this.lastMessageAt >= idleTimeout) {
+      void this.close(CloseCode.GOING_AWAY, 'idle timeout');
+      return;
+    }
+    if (this.pingSentAt !== 0) {
+      // Anything received since the ping, its pong or data, shows the peer is alive.
+      if (this.lastSeen >= this.pingSentAt) this.pingSentAt = 0;
+      else {
+        if (now - this.pingSentAt >= pingTimeout) {
+          this.terminate(`ping timeout: no answer within ${pingTimeout} ms`);
+        }
         return;
       }
-      if (chunks.length === 1) {
-        socket.write(chunks[0]!);
-      } else {
-        socket.cork();
-        for (const chunk of chunks) socket.write(chunk);
-        socket.uncork();
-      }
     }
-    batch?.resolve();
+    if (pingInterval > 0 && now - this.lastSeen >= pingInterval) {
+      this.connection.sendPing(EMPTY);
+      this.scheduleFlush();
+      this.pingSentAt = now;
+    }
   }
 
   /**
@@ -411,7 +499,7 @@ export class Ws implements AsyncIterable<Message> {
     }
     this.state = 'closed';
     this.terminal = null;
-    this.batch?.reject(this.closedError());
+    this.batch?.settle(new Error("socket closed"));
     this.batch = null;
     this.settleWaiters();
     this.resolveClosed(this.result!);
@@ -443,6 +531,7 @@ class ConnectionEvents implements ConnectionHandler {
     const data = asBuffer(payload);
     this.ws.deliver(
       isText ? { type: 'text', data: data.toString('utf8') } : { type: 'binary', data },
+      payload.length,
     );
   }
 

@@ -32,13 +32,15 @@ export type HandshakeErrorCode =
   | 'WS_ERR_HANDSHAKE_HOST'
   | 'WS_ERR_HANDSHAKE_FORBIDDEN'
   | 'WS_ERR_HANDSHAKE_PROTOCOL'
-  | 'WS_ERR_HANDSHAKE_SHUTTING_DOWN';
+  | 'WS_ERR_HANDSHAKE_SHUTTING_DOWN'
+  | 'WS_ERR_HANDSHAKE_TIMEOUT'
+  | 'WS_ERR_HANDSHAKE_HEADERS';
 
 /** Stable codes of errors raised by the API (bad arguments, use after close). */
 export type UsageErrorCode =
   | 'WS_ERR_CLOSED'
   | 'WS_ERR_INVALID_ARGUMENT'
-  | 'WS_ERR_HANDLER';
+  | 'WS_ERR_BUFFER_FULL';
 
 export type WebSocketErrorCode = ProtocolErrorCode | HandshakeErrorCode | UsageErrorCode;
 

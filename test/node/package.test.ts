@@ -77,7 +77,20 @@ describe("import 'rfc6455'", () => {
   });
 
   it('exports the documented defaults and close codes', () => {
-    expect(DEFAULTS).toEqual({ maxPayload: 64 * 1024 * 1024, maxFragments: 128 * 1024, closeTimeout: 5000 });
+    expect(DEFAULTS).toEqual({
+      maxPayload: 64 * 1024 * 1024,
+      maxFragments: 128 * 1024,
+      closeTimeout: 5000,
+      maxBufferedAmount: 16 * 1024 * 1024,
+      sendOverflow: 'close',
+      receiveHighWaterMark: 1024 * 1024,
+      handshakeTimeout: 10_000,
+      maxHeaderSize: 16 * 1024,
+      maxHeaderCount: 100,
+      pingInterval: 30_000,
+      pingTimeout: 20_000,
+      idleTimeout: 0,
+    });
     expect(CloseCode.GOING_AWAY).toBe(1001);
     expect(isSendableCloseCode(4000)).toBe(true);
     expect(isSendableCloseCode(1006)).toBe(false);
