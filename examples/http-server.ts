@@ -24,6 +24,8 @@ server.on('upgrade', (request, socket, head) => {
   if (request.url === '/ws') void wss.handleUpgrade(request, socket, head);
   else socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
 });
+// Cut off clients that never finish their request (slowloris) after handshakeTimeout, not Node's 60-90 s.
+wss.guard(server);
 
 server.listen(Number(process.env.PORT ?? 8080), () => {
   const { port } = server.address() as { port: number };
