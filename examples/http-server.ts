@@ -14,7 +14,7 @@ const wss = new WebSocketServer({
 });
 
 // An existing HTTP server: plain requests are still yours.
-const server = createServer((request, response) => {
+const server = createServer((_request, response) => {
   response.writeHead(200, { 'content-type': 'text/plain' });
   response.end('plain HTTP still works here\n');
 });

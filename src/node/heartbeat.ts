@@ -8,8 +8,12 @@
 export const coarseClock = { now: performance.now() };
 
 export interface HeartbeatSubject {
-  /** Called on every sweep with the current time. */
-  heartbeat(now: number): void;
+  /**
+   * Called on every sweep with the current time and the sweep period. Activity stamped with
+   * `coarseClock.now` happened up to one period later than its stamp, so a subject compares its
+   * stamps against `timeout + period`: a timeout then never fires early.
+   */
+  heartbeat(now: number, period: number): void;
 }
 
 export interface HeartbeatTimes {
@@ -19,8 +23,8 @@ export interface HeartbeatTimes {
 }
 
 /**
- * How often to sweep: a quarter of the shortest active period, so a timeout fires at most 25% late;
- * 0 when nothing needs sweeping.
+ * How often to sweep: a quarter of the shortest active period, so a timeout fires at most about a
+ * quarter late (never early); 0 when nothing needs sweeping.
  */
 export function sweepPeriod(times: HeartbeatTimes): number {
   const periods: number[] = [];
@@ -55,7 +59,7 @@ export class Heartbeat {
   /** @internal */
   sweep(): void {
     const now = (coarseClock.now = performance.now());
-    for (const subject of this.subjects) subject.heartbeat(now);
+    for (const subject of this.subjects) subject.heartbeat(now, this.period);
   }
 }
 

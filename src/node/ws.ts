@@ -61,7 +61,10 @@ class Batch {
     });
     // Fire-and-forget sends must not become unhandled rejections; awaiting callers still see it.
     this.promise.catch(noop);
-    this.settle = (error) => (error ? reject(ws.closedError()) : resolve());
+    // Node calls the callback of a write cut short by destroy() with no error (onWriteComplete in
+    // stream_base_commons), so a destroyed socket counts as a failure: better to reject bytes that
+    // may have arrived than to resolve bytes that were thrown away.
+    this.settle = (error) => (error || ws.socketDestroyed() ? reject(ws.closedError()) : resolve());
   }
 }
 
@@ -327,6 +330,11 @@ export class Ws implements AsyncIterable<Message>, HeartbeatSubject {
   }
 
   /** @internal */
+  socketDestroyed(): boolean {
+    return this.socket.destroyed;
+  }
+
+  /** @internal */
   closedError(): ConnectionClosedError {
     const result = this.result;
     return result
@@ -388,7 +396,7 @@ export class Ws implements AsyncIterable<Message>, HeartbeatSubject {
   }
 
   /** @internal A sweep of the server's heartbeat (see heartbeat.ts). */
-  heartbeat(now: number): void {
+  heartbeat(now: number, period: number): void {
     if (this.state !== 'open') return;
     // While reading is paused the silence is ours, not the peer's.
     if (this.paused) {
@@ -396,7 +404,8 @@ export class Ws implements AsyncIterable<Message>, HeartbeatSubject {
       return;
     }
     const { pingInterval, pingTimeout, idleTimeout } = this.owner.options;
-    if (idleTimeout > 0 && now - this.lastMessageAt >= idleTimeout) {
+    // Stamps are coarse (up to one period early): `+ period` keeps every timeout from firing early.
+    if (idleTimeout > 0 && now - this.lastMessageAt >= idleTimeout + period) {
       void this.close(CloseCode.GOING_AWAY, 'idle timeout');
       return;
     }
@@ -410,7 +419,7 @@ export class Ws implements AsyncIterable<Message>, HeartbeatSubject {
         return;
       }
     }
-    if (pingInterval > 0 && now - this.lastSeen >= pingInterval) {
+    if (pingInterval > 0 && now - this.lastSeen >= pingInterval + period) {
       this.connection.sendPing(EMPTY);
       this.scheduleFlush();
       this.pingSentAt = now;

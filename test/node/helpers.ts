@@ -580,3 +580,64 @@ export async function wsConnect(
   });
   return { ws, messages, pings, closed };
 }
+
+// ---- timing helpers (limits and keepalive tests) -------------------------------------------------
+
+/**
+ * Rejects if `promise` has not settled within `ms`: a bound on how long a test waits for an event
+ * that must come, so that a missing feature fails fast instead of at the test timeout.
+ */
+export function deadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Races `promise` against a timer of `ms`: 'timer' if the timer came first, 'settled' otherwise.
+ * Only for asserting that an event does NOT happen within a period (the timer is the point).
+ */
+export function raceTimer(promise: Promise<unknown>, ms: number): Promise<'timer' | 'settled'> {
+  let timer: NodeJS.Timeout | undefined;
+  const elapsed = new Promise<'timer'>((resolve) => {
+    timer = setTimeout(() => resolve('timer'), ms);
+  });
+  const settled = promise.then(
+    () => 'settled' as const,
+    () => 'settled' as const,
+  );
+  return Promise.race([settled, elapsed]).finally(() => clearTimeout(timer));
+}
+
+/** A RawClient whose TCP connection is established, with nothing sent yet. */
+export async function openRawClient(port: number): Promise<RawClient> {
+  const client = new RawClient(port);
+  await new Promise<void>((resolve, reject) => {
+    client.socket.once('connect', resolve);
+    client.socket.once('error', reject);
+  });
+  return client;
+}
+
+/**
+ * A slowloris client: writes `bytes` to `socket` one byte every `everyMs` milliseconds. Stops when
+ * every byte is written, when the socket ends or closes, or after the test. `sent()` counts bytes.
+ */
+export function drip(socket: Socket, bytes: Uint8Array, everyMs: number): { stop(): void; sent(): number } {
+  let index = 0;
+  const timer = setInterval(() => {
+    if (index >= bytes.length || socket.destroyed || !socket.writable) {
+      clearInterval(timer);
+      return;
+    }
+    socket.write(bytes.subarray(index, index + 1));
+    index++;
+  }, everyMs);
+  const stop = (): void => clearInterval(timer);
+  socket.once('end', stop);
+  socket.once('close', stop);
+  defer(stop);
+  return { stop, sent: () => index };
+}
