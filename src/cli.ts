@@ -4,6 +4,7 @@
  *
  *   npm start                      # port 9001, or $PORT
  *   npm start -- --port 9002 --host 127.0.0.1
+ *   npm start -- --no-deflate      # decline permessage-deflate (offered by default)
  */
 
 import { parseArgs } from 'node:util';
@@ -33,10 +34,14 @@ async function echo(ws: Ws): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  let values: { port?: string | undefined; host?: string | undefined };
+  let values: { port?: string | undefined; host?: string | undefined; 'no-deflate'?: boolean | undefined };
   try {
     ({ values } = parseArgs({
-      options: { port: { type: 'string', short: 'p' }, host: { type: 'string' } },
+      options: {
+        port: { type: 'string', short: 'p' },
+        host: { type: 'string' },
+        'no-deflate': { type: 'boolean' },
+      },
     }));
   } catch (error) {
     fail((error as Error).message);
@@ -44,7 +49,12 @@ async function main(): Promise<void> {
   const port = parsePort(values.port ?? process.env['PORT'] ?? '9001');
   const host = values.host ?? process.env['HOST'];
 
-  const server = new WebSocketServer({ handler: echo });
+  // Compression is on so that the Autobahn run covers it (sections 12 and 13), for every message
+  // (threshold 0): the cases' small messages then exercise compression too.
+  const server = new WebSocketServer({
+    handler: echo,
+    perMessageDeflate: values['no-deflate'] === true ? false : { threshold: 0 },
+  });
   let address;
   try {
     address = await server.listen(port, host);

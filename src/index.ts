@@ -8,8 +8,10 @@ export { WebSocketServer, type ShutdownOptions, type ShutdownResult } from './no
 export { Ws, type BinaryData, type CloseResult, type Message, type ReadyState } from './node/ws.js';
 export {
   DEFAULTS,
+  DEFLATE_DEFAULTS,
   type ConnectionHandler,
   type ConnectionOptions,
+  type DeflateOptions,
   type ServerOptions,
 } from './node/options.js';
 export { CloseCode, isSendableCloseCode } from './protocol/close.js';

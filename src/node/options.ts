@@ -36,6 +36,33 @@ export interface ConnectionOptions {
   receiveHighWaterMark?: number;
 }
 
+/** permessage-deflate (RFC 7692) settings; `true` takes every default. */
+export interface DeflateOptions {
+  /** Reset our compressor after each message: less memory, worse ratio. Default false. */
+  serverNoContextTakeover?: boolean;
+  /** Ask clients to reset theirs (then our inflater is pooled too). Default false. */
+  clientNoContextTakeover?: boolean;
+  /** Our LZ77 window, 8-15 (at most what the client allows). Default 15. */
+  serverMaxWindowBits?: number;
+  /** The window we ask clients to stay within, 8-15, when they let us. Default 15. */
+  clientMaxWindowBits?: number;
+  /** Messages smaller than this many bytes are sent uncompressed. Default 1024. */
+  threshold?: number;
+  /** zlib compression level, 0-9. Default 6 (zlib's default, as in `ws`). */
+  level?: number;
+  /** zlib memLevel, 1-9. Default 8. */
+  memLevel?: number;
+  /** zlib operations running at once, all connections of the server together. Default 10. */
+  concurrency?: number;
+  /**
+   * Memory the per-connection contexts of the server may hold together. A connection with
+   * context takeover keeps about 300 KiB (window 15, memLevel 8) for its whole life; once this is
+   * spent, new connections negotiate no context takeover and borrow pooled contexts per message.
+   * Default 64 MiB.
+   */
+  maxContextMemory?: number;
+}
+
 export type ConnectionHandler = (ws: Ws, request: IncomingMessage) => unknown;
 
 export interface ServerOptions extends ConnectionOptions {
@@ -75,6 +102,8 @@ export interface ServerOptions extends ConnectionOptions {
   pingTimeout?: number;
   /** Closes (1001 "idle timeout") a connection that has received no message for this long. 0 (default) never. */
   idleTimeout?: number;
+  /** permessage-deflate: `true` or settings to offer it, false (default) to decline it. */
+  perMessageDeflate?: boolean | DeflateOptions;
 }
 
 export interface ResolvedConnectionOptions {
@@ -86,7 +115,33 @@ export interface ResolvedConnectionOptions {
   readonly receiveHighWaterMark: number;
 }
 
+export interface ResolvedDeflateOptions {
+  readonly serverNoContextTakeover: boolean;
+  readonly clientNoContextTakeover: boolean;
+  readonly serverMaxWindowBits: number;
+  readonly clientMaxWindowBits: number;
+  readonly threshold: number;
+  readonly level: number;
+  readonly memLevel: number;
+  readonly concurrency: number;
+  readonly maxContextMemory: number;
+}
+
+export const DEFLATE_DEFAULTS: ResolvedDeflateOptions = {
+  serverNoContextTakeover: false,
+  clientNoContextTakeover: false,
+  serverMaxWindowBits: 15,
+  clientMaxWindowBits: 15,
+  threshold: 1024,
+  level: 6,
+  memLevel: 8,
+  concurrency: 10,
+  maxContextMemory: 64 * 1024 * 1024,
+};
+
 export interface ResolvedServerOptions extends ResolvedConnectionOptions {
+  /** null: permessage-deflate is declined. */
+  readonly deflate: ResolvedDeflateOptions | null;
   readonly handshakeTimeout: number;
   readonly maxHeaderSize: number;
   readonly maxHeaderCount: number;
@@ -96,6 +151,7 @@ export interface ResolvedServerOptions extends ResolvedConnectionOptions {
 }
 
 export const DEFAULTS: ResolvedServerOptions = {
+  deflate: null,
   maxPayload: 64 * 1024 * 1024,
   maxFragments: 128 * 1024,
   closeTimeout: 5000,
@@ -172,6 +228,7 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
     pingInterval: integerOption('pingInterval', options.pingInterval, DEFAULTS.pingInterval, 0, MAX_TIMEOUT),
     pingTimeout: integerOption('pingTimeout', options.pingTimeout, DEFAULTS.pingTimeout, 1, MAX_TIMEOUT),
     idleTimeout: integerOption('idleTimeout', options.idleTimeout, DEFAULTS.idleTimeout, 0, MAX_TIMEOUT),
+    deflate: resolveDeflateOptions(options.perMessageDeflate),
   };
   for (const hook of ['handler', 'selectProtocol', 'allowRequest', 'onError'] as const) {
     if (options[hook] !== undefined && typeof options[hook] !== 'function') {
@@ -179,4 +236,29 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
     }
   }
   return resolved;
+}
+
+function booleanOption(name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw invalid(name, 'true or false', value);
+  return value;
+}
+
+export function resolveDeflateOptions(option: boolean | DeflateOptions | undefined): ResolvedDeflateOptions | null {
+  if (option === undefined || option === false) return null;
+  if (option === true) return DEFLATE_DEFAULTS;
+  if (typeof option !== 'object' || option === null) throw invalid('perMessageDeflate', 'a boolean or an object', option);
+  const d = DEFLATE_DEFAULTS;
+  const name = (key: string): string => `perMessageDeflate.${key}`;
+  return {
+    serverNoContextTakeover: booleanOption(name('serverNoContextTakeover'), option.serverNoContextTakeover, d.serverNoContextTakeover),
+    clientNoContextTakeover: booleanOption(name('clientNoContextTakeover'), option.clientNoContextTakeover, d.clientNoContextTakeover),
+    serverMaxWindowBits: integerOption(name('serverMaxWindowBits'), option.serverMaxWindowBits, d.serverMaxWindowBits, 8, 15),
+    clientMaxWindowBits: integerOption(name('clientMaxWindowBits'), option.clientMaxWindowBits, d.clientMaxWindowBits, 8, 15),
+    threshold: integerOption(name('threshold'), option.threshold, d.threshold, 0, MAX_BYTES),
+    level: integerOption(name('level'), option.level, d.level, 0, 9),
+    memLevel: integerOption(name('memLevel'), option.memLevel, d.memLevel, 1, 9),
+    concurrency: integerOption(name('concurrency'), option.concurrency, d.concurrency, 1, 1024),
+    maxContextMemory: integerOption(name('maxContextMemory'), option.maxContextMemory, d.maxContextMemory, 0, Number.MAX_SAFE_INTEGER),
+  };
 }

@@ -19,6 +19,9 @@ import {
   computeAcceptKey,
   validateHandshakeRequest,
 } from '../protocol/handshake.js';
+import { parseExtensions } from '../protocol/extensions.js';
+import { negotiatePermessageDeflate, type DeflateAgreement } from '../protocol/permessage-deflate.js';
+import { PerMessageDeflate, takeoverBytes } from './deflate.js';
 import { Heartbeat } from './heartbeat.js';
 import {
   resolveServerOptions,
@@ -28,6 +31,7 @@ import {
 } from './options.js';
 import { sha1Base64 } from './runtime.js';
 import { Ws, type WsOwner } from './ws.js';
+import { ZlibResources } from './zlib-resources.js';
 
 export interface ShutdownOptions {
   /** Close code sent to every connection. Default 1001 (going away). */
@@ -49,6 +53,8 @@ export class WebSocketServer implements WsOwner {
   private readonly hooks: ServerOptions;
   private readonly live = new Set<Ws>();
   private readonly heartbeat: Heartbeat;
+  /** zlib limits shared by the server's compressed connections; null without permessage-deflate. */
+  private readonly zlib: ZlibResources | null;
   private httpServer: HttpServer | null = null;
   private shuttingDown = false;
 
@@ -56,6 +62,11 @@ export class WebSocketServer implements WsOwner {
     this.options = resolveServerOptions(options);
     this.hooks = options;
     this.heartbeat = new Heartbeat(this.live, this.options);
+    const deflate = this.options.deflate;
+    this.zlib =
+      deflate === null
+        ? null
+        : new ZlibResources(deflate, deflate.concurrency, deflate.maxContextMemory);
   }
 
   /** The open connections. */
@@ -161,11 +172,16 @@ export class WebSocketServer implements WsOwner {
       // The handshake timer may have fired while a hook was deciding.
       if (socket.destroyed || !socket.writable) return undefined;
       clearHandshakeTimer(socket);
+      const deflate = this.negotiateDeflate(handshake.extensions);
       socket.write(
-        buildHandshakeResponse({ accept: computeAcceptKey(handshake.key, sha1Base64), protocol }),
+        buildHandshakeResponse({
+          accept: computeAcceptKey(handshake.key, sha1Base64),
+          protocol,
+          extensions: deflate?.agreement.response,
+        }),
         'latin1',
       );
-      const ws = new Ws(socket, this, protocol ?? '');
+      const ws = new Ws(socket, this, protocol ?? '', deflate);
       socket.off('error', ignoreError);
       this.live.add(ws);
       this.heartbeat.update();
@@ -226,7 +242,34 @@ export class WebSocketServer implements WsOwner {
     server?.closeAllConnections();
     await serverClosed;
     this.httpServer = null;
+    this.zlib?.clear();
     return { closed, terminated };
+  }
+
+  /**
+   * permessage-deflate for a client's Sec-WebSocket-Extensions (RFC 7692 7), or null to decline.
+   * Context takeover is granted while the server's context memory budget lasts; past it, the
+   * connection gets no context takeover either way, and pooled contexts (RFC 7692 7.1.1 lets the
+   * server ask that of the client in any case).
+   */
+  private negotiateDeflate(header: string | undefined): PerMessageDeflate | null {
+    const config = this.options.deflate;
+    const zlib = this.zlib;
+    if (config === null || zlib === null || header === undefined) return null;
+    const offers = parseExtensions(header);
+    let agreement: DeflateAgreement | undefined = negotiatePermessageDeflate(offers, config);
+    if (agreement === undefined) return null;
+    let reserved = takeoverBytes(agreement, config.memLevel);
+    if (reserved > 0 && !zlib.budget.tryReserve(reserved)) {
+      agreement = negotiatePermessageDeflate(offers, {
+        ...config,
+        serverNoContextTakeover: true,
+        clientNoContextTakeover: true,
+      });
+      if (agreement === undefined) return null;
+      reserved = 0;
+    }
+    return new PerMessageDeflate(agreement, zlib, reserved);
   }
 
   /** @internal */

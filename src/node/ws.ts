@@ -8,9 +8,11 @@
 
 import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
-import { CloseCode, MAX_CLOSE_REASON_BYTES, type CloseInfo } from '../protocol/close.js';
+import { CloseCode, MAX_CLOSE_REASON_BYTES, encodeClosePayload, type CloseInfo } from '../protocol/close.js';
 import { Connection, type ConnectionHandler } from '../protocol/connection.js';
 import { ConnectionClosedError, ProtocolError, WebSocketError } from '../protocol/errors.js';
+import type { PerMessageDeflate } from './deflate.js';
+import { DeflatePipeline, type PipelineHost } from './deflate-pipeline.js';
 import { coarseClock, type HeartbeatSubject } from './heartbeat.js';
 import type { ResolvedServerOptions } from './options.js';
 import { allocBuffer, asBuffer, bufferTextEncoding, isUtf8Buffer, sharedSlab } from './runtime.js';
@@ -99,6 +101,8 @@ export class Ws implements AsyncIterable<Message>, HeartbeatSubject {
   private readonly socket: OwnedSocket;
   private readonly owner: WsOwner;
   private readonly connection: Connection;
+  /** permessage-deflate, when negotiated: keeps messages in order around zlib. */
+  private readonly pipeline: DeflatePipeline | null;
 
   private readonly queue: Message[] = [];
   private readonly queueSizes: number[] = [];
@@ -115,6 +119,8 @@ export class Ws implements AsyncIterable<Message>, HeartbeatSubject {
   private batch: Batch | null = null;
 
   private state: ReadyState = 'open';
+  /** close() was called or the connection is failing: no more sends are accepted. */
+  private closeQueued = false;
   private socketEnded = false;
   private timer: NodeJS.Timeout | null = null;
   private result: CloseResult | null = null;
@@ -126,20 +132,26 @@ export class Ws implements AsyncIterable<Message>, HeartbeatSubject {
   private pingSentAt = 0;
 
   /** @internal Created by the server once the handshake response is written. */
-  constructor(socket: Duplex, owner: WsOwner, protocol: string) {
+  constructor(socket: Duplex, owner: WsOwner, protocol: string, deflate: PerMessageDeflate | null = null) {
     this.socket = socket;
     this.owner = owner;
     this.protocol = protocol;
     const options = owner.options;
-    this.connection = new Connection(new ConnectionEvents(this), {
+    const events = new ConnectionEvents(this);
+    this.connection = new Connection(events, {
       role: 'server',
       maxPayload: options.maxPayload,
       maxFragments: options.maxFragments,
+      allowRsv1: deflate !== null,
       slab: sharedSlab,
       alloc: allocBuffer,
       isUtf8: isUtf8Buffer,
       textEncoding: bufferTextEncoding,
     });
+    this.pipeline =
+      deflate === null
+        ? null
+        : new DeflatePipeline(deflate, events, options.deflate?.threshold ?? 0, options.maxPayload);
     this.closed = new Promise((resolve) => {
       this.resolveClosed = resolve;
     });
@@ -164,7 +176,13 @@ export class Ws implements AsyncIterable<Message>, HeartbeatSubject {
 
   /** Bytes accepted by send() that the kernel has not taken yet. */
   get bufferedAmount(): number {
-    return this.connection.writer.pendingBytes + this.socket.writableLength;
+    const waiting = this.pipeline === null ? 0 : this.pipeline.outboundBytes;
+    return waiting + this.connection.writer.pendingBytes + this.socket.writableLength;
+  }
+
+  /** Whether permessage-deflate was negotiated for this connection. */
+  get compressed(): boolean {
+    return this.pipeline !== null;
   }
 
   /**
@@ -191,6 +209,10 @@ export class Ws implements AsyncIterable<Message>, HeartbeatSubject {
     if (!this.canSend()) return rejected(this.closedError());
     const bytes = typeof data === 'string' ? undefined : toBytes(data);
     if (this.bufferedAmount >= this.owner.options.maxBufferedAmount) return this.overflow();
+    if (this.pipeline !== null) {
+      const waiting = this.pipeline.send(bytes === undefined ? (data as string) : asBuffer(bytes), bytes === undefined);
+      if (waiting !== null) return waiting;
+    }
     if (bytes === undefined) this.connection.sendText(data as string);
     else this.connection.sendBinary(bytes);
     return this.queued();
@@ -211,17 +233,19 @@ export class Ws implements AsyncIterable<Message>, HeartbeatSubject {
    * WS_ERR_INVALID_ARGUMENT for a code that may not be sent.
    */
   close(code: number = CloseCode.NORMAL, reason = ''): Promise<CloseResult> {
-    if (this.state === 'closed' || this.connection.closeSent !== null) return this.closed;
-    this.connection.sendClose(code, reason); // validates, and throws before anything is sent
+    if (this.state === 'closed' || this.closeQueued) return this.closed;
+    encodeClosePayload(code, reason); // validates, and throws before anything changes
+    this.closeQueued = true;
     this.state = 'closing';
-    if (this.connection.closeReceived !== null) {
-      // Our close answers theirs: the handshake is complete.
-      this.terminal = null;
-      this.finishClosing();
-    } else {
-      this.flush();
-      this.startTimer(this.owner.options.closeTimeout);
-    }
+    this.terminal = null;
+    this.startTimer(this.owner.options.closeTimeout);
+    // Behind anything still being compressed, so every message sent before goes out first.
+    this.afterSends(() => {
+      this.connection.sendClose(code, reason);
+      // Answering the peer's close completes the handshake; otherwise wait for its answer.
+      if (this.connection.closeReceived !== null) this.finishClosing();
+      else this.flush();
+    });
     return this.closed;
   }
 
@@ -246,8 +270,9 @@ export class Ws implements AsyncIterable<Message>, HeartbeatSubject {
     if (this.connection.writer.pendingBytes > 0) this.scheduleFlush();
   }
 
-  /** @internal ConnectionEvents: a complete message of `size` bytes. */
-  deliver(message: Message, size: number): void {
+  /** @internal A complete message of `size` bytes on the wire, ready for the application. */
+  deliver(data: Buffer, isText: boolean, size: number): void {
+    const message: Message = isText ? { type: 'text', data: data.toString('utf8') } : { type: 'binary', data };
     this.lastMessageAt = coarseClock.now;
     const waiter = this.waiters.shift();
     if (waiter !== undefined) {
@@ -258,11 +283,48 @@ export class Ws implements AsyncIterable<Message>, HeartbeatSubject {
     this.queue.push(message);
     this.queueSizes.push(size);
     this.queuedBytes += size;
-    // Inbound backpressure: stop reading, so TCP pushes back on the peer instead of us buffering.
-    if (this.queuedBytes >= this.owner.options.receiveHighWaterMark && !this.paused) {
+    this.checkBackpressure();
+  }
+
+  /** @internal A compressed message went to the pipeline: it counts against the inbound limit too. */
+  received(data: Buffer, isText: boolean, compressed: boolean): void {
+    if (this.pipeline !== null && this.pipeline.receive(data, isText, compressed)) this.checkBackpressure();
+    else this.deliver(data, isText, data.length);
+  }
+
+  /** Inbound backpressure: stop reading, so TCP pushes back on the peer instead of us buffering. */
+  private checkBackpressure(): void {
+    if (this.paused) return;
+    if (this.unreadBytes() >= this.owner.options.receiveHighWaterMark) {
       this.paused = true;
       this.socket.pause();
     }
+  }
+
+  private unreadBytes(): number {
+    return this.queuedBytes + (this.pipeline === null ? 0 : this.pipeline.inboundBytes);
+  }
+
+  /** @internal The pipeline delivered everything it held. */
+  inboundIdle(): void {
+    if (this.terminal !== null && this.caughtUp()) this.runTerminal();
+  }
+
+  /** @internal Inflation failed: fail the connection like any protocol error. */
+  inflateFailed(error: ProtocolError): void {
+    this.connection.stopReceiving();
+    this.deferTerminal({ kind: 'fail', error });
+  }
+
+  /** @internal The pipeline writes a message whose turn has come. */
+  writeMessage(payload: Buffer | string, isText: boolean, compressed: boolean): Promise<void> {
+    if (this.state === 'closed' || this.connection.closeSent !== null || this.socketEnded || this.socket.destroyed) {
+      throw this.closedError();
+    }
+    if (compressed) this.connection.sendCompressed(payload as Buffer, isText);
+    else if (typeof payload === 'string') this.connection.sendText(payload);
+    else this.connection.sendBinary(payload);
+    return this.queued();
   }
 
   /** @internal ConnectionEvents: the peer's close frame. */
@@ -280,6 +342,9 @@ export class Ws implements AsyncIterable<Message>, HeartbeatSubject {
   /** @internal The server failing the connection itself (handler error, shutdown). */
   abort(code: number, reason: string): void {
     if (this.state === 'closed') return;
+    this.closeQueued = true;
+    // Failing now: what waits for compression is dropped (its send() rejects).
+    this.pipeline?.abort(new ConnectionClosedError(code, reason));
     if (this.connection.closeSent === null) {
       this.recordResult(code, reason, false);
       this.connection.sendClose(code, truncateReason(reason));
@@ -304,14 +369,14 @@ export class Ws implements AsyncIterable<Message>, HeartbeatSubject {
         this.queueSizes.splice(0, this.queueHead);
         this.queueHead = 0;
       }
-      if (this.paused && this.queuedBytes <= this.owner.options.receiveHighWaterMark / 2) {
+      if (this.paused && this.unreadBytes() <= this.owner.options.receiveHighWaterMark / 2) {
         this.paused = false;
         this.socket.resume();
       }
       return Promise.resolve(iterator ? { done: false, value: message } : message);
     }
     // The application has read everything that came before a close or an error: act on it now.
-    if (this.terminal !== null) this.runTerminal();
+    if (this.terminal !== null && !this.pipeline?.inboundBusy) this.runTerminal();
     if (this.state === 'closed' || this.connection.closeReceived !== null || this.result !== null) {
       return iterator ? Promise.resolve({ done: true, value: undefined }) : rejected(this.closedError());
     }
@@ -323,6 +388,7 @@ export class Ws implements AsyncIterable<Message>, HeartbeatSubject {
   private canSend(): boolean {
     return (
       this.state !== 'closed' &&
+      !this.closeQueued &&
       this.connection.closeSent === null &&
       !this.socketEnded &&
       !this.socket.destroyed
@@ -434,25 +500,39 @@ export class Ws implements AsyncIterable<Message>, HeartbeatSubject {
     if (this.terminal !== null) return;
     this.terminal = terminal;
     this.state = 'closing';
-    const caughtUp = this.queueHead === this.queue.length && this.waiters.length > 0;
-    if (!this.reading || caughtUp) this.runTerminal();
+    if (!this.reading || this.caughtUp()) this.runTerminal();
     else this.startTimer(this.owner.options.closeTimeout);
+  }
+
+  /** The application has taken every message and waits for the next one. */
+  private caughtUp(): boolean {
+    return this.queueHead === this.queue.length && this.waiters.length > 0 && !this.pipeline?.inboundBusy;
+  }
+
+  /** Runs `action` once everything sent before is written (at once without compression). */
+  private afterSends(action: () => void): void {
+    if (this.pipeline === null) action();
+    else this.pipeline.afterSends(action);
   }
 
   private runTerminal(): void {
     const terminal = this.terminal;
     if (terminal === null) return;
     this.terminal = null;
-    if (terminal.kind === 'close') {
-      // RFC 6455 5.5.1: answer a close with a close; a clean end once TCP goes.
-      this.connection.acknowledgeClose();
-    } else {
-      // RFC 6455 7.1.7: fail the connection, with a close frame saying why.
-      const { error } = terminal;
-      this.recordResult(error.closeCode, error.message, false);
-      this.connection.sendClose(error.closeCode, truncateReason(error.message));
-    }
-    this.finishClosing();
+    this.closeQueued = true;
+    if (terminal.kind === 'fail') this.recordResult(terminal.error.closeCode, terminal.error.message, false);
+    // Replies to the messages before it (possibly still compressing) go out first.
+    this.afterSends(() => {
+      if (terminal.kind === 'close') {
+        // RFC 6455 5.5.1: answer a close with a close; a clean end once TCP goes.
+        this.connection.acknowledgeClose();
+      } else {
+        // RFC 6455 7.1.7: fail the connection, with a close frame saying why.
+        this.connection.sendClose(terminal.error.closeCode, truncateReason(terminal.error.message));
+      }
+      this.finishClosing();
+    });
+    this.settleWaiters();
   }
 
   /** Our close frame is queued: write it, end TCP, and give the peer closeTimeout to end too. */
@@ -508,8 +588,10 @@ export class Ws implements AsyncIterable<Message>, HeartbeatSubject {
     }
     this.state = 'closed';
     this.terminal = null;
-    this.batch?.settle(new Error("socket closed"));
+    this.batch?.settle(new Error('socket closed'));
     this.batch = null;
+    // Sends still waiting for compression reject; the zlib contexts and their budget are freed.
+    this.pipeline?.abort(this.closedError());
     this.settleWaiters();
     this.resolveClosed(this.result!);
     this.owner.connectionClosed(this);
@@ -532,16 +614,31 @@ export class Ws implements AsyncIterable<Message>, HeartbeatSubject {
   }
 }
 
-/** The core's events, forwarded to the Ws (kept apart so Ws's public surface stays small). */
-class ConnectionEvents implements ConnectionHandler {
+/**
+ * The core's and the compression pipeline's events, forwarded to the Ws (kept apart so that Ws's
+ * public surface stays small).
+ */
+class ConnectionEvents implements ConnectionHandler, PipelineHost {
   constructor(private readonly ws: Ws) {}
 
-  onMessage(payload: Uint8Array, isText: boolean): void {
-    const data = asBuffer(payload);
-    this.ws.deliver(
-      isText ? { type: 'text', data: data.toString('utf8') } : { type: 'binary', data },
-      payload.length,
-    );
+  onMessage(payload: Uint8Array, isText: boolean, compressed: boolean): void {
+    this.ws.received(asBuffer(payload), isText, compressed);
+  }
+
+  deliver(data: Buffer, isText: boolean, size: number): void {
+    this.ws.deliver(data, isText, size);
+  }
+
+  inflateFailed(error: ProtocolError): void {
+    this.ws.inflateFailed(error);
+  }
+
+  inboundIdle(): void {
+    this.ws.inboundIdle();
+  }
+
+  write(payload: Buffer | string, isText: boolean, compressed: boolean): Promise<void> {
+    return this.ws.writeMessage(payload, isText, compressed);
   }
 
   onPing(): void {}

@@ -21,7 +21,8 @@ import { FrameParser, type ParserHandler } from './parser.js';
 import { FrameWriter, type Slab, type TextEncoding } from './writer.js';
 
 export interface ConnectionHandler {
-  onMessage(payload: Uint8Array, isText: boolean): void;
+  /** `compressed`: permessage-deflate data still to be inflated (see ParserHandler). */
+  onMessage(payload: Uint8Array, isText: boolean, compressed: boolean): void;
   /** A ping arrived; its pong is already queued. The payload is only valid during the call. */
   onPing(payload: Uint8Array): void;
   /** A pong arrived. The payload is only valid during the call. */
@@ -34,6 +35,8 @@ export interface ConnectionOptions {
   readonly role: 'server' | 'client';
   readonly maxPayload: number;
   readonly maxFragments: number;
+  /** permessage-deflate was negotiated: RSV1 marks compressed messages (RFC 7692 6). */
+  readonly allowRsv1?: boolean;
   readonly slab: Slab;
   readonly alloc?: (size: number) => Uint8Array;
   readonly isUtf8?: (bytes: Uint8Array) => boolean;
@@ -47,6 +50,8 @@ const FIN_BINARY = firstHeaderByte(true, Opcode.BINARY);
 const FIN_CLOSE = firstHeaderByte(true, Opcode.CLOSE);
 const FIN_PING = firstHeaderByte(true, Opcode.PING);
 const FIN_PONG = firstHeaderByte(true, Opcode.PONG);
+const FIN_TEXT_RSV1 = firstHeaderByte(true, Opcode.TEXT, true);
+const FIN_BINARY_RSV1 = firstHeaderByte(true, Opcode.BINARY, true);
 
 export class Connection implements ParserHandler {
   readonly writer: FrameWriter;
@@ -79,6 +84,11 @@ export class Connection implements ParserHandler {
     this.parser.push(chunk);
   }
 
+  /** Parses nothing more (e.g. after a failure found outside the parser, such as in inflation). */
+  stopReceiving(): void {
+    this.parser.stop();
+  }
+
   sendText(text: string): void {
     this.checkCanSend();
     this.writer.writeTextFrame(FIN_TEXT, text);
@@ -87,6 +97,15 @@ export class Connection implements ParserHandler {
   sendBinary(payload: Uint8Array): void {
     this.checkCanSend();
     this.writer.writeFrame(FIN_BINARY, payload);
+  }
+
+  /**
+   * Sends a message that permessage-deflate already compressed (RFC 7692 7.2.1): one frame with
+   * RSV1 set, its payload the deflate output without the trailing 00 00 ff ff.
+   */
+  sendCompressed(payload: Uint8Array, isText: boolean): void {
+    this.checkCanSend();
+    this.writer.writeFrame(isText ? FIN_TEXT_RSV1 : FIN_BINARY_RSV1, payload);
   }
 
   sendPing(payload: Uint8Array): void {
@@ -118,8 +137,8 @@ export class Connection implements ParserHandler {
   }
 
   /** ParserHandler: a complete data message. */
-  onMessage(payload: Uint8Array, isText: boolean): void {
-    this.handler.onMessage(payload, isText);
+  onMessage(payload: Uint8Array, isText: boolean, compressed: boolean): void {
+    this.handler.onMessage(payload, isText, compressed);
   }
 
   /** ParserHandler: a complete control frame. */

@@ -31,9 +31,11 @@ import { UTF8_ACCEPT, UTF8_REJECT, isValidUtf8, validateUtf8 } from './utf8.js';
 export interface ParserHandler {
   /**
    * A complete data message. `payload` may be a view of a chunk passed to push(): it belongs to the
-   * handler from now on, the parser never touches it again.
+   * handler from now on, the parser never touches it again. `compressed` says its first frame had
+   * RSV1 set (permessage-deflate, RFC 7692 6): the payload is then still compressed, and text in it
+   * has not been checked for UTF-8 (that is for whoever inflates it).
    */
-  onMessage(payload: Uint8Array, isText: boolean): void;
+  onMessage(payload: Uint8Array, isText: boolean, compressed: boolean): void;
   /** A complete control frame (close, ping, pong). `payload` is at most 125 bytes. */
   onControlFrame(opcode: number, payload: Uint8Array): void;
 }
@@ -85,6 +87,8 @@ export class FrameParser {
 
   // The data message in progress: opcode 0 when none.
   private messageOpcode = 0;
+  // RSV1 on its first frame: compressed, so its bytes are not text yet.
+  private messageCompressed = false;
   private messageFrames = 0;
   private messageBuffer: Uint8Array | null = null;
   private messageLength = 0;
@@ -230,7 +234,10 @@ export class FrameParser {
           `message split into more than ${this.maxFragments} frames`,
         );
       }
-      if (h.opcode !== Opcode.CONTINUATION) this.messageOpcode = h.opcode;
+      if (h.opcode !== Opcode.CONTINUATION) {
+        this.messageOpcode = h.opcode;
+        this.messageCompressed = h.rsv1;
+      }
     }
     this.inPayload = true;
     this.frameReceived = 0;
@@ -245,16 +252,17 @@ export class FrameParser {
       return;
     }
     const isText = this.messageOpcode === Opcode.TEXT;
+    const compressed = this.messageCompressed;
     if (h.fin && this.messageBuffer === null && this.messageLength === 0) {
       // An unfragmented message: the payload itself, no copy.
-      if (isText && !this.isUtf8(payload)) this.invalidUtf8();
+      if (isText && !compressed && !this.isUtf8(payload)) this.invalidUtf8();
       this.resetMessage();
-      this.handler.onMessage(payload, isText);
+      this.handler.onMessage(payload, isText, compressed);
       return;
     }
     const buffer = this.reserve(payload.length);
     buffer.set(payload, this.messageLength);
-    if (isText) this.checkUtf8(buffer, this.messageLength, this.messageLength + payload.length);
+    if (isText && !compressed) this.checkUtf8(buffer, this.messageLength, this.messageLength + payload.length);
     this.messageLength += payload.length;
     if (h.fin) this.endMessage();
   }
@@ -280,7 +288,9 @@ export class FrameParser {
     this.frameReceived += count;
     const isControl = isControlOpcode(h.opcode);
     // Fail fast: text is validated as it arrives, not when its frame or message ends.
-    if (!isControl && this.messageOpcode === Opcode.TEXT) this.checkUtf8(target, at, at + count);
+    if (!isControl && this.messageOpcode === Opcode.TEXT && !this.messageCompressed) {
+      this.checkUtf8(target, at, at + count);
+    }
     if (this.frameReceived < h.length) return;
 
     this.inPayload = false;
@@ -322,16 +332,18 @@ export class FrameParser {
 
   private endMessage(): void {
     const isText = this.messageOpcode === Opcode.TEXT;
+    const compressed = this.messageCompressed;
     // A text message may not end inside a character (RFC 6455 8.1).
-    if (isText && this.utf8State !== UTF8_ACCEPT) this.invalidUtf8();
+    if (isText && !compressed && this.utf8State !== UTF8_ACCEPT) this.invalidUtf8();
     const buffer = this.messageBuffer;
     const payload = buffer === null ? this.alloc(0) : buffer.subarray(0, this.messageLength);
     this.resetMessage();
-    this.handler.onMessage(payload, isText);
+    this.handler.onMessage(payload, isText, compressed);
   }
 
   private resetMessage(): void {
     this.messageOpcode = 0;
+    this.messageCompressed = false;
     this.messageFrames = 0;
     this.messageBuffer = null;
     this.messageLength = 0;

@@ -1,0 +1,171 @@
+/**
+ * What all the compressed connections of a server share, so that 10,000 of them cannot exhaust or
+ * fragment memory (the failure `ws` and others met with permessage-deflate):
+ *
+ * - a limit on concurrent zlib operations (they run on libuv's thread pool and each holds buffers),
+ *   the rest waiting in a FIFO;
+ * - a budget for the memory held by per-connection contexts: a connection that keeps its LZ77
+ *   window between messages (context takeover) holds a deflate and an inflate stream for its whole
+ *   life; once the budget is spent, new connections negotiate no context takeover instead;
+ * - a pool of reset streams that those connections borrow for one message at a time.
+ */
+
+import { createDeflateRaw, createInflateRaw, type DeflateRaw, type InflateRaw } from 'node:zlib';
+
+export interface ZlibSettings {
+  readonly level: number;
+  readonly memLevel: number;
+}
+
+/**
+ * zlib's own figures (zconf.h, "Memory needed"), plus the Node stream and its 16 KiB output
+ * chunk: deflate needs (1 << (windowBits + 2)) + (1 << (memLevel + 9)) bytes, inflate
+ * 1 << windowBits plus about 7 KiB of state.
+ */
+export function deflateContextBytes(windowBits: number, memLevel: number): number {
+  return (1 << (windowBits + 2)) + (1 << (memLevel + 9)) + 24 * 1024;
+}
+
+export function inflateContextBytes(windowBits: number): number {
+  return (1 << windowBits) + 7 * 1024 + 24 * 1024;
+}
+
+/** Runs at most `max` jobs at once; the others wait, first come first served. */
+export class Limiter {
+  private readonly max: number;
+  private running = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(max: number) {
+    this.max = max;
+  }
+
+  /** Runs `job` when a slot is free; `job` must call `release` exactly once when done. */
+  run(job: (release: () => void) => void): void {
+    if (this.running < this.max) this.start(job);
+    else this.waiting.push(() => this.start(job));
+  }
+
+  private start(job: (release: () => void) => void): void {
+    this.running++;
+    let released = false;
+    job(() => {
+      if (released) return;
+      released = true;
+      this.running--;
+      this.waiting.shift()?.();
+    });
+  }
+
+  /** For tests and stats. */
+  get active(): number {
+    return this.running;
+  }
+
+  get queued(): number {
+    return this.waiting.length;
+  }
+}
+
+/** Bytes that per-connection contexts may hold, all connections together. */
+export class ContextBudget {
+  private readonly limit: number;
+  private used = 0;
+
+  constructor(limit: number) {
+    this.limit = limit;
+  }
+
+  tryReserve(bytes: number): boolean {
+    if (this.used + bytes > this.limit) return false;
+    this.used += bytes;
+    return true;
+  }
+
+  release(bytes: number): void {
+    this.used -= bytes;
+  }
+
+  get reserved(): number {
+    return this.used;
+  }
+}
+
+/** Reset zlib streams of one configuration, lent for one message at a time. */
+class StreamPool<T extends DeflateRaw | InflateRaw> {
+  private readonly idle: T[] = [];
+  private readonly create: () => T;
+  private readonly maxIdle: number;
+
+  constructor(create: () => T, maxIdle: number) {
+    this.create = create;
+    this.maxIdle = maxIdle;
+  }
+
+  take(): T {
+    return this.idle.pop() ?? this.create();
+  }
+
+  /** Gives back a stream whose last operation succeeded. */
+  give(stream: T): void {
+    stream.reset();
+    if (this.idle.length < this.maxIdle) this.idle.push(stream);
+    else stream.close();
+  }
+
+  clear(): void {
+    for (const stream of this.idle.splice(0)) stream.close();
+  }
+}
+
+export class ZlibResources {
+  readonly limiter: Limiter;
+  readonly budget: ContextBudget;
+  private readonly settings: ZlibSettings;
+  // At most this many streams are busy at once, so no pool needs to keep more idle.
+  private readonly concurrency: number;
+  private readonly pools = new Map<string, StreamPool<DeflateRaw> | StreamPool<InflateRaw>>();
+
+  constructor(settings: ZlibSettings, concurrency: number, contextMemory: number) {
+    this.settings = settings;
+    this.concurrency = concurrency;
+    this.limiter = new Limiter(concurrency);
+    this.budget = new ContextBudget(contextMemory);
+  }
+
+  createDeflater(windowBits: number): DeflateRaw {
+    return createDeflateRaw({ level: this.settings.level, memLevel: this.settings.memLevel, windowBits });
+  }
+
+  createInflater(windowBits: number): InflateRaw {
+    return createInflateRaw({ windowBits });
+  }
+
+  /** A pool of deflaters; it never holds more idle streams than run at once. */
+  deflaterPool(windowBits: number): StreamPool<DeflateRaw> {
+    const key = `deflate:${windowBits}`;
+    let pool = this.pools.get(key) as StreamPool<DeflateRaw> | undefined;
+    if (pool === undefined) {
+      pool = new StreamPool(() => this.createDeflater(windowBits), this.concurrency);
+      this.pools.set(key, pool);
+    }
+    return pool;
+  }
+
+  inflaterPool(windowBits: number): StreamPool<InflateRaw> {
+    const key = `inflate:${windowBits}`;
+    let pool = this.pools.get(key) as StreamPool<InflateRaw> | undefined;
+    if (pool === undefined) {
+      pool = new StreamPool(() => this.createInflater(windowBits), this.concurrency);
+      this.pools.set(key, pool);
+    }
+    return pool;
+  }
+
+  /** Closes idle pooled streams (server shutdown). */
+  clear(): void {
+    for (const pool of this.pools.values()) pool.clear();
+  }
+}
+
+export type { StreamPool };
