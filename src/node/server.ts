@@ -53,6 +53,7 @@ export class WebSocketServer implements WsOwner {
   private readonly hooks: ServerOptions;
   private readonly live = new Set<Ws>();
   private readonly heartbeat: Heartbeat;
+  private readonly handshakeTimers: HandshakeTimers;
   /** zlib limits shared by the server's compressed connections; null without permessage-deflate. */
   private readonly zlib: ZlibResources | null;
   private httpServer: HttpServer | null = null;
@@ -62,6 +63,7 @@ export class WebSocketServer implements WsOwner {
     this.options = resolveServerOptions(options);
     this.hooks = options;
     this.heartbeat = new Heartbeat(this.live, this.options);
+    this.handshakeTimers = new HandshakeTimers(this.options.handshakeTimeout, this.options.closeTimeout);
     const deflate = this.options.deflate;
     this.zlib =
       deflate === null
@@ -123,10 +125,9 @@ export class WebSocketServer implements WsOwner {
     // On HTTPS the 'upgrade' socket is the TLS socket, which 'secureConnection' gives; Node's TLS
     // handshakeTimeout covers the TLS handshake before it.
     const event = server instanceof TlsServer ? 'secureConnection' : 'connection';
-    const timeout = this.options.handshakeTimeout;
-    const linger = this.options.closeTimeout;
-    server.on(event, (socket: Duplex) => armHandshakeTimer(socket, timeout, linger));
-    server.on('request', (request: IncomingMessage) => clearHandshakeTimer(request.socket));
+    const timers = this.handshakeTimers;
+    server.on(event, (socket: Duplex) => timers.arm(socket));
+    server.on('request', (request: IncomingMessage) => timers.clear(request.socket));
     return this;
   }
 
@@ -145,7 +146,7 @@ export class WebSocketServer implements WsOwner {
     // Until the Ws owns the socket, an error on it must not be an unhandled 'error' event.
     socket.on('error', ignoreError);
     // A guarded server timed the request since TCP accept; otherwise time the rest from now.
-    armHandshakeTimer(socket, this.options.handshakeTimeout, this.options.closeTimeout);
+    this.handshakeTimers.arm(socket);
     try {
       if (this.shuttingDown) {
         throw new HandshakeError('WS_ERR_HANDSHAKE_SHUTTING_DOWN', 503, 'the server is shutting down');
@@ -171,7 +172,7 @@ export class WebSocketServer implements WsOwner {
       }
       // The handshake timer may have fired while a hook was deciding.
       if (socket.destroyed || !socket.writable) return undefined;
-      clearHandshakeTimer(socket);
+      this.handshakeTimers.clear(socket);
       const deflate = this.negotiateDeflate(handshake.extensions);
       socket.write(
         buildHandshakeResponse({
@@ -189,7 +190,7 @@ export class WebSocketServer implements WsOwner {
       if (head.length > 0) ws.receiveChunk(head);
       return ws;
     } catch (error) {
-      clearHandshakeTimer(socket);
+      this.handshakeTimers.clear(socket);
       if (error instanceof HandshakeError) {
         refuse(socket, error.status, error.message, error.headers, this.options.closeTimeout);
       } else {
@@ -336,34 +337,45 @@ function checkHeaderLimits(request: IncomingMessage, limits: ResolvedServerOptio
   }
 }
 
-const kHandshakeTimer = Symbol('rfc6455.handshakeTimer');
-// undefined: never timed; a timer: running; null: stopped (a request head arrived in time).
-type TimedSocket = Duplex & { [kHandshakeTimer]?: NodeJS.Timeout | null };
+/**
+ * The handshake clocks of sockets still in their opening handshake. A map, not a property and a
+ * 'close' listener on each socket, so that nothing stays behind on the millions of sockets whose
+ * handshake completes. A socket that dies mid-handshake leaves its entry until its timer fires.
+ */
+class HandshakeTimers {
+  private readonly timers = new Map<Duplex, NodeJS.Timeout>();
+  private readonly timeout: number;
+  private readonly linger: number;
 
-/** Starts the handshake clock of a socket, unless it is already running. */
-function armHandshakeTimer(socket: TimedSocket, timeout: number, linger: number): void {
-  const current = socket[kHandshakeTimer];
-  if (current) return;
-  if (current === undefined) socket.once('close', onTimedSocketClose);
-  const timer = setTimeout(onHandshakeTimeout, timeout, socket, linger);
-  timer.unref();
-  socket[kHandshakeTimer] = timer;
+  constructor(timeout: number, linger: number) {
+    this.timeout = timeout;
+    this.linger = linger;
+  }
+
+  /** Starts the socket's clock, unless it is already running. */
+  arm(socket: Duplex): void {
+    if (this.timers.has(socket)) return;
+    const timer = setTimeout(onHandshakeTimeout, this.timeout, this, socket);
+    timer.unref();
+    this.timers.set(socket, timer);
+  }
+
+  clear(socket: Duplex): void {
+    const timer = this.timers.get(socket);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    this.timers.delete(socket);
+  }
+
+  /** @internal */
+  expired(socket: Duplex): void {
+    this.timers.delete(socket);
+    refuse(socket, 408, 'the handshake did not complete in time', {}, this.linger);
+  }
 }
 
-function clearHandshakeTimer(socket: TimedSocket): void {
-  const timer = socket[kHandshakeTimer];
-  if (timer === undefined || timer === null) return;
-  clearTimeout(timer);
-  socket[kHandshakeTimer] = null;
-}
-
-function onTimedSocketClose(this: TimedSocket): void {
-  clearHandshakeTimer(this);
-}
-
-function onHandshakeTimeout(socket: TimedSocket, linger: number): void {
-  socket[kHandshakeTimer] = null;
-  refuse(socket, 408, 'the handshake did not complete in time', {}, linger);
+function onHandshakeTimeout(timers: HandshakeTimers, socket: Duplex): void {
+  timers.expired(socket);
 }
 
 /**

@@ -92,11 +92,9 @@ function rejected<T>(error: Error): Promise<T> {
 
 const EMPTY = new Uint8Array(0);
 
-export class Ws implements AsyncIterable<Message>, HeartbeatSubject {
+export class Ws implements AsyncIterableIterator<Message>, HeartbeatSubject {
   /** The subprotocol agreed in the handshake, or '' when none was. */
   readonly protocol: string;
-  /** Settles (never rejects) once the TCP connection is gone. */
-  readonly closed: Promise<CloseResult>;
 
   private readonly socket: OwnedSocket;
   private readonly owner: WsOwner;
@@ -104,13 +102,17 @@ export class Ws implements AsyncIterable<Message>, HeartbeatSubject {
   /** permessage-deflate, when negotiated: keeps messages in order around zlib. */
   private readonly pipeline: DeflatePipeline | null;
 
-  private readonly queue: Message[] = [];
-  private readonly queueSizes: number[] = [];
+  // Unread messages and their sizes, alternating; created on first use (an idle connection that is
+  // being read from never needs one). Per-connection memory matters at 10,000 connections.
+  private queue: (Message | number)[] | null = null;
   private queueHead = 0;
   private queuedBytes = 0;
   /** Reading is paused because the application left receiveHighWaterMark bytes unread. */
   private paused = false;
-  private readonly waiters: Waiter[] = [];
+  // Readers waiting for a message: almost always one (a for-await loop), so it has a field of its
+  // own and only further concurrent recv() calls need an array.
+  private waiter: Waiter | null = null;
+  private moreWaiters: Waiter[] | null = null;
   /** Set once the application has asked for a message: it then gets every message first. */
   private reading = false;
   private terminal: Terminal | null = null;
@@ -124,7 +126,9 @@ export class Ws implements AsyncIterable<Message>, HeartbeatSubject {
   private socketEnded = false;
   private timer: NodeJS.Timeout | null = null;
   private result: CloseResult | null = null;
-  private resolveClosed!: (result: CloseResult) => void;
+  // `closed`, created when first asked for.
+  private closedPromise: Promise<CloseResult> | null = null;
+  private resolveClosed: ((result: CloseResult) => void) | null = null;
 
   // Keepalive, stamped with the coarse clock (see heartbeat.ts).
   private lastSeen: number;
@@ -152,9 +156,6 @@ export class Ws implements AsyncIterable<Message>, HeartbeatSubject {
       deflate === null
         ? null
         : new DeflatePipeline(deflate, events, options.deflate?.threshold ?? 0, options.maxPayload);
-    this.closed = new Promise((resolve) => {
-      this.resolveClosed = resolve;
-    });
     this.lastSeen = this.lastMessageAt = performance.now();
     this.socket[kWs] = this;
     socket.on('data', onSocketData);
@@ -167,6 +168,19 @@ export class Ws implements AsyncIterable<Message>, HeartbeatSubject {
 
   get readyState(): ReadyState {
     return this.state;
+  }
+
+  /** Settles (never rejects) with how the connection ended, once the TCP connection is gone. */
+  get closed(): Promise<CloseResult> {
+    if (this.closedPromise === null) {
+      if (this.state === 'closed') this.closedPromise = Promise.resolve(this.result!);
+      else {
+        this.closedPromise = new Promise((resolve) => {
+          this.resolveClosed = resolve;
+        });
+      }
+    }
+    return this.closedPromise;
   }
 
   /** How the connection ended; undefined while it is open. */
@@ -190,15 +204,25 @@ export class Ws implements AsyncIterable<Message>, HeartbeatSubject {
    * after them, rejects with ConnectionClosedError (code WS_ERR_CLOSED) saying how it closed.
    */
   recv(): Promise<Message> {
-    return this.next(false) as Promise<Message>;
+    return this.take(false) as Promise<Message>;
   }
 
-  [Symbol.asyncIterator](): AsyncIterator<Message> {
-    return {
-      next: () => this.next(true) as Promise<IteratorResult<Message>>,
-      // Leaving a for-await loop does not close the connection.
-      return: () => Promise.resolve({ done: true, value: undefined }),
-    };
+  /**
+   * The connection is its own async iterator: `for await (const message of ws)`. (No iterator
+   * object with closures per connection.) The loop ends, without throwing, when it closes.
+   */
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  /** AsyncIterator: the next message, or done once the connection has closed. */
+  next(): Promise<IteratorResult<Message>> {
+    return this.take(true) as Promise<IteratorResult<Message>>;
+  }
+
+  /** AsyncIterator: leaving a for-await loop does not close the connection. */
+  return(): Promise<IteratorResult<Message>> {
+    return Promise.resolve({ done: true, value: undefined });
   }
 
   /**
@@ -274,14 +298,14 @@ export class Ws implements AsyncIterable<Message>, HeartbeatSubject {
   deliver(data: Buffer, isText: boolean, size: number): void {
     const message: Message = isText ? { type: 'text', data: data.toString('utf8') } : { type: 'binary', data };
     this.lastMessageAt = coarseClock.now;
-    const waiter = this.waiters.shift();
-    if (waiter !== undefined) {
+    const waiter = this.waiter;
+    if (waiter !== null) {
+      this.waiter = this.moreWaiters?.shift() ?? null;
       if (waiter.iterator) waiter.resolve({ done: false, value: message });
       else waiter.resolve(message);
       return;
     }
-    this.queue.push(message);
-    this.queueSizes.push(size);
+    (this.queue ??= []).push(message, size);
     this.queuedBytes += size;
     this.checkBackpressure();
   }
@@ -354,19 +378,18 @@ export class Ws implements AsyncIterable<Message>, HeartbeatSubject {
     this.finishClosing();
   }
 
-  private next(iterator: boolean): Promise<Message | IteratorResult<Message>> {
+  private take(iterator: boolean): Promise<Message | IteratorResult<Message>> {
     this.reading = true;
     const queue = this.queue;
-    if (this.queueHead < queue.length) {
-      const message = queue[this.queueHead]!;
-      this.queuedBytes -= this.queueSizes[this.queueHead]!;
-      if (++this.queueHead === queue.length) {
-        queue.length = 0;
-        this.queueSizes.length = 0;
+    if (queue !== null && this.queueHead < queue.length) {
+      const message = queue[this.queueHead] as Message;
+      this.queuedBytes -= queue[this.queueHead + 1] as number;
+      this.queueHead += 2;
+      if (this.queueHead === queue.length) {
+        this.queue = null;
         this.queueHead = 0;
-      } else if (this.queueHead >= 1024 && this.queueHead * 2 >= queue.length) {
+      } else if (this.queueHead >= 2048 && this.queueHead * 2 >= queue.length) {
         queue.splice(0, this.queueHead);
-        this.queueSizes.splice(0, this.queueHead);
         this.queueHead = 0;
       }
       if (this.paused && this.unreadBytes() <= this.owner.options.receiveHighWaterMark / 2) {
@@ -381,7 +404,9 @@ export class Ws implements AsyncIterable<Message>, HeartbeatSubject {
       return iterator ? Promise.resolve({ done: true, value: undefined }) : rejected(this.closedError());
     }
     return new Promise((resolve, reject) => {
-      this.waiters.push({ resolve, reject, iterator });
+      const waiter = { resolve, reject, iterator };
+      if (this.waiter === null) this.waiter = waiter;
+      else (this.moreWaiters ??= []).push(waiter);
     });
   }
 
@@ -506,7 +531,7 @@ export class Ws implements AsyncIterable<Message>, HeartbeatSubject {
 
   /** The application has taken every message and waits for the next one. */
   private caughtUp(): boolean {
-    return this.queueHead === this.queue.length && this.waiters.length > 0 && !this.pipeline?.inboundBusy;
+    return this.queue === null && this.waiter !== null && !this.pipeline?.inboundBusy;
   }
 
   /** Runs `action` once everything sent before is written (at once without compression). */
@@ -593,7 +618,7 @@ export class Ws implements AsyncIterable<Message>, HeartbeatSubject {
     // Sends still waiting for compression reject; the zlib contexts and their budget are freed.
     this.pipeline?.abort(this.closedError());
     this.settleWaiters();
-    this.resolveClosed(this.result!);
+    this.resolveClosed?.(this.result!);
     this.owner.connectionClosed(this);
   }
 
@@ -604,10 +629,11 @@ export class Ws implements AsyncIterable<Message>, HeartbeatSubject {
 
   /** Wakes readers waiting for a message that will not come. */
   private settleWaiters(): void {
-    if (this.waiters.length === 0) return;
-    if (this.terminal !== null) return;
+    if (this.waiter === null || this.terminal !== null) return;
     const error = this.closedError();
-    for (const waiter of this.waiters.splice(0)) {
+    const waiters = [this.waiter, ...(this.moreWaiters ?? [])];
+    this.waiter = this.moreWaiters = null;
+    for (const waiter of waiters) {
       if (waiter.iterator) waiter.resolve({ done: true, value: undefined });
       else waiter.reject(error);
     }

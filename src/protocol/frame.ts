@@ -51,8 +51,8 @@ export interface FrameHeader {
   masked: boolean;
   /** Payload length in bytes (exact up to 2^53, which is far above any limit we accept). */
   length: number;
-  /** The masking key, valid when `masked`. */
-  readonly mask: Uint8Array;
+  /** The masking key packed as by packMask (first byte highest), valid when `masked`. */
+  maskKey: number;
 }
 
 export function createFrameHeader(): FrameHeader {
@@ -64,7 +64,7 @@ export function createFrameHeader(): FrameHeader {
     opcode: 0,
     masked: false,
     length: 0,
-    mask: new Uint8Array(4),
+    maskKey: 0,
   };
 }
 
@@ -131,11 +131,8 @@ export function readFrameHeader(
   }
   out.length = length;
   if (out.masked) {
-    const mask = out.mask;
-    mask[0] = bytes[pos]!;
-    mask[1] = bytes[pos + 1]!;
-    mask[2] = bytes[pos + 2]!;
-    mask[3] = bytes[pos + 3]!;
+    out.maskKey =
+      ((bytes[pos]! << 24) | (bytes[pos + 1]! << 16) | (bytes[pos + 2]! << 8) | bytes[pos + 3]!) >>> 0;
   }
   return size;
 }

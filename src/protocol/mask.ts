@@ -13,6 +13,11 @@ const WORD_THRESHOLD = 32;
 const maskBytes = new Uint8Array(4);
 const maskWordView = new Uint32Array(maskBytes.buffer);
 
+/** The 4 bytes of a masking key as one number, first byte in the high bits (as on the wire). */
+export function packMask(mask: Uint8Array): number {
+  return ((mask[0]! << 24) | (mask[1]! << 16) | (mask[2]! << 8) | mask[3]!) >>> 0;
+}
+
 /**
  * XORs `data[start..end)` in place with `mask`, where `phase` is the index of the mask byte that
  * applies to `data[start]` (non-zero when a payload is processed in pieces).
@@ -24,30 +29,43 @@ export function applyMask(
   mask: Uint8Array,
   phase = 0,
 ): void {
+  applyMaskKey(data, start, end, packMask(mask), phase);
+}
+
+/**
+ * applyMask with the key packed by packMask: a connection keeps its peer's key as a number, not as
+ * a typed array (a Uint8Array and its ArrayBuffer cost about 200 bytes of heap each).
+ */
+export function applyMaskKey(data: Uint8Array, start: number, end: number, key: number, phase = 0): void {
   let i = start;
   let p = phase & 3;
   if (end - start >= WORD_THRESHOLD) {
     // Head: byte by byte until the absolute address is 4-byte aligned.
     while (((data.byteOffset + i) & 3) !== 0) {
-      data[i] = data[i]! ^ mask[p]!;
+      data[i] = data[i]! ^ maskByte(key, p);
       p = (p + 1) & 3;
       i++;
     }
     const words = (end - i) >>> 2;
-    // The mask rotated so that its byte p comes first, read back in the platform's byte order:
+    // The key rotated so that its byte p comes first, read back in the platform's byte order:
     // whatever the endianness, word w then covers exactly data[i + 4w .. i + 4w + 4).
-    maskBytes[0] = mask[p]!;
-    maskBytes[1] = mask[(p + 1) & 3]!;
-    maskBytes[2] = mask[(p + 2) & 3]!;
-    maskBytes[3] = mask[(p + 3) & 3]!;
+    maskBytes[0] = maskByte(key, p);
+    maskBytes[1] = maskByte(key, (p + 1) & 3);
+    maskBytes[2] = maskByte(key, (p + 2) & 3);
+    maskBytes[3] = maskByte(key, (p + 3) & 3);
     const m = maskWordView[0]!;
     const view = new Uint32Array(data.buffer, data.byteOffset + i, words);
     for (let w = 0; w < words; w++) view[w] = view[w]! ^ m;
     i += words << 2; // a whole number of words leaves the phase unchanged
   }
   while (i < end) {
-    data[i] = data[i]! ^ mask[p]!;
+    data[i] = data[i]! ^ maskByte(key, p);
     p = (p + 1) & 3;
     i++;
   }
+}
+
+/** Byte `index` (0-3) of a packed key. */
+function maskByte(key: number, index: number): number {
+  return (key >>> (24 - (index << 3))) & 0xff;
 }

@@ -25,7 +25,7 @@ import {
   isKnownOpcode,
   readFrameHeader,
 } from './frame.js';
-import { applyMask } from './mask.js';
+import { applyMaskKey } from './mask.js';
 import { UTF8_ACCEPT, UTF8_REJECT, isValidUtf8, validateUtf8 } from './utf8.js';
 
 export interface ParserHandler {
@@ -74,8 +74,9 @@ export class FrameParser {
   private readonly isUtf8: (bytes: Uint8Array) => boolean;
 
   private readonly header = createFrameHeader();
-  // A header split across chunks is gathered here first.
-  private readonly headerBytes = new Uint8Array(MAX_HEADER_SIZE);
+  // A header split across chunks is gathered here first (allocated only then: it is rare, and an
+  // idle connection should not carry a buffer).
+  private headerBytes: Uint8Array | null = null;
   private headerFill = 0;
 
   // The frame whose payload is being read (after its header, before its last byte).
@@ -141,6 +142,7 @@ export class FrameParser {
           const size = readFrameHeader(chunk, offset, end, header);
           if (size === 0) {
             // Fewer bytes than a header: keep them (at most 13) for the next chunk.
+            this.headerBytes ??= new Uint8Array(MAX_HEADER_SIZE);
             this.headerBytes.set(chunk.subarray(offset, end));
             this.headerFill = end - offset;
             return;
@@ -157,7 +159,7 @@ export class FrameParser {
       if (this.frameReceived === 0 && end - offset >= length) {
         // The whole payload is in this chunk: unmask in place, no copy.
         const payloadEnd = offset + length;
-        if (header.masked) applyMask(chunk, offset, payloadEnd, header.mask, 0);
+        if (header.masked) applyMaskKey(chunk, offset, payloadEnd, header.maskKey, 0);
         this.inPayload = false;
         const payload = chunk.subarray(offset, payloadEnd);
         offset = payloadEnd;
@@ -173,7 +175,7 @@ export class FrameParser {
 
   /** Adds bytes to a header that began in an earlier chunk; returns the new offset. */
   private completeHeader(chunk: Uint8Array, offset: number, end: number): number {
-    const bytes = this.headerBytes;
+    const bytes = this.headerBytes!;
     while (this.headerFill < 2 && offset < end) bytes[this.headerFill++] = chunk[offset++]!;
     if (this.headerFill < 2) return offset;
     const size = frameHeaderSize(bytes, 0, this.headerFill);
@@ -184,6 +186,7 @@ export class FrameParser {
     if (this.headerFill < size) return offset;
     readFrameHeader(bytes, 0, size, this.header);
     this.headerFill = 0;
+    this.headerBytes = null;
     return offset;
   }
 
@@ -284,7 +287,7 @@ export class FrameParser {
     const at = this.frameTargetStart + this.frameReceived;
     const count = end - start;
     target.set(chunk.subarray(start, end), at);
-    if (h.masked) applyMask(target, at, at + count, h.mask, this.frameReceived);
+    if (h.masked) applyMaskKey(target, at, at + count, h.maskKey, this.frameReceived);
     this.frameReceived += count;
     const isControl = isControlOpcode(h.opcode);
     // Fail fast: text is validated as it arrives, not when its frame or message ends.

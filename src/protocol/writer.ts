@@ -91,10 +91,12 @@ export class FrameWriter {
   private readonly slab: Slab;
   private readonly text: TextEncoding;
   private readonly randomMask: ((key: Uint8Array) => void) | undefined;
-  private readonly maskKey = new Uint8Array(4);
+  // Client role only: servers never mask, and an idle server connection carries no typed array.
+  private readonly maskKey: Uint8Array | null;
   private readonly copyThreshold: number;
 
-  private readonly chunks: Uint8Array[] = [];
+  // Chunks ready for the socket; created when the first one is, handed out whole by take().
+  private chunks: Uint8Array[] | null = null;
   // The open range of the slab this connection is appending to.
   private rangeBuffer: Uint8Array | null = null;
   private rangeStart = 0;
@@ -106,6 +108,7 @@ export class FrameWriter {
     this.slab = options.slab;
     this.text = options.textEncoding ?? standardTextEncoding;
     this.randomMask = options.randomMask;
+    this.maskKey = options.randomMask === undefined ? null : new Uint8Array(4);
     this.copyThreshold = options.copyThreshold ?? 16 * 1024;
   }
 
@@ -118,7 +121,7 @@ export class FrameWriter {
       const at = this.append(headerSizeFor(length, false));
       writeFrameHeader(this.slab.buffer, at, firstByte, length);
       this.closeRange();
-      this.chunks.push(payload);
+      (this.chunks ??= []).push(payload);
       this.pendingBytes += length;
       return;
     }
@@ -127,7 +130,7 @@ export class FrameWriter {
     const buffer = this.slab.buffer;
     writeFrameHeader(buffer, at, firstByte, length, this.nextMask());
     buffer.set(payload, at + headerSize);
-    if (masked) applyMask(buffer, at + headerSize, at + headerSize + length, this.maskKey);
+    if (masked) applyMask(buffer, at + headerSize, at + headerSize + length, this.maskKey!);
   }
 
   /** Queues a frame whose payload is the UTF-8 of `text`, encoded straight into the slab. */
@@ -147,13 +150,14 @@ export class FrameWriter {
     const written = this.text.encodeInto(text, buffer, at + headerSize);
     if (length < 0) this.shrink(text.length * 3 - written); // give back what short text did not use
     writeFrameHeader(buffer, at, firstByte, written, this.nextMask());
-    if (masked) applyMask(buffer, at + headerSize, at + headerSize + written, this.maskKey);
+    if (masked) applyMask(buffer, at + headerSize, at + headerSize + written, this.maskKey!);
   }
 
   /** Hands out every pending chunk, in order, and forgets them. */
   take(): Uint8Array[] {
     this.closeRange();
-    const out = this.chunks.splice(0, this.chunks.length);
+    const out = this.chunks ?? [];
+    this.chunks = null;
     this.pendingBytes = 0;
     return out;
   }
@@ -183,13 +187,14 @@ export class FrameWriter {
   private closeRange(): void {
     const buffer = this.rangeBuffer;
     if (buffer === null) return;
-    if (this.rangeEnd > this.rangeStart) this.chunks.push(buffer.subarray(this.rangeStart, this.rangeEnd));
+    if (this.rangeEnd > this.rangeStart) (this.chunks ??= []).push(buffer.subarray(this.rangeStart, this.rangeEnd));
     this.rangeBuffer = null;
   }
 
   private nextMask(): Uint8Array | undefined {
-    if (this.randomMask === undefined) return undefined;
-    this.randomMask(this.maskKey);
-    return this.maskKey;
+    const key = this.maskKey;
+    if (key === null) return undefined;
+    this.randomMask!(key);
+    return key;
   }
 }
