@@ -19,6 +19,11 @@ export interface PipelineHost {
   inflateFailed(error: ProtocolError): void;
   /** Nothing is waiting to be inflated any more. */
   inboundIdle(): void;
+  /**
+   * Whether the application has room for more: inflating is what makes a small message big, so a
+   * message is only inflated while the unread bytes are under receiveHighWaterMark.
+   */
+  mayInflate(): boolean;
   /** Writes a message now; returns its send() promise. Throws if the connection cannot send. */
   write(payload: Buffer | string, isText: boolean, compressed: boolean): Promise<void>;
 }
@@ -117,9 +122,15 @@ export class DeflatePipeline {
     this.codec.close();
   }
 
+  /** The application read enough to take more: inflate what waits. */
+  resumeInbound(): void {
+    this.pumpInbound();
+  }
+
   private pumpInbound(): void {
     while (!this.inflating && this.inbound.length > 0) {
       const next = this.inbound[0]!;
+      if (next.compressed && !this.host.mayInflate()) return;
       if (!next.compressed) {
         this.takeInbound();
         this.host.deliver(next.payload, next.isText, next.payload.length);

@@ -119,7 +119,13 @@ export class PerMessageDeflate {
           if (stream === this.inflater) this.inflater = null;
           return finish(release, callback, error);
         }
-        if (pool !== null) pool.give(stream);
+        if (stream.readableEnded) {
+          // The peer ended its deflate stream with a final block (BFINAL, RFC 7692 7.2.3.4): zlib
+          // will inflate nothing more with it, so it is neither kept nor pooled (another
+          // connection borrowing it would fail), and the next message gets a fresh one.
+          stream.close();
+          if (stream === this.inflater) this.inflater = null;
+        } else if (pool !== null) pool.give(stream);
         if (isText && utf8 !== UTF8_ACCEPT) return finish(release, callback, invalidUtf8());
         finish(release, callback, null, Buffer.concat(chunks, length));
       };

@@ -325,6 +325,11 @@ export class Ws implements AsyncIterableIterator<Message>, HeartbeatSubject {
     }
   }
 
+  /** @internal The pipeline may inflate while the application has room (receiveHighWaterMark). */
+  mayInflate(): boolean {
+    return this.queuedBytes < this.owner.options.receiveHighWaterMark;
+  }
+
   private unreadBytes(): number {
     return this.queuedBytes + (this.pipeline === null ? 0 : this.pipeline.inboundBytes);
   }
@@ -396,6 +401,8 @@ export class Ws implements AsyncIterableIterator<Message>, HeartbeatSubject {
         this.paused = false;
         this.socket.resume();
       }
+      // Messages waiting to be inflated were held back while the application's queue was full.
+      if (this.pipeline?.inboundBusy) this.pipeline.resumeInbound();
       return Promise.resolve(iterator ? { done: false, value: message } : message);
     }
     // The application has read everything that came before a close or an error: act on it now.
@@ -661,6 +668,10 @@ class ConnectionEvents implements ConnectionHandler, PipelineHost {
 
   inboundIdle(): void {
     this.ws.inboundIdle();
+  }
+
+  mayInflate(): boolean {
+    return this.ws.mayInflate();
   }
 
   write(payload: Buffer | string, isText: boolean, compressed: boolean): Promise<void> {

@@ -34,7 +34,8 @@ export function inflateContextBytes(windowBits: number): number {
 export class Limiter {
   private readonly max: number;
   private running = 0;
-  private readonly waiting: (() => void)[] = [];
+  private readonly waiting: ((release: () => void) => void)[] = [];
+  private draining = false;
 
   constructor(max: number) {
     this.max = max;
@@ -42,19 +43,33 @@ export class Limiter {
 
   /** Runs `job` when a slot is free; `job` must call `release` exactly once when done. */
   run(job: (release: () => void) => void): void {
-    if (this.running < this.max) this.start(job);
-    else this.waiting.push(() => this.start(job));
+    this.waiting.push(job);
+    this.drain();
   }
 
-  private start(job: (release: () => void) => void): void {
-    this.running++;
-    let released = false;
-    job(() => {
-      if (released) return;
-      released = true;
-      this.running--;
-      this.waiting.shift()?.();
-    });
+  /**
+   * Starts waiting jobs while slots are free. A loop, not recursion: a job may release its slot
+   * before it returns (its connection is gone), and thousands of those in a row must not grow
+   * the stack; a release from inside the loop only frees the slot for the loop to fill.
+   */
+  private drain(): void {
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      while (this.running < this.max && this.waiting.length > 0) {
+        const job = this.waiting.shift()!;
+        this.running++;
+        let released = false;
+        job(() => {
+          if (released) return;
+          released = true;
+          this.running--;
+          this.drain();
+        });
+      }
+    } finally {
+      this.draining = false;
+    }
   }
 
   /** For tests and stats. */
