@@ -1,0 +1,121 @@
+/** Messages between bench/run.ts and its children (the servers and the load generator). */
+
+export type ServerKind = 'ours' | 'ws' | 'raw';
+
+export interface CpuSample {
+  /** process.cpuUsage(): user and system microseconds, every thread of the process. */
+  readonly user: number;
+  readonly system: number;
+  /** performance.now() in the server, ms: CPU% is computed with the server's own clock. */
+  readonly at: number;
+}
+
+export interface MemorySample {
+  readonly rss: number;
+  readonly heapUsed: number;
+  readonly heapTotal: number;
+  readonly external: number;
+  readonly arrayBuffers: number;
+}
+
+/** run.ts -> server */
+export type ToServer =
+  | { readonly type: 'cpu'; readonly id: number }
+  | { readonly type: 'measure'; readonly id: number }
+  | { readonly type: 'stats'; readonly id: number };
+
+/** server -> run.ts */
+export type FromServer =
+  | { readonly type: 'ready'; readonly port: number; readonly info: Record<string, string | boolean> }
+  | { readonly type: 'cpu'; readonly id: number; readonly cpu: CpuSample }
+  | { readonly type: 'measure'; readonly id: number; readonly memory: MemorySample; readonly cpu: CpuSample }
+  | { readonly type: 'stats'; readonly id: number; readonly connections: number };
+
+interface CommonSpec {
+  readonly host: string;
+  readonly port: number;
+  /** 'raw': no handshake, the server echoes bytes. */
+  readonly protocol: 'ws' | 'raw';
+}
+
+export interface EchoSpec extends CommonSpec {
+  readonly mode: 'echo';
+  readonly connections: number;
+  readonly inflight: number;
+  /** Payload bytes of each message (before compression). */
+  readonly size: number;
+  readonly opcode: 'text' | 'binary';
+  /** Offer permessage-deflate and send pre-compressed messages (text: JSON-like). */
+  readonly deflate: boolean;
+  readonly warmupMs: number;
+  readonly durationMs: number;
+}
+
+export interface HandshakeSpec extends CommonSpec {
+  readonly mode: 'handshake';
+  readonly loops: number;
+  readonly warmupMs: number;
+  readonly durationMs: number;
+}
+
+export interface IdleSpec extends CommonSpec {
+  readonly mode: 'idle';
+  readonly connections: number;
+  /** Handshake + close cycles before the baseline. */
+  readonly warmupHandshakes: number;
+  /** Handshakes in progress at once while connecting. */
+  readonly parallel: number;
+}
+
+export type LoadSpec = EchoSpec | HandshakeSpec | IdleSpec;
+
+export interface EchoResult {
+  readonly mode: 'echo';
+  readonly windowMs: number;
+  readonly messages: number;
+  readonly messagesPerSec: number;
+  /** Payload megabytes (10^6 bytes, uncompressed size) echoed per second. */
+  readonly mbPerSec: number;
+  readonly p50Us: number;
+  readonly p99Us: number;
+  readonly maxUs: number;
+  /** The generator's CPU over the window, % of one core. */
+  readonly generatorCpu: number;
+  /** Echoes checked byte for byte (after inflating them for permessage-deflate). */
+  readonly verified: number;
+  /** Echoes with RSV1 set (compressed), over the whole run. */
+  readonly compressedEchoes: number;
+  readonly extensions: string | null;
+}
+
+export interface HandshakeResult {
+  readonly mode: 'handshake';
+  readonly windowMs: number;
+  readonly handshakes: number;
+  readonly handshakesPerSec: number;
+  /** One connect + handshake + close cycle. */
+  readonly p50Us: number;
+  readonly p99Us: number;
+  readonly generatorCpu: number;
+}
+
+export interface IdleResult {
+  readonly mode: 'idle';
+  readonly opened: number;
+  readonly openMs: number;
+}
+
+export type LoadResult = EchoResult | HandshakeResult | IdleResult;
+
+/** generator -> run.ts */
+export type FromGenerator =
+  | { readonly type: 'ready' }
+  /** The measurement window starts or ends now: sample the server's CPU. Needs no answer. */
+  | { readonly type: 'mark'; readonly phase: 'start' | 'end' }
+  /** A step of the idle case: the generator waits for { type: 'continue' } before going on. */
+  | { readonly type: 'phase'; readonly name: 'baseline' | 'opened'; readonly connections: number }
+  | { readonly type: 'result'; readonly result: LoadResult }
+  | { readonly type: 'error'; readonly message: string };
+
+/** run.ts -> generator */
+export type ToGenerator = { readonly type: 'run'; readonly spec: LoadSpec } | { readonly type: 'continue' };

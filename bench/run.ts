@@ -1,0 +1,1022 @@
+/**
+ * `npm run bench`: runs every case against rfc6455 ("ours"), ws + bufferutil, and a raw TCP echo
+ * (the ceiling, where it means something), interleaved (ours, ws, raw, ours, ws, raw...) for
+ * several rounds, each run with a fresh server process pinned to one core and a fresh load
+ * generator (bench/load.ts) pinned to another. Prints a Markdown table of medians and ours/ws,
+ * ours/raw ratios (per round, and their median), checks the targets, writes bench/results.json
+ * and regenerates the table in bench/README.md.
+ *
+ *   npm run bench                                  # 3 rounds, 5 s per run
+ *   npm run bench -- --rounds 5 --duration 10
+ *   npm run bench -- --cases echo-64b,latency      # a subset (README and results.json untouched)
+ *   npm run bench:smoke                            # 1 round, short runs, small counts, no targets
+ *
+ * Options: --rounds N, --duration S, --warmup S, --cases a,b, --servers ours,ws,raw, --smoke, --out FILE (results JSON),
+ * --no-pin (no taskset), --no-readme, --no-wait (neither wait for a quiet machine before a run nor
+ * run a disturbed run again), --strict (exit 3 when a target is missed).
+ * Exit code: 0 when every run completed, 1 when one failed, 2 for bad arguments.
+ */
+
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import type {
+  FromGenerator,
+  FromServer,
+  LoadResult,
+  LoadSpec,
+  MemorySample,
+  CpuSample,
+  ServerKind,
+  ToGenerator,
+  ToServer,
+} from './lib/ipc.js';
+import { formatNumber, formatRatio, median } from './lib/stats.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const HOST = '127.0.0.1';
+const SATURATED = 95;
+const README_START = '<!-- bench:results:start -->';
+const README_END = '<!-- bench:results:end -->';
+
+// --- Cases -------------------------------------------------------------------------------------
+
+type MetricKey =
+  | 'messagesPerSec'
+  | 'mbPerSec'
+  | 'p50Us'
+  | 'p99Us'
+  | 'handshakesPerSec'
+  | 'heapPerConnKiB'
+  | 'rssPerConnKiB'
+  | 'externalPerConnKiB'
+  | 'serverCpu'
+  | 'generatorCpu'
+  | 'perServerCore'
+  | 'otherCpu'
+  | 'irqCpu'
+  | 'stealCpu';
+
+interface MetricDef {
+  readonly key: MetricKey;
+  readonly label: string;
+}
+
+interface TargetDef {
+  readonly metric: MetricKey;
+  readonly against: 'ws' | 'raw';
+  readonly op: '>=' | '<=';
+  readonly ratio: number;
+  readonly text: string;
+}
+
+interface Scale {
+  readonly smoke: boolean;
+  readonly warmupMs: number;
+  readonly durationMs: number;
+}
+
+type SpecBody = LoadSpec extends infer S ? (S extends LoadSpec ? Omit<S, 'host' | 'port' | 'protocol'> : never) : never;
+
+interface CaseDef {
+  readonly id: string;
+  readonly title: string;
+  readonly servers: readonly ServerKind[];
+  /** Servers started with permessage-deflate on. */
+  readonly deflate: boolean;
+  spec(scale: Scale): SpecBody;
+  /** Shown in the main table, the first one checked by the smoke test. */
+  readonly metrics: readonly MetricDef[];
+  readonly targets: readonly TargetDef[];
+}
+
+const MSGS: MetricDef = { key: 'messagesPerSec', label: 'msg/s' };
+const MBS: MetricDef = { key: 'mbPerSec', label: 'MB/s' };
+
+function echo(
+  scale: Scale,
+  full: { connections: number; inflight: number },
+  smoke: { connections: number; inflight: number },
+  size: number,
+  opcode: 'text' | 'binary',
+  deflate = false,
+): SpecBody {
+  const shape = scale.smoke ? smoke : full;
+  return { mode: 'echo', ...shape, size, opcode, deflate, warmupMs: scale.warmupMs, durationMs: scale.durationMs };
+}
+
+export const CASES: readonly CaseDef[] = [
+  {
+    id: 'echo-64b',
+    title: '64 B text echo, 100 connections × 10 in flight',
+    servers: ['ours', 'ws', 'raw'],
+    deflate: false,
+    spec: (s) => echo(s, { connections: 100, inflight: 10 }, { connections: 10, inflight: 4 }, 64, 'text'),
+    metrics: [MSGS],
+    targets: [{ metric: 'messagesPerSec', against: 'ws', op: '>=', ratio: 3, text: '≥ 3× ws' }],
+  },
+  {
+    id: 'echo-16k',
+    title: '16 KiB binary echo, 10 connections × 4 in flight',
+    servers: ['ours', 'ws', 'raw'],
+    deflate: false,
+    spec: (s) => echo(s, { connections: 10, inflight: 4 }, { connections: 4, inflight: 2 }, 16 * 1024, 'binary'),
+    metrics: [MBS],
+    targets: [
+      { metric: 'mbPerSec', against: 'ws', op: '>=', ratio: 1.3, text: '≥ 1.3× ws' },
+      { metric: 'mbPerSec', against: 'raw', op: '>=', ratio: 0.8, text: '≥ 80% of raw' },
+    ],
+  },
+  {
+    id: 'echo-1m',
+    title: '1 MiB binary echo, 4 connections × 2 in flight',
+    servers: ['ours', 'ws', 'raw'],
+    deflate: false,
+    spec: (s) => echo(s, { connections: 4, inflight: 2 }, { connections: 2, inflight: 1 }, 1024 * 1024, 'binary'),
+    metrics: [MBS],
+    targets: [
+      { metric: 'mbPerSec', against: 'ws', op: '>=', ratio: 1.3, text: '≥ 1.3× ws' },
+      { metric: 'mbPerSec', against: 'raw', op: '>=', ratio: 0.8, text: '≥ 80% of raw' },
+    ],
+  },
+  {
+    id: 'idle-10k',
+    title: '10,000 idle connections (server heap and RSS after GC, per connection)',
+    servers: ['ours', 'ws'],
+    deflate: false,
+    spec: (s) => ({
+      mode: 'idle',
+      connections: s.smoke ? 500 : 10_000,
+      warmupHandshakes: s.smoke ? 50 : 300,
+      parallel: 200,
+    }),
+    metrics: [
+      { key: 'heapPerConnKiB', label: 'heap KiB/conn' },
+      { key: 'rssPerConnKiB', label: 'RSS KiB/conn' },
+    ],
+    targets: [
+      { metric: 'heapPerConnKiB', against: 'ws', op: '<=', ratio: 0.5, text: '≤ 0.5× ws' },
+      { metric: 'rssPerConnKiB', against: 'ws', op: '<=', ratio: 1, text: '≤ ws' },
+    ],
+  },
+  {
+    id: 'handshake',
+    title: 'handshake + close, 8 parallel loops',
+    servers: ['ours', 'ws'],
+    deflate: false,
+    spec: (s) => ({ mode: 'handshake', loops: 8, warmupMs: s.warmupMs, durationMs: s.durationMs }),
+    metrics: [{ key: 'handshakesPerSec', label: 'handshakes/s' }],
+    targets: [{ metric: 'handshakesPerSec', against: 'ws', op: '>=', ratio: 1.5, text: '≥ 1.5× ws' }],
+  },
+  {
+    id: 'latency',
+    title: 'latency, 64 B text, 1 connection × 1 in flight',
+    servers: ['ours', 'ws', 'raw'],
+    deflate: false,
+    spec: (s) => echo(s, { connections: 1, inflight: 1 }, { connections: 1, inflight: 1 }, 64, 'text'),
+    metrics: [
+      { key: 'p50Us', label: 'p50 µs' },
+      { key: 'p99Us', label: 'p99 µs' },
+    ],
+    targets: [{ metric: 'p50Us', against: 'raw', op: '<=', ratio: 1.1, text: '≤ 1.1× raw (within 10%)' }],
+  },
+  {
+    id: 'deflate-4k',
+    title: 'permessage-deflate, 4 KiB JSON-like text, 10 connections × 4 in flight',
+    servers: ['ours', 'ws'],
+    deflate: true,
+    spec: (s) => echo(s, { connections: 10, inflight: 4 }, { connections: 4, inflight: 2 }, 4096, 'text', true),
+    metrics: [MSGS],
+    targets: [],
+  },
+];
+
+// --- Arguments ---------------------------------------------------------------------------------
+
+function usage(message: string): never {
+  console.error(`bench: ${message}`);
+  console.error(
+    'usage: tsx bench/run.ts [--rounds N] [--duration S] [--warmup S] [--cases a,b] [--servers ours,ws,raw] [--smoke] [--out FILE] [--no-pin] [--no-readme] [--no-wait] [--strict]',
+  );
+  console.error(`cases: ${CASES.map((c) => c.id).join(', ')}`);
+  process.exit(2);
+}
+
+interface Options {
+  readonly rounds: number;
+  readonly scale: Scale;
+  readonly cases: readonly CaseDef[];
+  readonly out: string | null;
+  readonly pin: boolean;
+  readonly readme: boolean;
+  readonly strict: boolean;
+  /** Wait for a quiet machine before each run, and run again a run that other processes disturbed. */
+  readonly guard: boolean;
+}
+
+function parseOptions(): Options {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        rounds: { type: 'string' },
+        duration: { type: 'string' },
+        warmup: { type: 'string' },
+        cases: { type: 'string' },
+        servers: { type: 'string' },
+        smoke: { type: 'boolean', default: false },
+        out: { type: 'string' },
+        'no-pin': { type: 'boolean', default: false },
+        'no-readme': { type: 'boolean', default: false },
+        strict: { type: 'boolean', default: false },
+        'no-wait': { type: 'boolean', default: false },
+      },
+    }));
+  } catch (error) {
+    usage((error as Error).message);
+  }
+  const smoke = values.smoke === true;
+  const number = (name: string, raw: string | undefined, fallback: number, min: number): number => {
+    if (raw === undefined) return fallback;
+    const value = Number(raw);
+    if (!Number.isFinite(value) || value < min) usage(`--${name} must be a number >= ${min}, got ${JSON.stringify(raw)}`);
+    return value;
+  };
+  const rounds = number('rounds', values.rounds, smoke ? 1 : 3, 1);
+  if (!Number.isInteger(rounds)) usage('--rounds must be an integer');
+  const duration = number('duration', values.duration, smoke ? 0.25 : 5, 0.1);
+  const warmup = number('warmup', values.warmup, smoke ? 0.1 : 1.5, 0);
+  let cases = CASES;
+  if (values.cases !== undefined) {
+    const ids = values.cases.split(',').map((id) => id.trim()).filter((id) => id !== '');
+    const unknown = ids.filter((id) => !CASES.some((c) => c.id === id));
+    if (unknown.length > 0) usage(`unknown case ${unknown.join(', ')}`);
+    cases = CASES.filter((c) => ids.includes(c.id));
+  }
+  let everything = cases.length === CASES.length;
+  if (values.servers !== undefined) {
+    const kinds = values.servers.split(',').map((kind) => kind.trim());
+    const unknown = kinds.filter((kind) => kind !== 'ours' && kind !== 'ws' && kind !== 'raw');
+    if (unknown.length > 0) usage(`unknown server ${unknown.join(', ')} (ours, ws, raw)`);
+    cases = cases
+      .map((c) => ({ ...c, servers: c.servers.filter((kind) => kinds.includes(kind)) }))
+      .filter((c) => c.servers.length > 0);
+    if (cases.length === 0) usage('no case runs any of those servers');
+    everything = false;
+  }
+  const out = values.out ?? (smoke || !everything ? null : `${ROOT}bench/results.json`);
+  return {
+    rounds,
+    scale: { smoke, warmupMs: Math.round(warmup * 1000), durationMs: Math.round(duration * 1000) },
+    cases,
+    out,
+    pin: values['no-pin'] !== true,
+    readme: values['no-readme'] !== true && !smoke && everything && values.out === undefined,
+    strict: values.strict === true,
+    guard: !smoke && values['no-wait'] !== true,
+  };
+}
+
+// --- Pinning -----------------------------------------------------------------------------------
+
+interface Pinning {
+  readonly server: string | null;
+  readonly generator: string | null;
+  readonly description: string;
+}
+
+/** The CPUs this process may run on (taskset -cp), expanded: "0-2,4" -> [0, 1, 2, 4]. */
+function allowedCpus(): number[] | null {
+  const probe = spawnSync('taskset', ['-cp', String(process.pid)], { encoding: 'utf8' });
+  if (probe.status !== 0) return null;
+  const list = /:\s*([\d,-]+)\s*$/.exec(probe.stdout.trim())?.[1];
+  if (list === undefined) return null;
+  const cpus: number[] = [];
+  for (const part of list.split(',')) {
+    const [from, to] = part.split('-').map(Number);
+    for (let cpu = from!; cpu <= (to ?? from!); cpu++) cpus.push(cpu);
+  }
+  return cpus;
+}
+
+function choosePinning(wanted: boolean): Pinning {
+  if (!wanted) return { server: null, generator: null, description: 'none (--no-pin)' };
+  const cpus = allowedCpus();
+  if (cpus === null) return { server: null, generator: null, description: 'none (taskset not available)' };
+  if (cpus.length < 2) return { server: null, generator: null, description: `none (only CPU ${cpus.join(',')} available)` };
+  const server = String(cpus[0]);
+  const generator = String(cpus[1]);
+  return {
+    server,
+    generator,
+    description: `taskset: server on CPU ${server}, load generator on CPU ${generator} (bench/run.ts itself unpinned, idle during runs)`,
+  };
+}
+
+// --- Children ----------------------------------------------------------------------------------
+
+class Child<In, Out extends { type: string }> {
+  readonly process: ChildProcess;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private nextId = 1;
+  private readonly pending = new Map<number, (message: Out) => void>();
+  private readonly listeners = new Set<(message: Out) => void>();
+
+  constructor(
+    readonly name: string,
+    script: string,
+    args: readonly string[],
+    cpu: string | null,
+    nodeFlags: readonly string[],
+  ) {
+    const nodeArgs = [...nodeFlags, '--import', 'tsx', script, ...args];
+    const env = { ...process.env };
+    delete env['NODE_OPTIONS'];
+    this.process =
+      cpu === null
+        ? spawn(process.execPath, nodeArgs, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
+        : spawn('taskset', ['-c', cpu, process.execPath, ...nodeArgs], {
+            cwd: ROOT,
+            env,
+            stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+          });
+    // Servers print their port: read and drop it, so the pipe never fills.
+    this.process.stdout!.resume();
+    this.exited = new Promise((resolve) => this.process.once('exit', (code, signal) => resolve({ code, signal })));
+    this.process.on('error', () => {});
+    this.process.on('message', (message: Out & { id?: number }) => {
+      const waiter = message.id === undefined ? undefined : this.pending.get(message.id);
+      if (waiter !== undefined) {
+        this.pending.delete(message.id!);
+        waiter(message);
+      }
+      for (const listener of this.listeners) listener(message);
+    });
+  }
+
+  send(message: In): void {
+    if (this.process.connected) this.process.send(message as object);
+  }
+
+  /** Sends a request with a fresh id and resolves with the answer carrying that id. */
+  request<T extends Out>(message: Omit<In, 'id'> & { type: string }, timeoutMs = 60_000): Promise<T> {
+    const id = this.nextId++;
+    return this.until(
+      new Promise<T>((resolve) => {
+        this.pending.set(id, resolve as (message: Out) => void);
+        this.send({ ...message, id } as In);
+      }),
+      timeoutMs,
+      `${message.type} request`,
+    );
+  }
+
+  /** The first message satisfying `test`. */
+  next<T extends Out>(test: (message: Out) => boolean, timeoutMs: number, what: string): Promise<T> {
+    let listener!: (message: Out) => void;
+    const found = new Promise<T>((resolve) => {
+      listener = (message) => {
+        if (test(message)) resolve(message as T);
+      };
+      this.listeners.add(listener);
+    });
+    return this.until(found, timeoutMs, what).finally(() => this.listeners.delete(listener));
+  }
+
+  on(listener: (message: Out) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** `promise`, unless the child exits or time runs out first. */
+  until<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const failed = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${this.name}: timed out waiting for ${what}`)), timeoutMs);
+      void this.exited.then(({ code, signal }) =>
+        reject(new Error(`${this.name} exited (code ${code}, signal ${signal}) while waiting for ${what}`)),
+      );
+    });
+    return Promise.race([promise, failed]).finally(() => clearTimeout(timer));
+  }
+
+  async kill(): Promise<void> {
+    if (this.process.exitCode === null && this.process.signalCode === null) this.process.kill('SIGKILL');
+    await this.exited;
+  }
+}
+
+type ServerChild = Child<ToServer, FromServer>;
+type GeneratorChild = Child<ToGenerator, FromGenerator>;
+
+// --- One run -----------------------------------------------------------------------------------
+
+type Metrics = Partial<Record<MetricKey, number>>;
+
+interface RunRecord {
+  readonly server: ServerKind;
+  readonly round: number;
+  readonly ok: boolean;
+  /** Runs made for this one: more than 1 when other processes disturbed the earlier ones. */
+  readonly attempts?: number;
+  /** Other processes used more than DISTURBED% of a core during the kept run's window. */
+  readonly disturbed?: boolean;
+  readonly metrics: Metrics;
+  readonly generatorSaturated: boolean;
+  readonly detail: Record<string, unknown>;
+  readonly error?: string;
+}
+
+function cpuPercent(from: CpuSample, to: CpuSample): number {
+  const used = to.user - from.user + (to.system - from.system);
+  return (used / 1000 / (to.at - from.at)) * 100;
+}
+
+const KiB = 1024;
+
+interface MachineSample {
+  /** Jiffies spent running processes and kernel threads (user, nice, system), all CPUs. */
+  readonly processes: number;
+  /** Jiffies in interrupts and softirqs (the loopback network path), charged to no process. */
+  readonly irq: number;
+  /** Jiffies taken by the hypervisor. */
+  readonly steal: number;
+  /** All jiffies, all CPUs. */
+  readonly total: number;
+  readonly cpus: number;
+}
+
+/** The machine's CPU counters from /proc/stat, or null off Linux. */
+function sampleMachine(): MachineSample | null {
+  let text: string;
+  try {
+    text = readFileSync('/proc/stat', 'utf8');
+  } catch {
+    return null;
+  }
+  const line = /^cpu\s+(.+)$/m.exec(text)?.[1];
+  if (line === undefined) return null;
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = line
+    .trim()
+    .split(/\s+/)
+    .map(Number);
+  const cpus = (text.match(/^cpu\d+\s/gm) ?? []).length || 1;
+  const processes = user + nice + system;
+  return { processes, irq: irq + softirq, steal, total: processes + irq + softirq + idle + iowait + steal, cpus };
+}
+
+interface MachineLoad {
+  /** CPU used by every process and kernel thread, % of one core. */
+  readonly processes: number;
+  /** Interrupts and softirqs, % of one core. */
+  readonly irq: number;
+  readonly steal: number;
+}
+
+function machinePercent(from: MachineSample, to: MachineSample): MachineLoad {
+  const perCore = (to.total - from.total) / to.cpus;
+  const percent = (jiffies: number): number => (perCore > 0 ? (jiffies / perCore) * 100 : NaN);
+  return {
+    processes: percent(to.processes - from.processes),
+    irq: percent(to.irq - from.irq),
+    steal: percent(to.steal - from.steal),
+  };
+}
+
+/** The machine's load over `ms` (run.ts itself idle meanwhile), or null off Linux. */
+async function measureBackground(ms: number): Promise<MachineLoad | null> {
+  const from = sampleMachine();
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  const to = sampleMachine();
+  return from && to ? machinePercent(from, to) : null;
+}
+
+/** Other processes using more than this (% of one core) make a machine "busy". */
+const BUSY = 10;
+/** A run during whose window other processes used more than this (% of one core) is run again. */
+const DISTURBED = 15;
+const MAX_ATTEMPTS = 3;
+const QUIET_WAIT_MS = 2 * 60_000;
+
+function describeLoad(load: MachineLoad): string {
+  return (
+    `other processes ${formatNumber(load.processes)}% of a core, interrupts/softirqs ${formatNumber(load.irq)}%, ` +
+    `steal ${formatNumber(load.steal)}%`
+  );
+}
+
+/**
+ * Waits, up to `maxMs`, for a half second in which other processes use less than BUSY% of a core.
+ * Returns the milliseconds waited, or -1 when the machine stayed busy.
+ */
+async function waitForQuiet(maxMs: number, log: (line: string) => void): Promise<number> {
+  const started = performance.now();
+  let said = false;
+  for (;;) {
+    const load = await measureBackground(500);
+    if (load === null || load.processes < BUSY) return Math.round(performance.now() - started);
+    if (performance.now() - started > maxMs) return -1;
+    if (!said) {
+      log(`bench: other processes use ${formatNumber(load.processes)}% of a core; waiting for a quiet machine`);
+      said = true;
+    }
+  }
+}
+
+async function runOne(
+  def: CaseDef,
+  kind: ServerKind,
+  round: number,
+  options: Options,
+  pinning: Pinning,
+  serverInfo: Map<ServerKind, Record<string, string | boolean>>,
+): Promise<RunRecord> {
+  const server: ServerChild = new Child(
+    `server ${kind}`,
+    `bench/servers/${kind}.ts`,
+    def.deflate ? ['--deflate'] : [],
+    pinning.server,
+    ['--expose-gc'],
+  );
+  const generator: GeneratorChild = new Child('load generator', 'bench/load.ts', [], pinning.generator, []);
+  try {
+    const [ready] = await Promise.all([
+      server.next<Extract<FromServer, { type: 'ready' }>>((m) => m.type === 'ready', 30_000, 'the server to listen'),
+      generator.next((m) => m.type === 'ready', 30_000, 'the generator to start'),
+    ]);
+    serverInfo.set(kind, ready.info);
+    const spec = { ...def.spec(options.scale), host: HOST, port: ready.port, protocol: kind === 'raw' ? 'raw' : 'ws' } as LoadSpec;
+
+    const marks: Partial<Record<'start' | 'end', Promise<Extract<FromServer, { type: 'cpu' }>>>> = {};
+    const machineMarks: Partial<Record<'start' | 'end', MachineSample | null>> = {};
+    let baseline: MemorySample | null = null;
+    let loaded: MemorySample | null = null;
+    let idleConnections = 0;
+    // A failed idle-case step ends the run at once (the generator would wait for it forever).
+    let failStep!: (error: unknown) => void;
+    const stepFailed = new Promise<never>((_, reject) => {
+      failStep = reject;
+    });
+    stepFailed.catch(() => {});
+    const stop = generator.on((message) => {
+      if (message.type === 'mark') {
+        machineMarks[message.phase] = sampleMachine();
+        marks[message.phase] = server.request({ type: 'cpu' });
+        marks[message.phase]!.catch(() => {});
+      } else if (message.type === 'phase') {
+        void (async () => {
+          if (message.name === 'baseline') {
+            await waitForConnections(server, 0);
+            baseline = (await server.request<Extract<FromServer, { type: 'measure' }>>({ type: 'measure' })).memory;
+          } else {
+            idleConnections = message.connections;
+            await waitForConnections(server, message.connections);
+            loaded = (await server.request<Extract<FromServer, { type: 'measure' }>>({ type: 'measure' })).memory;
+          }
+          generator.send({ type: 'continue' });
+        })().catch(failStep);
+      }
+    });
+    const timeout =
+      spec.mode === 'idle' ? 180_000 : options.scale.warmupMs + options.scale.durationMs + 60_000;
+    const outcome = generator.next<Extract<FromGenerator, { type: 'result' | 'error' }>>(
+      (m) => m.type === 'result' || m.type === 'error',
+      timeout,
+      'the result',
+    );
+    generator.send({ type: 'run', spec });
+    const answer = await Promise.race([outcome, stepFailed]).finally(stop);
+    if (answer.type === 'error') throw new Error(`load generator: ${answer.message}`);
+    const result: LoadResult = answer.result;
+
+    const metrics: Metrics = {};
+    const detail: Record<string, unknown> = { ...result };
+    if (result.mode === 'idle') {
+      if (baseline === null || loaded === null) throw new Error('the idle case did not measure the server');
+      const before: MemorySample = baseline;
+      const after: MemorySample = loaded;
+      const n = idleConnections;
+      metrics.heapPerConnKiB = (after.heapUsed - before.heapUsed) / n / KiB;
+      metrics.rssPerConnKiB = (after.rss - before.rss) / n / KiB;
+      metrics.externalPerConnKiB = (after.external - before.external) / n / KiB;
+      detail['baseline'] = before;
+      detail['loaded'] = after;
+    } else {
+      const start = await marks.start;
+      const end = await marks.end;
+      if (start !== undefined && end !== undefined) metrics.serverCpu = cpuPercent(start.cpu, end.cpu);
+      metrics.generatorCpu = result.generatorCpu;
+      const from = machineMarks.start;
+      const to = machineMarks.end;
+      if (from && to && metrics.serverCpu !== undefined) {
+        const machine = machinePercent(from, to);
+        // What the server and the generator did not use: other processes (run.ts included, idle),
+        // kernel threads; interrupts and softirqs (the loopback path) apart, charged to no process.
+        metrics.otherCpu = Math.max(0, machine.processes - metrics.serverCpu - metrics.generatorCpu);
+        metrics.irqCpu = machine.irq;
+        metrics.stealCpu = machine.steal;
+      }
+      metrics.p50Us = result.p50Us;
+      metrics.p99Us = result.p99Us;
+      if (result.mode === 'echo') {
+        metrics.messagesPerSec = result.messagesPerSec;
+        metrics.mbPerSec = result.mbPerSec;
+      } else {
+        metrics.handshakesPerSec = result.handshakesPerSec;
+      }
+      // Throughput per core-second of server CPU: what the server does with the CPU it gets,
+      // steadier than the throughput itself when a run stalls with the server partly idle.
+      const rate = result.mode === 'echo' ? result.messagesPerSec : result.handshakesPerSec;
+      if (metrics.serverCpu !== undefined && metrics.serverCpu > 0) metrics.perServerCore = rate / (metrics.serverCpu / 100);
+    }
+    return {
+      server: kind,
+      round,
+      ok: true,
+      metrics,
+      generatorSaturated: (metrics.generatorCpu ?? 0) >= SATURATED,
+      detail,
+    };
+  } catch (error) {
+    return {
+      server: kind,
+      round,
+      ok: false,
+      metrics: {},
+      generatorSaturated: false,
+      detail: {},
+      error: error instanceof Error ? error.message : String(error),
+    };
+  } finally {
+    await Promise.all([server.kill(), generator.kill()]);
+  }
+}
+
+async function waitForConnections(server: ServerChild, count: number): Promise<void> {
+  const deadline = performance.now() + 60_000;
+  for (;;) {
+    const stats = await server.request<Extract<FromServer, { type: 'stats' }>>({ type: 'stats' });
+    if (stats.connections === count) return;
+    if (performance.now() > deadline) {
+      throw new Error(`the server holds ${stats.connections} connections, expected ${count}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+// --- Summaries ---------------------------------------------------------------------------------
+
+interface TargetResult {
+  readonly text: string;
+  readonly metric: MetricKey;
+  readonly against: 'ws' | 'raw';
+  readonly value: number;
+  readonly met: boolean;
+}
+
+interface CaseSummary {
+  readonly id: string;
+  readonly title: string;
+  readonly servers: readonly ServerKind[];
+  /** The metrics the main table shows for this case (the first is its headline number). */
+  readonly metrics: readonly MetricKey[];
+  readonly runs: RunRecord[];
+  /** Median over rounds, per server, per metric. */
+  readonly medians: Partial<Record<ServerKind, Metrics>>;
+  /** ours/other per round, per metric. */
+  readonly ratios: Partial<Record<'ws' | 'raw', Partial<Record<MetricKey, number[]>>>>;
+  readonly medianRatios: Partial<Record<'ws' | 'raw', Metrics>>;
+  readonly targets: TargetResult[];
+  readonly generatorSaturated: Partial<Record<ServerKind, number>>;
+}
+
+const ALL_METRICS: readonly MetricKey[] = [
+  'messagesPerSec',
+  'mbPerSec',
+  'p50Us',
+  'p99Us',
+  'handshakesPerSec',
+  'heapPerConnKiB',
+  'rssPerConnKiB',
+  'externalPerConnKiB',
+  'serverCpu',
+  'generatorCpu',
+  'perServerCore',
+  'otherCpu',
+  'irqCpu',
+  'stealCpu',
+];
+
+function summarize(def: CaseDef, runs: RunRecord[], rounds: number): CaseSummary {
+  const medians: CaseSummary['medians'] = {};
+  const generatorSaturated: CaseSummary['generatorSaturated'] = {};
+  for (const kind of def.servers) {
+    const mine = runs.filter((run) => run.server === kind && run.ok);
+    const metrics: Metrics = {};
+    for (const key of ALL_METRICS) {
+      const values = mine.map((run) => run.metrics[key]).filter((v): v is number => v !== undefined);
+      if (values.length > 0) metrics[key] = median(values);
+    }
+    medians[kind] = metrics;
+    const saturated = mine.filter((run) => run.generatorSaturated).length;
+    if (saturated > 0) generatorSaturated[kind] = saturated;
+  }
+  const ratios: CaseSummary['ratios'] = {};
+  const medianRatios: CaseSummary['medianRatios'] = {};
+  for (const against of ['ws', 'raw'] as const) {
+    if (!def.servers.includes(against)) continue;
+    const perMetric: Partial<Record<MetricKey, number[]>> = {};
+    const medianPerMetric: Metrics = {};
+    for (const key of ALL_METRICS) {
+      const list: number[] = [];
+      for (let round = 1; round <= rounds; round++) {
+        const ours = runs.find((run) => run.server === 'ours' && run.round === round && run.ok)?.metrics[key];
+        const other = runs.find((run) => run.server === against && run.round === round && run.ok)?.metrics[key];
+        if (ours !== undefined && other !== undefined && other !== 0) list.push(ours / other);
+      }
+      if (list.length > 0) {
+        perMetric[key] = list;
+        medianPerMetric[key] = median(list);
+      }
+    }
+    ratios[against] = perMetric;
+    medianRatios[against] = medianPerMetric;
+  }
+  const targets = def.targets.map((target) => {
+    const value = medianRatios[target.against]?.[target.metric] ?? NaN;
+    const met = Number.isFinite(value) && (target.op === '>=' ? value >= target.ratio : value <= target.ratio);
+    return { text: target.text, metric: target.metric, against: target.against, value, met };
+  });
+  return {
+    id: def.id,
+    title: def.title,
+    servers: def.servers,
+    metrics: def.metrics.map((metric) => metric.key),
+    runs,
+    medians, ratios, medianRatios, targets, generatorSaturated };
+}
+
+// --- Report ------------------------------------------------------------------------------------
+
+interface Machine {
+  readonly cpu: string;
+  readonly cores: number;
+  readonly memoryGiB: number;
+  readonly os: string;
+  readonly node: string;
+  readonly ws: string;
+  readonly bufferutil: string;
+  readonly pinning: string;
+}
+
+function describeMachine(pinning: Pinning): Machine {
+  const require = createRequire(import.meta.url);
+  let cpu = os.cpus()[0]?.model ?? 'unknown';
+  try {
+    const model = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1];
+    if (model !== undefined) cpu = model.trim();
+  } catch {
+    // not Linux: os.cpus() it is
+  }
+  const version = (name: string): string => {
+    try {
+      return (require(`${name}/package.json`) as { version: string }).version;
+    } catch {
+      return 'not installed';
+    }
+  };
+  return {
+    cpu,
+    cores: os.availableParallelism(),
+    memoryGiB: Math.round((os.totalmem() / 1024 ** 3) * 10) / 10,
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    node: process.version,
+    ws: version('ws'),
+    bufferutil: version('bufferutil'),
+    pinning: pinning.description,
+  };
+}
+
+const SERVER_LABEL: Record<ServerKind, string> = { ours: 'ours', ws: 'ws + bufferutil', raw: 'raw TCP echo' };
+
+function ratioCell(summary: CaseSummary, against: 'ws' | 'raw', key: MetricKey): string {
+  const list = summary.ratios[against]?.[key];
+  if (list === undefined) return '—';
+  const perRound = list.length > 1 ? ` (${list.map((r) => r.toFixed(2)).join(', ')})` : '';
+  return `**${formatRatio(summary.medianRatios[against]?.[key])}**${perRound}`;
+}
+
+function renderTables(summaries: readonly CaseSummary[], options: Options): string {
+  const lines: string[] = [];
+  lines.push(
+    `Medians of ${options.rounds} round${options.rounds === 1 ? '' : 's'}; ratios are ours/ws and ours/raw per round (in parentheses) and their median (bold).`,
+  );
+  lines.push('');
+  lines.push('| case | metric | ours | ws + bufferutil | raw TCP echo | ours/ws | ours/raw | target | |');
+  lines.push('| --- | --- | ---: | ---: | ---: | --- | --- | --- | --- |');
+  for (const summary of summaries) {
+    const def = CASES.find((c) => c.id === summary.id)!;
+    def.metrics.forEach((metric, index) => {
+      const targets = summary.targets.filter((t) => t.metric === metric.key);
+      const targetText = targets.map((t) => t.text).join('; ') || '—';
+      const met = targets.map((t) => (t.met ? 'met' : '**missed**')).join('; ');
+      const cell = (kind: ServerKind): string =>
+        summary.servers.includes(kind) ? formatNumber(summary.medians[kind]?.[metric.key]) : '—';
+      lines.push(
+        `| ${index === 0 ? summary.title : ''} | ${metric.label} | ${cell('ours')} | ${cell('ws')} | ${cell('raw')} | ` +
+          `${ratioCell(summary, 'ws', metric.key)} | ${ratioCell(summary, 'raw', metric.key)} | ${targetText} | ${met} |`,
+      );
+    });
+  }
+  lines.push('');
+  lines.push('Details (medians per server). CPU is % of one core over the measurement window, every thread of the process;');
+  lines.push(`"saturated" marks a run whose load generator used ≥ ${SATURATED}% of its core, where the number may be the generator's limit, not the server's.`);
+  lines.push(
+    '"others" is the CPU every other process used during the window (from /proc/stat, minus the server and the generator); "irq" is interrupt and softirq time, mostly the loopback network path, which is charged to no process.',
+  );
+  lines.push(
+    '"per server core" is msg/s (handshakes/s for the handshake case) divided by the server\'s CPU: the work the server does per second of CPU it gets.',
+  );
+  lines.push('');
+  lines.push(
+    '| case | server | msg/s | MB/s | handshakes/s | p50 µs | p99 µs | server CPU | per server core | generator CPU | others | irq |',
+  );
+  lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const summary of summaries) {
+    if (summary.id === 'idle-10k') continue;
+    for (const kind of summary.servers) {
+      const m = summary.medians[kind] ?? {};
+      const saturated = summary.generatorSaturated[kind];
+      const disturbedRuns = summary.runs.filter((run) => run.server === kind && run.disturbed === true).length;
+      const disturbed = disturbedRuns === 0 ? '' : ` ⚠ disturbed (${disturbedRuns}/${options.rounds})`;
+      const generator =
+        `${formatNumber(m.generatorCpu)}%` + (saturated === undefined ? '' : ` ⚠ saturated (${saturated}/${options.rounds})`);
+      lines.push(
+        `| ${summary.id} | ${SERVER_LABEL[kind]} | ${formatNumber(m.messagesPerSec)} | ${formatNumber(m.mbPerSec)} | ` +
+          `${formatNumber(m.handshakesPerSec)} | ${formatNumber(m.p50Us)} | ${formatNumber(m.p99Us)} | ` +
+          `${formatNumber(m.serverCpu)}% | ${formatNumber(m.perServerCore)} | ${generator} | ${formatNumber(m.otherCpu)}%${disturbed} | ${formatNumber(m.irqCpu)}% |`,
+      );
+    }
+  }
+  const idle = summaries.find((s) => s.id === 'idle-10k');
+  if (idle !== undefined) {
+    const runs = idle.runs.find((run) => run.ok)?.detail['opened'];
+    lines.push('');
+    lines.push(
+      `Idle connections (${typeof runs === 'number' ? runs.toLocaleString('en-US') : '?'} per run): growth of the server's own ` +
+        'process.memoryUsage() after forced GCs, from a baseline taken after a warm-up of handshakes, divided by the connections.',
+    );
+    lines.push('');
+    lines.push('| server | heap KiB/conn | RSS KiB/conn | external KiB/conn |');
+    lines.push('| --- | ---: | ---: | ---: |');
+    for (const kind of idle.servers) {
+      const m = idle.medians[kind] ?? {};
+      lines.push(
+        `| ${SERVER_LABEL[kind]} | ${formatNumber(m.heapPerConnKiB)} | ${formatNumber(m.rssPerConnKiB)} | ${formatNumber(m.externalPerConnKiB)} |`,
+      );
+    }
+  }
+  return lines.join('\n');
+}
+
+function renderMachine(
+  machine: Machine,
+  options: Options,
+  date: string,
+  background: MachineLoad | null,
+): string {
+  const load = background === null ? [] : [`- Machine load in the second before the run: ${describeLoad(background)}`];
+  return [
+    `Run ${date}: \`npm run bench\` (${options.rounds} rounds, ${options.scale.durationMs / 1000} s per run after ${options.scale.warmupMs / 1000} s of warm-up).`,
+    '',
+    `- CPU: ${machine.cpu}, ${machine.cores} cores; ${machine.memoryGiB} GiB RAM; ${machine.os}`,
+    `- Node.js ${machine.node}; ws ${machine.ws} with bufferutil ${machine.bufferutil} (native prebuilt binary)`,
+    `- Pinning: ${machine.pinning}`,
+    ...load,
+  ].join('\n');
+}
+
+function updateReadme(section: string): void {
+  const path = `${ROOT}bench/README.md`;
+  const text = readFileSync(path, 'utf8');
+  const start = text.indexOf(README_START);
+  const end = text.indexOf(README_END);
+  if (start < 0 || end < start) throw new Error(`bench/README.md has no ${README_START} ... ${README_END} markers`);
+  writeFileSync(path, `${text.slice(0, start + README_START.length)}\n${section}\n${text.slice(end)}`);
+}
+
+// --- Main --------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const options = parseOptions();
+  const pinning = choosePinning(options.pin);
+  const machine = describeMachine(pinning);
+  const serverInfo = new Map<ServerKind, Record<string, string | boolean>>();
+  const log = (line: string): void => void process.stderr.write(`${line}\n`);
+  log(`bench: ${options.cases.map((c) => c.id).join(', ')}; ${options.rounds} round(s); ${machine.pinning}`);
+
+  // Other work on the machine skews every number: measure it for a second before starting.
+  const background = await measureBackground(options.scale.smoke ? 200 : 1000);
+  if (background !== null) {
+    log(`bench: machine load before starting: ${describeLoad(background)}`);
+    if (background.processes > BUSY) {
+      log(
+        options.guard
+          ? 'bench: the machine is not idle: each run waits for a quiet half second first'
+          : 'bench: WARNING: the machine is not idle; the numbers will be noisy',
+      );
+    }
+  }
+
+  const idle = options.cases.find((c) => c.id === 'idle-10k');
+  if (idle !== undefined) {
+    const spec = idle.spec(options.scale);
+    const needed = (spec.mode === 'idle' ? spec.connections : 0) + 512;
+    const hard = spawnSync('sh', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).stdout?.trim();
+    if (hard !== undefined && hard !== 'unlimited' && Number(hard) < needed) {
+      log(`bench: WARNING: the hard open-file limit is ${hard}, the idle case needs about ${needed} per process`);
+    }
+  }
+
+  const summaries: CaseSummary[] = [];
+  let failures = 0;
+  for (const def of options.cases) {
+    const runs: RunRecord[] = [];
+    for (let round = 1; round <= options.rounds; round++) {
+      for (const kind of def.servers) {
+        const began = performance.now();
+        let run: RunRecord;
+        for (let attempt = 1; ; attempt++) {
+          if (options.guard && (await waitForQuiet(QUIET_WAIT_MS, log)) < 0) {
+            log('bench: WARNING: the machine stayed busy; running anyway');
+          }
+          const result = await runOne(def, kind, round, options, pinning, serverInfo);
+          const disturbed = result.ok && (result.metrics.otherCpu ?? 0) > DISTURBED;
+          run = { ...result, attempts: attempt, disturbed };
+          if (!disturbed || !options.guard || attempt >= MAX_ATTEMPTS) break;
+          log(
+            `[${def.id} ${round}/${options.rounds}] ${kind}: other processes used ` +
+              `${formatNumber(result.metrics.otherCpu)}% of a core during the window; running it again`,
+          );
+        }
+        const took = `${((performance.now() - began) / 1000).toFixed(1)} s`;
+        runs.push(run);
+        if (!run.ok) {
+          failures++;
+          log(`[${def.id} ${round}/${options.rounds}] ${kind}: FAILED after ${took}: ${run.error}`);
+          continue;
+        }
+        const shown = def.metrics.map((m) => `${formatNumber(run.metrics[m.key])} ${m.label}`).join(', ');
+        const cpu =
+          run.metrics.serverCpu === undefined
+            ? ''
+            : ` (server CPU ${formatNumber(run.metrics.serverCpu)}%, generator ${formatNumber(run.metrics.generatorCpu)}%, ` +
+              `other processes ${formatNumber(run.metrics.otherCpu)}%, irq ${formatNumber(run.metrics.irqCpu)}%)` +
+              `${run.generatorSaturated ? ' GENERATOR SATURATED' : ''}${run.disturbed ? ' DISTURBED' : ''}`;
+        log(`[${def.id} ${round}/${options.rounds}] ${kind}: ${shown}${cpu} [${took}]`);
+        // Let the kernel finish tearing the last run's sockets down.
+        await new Promise((resolve) => setTimeout(resolve, options.scale.smoke ? 50 : 250));
+      }
+    }
+    summaries.push(summarize(def, runs, options.rounds));
+  }
+
+  const date = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  const tables = renderTables(summaries, options);
+  const header = renderMachine(machine, options, date, background);
+  console.log(`\n${header}\n\n${tables}\n`);
+
+  const missed = summaries.flatMap((s) => s.targets.filter((t) => !t.met).map((t) => `${s.id}: ${t.metric} ${t.text} (${formatRatio(t.value)})`));
+  if (!options.scale.smoke) {
+    if (missed.length === 0) log('bench: every target met');
+    else log(`bench: targets missed:\n  ${missed.join('\n  ')}`);
+  }
+
+  if (options.out !== null) {
+    const json = {
+      date,
+      machine,
+      backgroundLoad: background,
+      servers: Object.fromEntries(serverInfo),
+      options: { rounds: options.rounds, ...options.scale, cases: options.cases.map((c) => c.id) },
+      cases: Object.fromEntries(summaries.map((s) => [s.id, s])),
+    };
+    writeFileSync(options.out, `${JSON.stringify(json, null, 2)}\n`);
+    log(`bench: results written to ${options.out}`);
+  }
+  if (options.readme && failures === 0) {
+    updateReadme(`${header}\n\n${tables}`);
+    log('bench: bench/README.md updated');
+  }
+  if (failures > 0) {
+    log(`bench: ${failures} run(s) failed`);
+    process.exitCode = 1;
+  } else if (options.strict && !options.scale.smoke && missed.length > 0) {
+    process.exitCode = 3;
+  }
+}
+
+await main();

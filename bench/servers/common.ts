@@ -1,0 +1,77 @@
+/**
+ * What every benchmark server shares: the IPC side. A server runs as a child process of
+ * bench/run.ts (pinned to its own core, started with --expose-gc), prints its port on stdout, and
+ * answers:
+ *   { type: 'cpu', id }     -> process.cpuUsage() and the time, to compute its CPU% over a window
+ *   { type: 'measure', id } -> process.memoryUsage() after forced full GCs, and its CPU
+ *   { type: 'stats', id }   -> how many connections it holds
+ * It exits when run.ts goes away (the IPC channel closes).
+ */
+
+import type { CpuSample, FromServer, MemorySample, ToServer } from '../lib/ipc.js';
+
+const gc = globalThis.gc;
+
+function cpu(): CpuSample {
+  const { user, system } = process.cpuUsage();
+  return { user, system, at: performance.now() };
+}
+
+function turn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+async function memory(): Promise<MemorySample> {
+  // Several full GCs with event-loop turns between them: weak callbacks and finalizers (socket
+  // handles among them) run between collections, and what they release goes in the next one.
+  for (let i = 0; i < 4; i++) {
+    gc!();
+    await turn();
+  }
+  const { rss, heapUsed, heapTotal, external, arrayBuffers } = process.memoryUsage();
+  return { rss, heapUsed, heapTotal, external, arrayBuffers };
+}
+
+export interface BenchServer {
+  readonly port: number;
+  /** Open connections (WebSocket connections, or TCP sockets for the raw echo). */
+  connections(): number;
+  readonly info: Record<string, string | boolean>;
+}
+
+export function serve(name: string, start: () => Promise<BenchServer>): void {
+  const send = process.send?.bind(process);
+  if (gc === undefined || send === undefined) {
+    console.error(`bench server ${name}: start me from bench/run.ts (I need --expose-gc and an IPC channel)`);
+    process.exit(2);
+  }
+  const reply = (message: FromServer): void => void send(message);
+  process.on('disconnect', () => process.exit(0));
+  start().then(
+    (server) => {
+      process.on('message', (message: ToServer) => {
+        switch (message.type) {
+          case 'cpu':
+            reply({ type: 'cpu', id: message.id, cpu: cpu() });
+            break;
+          case 'measure':
+            void memory().then((sample) => reply({ type: 'measure', id: message.id, memory: sample, cpu: cpu() }));
+            break;
+          case 'stats':
+            reply({ type: 'stats', id: message.id, connections: server.connections() });
+            break;
+        }
+      });
+      console.log(`${name} listening on port ${server.port}`);
+      reply({ type: 'ready', port: server.port, info: server.info });
+    },
+    (error: unknown) => {
+      console.error(`bench server ${name}: cannot start:`, error);
+      process.exit(1);
+    },
+  );
+}
+
+/** `--deflate` on the command line: permessage-deflate on. */
+export const deflateRequested = process.argv.includes('--deflate');
+export const HOST = '127.0.0.1';
