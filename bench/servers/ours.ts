@@ -1,10 +1,12 @@
 /**
- * rfc6455's echo server for the benchmarks: the library from src/ (run with `node --import tsx`),
+ * rfc6455's echo server for the benchmarks: the library as built into dist/ (`npm run build`),
  * with the same echo as src/cli.ts. `--deflate`: permessage-deflate with every default
  * (`perMessageDeflate: true`, threshold 1024).
  */
 
-import { WebSocketServer, type Ws } from '../../src/index.js';
+// The built package (dist/), as users get it: `npm run bench` builds it first. Running src/ through
+// tsx would measure tsx's runtime helpers too.
+import { WebSocketServer, type Ws } from '../../dist/index.js';
 import { HOST, deflateRequested, serve } from './common.js';
 
 // Above this many unsent bytes the echo waits for the kernel to take them (as src/cli.ts does).
@@ -23,6 +25,6 @@ serve('ours', async () => {
   return {
     port,
     connections: () => server.clients.size,
-    info: { server: 'rfc6455 (src/, via tsx)', perMessageDeflate: deflateRequested },
+    info: { server: 'rfc6455 (dist/)', perMessageDeflate: deflateRequested },
   };
 });

@@ -111,10 +111,14 @@ export class DeflatePipeline {
     else this.outbound.push(action);
   }
 
-  /** The connection is failing or gone: pending sends reject with `error`, nothing more is inflated. */
-  abort(error: Error): void {
+  /**
+   * The connection is failing or gone: pending sends reject with the error `reason` makes (only
+   * made if one is pending: an Error captures a stack), nothing more is inflated.
+   */
+  abort(reason: () => Error): void {
+    let error: Error | undefined;
     for (const step of this.outbound.splice(0)) {
-      if (typeof step !== 'function') step.reject(error);
+      if (typeof step !== 'function') step.reject((error ??= reason()));
     }
     this.outboundBytes = 0;
     this.inbound.length = 0;

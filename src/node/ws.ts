@@ -373,7 +373,7 @@ export class Ws implements AsyncIterableIterator<Message>, HeartbeatSubject {
     if (this.state === 'closed') return;
     this.closeQueued = true;
     // Failing now: what waits for compression is dropped (its send() rejects).
-    this.pipeline?.abort(new ConnectionClosedError(code, reason));
+    this.pipeline?.abort(() => new ConnectionClosedError(code, reason));
     if (this.connection.closeSent === null) {
       this.recordResult(code, reason, false);
       this.connection.sendClose(code, truncateReason(reason));
@@ -623,7 +623,7 @@ export class Ws implements AsyncIterableIterator<Message>, HeartbeatSubject {
     this.batch?.settle(new Error('socket closed'));
     this.batch = null;
     // Sends still waiting for compression reject; the zlib contexts and their budget are freed.
-    this.pipeline?.abort(this.closedError());
+    this.pipeline?.abort(() => this.closedError());
     this.settleWaiters();
     this.resolveClosed?.(this.result!);
     this.owner.connectionClosed(this);
@@ -637,12 +637,14 @@ export class Ws implements AsyncIterableIterator<Message>, HeartbeatSubject {
   /** Wakes readers waiting for a message that will not come. */
   private settleWaiters(): void {
     if (this.waiter === null || this.terminal !== null) return;
-    const error = this.closedError();
     const waiters = [this.waiter, ...(this.moreWaiters ?? [])];
     this.waiter = this.moreWaiters = null;
+    // An Error captures a stack: only made for recv() callers, never for iterators, which the
+    // normal end of every connection wakes.
+    let error: ConnectionClosedError | undefined;
     for (const waiter of waiters) {
       if (waiter.iterator) waiter.resolve({ done: true, value: undefined });
-      else waiter.reject(error);
+      else waiter.reject((error ??= this.closedError()));
     }
   }
 }
