@@ -13,7 +13,10 @@
  *
  * Options: --rounds N, --duration S, --warmup S, --cases a,b, --servers ours,ws,raw, --smoke, --out FILE (results JSON),
  * --no-pin (no taskset), --no-readme, --no-wait (neither wait for a quiet machine before a run nor
- * run a disturbed run again), --strict (exit 3 when a target is missed).
+ * run a disturbed run again), --strict (exit 3 when a target is missed), --profile DIR (each server
+ * process writes V8 CPU profiles to DIR/<case>-<server>-r<round>/, one per thread, the largest
+ * being the main thread's, and the load generator to DIR/<case>-<server>-r<round>-generator/;
+ * the figures of such a run are printed only).
  * Exit code: 0 when every run completed, 1 when one failed, 2 for bad arguments.
  */
 
@@ -21,6 +24,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
+import { resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type {
@@ -199,7 +203,7 @@ export const CASES: readonly CaseDef[] = [
 function usage(message: string): never {
   console.error(`bench: ${message}`);
   console.error(
-    'usage: tsx bench/run.ts [--rounds N] [--duration S] [--warmup S] [--cases a,b] [--servers ours,ws,raw] [--smoke] [--out FILE] [--no-pin] [--no-readme] [--no-wait] [--strict]',
+    'usage: tsx bench/run.ts [--rounds N] [--duration S] [--warmup S] [--cases a,b] [--servers ours,ws,raw] [--smoke] [--out FILE] [--no-pin] [--no-readme] [--no-wait] [--strict] [--profile DIR]',
   );
   console.error(`cases: ${CASES.map((c) => c.id).join(', ')}`);
   process.exit(2);
@@ -215,6 +219,8 @@ interface Options {
   readonly strict: boolean;
   /** Wait for a quiet machine before each run, and run again a run that other processes disturbed. */
   readonly guard: boolean;
+  /** Where server processes write CPU profiles, or null. */
+  readonly profile: string | null;
 }
 
 function parseOptions(): Options {
@@ -233,6 +239,7 @@ function parseOptions(): Options {
         'no-readme': { type: 'boolean', default: false },
         strict: { type: 'boolean', default: false },
         'no-wait': { type: 'boolean', default: false },
+        profile: { type: 'string' },
       },
     }));
   } catch (error) {
@@ -267,6 +274,9 @@ function parseOptions(): Options {
     if (cases.length === 0) usage('no case runs any of those servers');
     everything = false;
   }
+  const profile = values.profile === undefined ? null : resolvePath(values.profile);
+  // A profiler slows the server it watches: such a run's figures go nowhere but the terminal.
+  if (profile !== null) everything = false;
   const out = values.out ?? (smoke || !everything ? null : `${ROOT}bench/results.json`);
   return {
     rounds,
@@ -277,6 +287,7 @@ function parseOptions(): Options {
     readme: values['no-readme'] !== true && !smoke && everything && values.out === undefined,
     strict: values.strict === true,
     guard: !smoke && values['no-wait'] !== true,
+    profile,
   };
 }
 
@@ -403,8 +414,17 @@ class Child<In, Out extends { type: string }> {
     return Promise.race([promise, failed]).finally(() => clearTimeout(timer));
   }
 
-  async kill(): Promise<void> {
-    if (this.process.exitCode === null && this.process.signalCode === null) this.process.kill('SIGKILL');
+  /**
+   * Ends the child. `gently`: closes the IPC channel first, on which a server exits by itself (so
+   * that a --cpu-prof profile is written), and kills it only if it has not exited within 10 s.
+   */
+  async kill(gently = false): Promise<void> {
+    const running = (): boolean => this.process.exitCode === null && this.process.signalCode === null;
+    if (gently && running() && this.process.connected) {
+      this.process.disconnect();
+      await Promise.race([this.exited, new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
+    }
+    if (running()) this.process.kill('SIGKILL');
     await this.exited;
   }
 }
@@ -539,9 +559,18 @@ async function runOne(
     `bench/servers/${kind}.ts`,
     def.deflate ? ['--deflate'] : [],
     pinning.server,
-    ['--expose-gc'],
+    options.profile === null
+      ? ['--expose-gc']
+      : // A directory per run: tsx's loader thread writes a profile too, under Node's own file names.
+        ['--expose-gc', '--cpu-prof', `--cpu-prof-dir=${options.profile}/${def.id}-${kind}-r${round}`],
   );
-  const generator: GeneratorChild = new Child('load generator', 'bench/load.ts', [], pinning.generator, []);
+  const generator: GeneratorChild = new Child(
+    'load generator',
+    'bench/load.ts',
+    [],
+    pinning.generator,
+    options.profile === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${options.profile}/${def.id}-${kind}-r${round}-generator`],
+  );
   try {
     const [ready] = await Promise.all([
       server.next<Extract<FromServer, { type: 'ready' }>>((m) => m.type === 'ready', 30_000, 'the server to listen'),
@@ -651,7 +680,7 @@ async function runOne(
       error: error instanceof Error ? error.message : String(error),
     };
   } finally {
-    await Promise.all([server.kill(), generator.kill()]);
+    await Promise.all([server.kill(options.profile !== null), generator.kill(options.profile !== null)]);
   }
 }
 

@@ -5,11 +5,16 @@
  */
 
 import { Buffer, isUtf8 } from 'node:buffer';
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import { Slab, type TextEncoding } from '../protocol/writer.js';
 
+// crypto.hash (Node 20.12+) hashes in one call, without a Hash object per handshake; the input
+// is the validated Sec-WebSocket-Key plus the GUID, all ASCII, so its UTF-8 bytes are its bytes.
+const oneShot = typeof crypto.hash === 'function' ? crypto.hash : null;
+
 export function sha1Base64(input: string): string {
-  return createHash('sha1').update(input, 'latin1').digest('base64');
+  if (oneShot !== null) return oneShot('sha1', input, 'base64');
+  return crypto.createHash('sha1').update(input, 'latin1').digest('base64');
 }
 
 export function allocBuffer(size: number): Uint8Array {
