@@ -7,11 +7,12 @@
  * is checked for UTF-8 piece by piece as it comes out, so invalid text stops inflation early too.
  */
 
+import { isUtf8 } from 'node:buffer';
 import { constants, type DeflateRaw, type InflateRaw } from 'node:zlib';
 import { CloseCode } from '../protocol/close.js';
 import { ProtocolError } from '../protocol/errors.js';
 import type { DeflateAgreement } from '../protocol/permessage-deflate.js';
-import { UTF8_ACCEPT, UTF8_REJECT, validateUtf8 } from '../protocol/utf8.js';
+import { UTF8_ACCEPT, UTF8_REJECT, validateUtf8Bulk } from '../protocol/utf8.js';
 import { deflateContextBytes, inflateContextBytes, type ZlibResources } from './zlib-resources.js';
 
 // RFC 7692 7.2.1: a sync flush ends with these 4 bytes; they are removed before sending and put
@@ -143,7 +144,7 @@ export class PerMessageDeflate {
           return;
         }
         if (isText) {
-          utf8 = validateUtf8(chunk, 0, chunk.length, utf8);
+          utf8 = validateUtf8Bulk(chunk, 0, chunk.length, utf8, isUtf8);
           if (utf8 === UTF8_REJECT) return end(invalidUtf8());
         }
         chunks.push(chunk);

@@ -26,7 +26,7 @@ import {
   readFrameHeader,
 } from './frame.js';
 import { applyMaskKey } from './mask.js';
-import { UTF8_ACCEPT, UTF8_REJECT, isValidUtf8, validateUtf8 } from './utf8.js';
+import { UTF8_ACCEPT, UTF8_REJECT, isValidUtf8, validateUtf8Bulk } from './utf8.js';
 
 export interface ParserHandler {
   /**
@@ -325,7 +325,7 @@ export class FrameParser {
   }
 
   private checkUtf8(bytes: Uint8Array, start: number, end: number): void {
-    this.utf8State = validateUtf8(bytes, start, end, this.utf8State);
+    this.utf8State = validateUtf8Bulk(bytes, start, end, this.utf8State, this.isUtf8);
     if (this.utf8State === UTF8_REJECT) this.invalidUtf8();
   }
 

@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { UTF8_ACCEPT, UTF8_REJECT, isValidUtf8, validateUtf8 } from '../../src/protocol/utf8.js';
+import { UTF8_ACCEPT, UTF8_REJECT, isValidUtf8, validateUtf8, validateUtf8Bulk } from '../../src/protocol/utf8.js';
 import { fromHex, hex, unicodeString } from './helpers.js';
 
 function whole(bytes: Uint8Array): number {
@@ -231,5 +231,49 @@ describe('validateUtf8 against Node buffer.isUtf8 (property)', () => {
       ),
       { seed: 42, numRuns: 300 },
     );
+  });
+});
+
+describe('validateUtf8Bulk: the same states as validateUtf8, range by range', () => {
+  // Long texts (the bulk path starts at 64 bytes), mostly valid, with multi-byte characters
+  // that the cuts split, and sometimes one corrupted byte.
+  const textArb = fc
+    .array(fc.constantFrom('a', 'é', '€', '😀', '\u07ff', '\ud7ff', '\u{10ffff}', ' '), { minLength: 0, maxLength: 200 })
+    .map((chars) => new Uint8Array(Buffer.from(chars.join(''), 'utf8')));
+  const rawArb = fc.array(fc.integer({ min: 0, max: 255 }), { maxLength: 300 }).map((a) => Uint8Array.from(a));
+
+  it('agrees after every range, on valid text, corrupted text and random bytes, with either whole-buffer check', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(textArb, rawArb),
+        fc.array(fc.nat(), { maxLength: 8 }),
+        fc.option(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 }))),
+        (bytes, cuts, corruption) => {
+          if (corruption !== null && bytes.length > 0) bytes[corruption[0] % bytes.length] = corruption[1];
+          const points = [...new Set([0, ...cuts.map((c) => c % (bytes.length + 1)), bytes.length])].sort((a, b) => a - b);
+          for (const check of [isUtf8, isValidUtf8]) {
+            let expected = UTF8_ACCEPT;
+            let actual = UTF8_ACCEPT;
+            for (let k = 1; k < points.length; k++) {
+              expected = validateUtf8(bytes, points[k - 1]!, points[k]!, expected);
+              actual = validateUtf8Bulk(bytes, points[k - 1]!, points[k]!, actual, check);
+              expect(actual).toBe(expected);
+              if (expected === UTF8_REJECT) break;
+            }
+          }
+        },
+      ),
+      { seed: 7, numRuns: 2000 },
+    );
+  });
+
+  it('rejects a bad byte in the bulk of a long range, and a character cut off at its end is carried over', () => {
+    const text = new Uint8Array(Buffer.from('x'.repeat(100) + '€', 'utf8')); // € = e2 82 ac
+    expect(validateUtf8Bulk(text, 0, text.length - 1, UTF8_ACCEPT, isUtf8)).not.toBe(UTF8_ACCEPT);
+    const carried = validateUtf8Bulk(text, 0, text.length - 1, UTF8_ACCEPT, isUtf8);
+    expect(validateUtf8Bulk(text, text.length - 1, text.length, carried, isUtf8)).toBe(UTF8_ACCEPT);
+    const bad = new Uint8Array(200).fill(0x61);
+    bad[50] = 0xff;
+    expect(validateUtf8Bulk(bad, 0, 200, UTF8_ACCEPT, isUtf8)).toBe(UTF8_REJECT);
   });
 });
