@@ -124,6 +124,35 @@ function cpuPercent(from: Snapshot, to: Snapshot): number {
   return (used / 1000 / (to.at - from.at)) * 100;
 }
 
+interface Window {
+  readonly count: number;
+  readonly windowMs: number;
+  readonly generatorCpu: number;
+}
+
+/**
+ * Warms up for spec.warmupMs, then measures for spec.durationMs between a 'start' and an 'end'
+ * mark (the harness reads the server's CPU at each). `counter` reads the running total of what is
+ * counted; `setMeasuring` tells the load whether to record latencies.
+ */
+async function measureWindow(
+  spec: { readonly warmupMs: number; readonly durationMs: number },
+  failure: Failure,
+  counter: () => number,
+  setMeasuring: (on: boolean) => void,
+): Promise<Window> {
+  await failure.wait(spec.warmupMs);
+  const before = counter();
+  const start = snapshot();
+  setMeasuring(true);
+  emit({ type: 'mark', phase: 'start' });
+  await failure.wait(spec.durationMs);
+  setMeasuring(false);
+  const end = snapshot();
+  emit({ type: 'mark', phase: 'end' });
+  return { count: counter() - before, windowMs: end.at - start.at, generatorCpu: cpuPercent(start, end) };
+}
+
 // --- Connecting --------------------------------------------------------------------------------
 
 /**
@@ -368,17 +397,12 @@ async function runEcho(spec: EchoSpec): Promise<EchoResult> {
 
   try {
     for (const connection of connections) connection.start();
-    await failure.wait(spec.warmupMs);
-    const messagesBefore = messages;
-    const start = snapshot();
-    measuring = true;
-    emit({ type: 'mark', phase: 'start' });
-    await failure.wait(spec.durationMs);
-    measuring = false;
-    const end = snapshot();
-    emit({ type: 'mark', phase: 'end' });
-    const count = messages - messagesBefore;
-    const windowMs = end.at - start.at;
+    const { count, windowMs, generatorCpu } = await measureWindow(
+      spec,
+      failure,
+      () => messages,
+      (on) => (measuring = on),
+    );
     if (verified < spec.connections) {
       throw new Error(`only ${verified} of ${spec.connections} connections had an echo verified`);
     }
@@ -400,7 +424,7 @@ async function runEcho(spec: EchoSpec): Promise<EchoResult> {
       p50Us: histogram.quantileUs(0.5),
       p99Us: histogram.quantileUs(0.99),
       maxUs: histogram.maxUs(),
-      generatorCpu: cpuPercent(start, end),
+      generatorCpu,
       verified,
       compressedEchoes,
       extensions,
@@ -469,17 +493,12 @@ async function runHandshake(spec: HandshakeSpec): Promise<HandshakeResult> {
   const all = Promise.all(loops);
   all.catch((error: unknown) => failure.fail(error));
   try {
-    await failure.wait(spec.warmupMs);
-    const before = completed;
-    const start = snapshot();
-    measuring = true;
-    emit({ type: 'mark', phase: 'start' });
-    await failure.wait(spec.durationMs);
-    measuring = false;
-    const end = snapshot();
-    emit({ type: 'mark', phase: 'end' });
-    const count = completed - before;
-    const windowMs = end.at - start.at;
+    const { count, windowMs, generatorCpu } = await measureWindow(
+      spec,
+      failure,
+      () => completed,
+      (on) => (measuring = on),
+    );
     return {
       mode: 'handshake',
       windowMs,
@@ -487,7 +506,7 @@ async function runHandshake(spec: HandshakeSpec): Promise<HandshakeResult> {
       handshakesPerSec: (count / windowMs) * 1000,
       p50Us: histogram.quantileUs(0.5),
       p99Us: histogram.quantileUs(0.99),
-      generatorCpu: cpuPercent(start, end),
+      generatorCpu,
     };
   } finally {
     stopping = true;
