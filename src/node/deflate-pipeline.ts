@@ -74,10 +74,6 @@ export class DeflatePipeline {
     return this.inbound.length > 0;
   }
 
-  get outboundBusy(): boolean {
-    return this.outbound.length > 0;
-  }
-
   /** Takes a received message; false means it may be delivered directly (nothing to wait for). */
   receive(payload: Buffer, isText: boolean, compressed: boolean): boolean {
     if (!compressed && this.inbound.length === 0) return false;
@@ -92,11 +88,21 @@ export class DeflatePipeline {
    * nothing ahead of it).
    */
   send(data: string | Buffer, isText: boolean): Promise<void> | null {
-    const size = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
-    const compress = size >= this.threshold;
+    let payload = data;
+    // A string to be compressed is encoded once, here. UTF-8 takes at least a byte per UTF-16
+    // unit, so a string of threshold units or more is compressed without being measured first.
+    if (
+      typeof payload === 'string' &&
+      (payload.length >= this.threshold || Buffer.byteLength(payload) >= this.threshold)
+    ) {
+      payload = Buffer.from(payload);
+    }
+    // Only bytes remain to be compressed: a string left as one is under the threshold.
+    const compress = typeof payload !== 'string' && payload.length >= this.threshold;
     if (!compress && this.outbound.length === 0) return null;
+    const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
     const promise = new Promise<void>((resolve, reject) => {
-      this.outbound.push({ data, isText, compress, size, resolve, reject });
+      this.outbound.push({ data: payload, isText, compress, size, resolve, reject });
       this.outboundBytes += size;
     });
     // As with direct sends: a rejection nobody awaits is not an unhandled rejection.
@@ -178,8 +184,8 @@ export class DeflatePipeline {
         continue;
       }
       this.compressing = true;
-      const bytes = typeof next.data === 'string' ? Buffer.from(next.data) : next.data;
-      this.codec.compress(bytes, (error, compressed) => {
+      // send() encoded every string it marked for compression.
+      this.codec.compress(next.data as Buffer, (error, compressed) => {
         this.compressing = false;
         if (this.outbound[0] !== next) return; // aborted meanwhile
         this.takeOutbound();

@@ -65,10 +65,7 @@ export class WebSocketServer implements WsOwner {
     this.heartbeat = new Heartbeat(this.live, this.options);
     this.handshakeTimers = new HandshakeTimers(this.options.handshakeTimeout, this.options.closeTimeout);
     const deflate = this.options.deflate;
-    this.zlib =
-      deflate === null
-        ? null
-        : new ZlibResources(deflate, deflate.concurrency, deflate.maxContextMemory);
+    this.zlib = deflate === null ? null : new ZlibResources(deflate);
   }
 
   /** The open connections. */

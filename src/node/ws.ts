@@ -8,7 +8,7 @@
 
 import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
-import { CloseCode, MAX_CLOSE_REASON_BYTES, encodeClosePayload, type CloseInfo } from '../protocol/close.js';
+import { CloseCode, encodeClosePayload, truncateCloseReason, type CloseInfo } from '../protocol/close.js';
 import { Connection, type ConnectionHandler } from '../protocol/connection.js';
 import { ConnectionClosedError, ProtocolError, WebSocketError } from '../protocol/errors.js';
 import type { PerMessageDeflate } from './deflate.js';
@@ -347,9 +347,8 @@ export class Ws implements AsyncIterableIterator<Message>, HeartbeatSubject {
 
   /** @internal The pipeline writes a message whose turn has come. */
   writeMessage(payload: Buffer | string, isText: boolean, compressed: boolean): Promise<void> {
-    if (this.state === 'closed' || this.connection.closeSent !== null || this.socketEnded || this.socket.destroyed) {
-      throw this.closedError();
-    }
+    // A message queued before close() is still written: only the connection's state decides.
+    if (!this.writable()) throw this.closedError();
     if (compressed) this.connection.sendCompressed(payload as Buffer, isText);
     else if (typeof payload === 'string') this.connection.sendText(payload);
     else this.connection.sendBinary(payload);
@@ -376,7 +375,7 @@ export class Ws implements AsyncIterableIterator<Message>, HeartbeatSubject {
     this.pipeline?.abort(() => new ConnectionClosedError(code, reason));
     if (this.connection.closeSent === null) {
       this.recordResult(code, reason, false);
-      this.connection.sendClose(code, truncateReason(reason));
+      this.connection.sendClose(code, truncateCloseReason(reason));
     }
     this.state = 'closing';
     this.terminal = null;
@@ -417,14 +416,14 @@ export class Ws implements AsyncIterableIterator<Message>, HeartbeatSubject {
     });
   }
 
+  /** send() accepts messages: close() has not been called and frames can still be written. */
   private canSend(): boolean {
-    return (
-      this.state !== 'closed' &&
-      !this.closeQueued &&
-      this.connection.closeSent === null &&
-      !this.socketEnded &&
-      !this.socket.destroyed
-    );
+    return !this.closeQueued && this.writable();
+  }
+
+  /** Frames can still be written: no close frame of ours yet, and the socket takes writes. */
+  private writable(): boolean {
+    return this.state !== 'closed' && this.connection.closeSent === null && !this.socketEnded && !this.socket.destroyed;
   }
 
   /** @internal */
@@ -560,7 +559,7 @@ export class Ws implements AsyncIterableIterator<Message>, HeartbeatSubject {
         this.connection.acknowledgeClose();
       } else {
         // RFC 6455 7.1.7: fail the connection, with a close frame saying why.
-        this.connection.sendClose(terminal.error.closeCode, truncateReason(terminal.error.message));
+        this.connection.sendClose(terminal.error.closeCode, truncateCloseReason(terminal.error.message));
       }
       this.finishClosing();
     });
@@ -719,17 +718,4 @@ function toBytes(data: BinaryData): Uint8Array {
   if (data instanceof ArrayBuffer) return new Uint8Array(data);
   if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   throw new WebSocketError('WS_ERR_INVALID_ARGUMENT', 'send() takes a string, a Uint8Array, an ArrayBuffer or a DataView');
-}
-
-/** A close reason is at most 123 bytes (RFC 6455 5.5): cut at a character boundary. */
-function truncateReason(reason: string): string {
-  if (Buffer.byteLength(reason) <= MAX_CLOSE_REASON_BYTES) return reason;
-  let bytes = 0;
-  let end = 0;
-  for (const character of reason) {
-    bytes += Buffer.byteLength(character);
-    if (bytes > MAX_CLOSE_REASON_BYTES) break;
-    end += character.length;
-  }
-  return reason.slice(0, end);
 }

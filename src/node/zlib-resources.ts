@@ -15,6 +15,10 @@ import { createDeflateRaw, createInflateRaw, type DeflateRaw, type InflateRaw } 
 export interface ZlibSettings {
   readonly level: number;
   readonly memLevel: number;
+  /** zlib operations at once, all connections together. */
+  readonly concurrency: number;
+  /** Bytes that kept (context takeover) streams may hold, all connections together. */
+  readonly maxContextMemory: number;
 }
 
 /**
@@ -137,15 +141,12 @@ export class ZlibResources {
   readonly limiter: Limiter;
   readonly budget: ContextBudget;
   private readonly settings: ZlibSettings;
-  // At most this many streams are busy at once, so no pool needs to keep more idle.
-  private readonly concurrency: number;
-  private readonly pools = new Map<string, StreamPool<DeflateRaw> | StreamPool<InflateRaw>>();
+  private readonly pools = new Map<string, StreamPool<DeflateRaw | InflateRaw>>();
 
-  constructor(settings: ZlibSettings, concurrency: number, contextMemory: number) {
+  constructor(settings: ZlibSettings) {
     this.settings = settings;
-    this.concurrency = concurrency;
-    this.limiter = new Limiter(concurrency);
-    this.budget = new ContextBudget(contextMemory);
+    this.limiter = new Limiter(settings.concurrency);
+    this.budget = new ContextBudget(settings.maxContextMemory);
   }
 
   createDeflater(windowBits: number): DeflateRaw {
@@ -156,25 +157,25 @@ export class ZlibResources {
     return createInflateRaw({ windowBits });
   }
 
-  /** A pool of deflaters; it never holds more idle streams than run at once. */
   deflaterPool(windowBits: number): StreamPool<DeflateRaw> {
-    const key = `deflate:${windowBits}`;
-    let pool = this.pools.get(key) as StreamPool<DeflateRaw> | undefined;
-    if (pool === undefined) {
-      pool = new StreamPool(() => this.createDeflater(windowBits), this.concurrency);
-      this.pools.set(key, pool);
-    }
-    return pool;
+    return this.pool(`deflate:${windowBits}`, () => this.createDeflater(windowBits));
   }
 
   inflaterPool(windowBits: number): StreamPool<InflateRaw> {
-    const key = `inflate:${windowBits}`;
-    let pool = this.pools.get(key) as StreamPool<InflateRaw> | undefined;
+    return this.pool(`inflate:${windowBits}`, () => this.createInflater(windowBits));
+  }
+
+  /**
+   * The pool of one stream configuration, made on first use. At most `concurrency` streams are
+   * busy at once, so no pool needs to keep more idle.
+   */
+  private pool<T extends DeflateRaw | InflateRaw>(key: string, create: () => T): StreamPool<T> {
+    let pool = this.pools.get(key);
     if (pool === undefined) {
-      pool = new StreamPool(() => this.createInflater(windowBits), this.concurrency);
+      pool = new StreamPool<T>(create, this.settings.concurrency);
       this.pools.set(key, pool);
     }
-    return pool;
+    return pool as StreamPool<T>;
   }
 
   /** Closes idle pooled streams (server shutdown). */

@@ -77,6 +77,17 @@ export function parseClosePayload(payload: Uint8Array): CloseInfo {
 }
 
 /**
+ * `reason` cut to the most whole characters that fit a close frame's 123 bytes of UTF-8
+ * (RFC 6455 5.5): for reasons we make ourselves, such as an error's message.
+ */
+export function truncateCloseReason(reason: string): string {
+  if (reason.length * 3 <= MAX_CLOSE_REASON_BYTES) return reason;
+  // encodeInto stops before a character that does not fit, and says how much of the string it read.
+  const { read } = encoder.encodeInto(reason, new Uint8Array(MAX_CLOSE_REASON_BYTES));
+  return reason.slice(0, read);
+}
+
+/**
  * Builds the payload of a close frame we send. `code` undefined sends an empty payload, which is
  * how a close without a code is echoed (RFC 6455 5.5.1). Bad arguments are the caller's mistake,
  * reported with WS_ERR_INVALID_ARGUMENT before anything is sent.

@@ -12,7 +12,7 @@
  */
 
 import { ProtocolError } from './errors.js';
-import { applyMask } from './mask.js';
+import { applyMask, packMask } from './mask.js';
 
 export const Opcode = {
   CONTINUATION: 0x0,
@@ -131,8 +131,7 @@ export function readFrameHeader(
   }
   out.length = length;
   if (out.masked) {
-    out.maskKey =
-      ((bytes[pos]! << 24) | (bytes[pos + 1]! << 16) | (bytes[pos + 2]! << 8) | bytes[pos + 3]!) >>> 0;
+    out.maskKey = packMask(bytes, pos);
   }
   return size;
 }

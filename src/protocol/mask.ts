@@ -13,9 +13,12 @@ const WORD_THRESHOLD = 32;
 const maskBytes = new Uint8Array(4);
 const maskWordView = new Int32Array(maskBytes.buffer);
 
-/** The 4 bytes of a masking key as one number, first byte in the high bits (as on the wire). */
-export function packMask(mask: Uint8Array): number {
-  return ((mask[0]! << 24) | (mask[1]! << 16) | (mask[2]! << 8) | mask[3]!) >>> 0;
+/**
+ * The 4 bytes of a masking key (at `offset` in `bytes`) as one number, first byte in the high
+ * bits (as on the wire).
+ */
+export function packMask(bytes: Uint8Array, offset = 0): number {
+  return ((bytes[offset]! << 24) | (bytes[offset + 1]! << 16) | (bytes[offset + 2]! << 8) | bytes[offset + 3]!) >>> 0;
 }
 
 /**

@@ -67,7 +67,7 @@ function noise(length: number, seed: number): Buffer {
 }
 
 function resources(concurrency: number, budget = 1 << 30, level = 6): ZlibResources {
-  const zlib = new ZlibResources({ level, memLevel: 8 }, concurrency, budget);
+  const zlib = new ZlibResources({ level, memLevel: 8, concurrency, maxContextMemory: budget });
   defer(() => zlib.clear());
   return zlib;
 }

@@ -5,6 +5,7 @@ import {
   encodeClosePayload,
   isSendableCloseCode,
   parseClosePayload,
+  truncateCloseReason,
 } from '../../src/protocol/close.js';
 import { WebSocketError } from '../../src/protocol/errors.js';
 import { concat, expectProtocolError, expectWebSocketError, fromHex, hex, utf8 } from './helpers.js';
@@ -139,6 +140,30 @@ describe('encodeClosePayload', () => {
         code,
         reason: `code ${code} ✓`,
       });
+    }
+  });
+});
+
+describe('truncateCloseReason', () => {
+  it('keeps a reason that fits, to the byte', () => {
+    expect(truncateCloseReason('')).toBe('');
+    expect(truncateCloseReason('going away')).toBe('going away');
+    expect(truncateCloseReason('x'.repeat(123))).toBe('x'.repeat(123));
+    expect(truncateCloseReason('x'.repeat(120) + '€')).toBe('x'.repeat(120) + '€'); // 123 bytes
+  });
+
+  it('cuts at the last whole character that fits in 123 bytes', () => {
+    expect(truncateCloseReason('x'.repeat(200))).toBe('x'.repeat(123));
+    expect(truncateCloseReason('x'.repeat(121) + '€')).toBe('x'.repeat(121)); // € is 3 bytes
+    expect(truncateCloseReason('x'.repeat(120) + '😀')).toBe('x'.repeat(120)); // never half a surrogate pair
+    expect(truncateCloseReason('é'.repeat(100))).toBe('é'.repeat(61)); // 122 bytes
+  });
+
+  it('always gives a reason encodeClosePayload takes', () => {
+    for (const reason of ['€'.repeat(50), '😀'.repeat(40), 'a' + '\ud800'.repeat(60), 'ß'.repeat(70)]) {
+      const cut = truncateCloseReason(reason);
+      expect(reason.startsWith(cut)).toBe(true);
+      expect(encodeClosePayload(1011, cut).length).toBeLessThanOrEqual(2 + MAX_CLOSE_REASON_BYTES);
     }
   });
 });
