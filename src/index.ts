@@ -5,15 +5,28 @@
  * also available on its own as `rfc6455/protocol`.
  */
 export { WebSocketServer, type ShutdownOptions, type ShutdownResult } from './node/server.js';
-export { Ws, type BinaryData, type CloseResult, type Message, type ReadyState } from './node/ws.js';
+export {
+  Ws,
+  type BinaryData,
+  type CloseResult,
+  type Message,
+  type ReadyState,
+  type SendOptions,
+} from './node/ws.js';
+export type { DeflateParams } from './node/deflate.js';
 export {
   DEFAULTS,
+  DEFLATE_BOUNDS,
   DEFLATE_DEFAULTS,
+  OPTION_BOUNDS,
+  type Bound,
   type ConnectionHandler,
   type ConnectionOptions,
   type DeflateOptions,
+  type RefusedHandshake,
   type ServerOptions,
 } from './node/options.js';
+export { prepareFrame, type PreparedFrame } from './protocol/prepared.js';
 export { CloseCode, isSendableCloseCode } from './protocol/close.js';
 export {
   ConnectionClosedError,
@@ -22,6 +35,7 @@ export {
   WebSocketError,
   type HandshakeErrorCode,
   type ProtocolErrorCode,
+  type TerminationCode,
   type UsageErrorCode,
   type WebSocketErrorCode,
 } from './protocol/errors.js';

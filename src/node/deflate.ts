@@ -11,7 +11,6 @@ import { isUtf8 } from 'node:buffer';
 import { constants, type DeflateRaw, type InflateRaw } from 'node:zlib';
 import { CloseCode } from '../protocol/close.js';
 import { ProtocolError } from '../protocol/errors.js';
-import type { DeflateAgreement } from '../protocol/permessage-deflate.js';
 import { UTF8_ACCEPT, UTF8_REJECT, validateUtf8Bulk } from '../protocol/utf8.js';
 import { deflateContextBytes, inflateContextBytes, type ZlibResources } from './zlib-resources.js';
 
@@ -21,26 +20,44 @@ const TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
 
 type Callback = (error: Error | null, result?: Buffer) => void;
 
-/** The memory a connection's own contexts take under `agreement`, to reserve from the budget. */
-export function takeoverBytes(agreement: DeflateAgreement, memLevel: number): number {
+/**
+ * What was negotiated, from this endpoint's point of view, so that one codec serves both roles:
+ * "ours" is the compressor of the side we are (the server's parameters on a server, the client's
+ * on a client), "theirs" is the peer's, which our inflater must match.
+ */
+export interface DeflateParams {
+  /** Our compressor resets after each message. */
+  readonly ourNoContextTakeover: boolean;
+  /** The peer's compressor does, so our inflater may be reset (pooled) after each message. */
+  readonly theirNoContextTakeover: boolean;
+  /** Our compressor's window bits. */
+  readonly ourMaxWindowBits: number;
+  /** The peer's compressor's window bits: what our inflater needs. */
+  readonly theirMaxWindowBits: number;
+}
+
+/** The memory a connection's own contexts take under `params`, to reserve from the budget. */
+export function takeoverBytes(params: DeflateParams, memLevel: number): number {
   let bytes = 0;
-  if (!agreement.serverNoContextTakeover) bytes += deflateContextBytes(agreement.serverMaxWindowBits, memLevel);
-  if (!agreement.clientNoContextTakeover) bytes += inflateContextBytes(agreement.clientMaxWindowBits);
+  if (!params.ourNoContextTakeover) bytes += deflateContextBytes(params.ourMaxWindowBits, memLevel);
+  if (!params.theirNoContextTakeover) bytes += inflateContextBytes(params.theirMaxWindowBits);
   return bytes;
 }
 
 export class PerMessageDeflate {
-  readonly agreement: DeflateAgreement;
+  readonly params: DeflateParams;
   private readonly resources: ZlibResources;
   private readonly reservedBytes: number;
   // Own streams when the context is kept between messages, created on first use.
   private deflater: DeflateRaw | null = null;
   private inflater: InflateRaw | null = null;
   private closed = false;
+  // A frame compressed elsewhere went out: our kept context no longer matches the peer's window.
+  private resetPending = false;
 
   /** `reservedBytes` were taken from the budget for this connection's own contexts. */
-  constructor(agreement: DeflateAgreement, resources: ZlibResources, reservedBytes: number) {
-    this.agreement = agreement;
+  constructor(params: DeflateParams, resources: ZlibResources, reservedBytes: number) {
+    this.params = params;
     this.resources = resources;
     this.reservedBytes = reservedBytes;
   }
@@ -49,11 +66,13 @@ export class PerMessageDeflate {
   compress(data: Buffer, callback: Callback): void {
     this.resources.limiter.run((release) => {
       if (this.closed) return finish(release, callback, closedError());
-      const takeover = !this.agreement.serverNoContextTakeover;
-      const pool = takeover ? null : this.resources.deflaterPool(this.agreement.serverMaxWindowBits);
+      const takeover = !this.params.ourNoContextTakeover;
+      const pool = takeover ? null : this.resources.deflaterPool(this.params.ourMaxWindowBits);
       let stream: DeflateRaw;
       if (pool === null) {
-        this.deflater ??= this.resources.createDeflater(this.agreement.serverMaxWindowBits);
+        if (this.deflater === null) this.deflater = this.resources.createDeflater(this.params.ourMaxWindowBits);
+        else if (this.resetPending) this.deflater.reset();
+        this.resetPending = false;
         stream = this.deflater;
       } else stream = pool.take();
       const chunks: Buffer[] = [];
@@ -95,11 +114,11 @@ export class PerMessageDeflate {
   decompress(data: Buffer, isText: boolean, maxPayload: number, callback: Callback): void {
     this.resources.limiter.run((release) => {
       if (this.closed) return finish(release, callback, closedError());
-      const takeover = !this.agreement.clientNoContextTakeover;
-      const pool = takeover ? null : this.resources.inflaterPool(this.agreement.clientMaxWindowBits);
+      const takeover = !this.params.theirNoContextTakeover;
+      const pool = takeover ? null : this.resources.inflaterPool(this.params.theirMaxWindowBits);
       let stream: InflateRaw;
       if (pool === null) {
-        this.inflater ??= this.resources.createInflater(this.agreement.clientMaxWindowBits);
+        this.inflater ??= this.resources.createInflater(this.params.theirMaxWindowBits);
         stream = this.inflater;
       } else stream = pool.take();
 
@@ -160,6 +179,19 @@ export class PerMessageDeflate {
       stream.write(TAIL);
       stream.flush(constants.Z_SYNC_FLUSH, () => end(null));
     });
+  }
+
+  /** Whether our compressor keeps its window between messages. */
+  get keepsContext(): boolean {
+    return !this.params.ourNoContextTakeover;
+  }
+
+  /**
+   * The next message is compressed from an empty window: a frame compressed elsewhere (a
+   * broadcast, prepared.ts) went out, which the peer's window holds but our compressor never saw.
+   */
+  resetContext(): void {
+    this.resetPending = true;
   }
 
   /** Frees the connection's contexts and its share of the budget. */

@@ -1,10 +1,11 @@
 /**
- * Keepalive without a timer per connection: one interval per server sweeps its connections a few
- * times per timeout, and connections stamp activity with a coarse clock that only the sweep
- * advances, so the per-message cost is one assignment.
+ * Keepalive without a timer per connection: a Heartbeat is a registry that connections join —
+ * a server's connections, or client connections with the same timings — and one interval sweeps
+ * its members a few times per timeout. Connections stamp activity with a coarse clock that only
+ * the sweeps advance, so the per-message cost is one assignment.
  */
 
-/** Milliseconds (performance.now()) as of the latest sweep of any server. */
+/** Milliseconds (performance.now()) as of the latest sweep of any heartbeat. */
 export const coarseClock = { now: performance.now() };
 
 export interface HeartbeatSubject {
@@ -35,22 +36,31 @@ export function sweepPeriod(times: HeartbeatTimes): number {
 }
 
 export class Heartbeat {
-  private readonly subjects: ReadonlySet<HeartbeatSubject>;
-  private readonly period: number;
+  readonly period: number;
+  private readonly subjects = new Set<HeartbeatSubject>();
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(subjects: ReadonlySet<HeartbeatSubject>, times: HeartbeatTimes) {
-    this.subjects = subjects;
+  constructor(times: HeartbeatTimes) {
     this.period = sweepPeriod(times);
   }
 
-  /** Runs while there are connections, so an idle server does not wake up. */
-  update(): void {
-    if (this.subjects.size > 0 && this.timer === null && this.period > 0) {
+  get size(): number {
+    return this.subjects.size;
+  }
+
+  /** Adds a connection; the sweep runs while there are members, so an idle process does not wake up. */
+  join(subject: HeartbeatSubject): void {
+    this.subjects.add(subject);
+    if (this.timer === null && this.period > 0) {
       coarseClock.now = performance.now();
       this.timer = setInterval(sweep, this.period, this);
       this.timer.unref();
-    } else if (this.subjects.size === 0 && this.timer !== null) {
+    }
+  }
+
+  leave(subject: HeartbeatSubject): void {
+    this.subjects.delete(subject);
+    if (this.subjects.size === 0 && this.timer !== null) {
       clearInterval(this.timer);
       this.timer = null;
     }
@@ -65,4 +75,50 @@ export class Heartbeat {
 
 function sweep(heartbeat: Heartbeat): void {
   heartbeat.sweep();
+}
+
+// Client connections with the same timings share one heartbeat (a process may dial thousands).
+const shared = new Map<string, Heartbeat>();
+
+/** The heartbeat for connections with these timings, made on first use. */
+export function sharedHeartbeat(times: HeartbeatTimes): Heartbeat {
+  const key = `${times.pingInterval}/${times.pingTimeout}/${times.idleTimeout}`;
+  let heartbeat = shared.get(key);
+  if (heartbeat === undefined) {
+    heartbeat = new Heartbeat(times);
+    shared.set(key, heartbeat);
+  }
+  return heartbeat;
+}
+
+/** What one connection's keepalive stamps are (coarse-clock milliseconds). */
+export interface KeepaliveStamps {
+  /** Last time anything arrived (data, control frame). */
+  lastSeen: number;
+  /** Last time a message arrived (pings and pongs do not count). */
+  lastMessageAt: number;
+  /** When our keepalive ping went out, or 0 when none is outstanding. */
+  pingSentAt: number;
+}
+
+export type KeepaliveAction = 'none' | 'ping' | 'terminate' | 'idle';
+
+/**
+ * The keepalive decision for one connection at a sweep: ping a silent peer after pingInterval,
+ * give up on it pingTimeout after the ping, close an idle one after idleTimeout. Updates
+ * `pingSentAt` (cleared once the peer showed life since the ping, set when a ping is due).
+ */
+export function keepaliveAction(stamps: KeepaliveStamps, now: number, period: number, times: HeartbeatTimes): KeepaliveAction {
+  // Stamps are coarse (up to one period early): `+ period` keeps every timeout from firing early.
+  if (times.idleTimeout > 0 && now - stamps.lastMessageAt >= times.idleTimeout + period) return 'idle';
+  if (stamps.pingSentAt !== 0) {
+    // Anything received since the ping, its pong or data, shows the peer is alive.
+    if (stamps.lastSeen >= stamps.pingSentAt) stamps.pingSentAt = 0;
+    else return now - stamps.pingSentAt >= times.pingTimeout ? 'terminate' : 'none';
+  }
+  if (times.pingInterval > 0 && now - stamps.lastSeen >= times.pingInterval + period) {
+    stamps.pingSentAt = now;
+    return 'ping';
+  }
+  return 'none';
 }

@@ -1,9 +1,13 @@
-/** Options, their defaults and their bounds, in one place. */
+/**
+ * Options, their defaults and their bounds, in one table (OPTION_BOUNDS): resolution, the
+ * defaults exported to users, the README and the bounds test all read it.
+ */
 
 import type { IncomingMessage } from 'node:http';
 import { WebSocketError } from '../protocol/errors.js';
 import type { Ws } from './ws.js';
 
+/** Limits and timeouts of one connection, the same for both roles. */
 export interface ConnectionOptions {
   /**
    * Largest message accepted, all its fragments together, in bytes; a larger one fails the
@@ -34,17 +38,41 @@ export interface ConnectionOptions {
    * Default 1 MiB.
    */
   receiveHighWaterMark?: number;
+  /**
+   * Keepalive: a connection that has received nothing for this many milliseconds is pinged.
+   * 0 disables pings. Default 30000.
+   */
+  pingInterval?: number;
+  /**
+   * A pinged connection that has received nothing (no pong, no data) for this many milliseconds
+   * is terminated: its close code is 1006, its reason says it timed out. Default 20000.
+   */
+  pingTimeout?: number;
+  /** Closes (1001 "idle timeout") a connection that has received no message for this long. 0 (default) never. */
+  idleTimeout?: number;
+  /**
+   * Milliseconds for the opening handshake. Server: from TCP accept to the 101 on servers the
+   * library guards (`listen()`, `attach()`, `guard()`), 408 after it. Client: from the start of
+   * connect() to the 101, DNS, TCP, TLS and proxy included. Default 10000.
+   */
+  handshakeTimeout?: number;
+  /** Largest handshake head (names and values of all headers), in bytes: 431 on a server. Default 16 KiB. */
+  maxHeaderSize?: number;
+  /** Most header lines in a handshake head: 431 on a server. Default 100. */
+  maxHeaderCount?: number;
+  /** permessage-deflate: `true` or settings to offer (client) or accept (server) it; false to decline. */
+  perMessageDeflate?: boolean | DeflateOptions;
 }
 
 /** permessage-deflate (RFC 7692) settings; `true` takes every default. */
 export interface DeflateOptions {
-  /** Reset our compressor after each message: less memory, worse ratio. Default false. */
+  /** The server resets its compressor after each message (RFC 7692 7.1.1.1). Default false. */
   serverNoContextTakeover?: boolean;
-  /** Ask clients to reset theirs (then our inflater is pooled too). Default false. */
+  /** The client resets its compressor after each message (7.1.1.2). Default false. */
   clientNoContextTakeover?: boolean;
-  /** Our LZ77 window, 8-15 (at most what the client allows). Default 15. */
+  /** The server's LZ77 window, 8-15 (7.1.2.1). Default 15. */
   serverMaxWindowBits?: number;
-  /** The window we ask clients to stay within, 8-15, when they let us. Default 15. */
+  /** The client's LZ77 window, 8-15 (7.1.2.2). Default 15. */
   clientMaxWindowBits?: number;
   /** Messages smaller than this many bytes are sent uncompressed. Default 1024. */
   threshold?: number;
@@ -52,18 +80,29 @@ export interface DeflateOptions {
   level?: number;
   /** zlib memLevel, 1-9. Default 8. */
   memLevel?: number;
-  /** zlib operations running at once, all connections of the server together. Default 10. */
+  /** zlib operations running at once, all connections that share these settings together. Default 10. */
   concurrency?: number;
   /**
-   * Memory the per-connection contexts of the server may hold together. A connection with
-   * context takeover keeps about 300 KiB (window 15, memLevel 8) for its whole life; once this is
-   * spent, new connections negotiate no context takeover and borrow pooled contexts per message.
+   * Memory the per-connection contexts may hold together. A connection with context takeover
+   * keeps about 300 KiB (window 15, memLevel 8) for its whole life; once this is spent, new server
+   * connections negotiate no context takeover and borrow pooled contexts per message.
    * Default 64 MiB.
    */
   maxContextMemory?: number;
 }
 
 export type ConnectionHandler = (ws: Ws, request: IncomingMessage) => unknown;
+
+/** A handshake the server refused: what the client was answered, and why. */
+export interface RefusedHandshake {
+  /** The HTTP status sent (400, 403, 405, 408, 426, 431, 500, 503). */
+  readonly status: number;
+  /** The stable code of the reason (WS_ERR_HANDSHAKE_*, or WS_ERR_HOOK_FAILED for a hook that threw). */
+  readonly code: string;
+  readonly message: string;
+  /** The request, when one was read (a handshake timeout may come before it). */
+  readonly request: IncomingMessage | undefined;
+}
 
 export interface ServerOptions extends ConnectionOptions {
   /** Called with each new connection. If it throws or rejects, the connection closes with 1011. */
@@ -80,39 +119,8 @@ export interface ServerOptions extends ConnectionOptions {
    * failed. Each error is reported once. Default: console.error.
    */
   onError?: (error: unknown, ws: Ws | undefined) => void;
-  /**
-   * Milliseconds from TCP accept to the 101 response, on servers the library guards (`listen()`,
-   * `attach()`, `guard()`): a client that sends its request slowly (slowloris) or never finishes it
-   * is answered 408 and disconnected. Default 10000.
-   */
-  handshakeTimeout?: number;
-  /** Largest upgrade request head (names and values of all headers), in bytes: 431. Default 16 KiB. */
-  maxHeaderSize?: number;
-  /** Most header lines in an upgrade request: 431. Default 100. */
-  maxHeaderCount?: number;
-  /**
-   * Keepalive: a connection that has received nothing for this many milliseconds is pinged.
-   * 0 disables pings. Default 30000.
-   */
-  pingInterval?: number;
-  /**
-   * A pinged connection that has received nothing (no pong, no data) for this many milliseconds
-   * is terminated: its close code is 1006, its reason says it timed out. Default 20000.
-   */
-  pingTimeout?: number;
-  /** Closes (1001 "idle timeout") a connection that has received no message for this long. 0 (default) never. */
-  idleTimeout?: number;
-  /** permessage-deflate: `true` or settings to offer it, false (default) to decline it. */
-  perMessageDeflate?: boolean | DeflateOptions;
-}
-
-export interface ResolvedConnectionOptions {
-  readonly maxPayload: number;
-  readonly maxFragments: number;
-  readonly closeTimeout: number;
-  readonly maxBufferedAmount: number;
-  readonly sendOverflow: 'close' | 'reject';
-  readonly receiveHighWaterMark: number;
+  /** Called for every handshake the server refuses, with the status sent and the reason's code (metrics, logs). */
+  onRefused?: (refused: RefusedHandshake) => void;
 }
 
 export interface ResolvedDeflateOptions {
@@ -127,49 +135,89 @@ export interface ResolvedDeflateOptions {
   readonly maxContextMemory: number;
 }
 
-export const DEFLATE_DEFAULTS: ResolvedDeflateOptions = {
-  serverNoContextTakeover: false,
-  clientNoContextTakeover: false,
-  serverMaxWindowBits: 15,
-  clientMaxWindowBits: 15,
-  threshold: 1024,
-  level: 6,
-  memLevel: 8,
-  concurrency: 10,
-  maxContextMemory: 64 * 1024 * 1024,
-};
-
-export interface ResolvedServerOptions extends ResolvedConnectionOptions {
-  /** null: permessage-deflate is declined. */
-  readonly deflate: ResolvedDeflateOptions | null;
-  readonly handshakeTimeout: number;
-  readonly maxHeaderSize: number;
-  readonly maxHeaderCount: number;
+/** Every connection option resolved: numbers within their bounds. */
+export interface ResolvedOptions {
+  readonly maxPayload: number;
+  readonly maxFragments: number;
+  readonly closeTimeout: number;
+  readonly maxBufferedAmount: number;
+  readonly sendOverflow: 'close' | 'reject';
+  readonly receiveHighWaterMark: number;
   readonly pingInterval: number;
   readonly pingTimeout: number;
   readonly idleTimeout: number;
+  readonly handshakeTimeout: number;
+  readonly maxHeaderSize: number;
+  readonly maxHeaderCount: number;
+  /** null: permessage-deflate is declined (server) or not offered (client). */
+  readonly perMessageDeflate: ResolvedDeflateOptions | null;
 }
 
-export const DEFAULTS: ResolvedServerOptions = {
-  deflate: null,
-  maxPayload: 64 * 1024 * 1024,
-  maxFragments: 128 * 1024,
-  closeTimeout: 5000,
-  maxBufferedAmount: 16 * 1024 * 1024,
-  sendOverflow: 'close',
-  receiveHighWaterMark: 1024 * 1024,
-  handshakeTimeout: 10_000,
-  maxHeaderSize: 16 * 1024,
-  maxHeaderCount: 100,
-  pingInterval: 30_000,
-  pingTimeout: 20_000,
-  idleTimeout: 0,
-};
+/** Back-compatible names for the resolved options. */
+export type ResolvedServerOptions = ResolvedOptions;
+
+export interface Bound {
+  readonly default: number;
+  readonly min: number;
+  readonly max: number;
+}
 
 // The largest Buffer Node can allocate on every supported version.
 const MAX_BYTES = 2 ** 31 - 1;
 // setTimeout's limit.
 const MAX_TIMEOUT = 2 ** 31 - 1;
+
+type NumericOption = {
+  [K in keyof ResolvedOptions]: ResolvedOptions[K] extends number ? K : never;
+}[keyof ResolvedOptions];
+
+/** The one table of numeric connection options: default, smallest and largest allowed. */
+export const OPTION_BOUNDS: Readonly<Record<NumericOption, Bound>> = {
+  maxPayload: { default: 64 * 1024 * 1024, min: 0, max: MAX_BYTES },
+  maxFragments: { default: 128 * 1024, min: 1, max: 2 ** 32 },
+  closeTimeout: { default: 5000, min: 1, max: MAX_TIMEOUT },
+  maxBufferedAmount: { default: 16 * 1024 * 1024, min: 1, max: Number.MAX_SAFE_INTEGER },
+  receiveHighWaterMark: { default: 1024 * 1024, min: 1, max: Number.MAX_SAFE_INTEGER },
+  pingInterval: { default: 30_000, min: 0, max: MAX_TIMEOUT },
+  pingTimeout: { default: 20_000, min: 1, max: MAX_TIMEOUT },
+  idleTimeout: { default: 0, min: 0, max: MAX_TIMEOUT },
+  handshakeTimeout: { default: 10_000, min: 1, max: MAX_TIMEOUT },
+  maxHeaderSize: { default: 16 * 1024, min: 1024, max: MAX_BYTES },
+  maxHeaderCount: { default: 100, min: 8, max: 100_000 },
+};
+
+type NumericDeflateOption = {
+  [K in keyof ResolvedDeflateOptions]: ResolvedDeflateOptions[K] extends number ? K : never;
+}[keyof ResolvedDeflateOptions];
+
+/** The same for permessage-deflate's numeric settings. */
+export const DEFLATE_BOUNDS: Readonly<Record<NumericDeflateOption, Bound>> = {
+  serverMaxWindowBits: { default: 15, min: 8, max: 15 },
+  clientMaxWindowBits: { default: 15, min: 8, max: 15 },
+  threshold: { default: 1024, min: 0, max: MAX_BYTES },
+  level: { default: 6, min: 0, max: 9 },
+  memLevel: { default: 8, min: 1, max: 9 },
+  concurrency: { default: 10, min: 1, max: 1024 },
+  maxContextMemory: { default: 64 * 1024 * 1024, min: 0, max: Number.MAX_SAFE_INTEGER },
+};
+
+function defaultsOf<K extends string>(bounds: Readonly<Record<K, Bound>>): Record<K, number> {
+  const out = {} as Record<K, number>;
+  for (const key of Object.keys(bounds) as K[]) out[key] = bounds[key].default;
+  return out;
+}
+
+export const DEFLATE_DEFAULTS: ResolvedDeflateOptions = {
+  serverNoContextTakeover: false,
+  clientNoContextTakeover: false,
+  ...defaultsOf(DEFLATE_BOUNDS),
+};
+
+export const DEFAULTS: ResolvedOptions = {
+  perMessageDeflate: null,
+  sendOverflow: 'close',
+  ...defaultsOf(OPTION_BOUNDS),
+};
 
 function invalid(name: string, expected: string, value: unknown): WebSocketError {
   return new WebSocketError(
@@ -178,64 +226,12 @@ function invalid(name: string, expected: string, value: unknown): WebSocketError
   );
 }
 
-function integerOption(name: string, value: unknown, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw invalid(name, `an integer from ${min} to ${max}`, value);
+function integerOption(name: string, value: unknown, bound: Bound): number {
+  if (value === undefined) return bound.default;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < bound.min || value > bound.max) {
+    throw invalid(name, `an integer from ${bound.min} to ${bound.max}`, value);
   }
   return value;
-}
-
-export function resolveConnectionOptions(options: ConnectionOptions = {}): ResolvedConnectionOptions {
-  const sendOverflow = options.sendOverflow ?? DEFAULTS.sendOverflow;
-  if (sendOverflow !== 'close' && sendOverflow !== 'reject') {
-    throw invalid('sendOverflow', "'close' or 'reject'", sendOverflow);
-  }
-  return {
-    maxPayload: integerOption('maxPayload', options.maxPayload, DEFAULTS.maxPayload, 0, MAX_BYTES),
-    maxFragments: integerOption('maxFragments', options.maxFragments, DEFAULTS.maxFragments, 1, 2 ** 32),
-    closeTimeout: integerOption('closeTimeout', options.closeTimeout, DEFAULTS.closeTimeout, 1, MAX_TIMEOUT),
-    maxBufferedAmount: integerOption(
-      'maxBufferedAmount',
-      options.maxBufferedAmount,
-      DEFAULTS.maxBufferedAmount,
-      1,
-      Number.MAX_SAFE_INTEGER,
-    ),
-    sendOverflow,
-    receiveHighWaterMark: integerOption(
-      'receiveHighWaterMark',
-      options.receiveHighWaterMark,
-      DEFAULTS.receiveHighWaterMark,
-      1,
-      Number.MAX_SAFE_INTEGER,
-    ),
-  };
-}
-
-export function resolveServerOptions(options: ServerOptions = {}): ResolvedServerOptions {
-  const resolved: ResolvedServerOptions = {
-    ...resolveConnectionOptions(options),
-    handshakeTimeout: integerOption(
-      'handshakeTimeout',
-      options.handshakeTimeout,
-      DEFAULTS.handshakeTimeout,
-      1,
-      MAX_TIMEOUT,
-    ),
-    maxHeaderSize: integerOption('maxHeaderSize', options.maxHeaderSize, DEFAULTS.maxHeaderSize, 1024, MAX_BYTES),
-    maxHeaderCount: integerOption('maxHeaderCount', options.maxHeaderCount, DEFAULTS.maxHeaderCount, 8, 100_000),
-    pingInterval: integerOption('pingInterval', options.pingInterval, DEFAULTS.pingInterval, 0, MAX_TIMEOUT),
-    pingTimeout: integerOption('pingTimeout', options.pingTimeout, DEFAULTS.pingTimeout, 1, MAX_TIMEOUT),
-    idleTimeout: integerOption('idleTimeout', options.idleTimeout, DEFAULTS.idleTimeout, 0, MAX_TIMEOUT),
-    deflate: resolveDeflateOptions(options.perMessageDeflate),
-  };
-  for (const hook of ['handler', 'selectProtocol', 'allowRequest', 'onError'] as const) {
-    if (options[hook] !== undefined && typeof options[hook] !== 'function') {
-      throw invalid(hook, 'a function', options[hook]);
-    }
-  }
-  return resolved;
 }
 
 function booleanOption(name: string, value: unknown, fallback: boolean): boolean {
@@ -244,21 +240,50 @@ function booleanOption(name: string, value: unknown, fallback: boolean): boolean
   return value;
 }
 
+/** Checks every connection option against its bound; throws WS_ERR_INVALID_ARGUMENT. */
+export function resolveOptions(options: ConnectionOptions = {}): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) throw invalid('options', 'an object', options);
+  const sendOverflow = options.sendOverflow ?? DEFAULTS.sendOverflow;
+  if (sendOverflow !== 'close' && sendOverflow !== 'reject') {
+    throw invalid('sendOverflow', "'close' or 'reject'", sendOverflow);
+  }
+  const numbers = {} as Record<NumericOption, number>;
+  for (const key of Object.keys(OPTION_BOUNDS) as NumericOption[]) {
+    numbers[key] = integerOption(key, options[key], OPTION_BOUNDS[key]);
+  }
+  return { ...numbers, sendOverflow, perMessageDeflate: resolveDeflateOptions(options.perMessageDeflate) };
+}
+
+export function resolveServerOptions(options: ServerOptions = {}): ResolvedOptions {
+  const resolved = resolveOptions(options);
+  for (const hook of ['handler', 'selectProtocol', 'allowRequest', 'onError', 'onRefused'] as const) {
+    if (options[hook] !== undefined && typeof options[hook] !== 'function') {
+      throw invalid(hook, 'a function', options[hook]);
+    }
+  }
+  return resolved;
+}
+
 export function resolveDeflateOptions(option: boolean | DeflateOptions | undefined): ResolvedDeflateOptions | null {
   if (option === undefined || option === false) return null;
   if (option === true) return DEFLATE_DEFAULTS;
   if (typeof option !== 'object' || option === null) throw invalid('perMessageDeflate', 'a boolean or an object', option);
-  const d = DEFLATE_DEFAULTS;
   const name = (key: string): string => `perMessageDeflate.${key}`;
+  const numbers = {} as Record<NumericDeflateOption, number>;
+  for (const key of Object.keys(DEFLATE_BOUNDS) as NumericDeflateOption[]) {
+    numbers[key] = integerOption(name(key), option[key], DEFLATE_BOUNDS[key]);
+  }
   return {
-    serverNoContextTakeover: booleanOption(name('serverNoContextTakeover'), option.serverNoContextTakeover, d.serverNoContextTakeover),
-    clientNoContextTakeover: booleanOption(name('clientNoContextTakeover'), option.clientNoContextTakeover, d.clientNoContextTakeover),
-    serverMaxWindowBits: integerOption(name('serverMaxWindowBits'), option.serverMaxWindowBits, d.serverMaxWindowBits, 8, 15),
-    clientMaxWindowBits: integerOption(name('clientMaxWindowBits'), option.clientMaxWindowBits, d.clientMaxWindowBits, 8, 15),
-    threshold: integerOption(name('threshold'), option.threshold, d.threshold, 0, MAX_BYTES),
-    level: integerOption(name('level'), option.level, d.level, 0, 9),
-    memLevel: integerOption(name('memLevel'), option.memLevel, d.memLevel, 1, 9),
-    concurrency: integerOption(name('concurrency'), option.concurrency, d.concurrency, 1, 1024),
-    maxContextMemory: integerOption(name('maxContextMemory'), option.maxContextMemory, d.maxContextMemory, 0, Number.MAX_SAFE_INTEGER),
+    serverNoContextTakeover: booleanOption(
+      name('serverNoContextTakeover'),
+      option.serverNoContextTakeover,
+      DEFLATE_DEFAULTS.serverNoContextTakeover,
+    ),
+    clientNoContextTakeover: booleanOption(
+      name('clientNoContextTakeover'),
+      option.clientNoContextTakeover,
+      DEFLATE_DEFAULTS.clientNoContextTakeover,
+    ),
+    ...numbers,
   };
 }

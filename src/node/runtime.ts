@@ -38,3 +38,22 @@ export const bufferTextEncoding: TextEncoding = {
 
 /** One slab for every connection in the process (see FrameWriter for why sharing is safe). */
 export const sharedSlab = new Slab((size) => Buffer.allocUnsafeSlow(size));
+
+// Masking keys for client frames (RFC 6455 5.3: "derived from a strong source of entropy", fresh
+// for every frame) come from a pool filled by the CSPRNG 4 KiB at a time, not one system call per
+// frame; each key is used once.
+const MASK_POOL_SIZE = 4096;
+const maskPool = Buffer.allocUnsafe(MASK_POOL_SIZE);
+let maskOffset = MASK_POOL_SIZE;
+
+export function randomMask(key: Uint8Array): void {
+  if (maskOffset + 4 > MASK_POOL_SIZE) {
+    crypto.randomFillSync(maskPool);
+    maskOffset = 0;
+  }
+  key[0] = maskPool[maskOffset]!;
+  key[1] = maskPool[maskOffset + 1]!;
+  key[2] = maskPool[maskOffset + 2]!;
+  key[3] = maskPool[maskOffset + 3]!;
+  maskOffset += 4;
+}

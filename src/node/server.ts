@@ -21,16 +21,16 @@ import {
 } from '../protocol/handshake.js';
 import { parseExtensions } from '../protocol/extensions.js';
 import { negotiatePermessageDeflate, type DeflateAgreement } from '../protocol/permessage-deflate.js';
-import { PerMessageDeflate, takeoverBytes } from './deflate.js';
+import { PerMessageDeflate, takeoverBytes, type DeflateParams } from './deflate.js';
 import { Heartbeat } from './heartbeat.js';
 import {
   resolveServerOptions,
   type ConnectionHandler,
-  type ResolvedServerOptions,
+  type ResolvedOptions,
   type ServerOptions,
 } from './options.js';
 import { sha1Base64 } from './runtime.js';
-import { Ws, type WsOwner } from './ws.js';
+import { Ws, type ConnectionConfig } from './ws.js';
 import { ZlibResources } from './zlib-resources.js';
 
 export interface ShutdownOptions {
@@ -47,12 +47,13 @@ export interface ShutdownResult {
   readonly terminated: number;
 }
 
-export class WebSocketServer implements WsOwner {
+export class WebSocketServer {
   /** @internal */
-  readonly options: ResolvedServerOptions;
+  readonly options: ResolvedOptions;
   private readonly hooks: ServerOptions;
   private readonly live = new Set<Ws>();
-  private readonly heartbeat: Heartbeat;
+  /** What every connection of this server is built from. */
+  private readonly config: ConnectionConfig;
   private readonly handshakeTimers: HandshakeTimers;
   /** zlib limits shared by the server's compressed connections; null without permessage-deflate. */
   private readonly zlib: ZlibResources | null;
@@ -62,9 +63,16 @@ export class WebSocketServer implements WsOwner {
   constructor(options: ServerOptions = {}) {
     this.options = resolveServerOptions(options);
     this.hooks = options;
-    this.heartbeat = new Heartbeat(this.live, this.options);
-    this.handshakeTimers = new HandshakeTimers(this.options.handshakeTimeout, this.options.closeTimeout);
-    const deflate = this.options.deflate;
+    this.config = {
+      ...this.options,
+      role: 'server',
+      heartbeat: new Heartbeat(this.options),
+      onClosed: (ws) => this.live.delete(ws),
+    };
+    this.handshakeTimers = new HandshakeTimers(this.options.handshakeTimeout, (socket) =>
+      this.refused(socket, undefined, new HandshakeError('WS_ERR_HANDSHAKE_TIMEOUT', 408, 'the handshake did not complete in time')),
+    );
+    const deflate = this.options.perMessageDeflate;
     this.zlib = deflate === null ? null : new ZlibResources(deflate);
   }
 
@@ -175,25 +183,28 @@ export class WebSocketServer implements WsOwner {
         buildHandshakeResponse({
           accept: computeAcceptKey(handshake.key, sha1Base64),
           protocol,
-          extensions: deflate?.agreement.response,
+          extensions: deflate?.response,
         }),
         'latin1',
       );
-      const ws = new Ws(socket, this, protocol ?? '', deflate);
+      const ws = new Ws(socket, this.config, {
+        protocol: protocol ?? '',
+        extensions: deflate?.response ?? '',
+        deflate: deflate?.codec ?? null,
+      });
       socket.off('error', ignoreError);
       this.live.add(ws);
-      this.heartbeat.update();
       if (handler !== undefined) this.runHandler(handler, ws, request);
       if (head.length > 0) ws.receiveChunk(head);
       return ws;
     } catch (error) {
       this.handshakeTimers.clear(socket);
       if (error instanceof HandshakeError) {
-        refuse(socket, error.status, error.message, error.headers, this.options.closeTimeout);
+        this.refused(socket, request, error);
       } else {
         // A hook threw: the application's bug, reported; the client gets a plain 500.
         this.report(error, undefined);
-        refuse(socket, 500, 'internal server error', {}, this.options.closeTimeout);
+        this.refused(socket, request, new HandshakeError('WS_ERR_HOOK_FAILED', 500, 'internal server error'));
       }
       return undefined;
     }
@@ -250,14 +261,15 @@ export class WebSocketServer implements WsOwner {
    * connection gets no context takeover either way, and pooled contexts (RFC 7692 7.1.1 lets the
    * server ask that of the client in any case).
    */
-  private negotiateDeflate(header: string | undefined): PerMessageDeflate | null {
-    const config = this.options.deflate;
+  private negotiateDeflate(header: string | undefined): { codec: PerMessageDeflate; response: string } | null {
+    const config = this.options.perMessageDeflate;
     const zlib = this.zlib;
     if (config === null || zlib === null || header === undefined) return null;
     const offers = parseExtensions(header);
     let agreement: DeflateAgreement | undefined = negotiatePermessageDeflate(offers, config);
     if (agreement === undefined) return null;
-    let reserved = takeoverBytes(agreement, config.memLevel);
+    let params = serverParams(agreement);
+    let reserved = takeoverBytes(params, config.memLevel);
     if (reserved > 0 && !zlib.budget.tryReserve(reserved)) {
       agreement = negotiatePermessageDeflate(offers, {
         ...config,
@@ -265,15 +277,22 @@ export class WebSocketServer implements WsOwner {
         clientNoContextTakeover: true,
       });
       if (agreement === undefined) return null;
+      params = serverParams(agreement);
       reserved = 0;
     }
-    return new PerMessageDeflate(agreement, zlib, reserved);
+    return { codec: new PerMessageDeflate(params, zlib, reserved), response: agreement.response };
   }
 
-  /** @internal */
-  connectionClosed(ws: Ws): void {
-    this.live.delete(ws);
-    this.heartbeat.update();
+  /** Answers a refused handshake, closes the socket, and tells onRefused. */
+  private refused(socket: Duplex, request: IncomingMessage | undefined, error: HandshakeError): void {
+    refuse(socket, error.status, error.message, error.headers, this.options.closeTimeout);
+    const onRefused = this.hooks.onRefused;
+    if (onRefused === undefined) return;
+    try {
+      onRefused({ status: error.status, code: error.code, message: error.message, request });
+    } catch (hookError) {
+      this.report(hookError, undefined);
+    }
   }
 
   private runHandler(handler: ConnectionHandler, ws: Ws, request: IncomingMessage): void {
@@ -281,7 +300,7 @@ export class WebSocketServer implements WsOwner {
       // A recv() loop ends with ConnectionClosedError when the peer goes: that is not a bug.
       if (error instanceof WebSocketError && error.code === 'WS_ERR_CLOSED') return;
       this.report(error, ws);
-      ws.abort(CloseCode.INTERNAL_ERROR, 'internal error');
+      ws.abort(CloseCode.INTERNAL_ERROR, 'internal error', 'WS_ERR_HANDLER_FAILED');
     };
     try {
       const result = handler(ws, request);
@@ -318,7 +337,7 @@ function ignoreError(): void {}
  * of servers it creates (maxHeaderSize), but an attached server may have been given larger limits,
  * and Node silently drops header lines past maxHeadersCount instead of refusing the request.
  */
-function checkHeaderLimits(request: IncomingMessage, limits: ResolvedServerOptions): void {
+function checkHeaderLimits(request: IncomingMessage, limits: ResolvedOptions): void {
   const raw = request.rawHeaders;
   if (raw.length > 2 * limits.maxHeaderCount) {
     throw new HandshakeError(
@@ -342,11 +361,11 @@ function checkHeaderLimits(request: IncomingMessage, limits: ResolvedServerOptio
 class HandshakeTimers {
   private readonly timers = new Map<Duplex, NodeJS.Timeout>();
   private readonly timeout: number;
-  private readonly linger: number;
+  private readonly onExpired: (socket: Duplex) => void;
 
-  constructor(timeout: number, linger: number) {
+  constructor(timeout: number, onExpired: (socket: Duplex) => void) {
     this.timeout = timeout;
-    this.linger = linger;
+    this.onExpired = onExpired;
   }
 
   /** Starts the socket's clock, unless it is already running. */
@@ -367,7 +386,7 @@ class HandshakeTimers {
   /** @internal */
   expired(socket: Duplex): void {
     this.timers.delete(socket);
-    refuse(socket, 408, 'the handshake did not complete in time', {}, this.linger);
+    if (!socket.destroyed) this.onExpired(socket);
   }
 }
 
@@ -421,4 +440,14 @@ function respondNotWebSocket(request: IncomingMessage, response: ServerResponse)
     Connection: 'close',
   });
   response.end(body);
+}
+
+/** The server's side of an agreement: our compressor is the server's (RFC 7692 7.1). */
+function serverParams(agreement: DeflateAgreement): DeflateParams {
+  return {
+    ourNoContextTakeover: agreement.serverNoContextTakeover,
+    theirNoContextTakeover: agreement.clientNoContextTakeover,
+    ourMaxWindowBits: agreement.serverMaxWindowBits,
+    theirMaxWindowBits: agreement.clientMaxWindowBits,
+  };
 }

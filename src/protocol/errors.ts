@@ -35,7 +35,8 @@ export type HandshakeErrorCode =
   | 'WS_ERR_HANDSHAKE_PROTOCOL'
   | 'WS_ERR_HANDSHAKE_SHUTTING_DOWN'
   | 'WS_ERR_HANDSHAKE_TIMEOUT'
-  | 'WS_ERR_HANDSHAKE_HEADERS';
+  | 'WS_ERR_HANDSHAKE_HEADERS'
+  | 'WS_ERR_HOOK_FAILED';
 
 /** Stable codes of errors raised by the API (bad arguments, use after close). */
 export type UsageErrorCode =
@@ -43,7 +44,17 @@ export type UsageErrorCode =
   | 'WS_ERR_INVALID_ARGUMENT'
   | 'WS_ERR_BUFFER_FULL';
 
-export type WebSocketErrorCode = ProtocolErrorCode | HandshakeErrorCode | UsageErrorCode;
+/**
+ * Why we ended a connection ourselves, as carried by CloseResult.errorCode (besides the protocol
+ * errors above and WS_ERR_BUFFER_FULL for a peer too slow to read).
+ */
+export type TerminationCode =
+  | 'WS_ERR_CLOSE_TIMEOUT'
+  | 'WS_ERR_PING_TIMEOUT'
+  | 'WS_ERR_HANDLER_FAILED'
+  | 'WS_ERR_COMPRESSION_FAILED';
+
+export type WebSocketErrorCode = ProtocolErrorCode | HandshakeErrorCode | UsageErrorCode | TerminationCode;
 
 export class WebSocketError extends Error {
   readonly code: WebSocketErrorCode;

@@ -7,6 +7,12 @@
  * never written twice), and consecutive frames of one connection extend one contiguous range of
  * it. The transport takes all pending ranges once per event-loop turn and writes them in one go.
  * Payloads too large to be worth copying are not copied: they are queued by reference.
+ *
+ * A frame whose payload is not ready yet (a message still being compressed) can hold its place
+ * with reserve(): frames written after it wait behind it, and take() stops there until fill().
+ * So the order of frames is fixed when send() or close() is called, wherever the bytes come from
+ * later, and the connection can queue its close frame at once behind messages still compressing
+ * (RFC 7692 lets compression reorder nothing).
  */
 
 import { applyMask } from './mask.js';
@@ -87,6 +93,16 @@ export interface WriterOptions {
   readonly copyThreshold?: number;
 }
 
+/** The place of a frame whose bytes come later (see FrameWriter.reserve). */
+export class ReservedFrame {
+  /** The frame's bytes once filled. */
+  parts: Uint8Array[] | null = null;
+  /** Dropped by dropReserved(): its frame will never be written. */
+  dropped = false;
+}
+
+type Pending = Uint8Array | ReservedFrame;
+
 export class FrameWriter {
   private readonly slab: Slab;
   private readonly text: TextEncoding;
@@ -95,8 +111,14 @@ export class FrameWriter {
   private readonly maskKey: Uint8Array | null;
   private readonly copyThreshold: number;
 
-  // Chunks ready for the socket; created when the first one is, handed out whole by take().
-  private chunks: Uint8Array[] | null = null;
+  // Chunks for the socket, in order, with the places of reserved frames among them; created when
+  // the first one is, handed out by take() up to the first reserved frame not filled yet.
+  private chunks: Pending[] | null = null;
+  /** Reserved frames among `chunks`, and how many of them are not filled yet. */
+  private reservations = 0;
+  private unfilled = 0;
+  /** Frames were dropped since the last takeDropped() (see dropReserved). */
+  private dropped = false;
   // The open range of the slab this connection is appending to.
   private rangeBuffer: Uint8Array | null = null;
   private rangeStart = 0;
@@ -153,13 +175,124 @@ export class FrameWriter {
     if (masked) applyMask(buffer, at + headerSize, at + headerSize + written, this.maskKey!);
   }
 
-  /** Hands out every pending chunk, in order, and forgets them. */
+  /**
+   * Hands out the pending chunks, in order, up to the first reserved frame that is not filled
+   * yet, and forgets them.
+   */
   take(): Uint8Array[] {
     this.closeRange();
-    const out = this.chunks ?? [];
-    this.chunks = null;
-    this.pendingBytes = 0;
+    const chunks = this.chunks;
+    if (chunks === null) return [];
+    if (this.reservations === 0) {
+      this.chunks = null;
+      this.pendingBytes = 0;
+      return chunks as Uint8Array[];
+    }
+    const out: Uint8Array[] = [];
+    let i = 0;
+    for (; i < chunks.length; i++) {
+      const chunk = chunks[i]!;
+      if (chunk instanceof ReservedFrame) {
+        if (chunk.parts === null) break;
+        for (const part of chunk.parts) out.push(part);
+        this.reservations--;
+      } else out.push(chunk);
+    }
+    if (i === chunks.length) this.chunks = null;
+    else chunks.splice(0, i);
+    for (const part of out) this.pendingBytes -= part.length;
     return out;
+  }
+
+  /** Nothing is waiting: no pending bytes and no reserved frame. */
+  get idle(): boolean {
+    return this.chunks === null && this.rangeBuffer === null;
+  }
+
+  /** Reserved frames whose bytes have not come yet. */
+  get reserved(): number {
+    return this.unfilled;
+  }
+
+  /**
+   * Holds the place of a frame whose payload is not ready (being compressed). Frames written
+   * afterwards are not handed out before it is filled.
+   */
+  reserve(): ReservedFrame {
+    this.closeRange();
+    const frame = new ReservedFrame();
+    (this.chunks ??= []).push(frame);
+    this.reservations++;
+    this.unfilled++;
+    return frame;
+  }
+
+  /** Gives a reserved frame its bytes. Returns false if it was dropped meanwhile. */
+  fill(frame: ReservedFrame, firstByte: number, payload: Uint8Array): boolean {
+    if (frame.dropped || frame.parts !== null) return false;
+    const length = payload.length;
+    const masked = this.randomMask !== undefined;
+    const headerSize = headerSizeFor(length, masked);
+    if (masked) {
+      const bytes = this.slab.allocate(headerSize + length);
+      writeFrameHeader(bytes, 0, firstByte, length, this.nextMask());
+      bytes.set(payload, headerSize);
+      applyMask(bytes, headerSize, headerSize + length, this.maskKey!);
+      frame.parts = [bytes];
+    } else {
+      const header = this.slab.allocate(headerSize);
+      writeFrameHeader(header, 0, firstByte, length);
+      frame.parts = [header, payload];
+    }
+    this.unfilled--;
+    this.pendingBytes += headerSize + length;
+    return true;
+  }
+
+  /**
+   * The connection is failing: drops every reserved frame not filled yet and every frame written
+   * after the first of them (a message must not arrive after one sent before it was lost), so
+   * that what follows (the close frame) can go out. Returns whether anything was dropped.
+   */
+  dropReserved(): boolean {
+    this.closeRange();
+    const chunks = this.chunks;
+    if (chunks === null || this.unfilled === 0) return false;
+    const first = chunks.findIndex((chunk) => chunk instanceof ReservedFrame && chunk.parts === null);
+    for (let i = first; i < chunks.length; i++) {
+      const chunk = chunks[i]!;
+      if (chunk instanceof ReservedFrame) chunk.dropped = true;
+    }
+    chunks.length = first;
+    this.unfilled = 0;
+    this.reservations = 0;
+    this.pendingBytes = 0;
+    for (const chunk of chunks) {
+      if (chunk instanceof ReservedFrame) {
+        this.reservations++;
+        for (const part of chunk.parts!) this.pendingBytes += part.length;
+      } else this.pendingBytes += chunk.length;
+    }
+    if (chunks.length === 0) this.chunks = null;
+    this.dropped = true;
+    return true;
+  }
+
+  /** Whether frames were dropped since the last call (so their senders must hear of it). */
+  takeDropped(): boolean {
+    const dropped = this.dropped;
+    this.dropped = false;
+    return dropped;
+  }
+
+  /**
+   * Queues bytes that are already a complete frame (built once for many connections, see
+   * prepared.ts), by reference. Only for the unmasked (server) role: a masked frame needs its own key.
+   */
+  writeRaw(frame: Uint8Array): void {
+    this.closeRange();
+    (this.chunks ??= []).push(frame);
+    this.pendingBytes += frame.length;
   }
 
   /** Reserves `length` bytes at the end of this connection's open range of the slab. */

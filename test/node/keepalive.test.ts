@@ -288,7 +288,7 @@ describe('keepalive and inbound backpressure', () => {
     const payloads = [0x11, 0x22, 0x33].map((fill) => Buffer.alloc(1024, fill));
     for (const payload of payloads) client.sendFrame({ opcode: OP.BINARY, payload });
     // Precondition (white box): the 1 KiB queue reached receiveHighWaterMark and reading paused.
-    await until(() => (ws as unknown as { paused: boolean }).paused, 'reading to pause');
+    await until(() => (ws as unknown as { inbox: { isPaused: boolean } }).inbox.isPaused, 'reading to pause');
 
     // Silent well past pingInterval + pingTimeout while paused: the silence is ours, not the peer's.
     expect(await raceTimer(client.closed, 2 * (200 + 200))).toBe('timer');

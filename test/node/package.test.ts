@@ -78,7 +78,7 @@ describe("import 'rfc6455'", () => {
 
   it('exports the documented defaults and close codes', () => {
     expect(DEFAULTS).toEqual({
-      deflate: null,
+      perMessageDeflate: null,
       maxPayload: 64 * 1024 * 1024,
       maxFragments: 128 * 1024,
       closeTimeout: 5000,

@@ -327,10 +327,47 @@ describe('ping and pong', () => {
     const server = await startServer();
     const client = await rawConnect(server.port);
     const ws = await server.connections.next();
-    await ws.ping();
+    // The raw client answers no ping, so these never resolve: ping() now waits for the pong.
+    void ws.ping();
     await expectFrame(client, Buffer.from([0x89, 0x00]));
-    await ws.ping('abc');
+    void ws.ping('abc');
     await expectFrame(client, Buffer.from([0x89, 0x03, 0x61, 0x62, 0x63]));
+  });
+
+  it('ws.ping() resolves with the round-trip time once the matching pong arrives', async () => {
+    const server = await startServer();
+    const client = await rawConnect(server.port);
+    const ws = await server.connections.next();
+    let settled = false;
+    const rtt = ws.ping('abc').then((ms) => {
+      settled = true;
+      return ms;
+    });
+    await expectFrame(client, Buffer.from([0x89, 0x03, 0x61, 0x62, 0x63]));
+    // An unsolicited pong with another payload answers nothing (RFC 6455 5.5.3).
+    client.sendFrame({ opcode: OP.PONG, payload: text('xyz') });
+    client.sendFrame({ opcode: OP.PONG, payload: text('abc') });
+    const ms = await rtt;
+    expect(settled).toBe(true);
+    expect(ms).toBeGreaterThanOrEqual(0);
+    expect(ms).toBeLessThan(5000);
+  });
+
+  it('a pong answers its ping and every ping before it; pending pings reject when the connection closes', async () => {
+    const server = await startServer();
+    const client = await rawConnect(server.port);
+    const ws = await server.connections.next();
+    const first = ws.ping('1');
+    const second = ws.ping('2');
+    const third = ws.ping('3');
+    await expectFrame(client, Buffer.from([0x89, 0x01, 0x31]));
+    await expectFrame(client, Buffer.from([0x89, 0x01, 0x32]));
+    await expectFrame(client, Buffer.from([0x89, 0x01, 0x33]));
+    client.sendFrame({ opcode: OP.PONG, payload: text('2') });
+    expect(typeof (await first)).toBe('number');
+    expect(typeof (await second)).toBe('number');
+    ws.terminate();
+    await expect(third).rejects.toMatchObject({ code: 'WS_ERR_CLOSED', closeCode: 1006 });
   });
 
   it('ws.ping() refuses a payload over 125 bytes', async () => {
@@ -501,7 +538,7 @@ describe('close initiated by the server', () => {
     // libuv timers count whole milliseconds from the loop's clock: allow 1 ms of rounding.
     expect(elapsed).toBeGreaterThanOrEqual(199);
     expect(elapsed).toBeLessThan(3000);
-    expect(result).toEqual({ code: 1006, reason: 'closing handshake timed out', wasClean: false });
+    expect(result).toEqual({ code: 1006, reason: 'closing handshake timed out', wasClean: false, errorCode: 'WS_ERR_CLOSE_TIMEOUT' });
     await expectFrame(client, Buffer.from([0x88, 0x05, 0x0f, 0xa0, 0x62, 0x79, 0x65]));
     await client.closed;
     expect(server.server.clients.size).toBe(0);
@@ -631,31 +668,32 @@ describe('a peer that vanishes', () => {
 });
 
 describe('protocol violations on the wire', () => {
-  const cases: Array<[string, Buffer, number, string]> = [
-    ['an unmasked frame', Buffer.from([0x81, 0x02, 0x68, 0x69]), 1002, 'client frame is not masked'],
-    ['a reserved opcode (0x3)', clientFrame({ opcode: 0x3, payload: text('x') }), 1002, 'reserved opcode 0x3'],
-    ['a reserved control opcode (0xB)', clientFrame({ opcode: 0xb }), 1002, 'reserved opcode 0xb'],
-    ['invalid UTF-8 in a text message', clientFrame({ opcode: OP.TEXT, payload: Buffer.from([0x68, 0xc3, 0x28]) }), 1007, 'text is not valid UTF-8'],
-    ['RSV2 set with no extension', clientFrame({ opcode: OP.TEXT, rsv2: true }), 1002, 'RSV2 or RSV3 set with no extension'],
-    ['a continuation with no message', clientFrame({ opcode: OP.CONT, payload: text('x') }), 1002, 'continuation frame with no message started'],
-    ['a fragmented ping', clientFrame({ opcode: OP.PING, fin: false }), 1002, 'fragmented control frame'],
-    ['a 126-byte ping', clientFrame({ opcode: OP.PING, payload: Buffer.alloc(126) }), 1002, 'control frame of 126 bytes (at most 125)'],
-    ['a close code that may not be sent (1005)', clientFrame({ opcode: OP.CLOSE, payload: closePayload(1005) }), 1002, 'invalid close code 1005'],
-    ['a non-minimal 16-bit length', Buffer.from([0x82, 0xfe, 0x00, 0x05, 1, 2, 3, 4, 0, 0, 0, 0, 0]), 1002, 'payload length 5 not encoded in the minimal number of bytes'],
-    ['a 64-bit length with its top bit set', Buffer.from([0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4]), 1002, '64-bit payload length with the most significant bit set'],
-    ['a 1 TiB length (over the default maxPayload)', Buffer.from([0x82, 0xff, 0, 0, 0x01, 0, 0, 0, 0, 0, 1, 2, 3, 4]), 1009, 'message exceeds maxPayload (67108864 bytes)'],
-    ['a close reason that is not UTF-8', clientFrame({ opcode: OP.CLOSE, payload: Buffer.from([0x03, 0xe8, 0xff]) }), 1007, 'close reason is not valid UTF-8'],
-    ['RSV1 set with no extension', clientFrame({ opcode: OP.BINARY, rsv1: true, payload: Buffer.from([1]) }), 1002, 'RSV1 set with no extension'],
+  const cases: Array<[string, Buffer, number, string, string]> = [
+    ['an unmasked frame', Buffer.from([0x81, 0x02, 0x68, 0x69]), 1002, 'client frame is not masked', 'WS_ERR_UNMASKED_FRAME'],
+    ['a reserved opcode (0x3)', clientFrame({ opcode: 0x3, payload: text('x') }), 1002, 'reserved opcode 0x3', 'WS_ERR_RESERVED_OPCODE'],
+    ['a reserved control opcode (0xB)', clientFrame({ opcode: 0xb }), 1002, 'reserved opcode 0xb', 'WS_ERR_RESERVED_OPCODE'],
+    ['invalid UTF-8 in a text message', clientFrame({ opcode: OP.TEXT, payload: Buffer.from([0x68, 0xc3, 0x28]) }), 1007, 'text is not valid UTF-8', 'WS_ERR_INVALID_UTF8'],
+    ['RSV2 set with no extension', clientFrame({ opcode: OP.TEXT, rsv2: true }), 1002, 'RSV2 or RSV3 set with no extension', 'WS_ERR_RESERVED_BITS'],
+    ['a continuation with no message', clientFrame({ opcode: OP.CONT, payload: text('x') }), 1002, 'continuation frame with no message started', 'WS_ERR_UNEXPECTED_CONTINUATION'],
+    ['a fragmented ping', clientFrame({ opcode: OP.PING, fin: false }), 1002, 'fragmented control frame', 'WS_ERR_FRAGMENTED_CONTROL_FRAME'],
+    ['a 126-byte ping', clientFrame({ opcode: OP.PING, payload: Buffer.alloc(126) }), 1002, 'control frame of 126 bytes (at most 125)', 'WS_ERR_CONTROL_FRAME_TOO_LONG'],
+    ['a close code that may not be sent (1005)', clientFrame({ opcode: OP.CLOSE, payload: closePayload(1005) }), 1002, 'invalid close code 1005', 'WS_ERR_INVALID_CLOSE_CODE'],
+    ['a non-minimal 16-bit length', Buffer.from([0x82, 0xfe, 0x00, 0x05, 1, 2, 3, 4, 0, 0, 0, 0, 0]), 1002, 'payload length 5 not encoded in the minimal number of bytes', 'WS_ERR_INVALID_LENGTH'],
+    ['a 64-bit length with its top bit set', Buffer.from([0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4]), 1002, '64-bit payload length with the most significant bit set', 'WS_ERR_INVALID_LENGTH'],
+    ['a 1 TiB length (over the default maxPayload)', Buffer.from([0x82, 0xff, 0, 0, 0x01, 0, 0, 0, 0, 0, 1, 2, 3, 4]), 1009, 'message exceeds maxPayload (67108864 bytes)', 'WS_ERR_MESSAGE_TOO_BIG'],
+    ['a close reason that is not UTF-8', clientFrame({ opcode: OP.CLOSE, payload: Buffer.from([0x03, 0xe8, 0xff]) }), 1007, 'close reason is not valid UTF-8', 'WS_ERR_INVALID_UTF8'],
+    ['RSV1 set with no extension', clientFrame({ opcode: OP.BINARY, rsv1: true, payload: Buffer.from([1]) }), 1002, 'RSV1 set with no extension', 'WS_ERR_RESERVED_BITS'],
     [
       'a new message inside a fragmented one',
       Buffer.concat([clientFrame({ opcode: OP.TEXT, fin: false, payload: text('a') }), clientFrame({ opcode: OP.TEXT, payload: text('b') })]),
       1002,
       'new data frame inside a fragmented message',
+      'WS_ERR_EXPECTED_CONTINUATION',
     ],
-    ['a 1-byte close payload', clientFrame({ opcode: OP.CLOSE, payload: Buffer.from([0x03]) }), 1002, 'close frame payload of 1 byte: a code takes 2'],
+    ['a 1-byte close payload', clientFrame({ opcode: OP.CLOSE, payload: Buffer.from([0x03]) }), 1002, 'close frame payload of 1 byte: a code takes 2', 'WS_ERR_INVALID_CLOSE_PAYLOAD'],
   ];
 
-  it.each(cases)('%s fails the connection with the exact close frame', async (_name, bad, code, reason) => {
+  it.each(cases)('%s fails the connection with the exact close frame', async (_name, bad, code, reason, errorCode) => {
     const server = await startServer({ handler: echoHandler });
     const client = await rawConnect(server.port);
     const ws = await server.connections.next();
@@ -665,7 +703,7 @@ describe('protocol violations on the wire', () => {
     expect(frame.payload.readUInt16BE(0)).toBe(code);
     expect(frame.raw).toEqual(serverFrame(OP.CLOSE, closePayload(code, reason)));
     await client.ended;
-    expect(await ws.closed).toEqual({ code, reason, wasClean: false });
+    expect(await ws.closed).toEqual({ code, reason, wasClean: false, errorCode });
     expect(server.errors).toEqual([]);
   });
 

@@ -1,0 +1,331 @@
+/**
+ * The outbound side of a connection: what send(), ping() and the core queue, on its way to the
+ * socket.
+ *
+ * - Batching: frames go into the core's single FrameWriter; everything queued in one event-loop
+ *   turn is written in one corked socket write on the next tick.
+ * - Promises: the sends of a batch share one promise, settled by the socket's write callback, so
+ *   `await send()` is real backpressure, and nothing send() accepted is lost without its promise
+ *   rejecting.
+ * - Compression (RFC 7692): a message to compress reserves its place among the frames at once
+ *   (FrameWriter.reserve), then is compressed one at a time in order; frames sent after it, our
+ *   close frame included, wait behind it in the writer. So order is kept without a queue here.
+ * - Limits: over maxBufferedAmount a send overflows, and sendOverflow decides.
+ */
+
+import type { Duplex } from 'node:stream';
+import { CloseCode } from '../protocol/close.js';
+import type { Connection } from '../protocol/connection.js';
+import { WebSocketError } from '../protocol/errors.js';
+import type { PreparedFrame } from '../protocol/prepared.js';
+import type { ReservedFrame } from '../protocol/writer.js';
+
+/** Compresses one message (PerMessageDeflate.compress). */
+export interface Compressor {
+  compress(data: Buffer, callback: (error: Error | null, result?: Buffer) => void): void;
+  /** The next message starts from an empty window (a frame compressed elsewhere went out). */
+  resetContext(): void;
+  /** Whether our compressor keeps its window between messages (no server/client_no_context_takeover for us). */
+  readonly keepsContext: boolean;
+}
+
+export interface OutboxLimits {
+  readonly maxBufferedAmount: number;
+  readonly sendOverflow: 'close' | 'reject';
+}
+
+interface Job {
+  readonly data: Buffer;
+  readonly isText: boolean;
+  readonly frame: ReservedFrame;
+}
+
+// In the compression queue: reset our context before the next job (see sendPrepared).
+const RESET = 'reset';
+
+function noop(): void {}
+
+function rejected<T>(error: Error): Promise<T> {
+  const promise = Promise.reject(error);
+  promise.catch(noop);
+  return promise;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Sends queued together share one promise: resolved once the kernel has the bytes, rejected if
+ * the socket dies first.
+ */
+class Batch {
+  readonly promise: Promise<void>;
+  readonly settle: (error?: Error | null) => void;
+
+  constructor(outbox: Outbox) {
+    let resolve!: () => void;
+    let reject!: (error: Error) => void;
+    this.promise = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    // Fire-and-forget sends must not become unhandled rejections; awaiting callers still see it.
+    this.promise.catch(noop);
+    // Node calls the callback of a write cut short by destroy() with no error (onWriteComplete in
+    // stream_base_commons), so a destroyed socket counts as a failure: better to reject bytes that
+    // may have arrived than to resolve bytes that were thrown away.
+    this.settle = (error) => (error || outbox.socketGone() ? reject(outbox.closedError()) : resolve());
+  }
+}
+
+export class Outbox {
+  private readonly connection: Connection;
+  private readonly socket: Duplex;
+  private readonly limits: OutboxLimits;
+  private readonly compressor: Compressor | null;
+  private readonly threshold: number;
+
+  private flushScheduled = false;
+  private batch: Batch | null = null;
+  // Messages waiting to be compressed, in order; the first is being compressed when `compressing`.
+  private jobs: (Job | typeof RESET)[] | null = null;
+  private compressing = false;
+  private compressBytes = 0;
+  private endRequested = false;
+  private ended = false;
+  private drainWaiters: { resolve: () => void; reject: (error: Error) => void }[] | null = null;
+
+  constructor(connection: Connection, socket: Duplex, limits: OutboxLimits, compressor: Compressor | null, threshold: number) {
+    this.connection = connection;
+    this.socket = socket;
+    this.limits = limits;
+    this.compressor = compressor;
+    this.threshold = threshold;
+  }
+
+  /** Bytes accepted that the kernel has not taken yet (messages waiting to be compressed included). */
+  get bufferedAmount(): number {
+    return this.compressBytes + this.connection.writer.pendingBytes + this.socket.writableLength;
+  }
+
+  /**
+   * Sends a message: a string as text; bytes as text when `isText` (they are valid UTF-8: the
+   * caller checked) or as binary.
+   */
+  send(data: string | Uint8Array, isText: boolean): Promise<void> {
+    const connection = this.connection;
+    if (!connection.canSend) return rejected(connection.closedError());
+    if (this.bufferedAmount >= this.limits.maxBufferedAmount) return this.overflow();
+    if (this.compressor !== null) {
+      let bytes = data;
+      // A string to be compressed is encoded once, here. UTF-8 takes at least a byte per UTF-16
+      // unit, so a string of threshold units or more is compressed without being measured first.
+      if (typeof bytes === 'string' && (bytes.length >= this.threshold || Buffer.byteLength(bytes) >= this.threshold)) {
+        bytes = Buffer.from(bytes);
+      }
+      if (typeof bytes !== 'string' && bytes.length >= this.threshold) return this.compress(asBuffer(bytes), isText);
+    }
+    if (typeof data === 'string') connection.sendText(data);
+    else if (isText) connection.sendTextBytes(data);
+    else connection.sendBinary(data);
+    return this.queued();
+  }
+
+  /**
+   * Sends a frame built once for many connections. A frame compressed elsewhere (with a fresh
+   * context) leaves the peer's inflater window holding bytes our compressor never saw, so our
+   * next message must not refer back past it: our context is reset after it.
+   */
+  sendPrepared(frame: PreparedFrame): Promise<void> {
+    const connection = this.connection;
+    if (!connection.canSend) return rejected(connection.closedError());
+    if (this.bufferedAmount >= this.limits.maxBufferedAmount) return this.overflow();
+    connection.sendPrepared(frame.firstByte, frame.payload, frame.frame);
+    const compressor = this.compressor;
+    if (frame.deflateWindowBits !== undefined && compressor !== null && compressor.keepsContext) {
+      if (this.jobs === null) compressor.resetContext();
+      else this.jobs.push(RESET);
+    }
+    return this.queued();
+  }
+
+  /** A ping (the core checked its size). */
+  ping(payload: Uint8Array): void {
+    this.connection.sendPing(payload);
+    this.scheduleFlush();
+  }
+
+  /** Something was queued in the writer (a pong, a keepalive ping, a close frame). */
+  scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    process.nextTick(flushSoon, this);
+  }
+
+  /** End our side of TCP once everything queued before is written. */
+  requestEnd(): void {
+    this.endRequested = true;
+    this.flush();
+  }
+
+  /** Resolves once bufferedAmount is 0; rejects if the connection closes first. */
+  drain(): Promise<void> {
+    if (this.bufferedAmount === 0) return Promise.resolve();
+    if (this.socketGone()) return rejected(this.closedError());
+    const promise = new Promise<void>((resolve, reject) => (this.drainWaiters ??= []).push({ resolve, reject }));
+    promise.catch(noop);
+    // A write of nothing calls back once every write before it is done.
+    if (this.connection.writer.pendingBytes === 0 && this.compressBytes === 0) this.socket.write(EMPTY, () => this.checkDrain());
+    return promise;
+  }
+
+  /** Writes everything that can be written, in one socket write where possible. */
+  flush(): void {
+    this.flushScheduled = false;
+    const writer = this.connection.writer;
+    const chunks = writer.take();
+    let batch = this.batch;
+    if (writer.takeDropped() && batch !== null) {
+      // The connection failed with messages still being compressed: they will never be written.
+      batch.settle(new Error('dropped'));
+      batch = this.batch = null;
+    }
+    // A batch settles once every frame it covers is written: not while one waits for compression.
+    const complete = writer.reserved === 0;
+    if (complete) this.batch = null;
+    else batch = null;
+    const socket = this.socket;
+    if (chunks.length > 0) {
+      if (this.ended || socket.destroyed || !socket.writable) {
+        batch?.settle(new Error('socket closed'));
+        return;
+      }
+      const last = chunks.length - 1;
+      if (last > 0) socket.cork();
+      for (let i = 0; i < last; i++) socket.write(chunks[i]!);
+      // Writes complete in order: the last one's callback speaks for the whole batch.
+      const callback = this.writeCallback(batch);
+      if (callback === undefined) socket.write(chunks[last]!);
+      else socket.write(chunks[last]!, callback);
+      if (last > 0) socket.uncork();
+    } else {
+      batch?.settle();
+    }
+    if (this.endRequested && !this.ended && writer.idle) {
+      this.ended = true;
+      socket.end();
+    }
+  }
+
+  /** The socket is gone: what waits rejects. */
+  transportClosed(): void {
+    this.batch?.settle(new Error('socket closed'));
+    this.batch = null;
+    this.jobs = null;
+    this.compressBytes = 0;
+    const waiters = this.drainWaiters;
+    this.drainWaiters = null;
+    if (waiters !== null) {
+      const error = this.closedError();
+      for (const waiter of waiters) waiter.reject(error);
+    }
+  }
+
+  /** @internal */
+  socketGone(): boolean {
+    return this.socket.destroyed;
+  }
+
+  /** @internal */
+  closedError(): Error {
+    return this.connection.closedError();
+  }
+
+  private writeCallback(batch: Batch | null): ((error?: Error | null) => void) | undefined {
+    if (this.drainWaiters === null) return batch?.settle;
+    return (error) => {
+      batch?.settle(error);
+      this.checkDrain();
+    };
+  }
+
+  private checkDrain(): void {
+    const waiters = this.drainWaiters;
+    if (waiters === null || this.bufferedAmount > 0) return;
+    this.drainWaiters = null;
+    for (const waiter of waiters) waiter.resolve();
+  }
+
+  private compress(data: Buffer, isText: boolean): Promise<void> {
+    const frame = this.connection.reserveCompressed();
+    (this.jobs ??= []).push({ data, isText, frame });
+    this.compressBytes += data.length;
+    this.pump();
+    return this.queued();
+  }
+
+  /** Compresses the queued messages one at a time, in order (a kept context must see them in order). */
+  private pump(): void {
+    const jobs = this.jobs;
+    const compressor = this.compressor!;
+    while (!this.compressing && jobs !== null && this.jobs === jobs && jobs.length > 0) {
+      const job = jobs[0]!;
+      if (job === RESET) {
+        jobs.shift();
+        compressor.resetContext();
+        continue;
+      }
+      if (job.frame.dropped) {
+        jobs.shift();
+        this.compressBytes -= job.data.length;
+        continue;
+      }
+      this.compressing = true;
+      compressor.compress(job.data, (error, compressed) => {
+        this.compressing = false;
+        if (this.jobs !== jobs) return; // the transport closed meanwhile
+        jobs.shift();
+        this.compressBytes -= job.data.length;
+        if (error !== null) {
+          // zlib fails only when memory runs out: the connection cannot go on.
+          this.connection.fail(CloseCode.INTERNAL_ERROR, 'compression failed', 'WS_ERR_COMPRESSION_FAILED');
+        } else if (this.connection.completeCompressed(job.frame, compressed!, job.isText)) {
+          this.scheduleFlush();
+        }
+        if (jobs.length === 0 && this.jobs === jobs) this.jobs = null;
+        this.pump();
+      });
+    }
+    if (!this.compressing && this.jobs !== null && this.jobs.length === 0) this.jobs = null;
+  }
+
+  private queued(): Promise<void> {
+    this.scheduleFlush();
+    let batch = this.batch;
+    if (batch === null) batch = this.batch = new Batch(this);
+    return batch.promise;
+  }
+
+  /** An overflowing send(), by the sendOverflow policy. */
+  private overflow(): Promise<void> {
+    const limit = this.limits.maxBufferedAmount;
+    if (this.limits.sendOverflow === 'reject') {
+      return rejected(
+        new WebSocketError(
+          'WS_ERR_BUFFER_FULL',
+          `send() refused: ${this.bufferedAmount} bytes are already buffered (maxBufferedAmount ${limit})`,
+        ),
+      );
+    }
+    // The peer does not read fast enough: fail, and let closeTimeout cut it off if it never reads.
+    this.connection.fail(CloseCode.POLICY_VIOLATION, 'too slow', 'WS_ERR_BUFFER_FULL');
+    return rejected(this.connection.closedError());
+  }
+}
+
+function flushSoon(outbox: Outbox): void {
+  outbox.flush();
+}
+
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
