@@ -24,8 +24,8 @@ type Callback = (error: Error | null, result?: Buffer) => void;
 /** The memory a connection's own contexts take under `agreement`, to reserve from the budget. */
 export function takeoverBytes(agreement: DeflateAgreement, memLevel: number): number {
   let bytes = 0;
-  if (!agreement.serverNoContextTakeover) bytes += deflateContextBytes(agreement.serverMaxWindowBits, memLevel);
-  if (!agreement.clientNoContextTakeover) bytes += inflateContextBytes(agreement.clientMaxWindowBits);
+  if (!agreement.ourNoContextTakeover) bytes += deflateContextBytes(agreement.ourMaxWindowBits, memLevel);
+  if (!agreement.theirNoContextTakeover) bytes += inflateContextBytes(agreement.theirMaxWindowBits);
   return bytes;
 }
 
@@ -49,11 +49,11 @@ export class PerMessageDeflate {
   compress(data: Buffer, callback: Callback): void {
     this.resources.limiter.run((release) => {
       if (this.closed) return finish(release, callback, closedError());
-      const takeover = !this.agreement.serverNoContextTakeover;
-      const pool = takeover ? null : this.resources.deflaterPool(this.agreement.serverMaxWindowBits);
+      const takeover = !this.agreement.ourNoContextTakeover;
+      const pool = takeover ? null : this.resources.deflaterPool(this.agreement.ourMaxWindowBits);
       let stream: DeflateRaw;
       if (pool === null) {
-        this.deflater ??= this.resources.createDeflater(this.agreement.serverMaxWindowBits);
+        this.deflater ??= this.resources.createDeflater(this.agreement.ourMaxWindowBits);
         stream = this.deflater;
       } else stream = pool.take();
       const chunks: Buffer[] = [];
@@ -95,11 +95,11 @@ export class PerMessageDeflate {
   decompress(data: Buffer, isText: boolean, maxPayload: number, callback: Callback): void {
     this.resources.limiter.run((release) => {
       if (this.closed) return finish(release, callback, closedError());
-      const takeover = !this.agreement.clientNoContextTakeover;
-      const pool = takeover ? null : this.resources.inflaterPool(this.agreement.clientMaxWindowBits);
+      const takeover = !this.agreement.theirNoContextTakeover;
+      const pool = takeover ? null : this.resources.inflaterPool(this.agreement.theirMaxWindowBits);
       let stream: InflateRaw;
       if (pool === null) {
-        this.inflater ??= this.resources.createInflater(this.agreement.clientMaxWindowBits);
+        this.inflater ??= this.resources.createInflater(this.agreement.theirMaxWindowBits);
         stream = this.inflater;
       } else stream = pool.take();
 

@@ -20,7 +20,7 @@ import {
   validateHandshakeRequest,
 } from '../protocol/handshake.js';
 import { parseExtensions } from '../protocol/extensions.js';
-import { negotiatePermessageDeflate, type DeflateAgreement } from '../protocol/permessage-deflate.js';
+import { negotiatePermessageDeflate, type DeflateNegotiation } from '../protocol/permessage-deflate.js';
 import { PerMessageDeflate, takeoverBytes } from './deflate.js';
 import { Heartbeat } from './heartbeat.js';
 import {
@@ -170,16 +170,16 @@ export class WebSocketServer implements WsOwner {
       // The handshake timer may have fired while a hook was deciding.
       if (socket.destroyed || !socket.writable) return undefined;
       this.handshakeTimers.clear(socket);
-      const deflate = this.negotiateDeflate(handshake.extensions);
+      const negotiated = this.negotiateDeflate(handshake.extensions);
       socket.write(
         buildHandshakeResponse({
           accept: computeAcceptKey(handshake.key, sha1Base64),
           protocol,
-          extensions: deflate?.agreement.response,
+          extensions: negotiated?.response,
         }),
         'latin1',
       );
-      const ws = new Ws(socket, this, protocol ?? '', deflate);
+      const ws = new Ws(socket, this, protocol ?? '', negotiated?.deflate ?? null);
       socket.off('error', ignoreError);
       this.live.add(ws);
       this.heartbeat.update();
@@ -250,24 +250,24 @@ export class WebSocketServer implements WsOwner {
    * connection gets no context takeover either way, and pooled contexts (RFC 7692 7.1.1 lets the
    * server ask that of the client in any case).
    */
-  private negotiateDeflate(header: string | undefined): PerMessageDeflate | null {
+  private negotiateDeflate(header: string | undefined): { deflate: PerMessageDeflate; response: string } | null {
     const config = this.options.deflate;
     const zlib = this.zlib;
     if (config === null || zlib === null || header === undefined) return null;
     const offers = parseExtensions(header);
-    let agreement: DeflateAgreement | undefined = negotiatePermessageDeflate(offers, config);
-    if (agreement === undefined) return null;
-    let reserved = takeoverBytes(agreement, config.memLevel);
+    let negotiated: DeflateNegotiation | undefined = negotiatePermessageDeflate(offers, config);
+    if (negotiated === undefined) return null;
+    let reserved = takeoverBytes(negotiated.agreement, config.memLevel);
     if (reserved > 0 && !zlib.budget.tryReserve(reserved)) {
-      agreement = negotiatePermessageDeflate(offers, {
+      negotiated = negotiatePermessageDeflate(offers, {
         ...config,
         serverNoContextTakeover: true,
         clientNoContextTakeover: true,
       });
-      if (agreement === undefined) return null;
+      if (negotiated === undefined) return null;
       reserved = 0;
     }
-    return new PerMessageDeflate(agreement, zlib, reserved);
+    return { deflate: new PerMessageDeflate(negotiated.agreement, zlib, reserved), response: negotiated.response };
   }
 
   /** @internal */

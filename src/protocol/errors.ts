@@ -22,7 +22,10 @@ export type ProtocolErrorCode =
   | 'WS_ERR_MESSAGE_TOO_BIG'
   | 'WS_ERR_TOO_MANY_FRAGMENTS';
 
-/** Stable codes of errors raised by the opening handshake: each maps to an HTTP status. */
+/**
+ * Stable codes of errors raised by the opening handshake: each maps to an HTTP status (on the
+ * client side, the status of the response that was refused).
+ */
 export type HandshakeErrorCode =
   | 'WS_ERR_HANDSHAKE_METHOD'
   | 'WS_ERR_HANDSHAKE_HTTP_VERSION'
@@ -35,7 +38,11 @@ export type HandshakeErrorCode =
   | 'WS_ERR_HANDSHAKE_PROTOCOL'
   | 'WS_ERR_HANDSHAKE_SHUTTING_DOWN'
   | 'WS_ERR_HANDSHAKE_TIMEOUT'
-  | 'WS_ERR_HANDSHAKE_HEADERS';
+  | 'WS_ERR_HANDSHAKE_HEADERS'
+  | 'WS_ERR_HANDSHAKE_EXTENSIONS'
+  | 'WS_ERR_HANDSHAKE_STATUS'
+  | 'WS_ERR_HANDSHAKE_ACCEPT'
+  | 'WS_ERR_INVALID_HTTP_RESPONSE';
 
 /** Stable codes of errors raised by the API (bad arguments, use after close). */
 export type UsageErrorCode =
@@ -69,7 +76,11 @@ export class ProtocolError extends WebSocketError {
   }
 }
 
-/** The opening handshake was refused: answered with `status` and `headers`, then the socket closed. */
+/**
+ * The opening handshake was refused. Server side: answered with `status` and `headers`, then the
+ * socket closed. Client side: `status` is the status of the server's response that was refused
+ * (101 when the response itself was a 101 that broke a rule of RFC 6455 4.1).
+ */
 export class HandshakeError extends WebSocketError {
   declare readonly code: HandshakeErrorCode;
   readonly status: number;
