@@ -1,10 +1,13 @@
 /**
- * rfc6455: a WebSocket server library for Node.js, written from scratch with no dependencies.
+ * rfc6455: a WebSocket library for Node.js (server and client), written from scratch with no dependencies.
  *
  * The Node layer (server, connection) is exported here; the protocol core, which has no I/O, is
  * also available on its own as `rfc6455/protocol`.
  */
 export { WebSocketServer, type ShutdownOptions, type ShutdownResult } from './node/server.js';
+export { connect } from './node/client/connect.js';
+export { ConnectError, type ConnectPhase, type ConnectTimings } from './node/client/connect-error.js';
+export { CLIENT_DEFAULTS, type ClientOptions, type TransportRequest } from './node/client/options.js';
 export {
   Ws,
   type BinaryData,
@@ -34,6 +37,7 @@ export {
   ProtocolError,
   WebSocketError,
   type HandshakeErrorCode,
+  type ConnectErrorCode,
   type ProtocolErrorCode,
   type TerminationCode,
   type UsageErrorCode,

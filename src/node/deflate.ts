@@ -11,6 +11,7 @@ import { isUtf8 } from 'node:buffer';
 import { constants, type DeflateRaw, type InflateRaw } from 'node:zlib';
 import { CloseCode } from '../protocol/close.js';
 import { ProtocolError } from '../protocol/errors.js';
+import type { DeflateAgreement } from '../protocol/permessage-deflate.js';
 import { UTF8_ACCEPT, UTF8_REJECT, validateUtf8Bulk } from '../protocol/utf8.js';
 import { deflateContextBytes, inflateContextBytes, type ZlibResources } from './zlib-resources.js';
 
@@ -21,20 +22,11 @@ const TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
 type Callback = (error: Error | null, result?: Buffer) => void;
 
 /**
- * What was negotiated, from this endpoint's point of view, so that one codec serves both roles:
- * "ours" is the compressor of the side we are (the server's parameters on a server, the client's
- * on a client), "theirs" is the peer's, which our inflater must match.
+ * What was negotiated, from this endpoint's point of view (the core's DeflateAgreement), so that
+ * one codec serves both roles: "ours" is the compressor of the side we are, "theirs" the peer's,
+ * which our inflater must match.
  */
-export interface DeflateParams {
-  /** Our compressor resets after each message. */
-  readonly ourNoContextTakeover: boolean;
-  /** The peer's compressor does, so our inflater may be reset (pooled) after each message. */
-  readonly theirNoContextTakeover: boolean;
-  /** Our compressor's window bits. */
-  readonly ourMaxWindowBits: number;
-  /** The peer's compressor's window bits: what our inflater needs. */
-  readonly theirMaxWindowBits: number;
-}
+export type DeflateParams = DeflateAgreement;
 
 /** The memory a connection's own contexts take under `params`, to reserve from the budget. */
 export function takeoverBytes(params: DeflateParams, memLevel: number): number {

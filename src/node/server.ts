@@ -13,15 +13,15 @@ import type { Duplex } from 'node:stream';
 import { Server as TlsServer } from 'node:tls';
 import { CloseCode, encodeClosePayload } from '../protocol/close.js';
 import { HandshakeError, WebSocketError } from '../protocol/errors.js';
+import type { ExtensionOffer } from '../protocol/extensions.js';
 import {
+  acceptHandshake,
   buildErrorResponse,
-  buildHandshakeResponse,
-  computeAcceptKey,
   validateHandshakeRequest,
+  type NegotiatedExtensions,
 } from '../protocol/handshake.js';
-import { parseExtensions } from '../protocol/extensions.js';
-import { negotiatePermessageDeflate, type DeflateAgreement } from '../protocol/permessage-deflate.js';
-import { PerMessageDeflate, takeoverBytes, type DeflateParams } from './deflate.js';
+import { negotiatePermessageDeflate } from '../protocol/permessage-deflate.js';
+import { PerMessageDeflate, takeoverBytes } from './deflate.js';
 import { Heartbeat } from './heartbeat.js';
 import {
   resolveServerOptions,
@@ -152,46 +152,40 @@ export class WebSocketServer {
     socket.on('error', ignoreError);
     // A guarded server timed the request since TCP accept; otherwise time the rest from now.
     this.handshakeTimers.arm(socket);
+    // Context memory reserved by the negotiation, released if the handshake goes no further.
+    let reserved = 0;
     try {
       if (this.shuttingDown) {
         throw new HandshakeError('WS_ERR_HANDSHAKE_SHUTTING_DOWN', 503, 'the server is shutting down');
       }
       checkHeaderLimits(request, this.options);
-      const handshake = validateHandshakeRequest(request);
-      const { allowRequest, selectProtocol } = this.hooks;
+      const { selectProtocol, allowRequest } = this.hooks;
+      // The request is checked and answered by the core (RFC 6455 4.2); the hooks decide.
+      const accepted = acceptHandshake(request, {
+        sha1Base64,
+        selectProtocol: selectProtocol === undefined ? undefined : (offered) => selectProtocol(offered, request),
+        negotiateExtensions: (offers) => {
+          const negotiated = this.negotiateDeflate(offers);
+          reserved = negotiated?.reserved ?? 0;
+          return negotiated;
+        },
+      });
       if (allowRequest !== undefined && !(await allowRequest(request))) {
         throw new HandshakeError('WS_ERR_HANDSHAKE_FORBIDDEN', 403, 'the request was refused');
       }
       if (this.shuttingDown) {
         throw new HandshakeError('WS_ERR_HANDSHAKE_SHUTTING_DOWN', 503, 'the server is shutting down');
       }
-      let protocol: string | undefined;
-      if (selectProtocol !== undefined && handshake.protocols.length > 0) {
-        protocol = selectProtocol(handshake.protocols, request);
-        if (protocol !== undefined && !handshake.protocols.includes(protocol)) {
-          throw new WebSocketError(
-            'WS_ERR_INVALID_ARGUMENT',
-            `selectProtocol returned ${JSON.stringify(protocol)}, which the client did not offer`,
-          );
-        }
-      }
       // The handshake timer may have fired while a hook was deciding.
-      if (socket.destroyed || !socket.writable) return undefined;
+      if (socket.destroyed || !socket.writable) {
+        this.zlib?.budget.release(reserved);
+        return undefined;
+      }
       this.handshakeTimers.clear(socket);
-      const deflate = this.negotiateDeflate(handshake.extensions);
-      socket.write(
-        buildHandshakeResponse({
-          accept: computeAcceptKey(handshake.key, sha1Base64),
-          protocol,
-          extensions: deflate?.response,
-        }),
-        'latin1',
-      );
-      const ws = new Ws(socket, this.config, {
-        protocol: protocol ?? '',
-        extensions: deflate?.response ?? '',
-        deflate: deflate?.codec ?? null,
-      });
+      socket.write(accepted.response, 'latin1');
+      const deflate = accepted.deflate === null ? null : new PerMessageDeflate(accepted.deflate, this.zlib!, reserved);
+      reserved = 0;
+      const ws = new Ws(socket, this.config, { protocol: accepted.protocol, extensions: accepted.extensions, deflate });
       socket.off('error', ignoreError);
       this.live.add(ws);
       if (handler !== undefined) this.runHandler(handler, ws, request);
@@ -199,6 +193,7 @@ export class WebSocketServer {
       return ws;
     } catch (error) {
       this.handshakeTimers.clear(socket);
+      this.zlib?.budget.release(reserved);
       if (error instanceof HandshakeError) {
         this.refused(socket, request, error);
       } else {
@@ -261,26 +256,22 @@ export class WebSocketServer {
    * connection gets no context takeover either way, and pooled contexts (RFC 7692 7.1.1 lets the
    * server ask that of the client in any case).
    */
-  private negotiateDeflate(header: string | undefined): { codec: PerMessageDeflate; response: string } | null {
+  private negotiateDeflate(offers: readonly ExtensionOffer[]): (NegotiatedExtensions & { reserved: number }) | undefined {
     const config = this.options.perMessageDeflate;
     const zlib = this.zlib;
-    if (config === null || zlib === null || header === undefined) return null;
-    const offers = parseExtensions(header);
-    let agreement: DeflateAgreement | undefined = negotiatePermessageDeflate(offers, config);
-    if (agreement === undefined) return null;
-    let params = serverParams(agreement);
-    let reserved = takeoverBytes(params, config.memLevel);
+    if (config === null || zlib === null) return undefined;
+    let negotiated = negotiatePermessageDeflate(offers, config);
+    if (negotiated === undefined) return undefined;
+    const reserved = takeoverBytes(negotiated.agreement, config.memLevel);
     if (reserved > 0 && !zlib.budget.tryReserve(reserved)) {
-      agreement = negotiatePermessageDeflate(offers, {
+      negotiated = negotiatePermessageDeflate(offers, {
         ...config,
         serverNoContextTakeover: true,
         clientNoContextTakeover: true,
       });
-      if (agreement === undefined) return null;
-      params = serverParams(agreement);
-      reserved = 0;
+      return negotiated === undefined ? undefined : { ...negotiated, reserved: 0 };
     }
-    return { codec: new PerMessageDeflate(params, zlib, reserved), response: agreement.response };
+    return { ...negotiated, reserved };
   }
 
   /** Answers a refused handshake, closes the socket, and tells onRefused. */
@@ -442,12 +433,3 @@ function respondNotWebSocket(request: IncomingMessage, response: ServerResponse)
   response.end(body);
 }
 
-/** The server's side of an agreement: our compressor is the server's (RFC 7692 7.1). */
-function serverParams(agreement: DeflateAgreement): DeflateParams {
-  return {
-    ourNoContextTakeover: agreement.serverNoContextTakeover,
-    theirNoContextTakeover: agreement.clientNoContextTakeover,
-    ourMaxWindowBits: agreement.serverMaxWindowBits,
-    theirMaxWindowBits: agreement.clientMaxWindowBits,
-  };
-}

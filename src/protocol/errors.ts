@@ -22,7 +22,10 @@ export type ProtocolErrorCode =
   | 'WS_ERR_MESSAGE_TOO_BIG'
   | 'WS_ERR_TOO_MANY_FRAGMENTS';
 
-/** Stable codes of errors raised by the opening handshake: each maps to an HTTP status. */
+/**
+ * Stable codes of errors raised by the opening handshake: each maps to an HTTP status (on the
+ * client side, the status of the response that was refused).
+ */
 export type HandshakeErrorCode =
   | 'WS_ERR_HANDSHAKE_METHOD'
   | 'WS_ERR_HANDSHAKE_HTTP_VERSION'
@@ -36,6 +39,10 @@ export type HandshakeErrorCode =
   | 'WS_ERR_HANDSHAKE_SHUTTING_DOWN'
   | 'WS_ERR_HANDSHAKE_TIMEOUT'
   | 'WS_ERR_HANDSHAKE_HEADERS'
+  | 'WS_ERR_HANDSHAKE_EXTENSIONS'
+  | 'WS_ERR_HANDSHAKE_STATUS'
+  | 'WS_ERR_HANDSHAKE_ACCEPT'
+  | 'WS_ERR_INVALID_HTTP_RESPONSE'
   | 'WS_ERR_HOOK_FAILED';
 
 /** Stable codes of errors raised by the API (bad arguments, use after close). */
@@ -54,7 +61,26 @@ export type TerminationCode =
   | 'WS_ERR_HANDLER_FAILED'
   | 'WS_ERR_COMPRESSION_FAILED';
 
-export type WebSocketErrorCode = ProtocolErrorCode | HandshakeErrorCode | UsageErrorCode | TerminationCode;
+/** Stable codes of connect() failures: each says in which phase it failed (see ConnectError). */
+export type ConnectErrorCode =
+  | 'WS_ERR_INVALID_URL'
+  | 'WS_ERR_DNS'
+  | 'WS_ERR_CONNECT'
+  | 'WS_ERR_TLS'
+  | 'WS_ERR_PROXY'
+  | 'WS_ERR_TIMEOUT'
+  | 'WS_ERR_ABORTED'
+  | 'WS_ERR_UNEXPECTED_RESPONSE'
+  | 'WS_ERR_INVALID_RESPONSE'
+  | 'WS_ERR_TOO_MANY_REDIRECTS'
+  | 'WS_ERR_REDIRECT_REFUSED';
+
+export type WebSocketErrorCode =
+  | ProtocolErrorCode
+  | HandshakeErrorCode
+  | UsageErrorCode
+  | TerminationCode
+  | ConnectErrorCode;
 
 export class WebSocketError extends Error {
   readonly code: WebSocketErrorCode;
@@ -80,7 +106,11 @@ export class ProtocolError extends WebSocketError {
   }
 }
 
-/** The opening handshake was refused: answered with `status` and `headers`, then the socket closed. */
+/**
+ * The opening handshake was refused. Server side: answered with `status` and `headers`, then the
+ * socket closed. Client side: `status` is the status of the server's response that was refused
+ * (101 when the response itself was a 101 that broke a rule of RFC 6455 4.1).
+ */
 export class HandshakeError extends WebSocketError {
   declare readonly code: HandshakeErrorCode;
   readonly status: number;

@@ -1,12 +1,19 @@
 /**
- * The opening handshake, server side (RFC 6455 4.2): validate the client's request, compute the
- * accept hash, and write the 101 response or the HTTP error that refuses the request.
+ * The opening handshake, server side (RFC 6455 4.2): validate the client's request, negotiate the
+ * subprotocol and extensions, compute the accept hash, and write the 101 response or the HTTP
+ * error that refuses the request. The client side is in client-handshake.ts.
  *
  * Header values are parsed by single passes over their characters, never by regular expressions
  * that could backtrack, so a hostile 64 KiB header costs linear time.
  */
 
 import { HandshakeError, WebSocketError } from './errors.js';
+import { parseExtensions, type ExtensionOffer } from './extensions.js';
+import { checkHeaderField, formatHeaders, isToken, listHasToken, splitHeaderList } from './http-syntax.js';
+import type { DeflateAgreement } from './permessage-deflate.js';
+
+// Re-exported: they were first defined here, and callers import them from here.
+export { isToken, splitHeaderList } from './http-syntax.js';
 
 /** RFC 6455 1.3: appended to the key before hashing. */
 export const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
@@ -37,64 +44,8 @@ function header(request: HandshakeRequest, name: string): string | undefined {
   return typeof value === 'string' ? value : value.join(', ');
 }
 
-/**
- * Splits a comma-separated header value into its elements, trimmed of spaces and tabs (RFC 9110
- * 5.6.1); empty elements are dropped.
- */
-export function splitHeaderList(value: string): string[] {
-  const items: string[] = [];
-  let start = 0;
-  for (let i = 0; i <= value.length; i++) {
-    if (i < value.length && value.charCodeAt(i) !== 0x2c) continue;
-    let a = start;
-    let b = i;
-    while (a < b && isWhitespace(value.charCodeAt(a))) a++;
-    while (b > a && isWhitespace(value.charCodeAt(b - 1))) b--;
-    if (b > a) items.push(value.slice(a, b));
-    start = i + 1;
-  }
-  return items;
-}
-
-function isWhitespace(c: number): boolean {
-  return c === 0x20 || c === 0x09;
-}
-
-/** RFC 9110 5.6.2: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA */
-export function isToken(value: string): boolean {
-  if (value.length === 0) return false;
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i);
-    const ok =
-      (c >= 0x30 && c <= 0x39) ||
-      (c >= 0x41 && c <= 0x5a) ||
-      (c >= 0x61 && c <= 0x7a) ||
-      c === 0x21 ||
-      (c >= 0x23 && c <= 0x27) ||
-      c === 0x2a ||
-      c === 0x2b ||
-      c === 0x2d ||
-      c === 0x2e ||
-      c === 0x5e ||
-      c === 0x5f ||
-      c === 0x60 ||
-      c === 0x7c ||
-      c === 0x7e;
-    if (!ok) return false;
-  }
-  return true;
-}
-
-function listHasToken(value: string | undefined, token: string): boolean {
-  if (value === undefined) return false;
-  for (const item of splitHeaderList(value)) {
-    if (item.toLowerCase() === token) return true;
-  }
-  return false;
-}
-
 /** RFC 6455 4.1: the key is a base64-encoded 16-byte nonce, 24 characters ending in "==". */
-function isValidKey(key: string): boolean {
+export function isValidKey(key: string): boolean {
   if (key.length !== 24 || key.charCodeAt(22) !== 0x3d || key.charCodeAt(23) !== 0x3d) return false;
   for (let i = 0; i < 22; i++) {
     const c = key.charCodeAt(i);
@@ -180,20 +131,39 @@ export interface HandshakeResponse {
   readonly accept: string;
   readonly protocol?: string | undefined;
   readonly extensions?: string | undefined;
-  /** Extra headers, e.g. Set-Cookie. Names and values must not contain CR or LF. */
+  /**
+   * Extra headers, e.g. Set-Cookie. Names must be tokens, values free of CR, LF and NUL, and none
+   * may be one the 101 writes itself (Upgrade, Connection, Sec-WebSocket-*).
+   */
   readonly headers?: Readonly<Record<string, string>> | undefined;
 }
 
-/** The 101 response that completes the handshake. */
+/** Headers the 101 response writes itself: an extra copy would contradict it. */
+const RESPONSE_HEADERS: ReadonlySet<string> = new Set([
+  'upgrade',
+  'connection',
+  'sec-websocket-accept',
+  'sec-websocket-protocol',
+  'sec-websocket-extensions',
+]);
+
+/** The 101 response that completes the handshake. Throws WS_ERR_INVALID_ARGUMENT for a bad header. */
 export function buildHandshakeResponse(response: HandshakeResponse): string {
+  checkHeaderField('Sec-WebSocket-Accept', response.accept);
   let head =
     'HTTP/1.1 101 Switching Protocols\r\n' +
     'Upgrade: websocket\r\n' +
     'Connection: Upgrade\r\n' +
     `Sec-WebSocket-Accept: ${response.accept}\r\n`;
-  if (response.protocol !== undefined) head += `Sec-WebSocket-Protocol: ${response.protocol}\r\n`;
-  if (response.extensions !== undefined) head += `Sec-WebSocket-Extensions: ${response.extensions}\r\n`;
-  head += formatHeaders(response.headers);
+  if (response.protocol !== undefined) {
+    checkHeaderField('Sec-WebSocket-Protocol', response.protocol);
+    head += `Sec-WebSocket-Protocol: ${response.protocol}\r\n`;
+  }
+  if (response.extensions !== undefined) {
+    checkHeaderField('Sec-WebSocket-Extensions', response.extensions);
+    head += `Sec-WebSocket-Extensions: ${response.extensions}\r\n`;
+  }
+  head += formatHeaders(response.headers, RESPONSE_HEADERS);
   return head + '\r\n';
 }
 
@@ -208,6 +178,8 @@ const STATUS_TEXT: Readonly<Record<number, string>> = {
   503: 'Service Unavailable',
 };
 
+const ERROR_RESPONSE_HEADERS: ReadonlySet<string> = new Set(['connection', 'content-type', 'content-length']);
+
 /** A complete HTTP/1.1 error response with a short plain-text body; the connection then closes. */
 export function buildErrorResponse(
   status: number,
@@ -220,20 +192,96 @@ export function buildErrorResponse(
     'Connection: close\r\n' +
     'Content-Type: text/plain; charset=utf-8\r\n' +
     `Content-Length: ${new TextEncoder().encode(body).length}\r\n` +
-    formatHeaders(headers) +
+    formatHeaders(headers, ERROR_RESPONSE_HEADERS) +
     '\r\n' +
     body
   );
 }
 
-function formatHeaders(headers: Readonly<Record<string, string>> | undefined): string {
-  if (headers === undefined) return '';
-  let out = '';
-  for (const [name, value] of Object.entries(headers)) {
-    if (/[\r\n]/.test(name) || /[\r\n]/.test(value)) {
-      throw new WebSocketError('WS_ERR_INVALID_ARGUMENT', `header ${JSON.stringify(name)} contains CR or LF`);
+// ---- the whole server handshake -----------------------------------------------------------------
+
+/** What the server accepts, decided by the caller; every hook is synchronous and pure. */
+export interface AcceptPolicy {
+  /** base64(SHA-1(input)): the core has no crypto of its own. */
+  sha1Base64(input: string): string;
+  /**
+   * Picks one of the subprotocols the client offered (called only when it offered some), or
+   * undefined for none. Returning one it did not offer is a bug: WS_ERR_INVALID_ARGUMENT.
+   */
+  selectProtocol?(offered: readonly string[]): string | undefined;
+  /**
+   * Picks from the client's extension offers (called only when there are some), e.g. with
+   * negotiatePermessageDeflate; undefined declines them all. A callback, so that the caller can
+   * negotiate again with other settings (say, without context takeover when memory is short).
+   */
+  negotiateExtensions?(offers: readonly ExtensionOffer[]): NegotiatedExtensions | undefined;
+  /** Extra response headers, checked as HandshakeResponse.headers are. */
+  headers?: Readonly<Record<string, string>>;
+}
+
+/** What negotiateExtensions agreed: the response element, and what it means for the connection. */
+export interface NegotiatedExtensions {
+  /** The Sec-WebSocket-Extensions value of the 101, e.g. `permessage-deflate`. */
+  readonly response: string;
+  readonly agreement: DeflateAgreement;
+}
+
+export interface AcceptedHandshake {
+  /** The complete 101 response head, CRLFCRLF included. */
+  readonly response: string;
+  /** The subprotocol agreed, '' for none. */
+  readonly protocol: string;
+  /** The Sec-WebSocket-Extensions value sent, '' for none. */
+  readonly extensions: string;
+  /** permessage-deflate as agreed, null when not. */
+  readonly deflate: DeflateAgreement | null;
+  /** The client's Sec-WebSocket-Key. */
+  readonly key: string;
+}
+
+/**
+ * The server's opening handshake (RFC 6455 4.2), pure: validates the request as
+ * validateHandshakeRequest does (405, 400, 426), parses Sec-WebSocket-Extensions strictly (400
+ * WS_ERR_HANDSHAKE_EXTENSIONS when malformed, RFC 6455 9.1; unknown extensions are simply not
+ * accepted), asks the policy for a subprotocol and extensions, and writes the 101 response.
+ * Throws a HandshakeError to answer with buildErrorResponse; a WebSocketError
+ * WS_ERR_INVALID_ARGUMENT means the policy itself is wrong (a 500, not the client's fault).
+ */
+export function acceptHandshake(request: HandshakeRequest, policy: AcceptPolicy): AcceptedHandshake {
+  const handshake = validateHandshakeRequest(request);
+  // Parsed whether or not any extension is supported: a malformed header is a malformed request.
+  const offers = handshake.extensions === undefined ? [] : parseExtensions(handshake.extensions);
+
+  let protocol = '';
+  if (policy.selectProtocol !== undefined && handshake.protocols.length > 0) {
+    const selected = policy.selectProtocol(handshake.protocols);
+    if (selected !== undefined) {
+      // RFC 6455 4.2.2: the server selects one of the values the client offered.
+      if (!handshake.protocols.includes(selected)) {
+        throw new WebSocketError(
+          'WS_ERR_INVALID_ARGUMENT',
+          `selectProtocol returned ${JSON.stringify(selected)}, which the client did not offer`,
+        );
+      }
+      protocol = selected;
     }
-    out += `${name}: ${value}\r\n`;
   }
-  return out;
+
+  let extensions = '';
+  let deflate: DeflateAgreement | null = null;
+  if (policy.negotiateExtensions !== undefined && offers.length > 0) {
+    const negotiated = policy.negotiateExtensions(offers);
+    if (negotiated !== undefined) {
+      extensions = negotiated.response;
+      deflate = negotiated.agreement;
+    }
+  }
+
+  const response = buildHandshakeResponse({
+    accept: computeAcceptKey(handshake.key, (input) => policy.sha1Base64(input)),
+    protocol: protocol === '' ? undefined : protocol,
+    extensions: extensions === '' ? undefined : extensions,
+    headers: policy.headers,
+  });
+  return { response, protocol, extensions, deflate, key: handshake.key };
 }

@@ -1,17 +1,21 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { HandshakeError, WebSocketError } from '../../src/protocol/errors.js';
+import { parseExtensions } from '../../src/protocol/extensions.js';
 import {
   WEBSOCKET_GUID,
+  acceptHandshake,
   buildErrorResponse,
   buildHandshakeResponse,
   computeAcceptKey,
   isToken,
   splitHeaderList,
   validateHandshakeRequest,
+  type AcceptPolicy,
   type HandshakeRequest,
   type HeaderValue,
 } from '../../src/protocol/handshake.js';
+import { negotiatePermessageDeflate, type DeflateConfig } from '../../src/protocol/permessage-deflate.js';
 import { expectWebSocketError, thrown } from './helpers.js';
 
 const sha1 = (s: string): string => createHash('sha1').update(s).digest('base64');
@@ -302,6 +306,33 @@ describe('buildHandshakeResponse', () => {
     expectWebSocketError(() => buildHandshakeResponse({ accept: 'x', headers: { 'X\nB': 'b' } }), 'WS_ERR_INVALID_ARGUMENT');
   });
 
+  it.each([
+    ['a NUL in a value', { 'X-A': 'a\u0000b' }],
+    ['a bare CR in a value', { 'X-A': 'a\rb' }],
+    ['a name with a space', { 'X A': 'b' }],
+    ['a name with a colon', { 'X:A': 'b' }],
+    ['an empty name', { '': 'b' }],
+  ])('rejects an extra header with %s: WS_ERR_INVALID_ARGUMENT', (_what, headers) => {
+    expectWebSocketError(() => buildHandshakeResponse({ accept: 'x', headers }), 'WS_ERR_INVALID_ARGUMENT');
+  });
+
+  it.each(['Upgrade', 'connection', 'Sec-WebSocket-Accept', 'SEC-WEBSOCKET-PROTOCOL', 'Sec-WebSocket-Extensions'])(
+    'refuses an extra %s header (the 101 writes it itself): WS_ERR_INVALID_ARGUMENT',
+    (name) => {
+      const error = expectWebSocketError(
+        () => buildHandshakeResponse({ accept: 'x', headers: { [name]: 'y' } }),
+        'WS_ERR_INVALID_ARGUMENT',
+      );
+      expect(error.message).toBe(`header ${JSON.stringify(name)} is written by the handshake itself and cannot be set`);
+    },
+  );
+
+  it('rejects CR or LF in the accept, protocol and extensions values', () => {
+    expectWebSocketError(() => buildHandshakeResponse({ accept: 'x\r\ny: z' }), 'WS_ERR_INVALID_ARGUMENT');
+    expectWebSocketError(() => buildHandshakeResponse({ accept: 'x', protocol: 'a\nb' }), 'WS_ERR_INVALID_ARGUMENT');
+    expectWebSocketError(() => buildHandshakeResponse({ accept: 'x', extensions: 'a\r\n' }), 'WS_ERR_INVALID_ARGUMENT');
+  });
+
   it('completes a handshake end to end with the RFC sample', () => {
     const validated = validateHandshakeRequest(request({ 'sec-websocket-protocol': 'chat' }));
     const response = buildHandshakeResponse({
@@ -368,4 +399,276 @@ describe('buildErrorResponse', () => {
   it('rejects CR or LF in headers: WS_ERR_INVALID_ARGUMENT', () => {
     expectWebSocketError(() => buildErrorResponse(400, 'x', { A: 'b\n' }), 'WS_ERR_INVALID_ARGUMENT');
   });
+
+  it('refuses extra Connection, Content-Type or Content-Length headers (it writes them itself)', () => {
+    for (const name of ['Connection', 'content-type', 'Content-Length']) {
+      expectWebSocketError(() => buildErrorResponse(400, 'x', { [name]: '1' }), 'WS_ERR_INVALID_ARGUMENT');
+    }
+  });
 });
+
+// ---- acceptHandshake -----------------------------------------------------------------------------
+
+const DEFLATE: DeflateConfig = {
+  serverNoContextTakeover: false,
+  clientNoContextTakeover: false,
+  serverMaxWindowBits: 15,
+  clientMaxWindowBits: 15,
+};
+
+const policy = (extra: Partial<AcceptPolicy> = {}): AcceptPolicy => ({ sha1Base64: sha1, ...extra });
+
+const deflatePolicy = (config: DeflateConfig = DEFLATE): AcceptPolicy =>
+  policy({ negotiateExtensions: (offers) => negotiatePermessageDeflate(offers, config) });
+
+describe('acceptHandshake: the whole server handshake', () => {
+  it('answers the RFC 6455 1.3 request with the exact 101 (sample key -> s3pPLMBiTxaQ9kYGzzhZRbK+xOo=)', () => {
+    expect(acceptHandshake(request({ origin: 'http://example.com' }), policy())).toEqual({
+      response:
+        'HTTP/1.1 101 Switching Protocols\r\n' +
+        'Upgrade: websocket\r\n' +
+        'Connection: Upgrade\r\n' +
+        'Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n' +
+        '\r\n',
+      protocol: '',
+      extensions: '',
+      deflate: null,
+      key: SAMPLE_KEY,
+    });
+  });
+
+  it('selects a subprotocol with the policy, and writes it (RFC 6455 1.3: chat, superchat -> chat)', () => {
+    let offered: readonly string[] = [];
+    const accepted = acceptHandshake(
+      request({ 'sec-websocket-protocol': 'chat, superchat' }),
+      policy({
+        selectProtocol: (protocols) => {
+          offered = protocols;
+          return 'chat';
+        },
+      }),
+    );
+    expect(offered).toEqual(['chat', 'superchat']);
+    expect(accepted.protocol).toBe('chat');
+    expect(accepted.response).toBe(
+      'HTTP/1.1 101 Switching Protocols\r\n' +
+        'Upgrade: websocket\r\n' +
+        'Connection: Upgrade\r\n' +
+        'Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n' +
+        'Sec-WebSocket-Protocol: chat\r\n' +
+        '\r\n',
+    );
+  });
+
+  it('no subprotocol when the policy returns undefined, has no selectProtocol, or none was offered', () => {
+    const offered = request({ 'sec-websocket-protocol': 'chat' });
+    expect(acceptHandshake(offered, policy({ selectProtocol: () => undefined })).protocol).toBe('');
+    expect(acceptHandshake(offered, policy()).protocol).toBe('');
+    let called = false;
+    const none = acceptHandshake(
+      request(),
+      policy({
+        selectProtocol: () => {
+          called = true;
+          return 'chat';
+        },
+      }),
+    );
+    expect({ called, protocol: none.protocol }).toEqual({ called: false, protocol: '' });
+    expect(none.response).not.toContain('Sec-WebSocket-Protocol');
+  });
+
+  it('a policy that selects a subprotocol the client did not offer is a bug: WS_ERR_INVALID_ARGUMENT', () => {
+    const error = expectWebSocketError(
+      () => acceptHandshake(request({ 'sec-websocket-protocol': 'chat' }), policy({ selectProtocol: () => 'superchat' })),
+      'WS_ERR_INVALID_ARGUMENT',
+    );
+    expect(error).not.toBeInstanceOf(HandshakeError);
+    expect(error.message).toBe('selectProtocol returned "superchat", which the client did not offer');
+  });
+
+  it('negotiates permessage-deflate with the policy: the response element and the agreement', () => {
+    const accepted = acceptHandshake(
+      request({ 'sec-websocket-extensions': 'x-foo, permessage-deflate; client_max_window_bits; server_no_context_takeover' }),
+      deflatePolicy({ ...DEFLATE, clientMaxWindowBits: 10 }),
+    );
+    expect(accepted).toEqual({
+      response:
+        'HTTP/1.1 101 Switching Protocols\r\n' +
+        'Upgrade: websocket\r\n' +
+        'Connection: Upgrade\r\n' +
+        'Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n' +
+        'Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_max_window_bits=10\r\n' +
+        '\r\n',
+      protocol: '',
+      extensions: 'permessage-deflate; server_no_context_takeover; client_max_window_bits=10',
+      deflate: { ourNoContextTakeover: true, theirNoContextTakeover: false, ourMaxWindowBits: 15, theirMaxWindowBits: 10 },
+      key: SAMPLE_KEY,
+    });
+  });
+
+  it('passes negotiateExtensions the parsed offers, so the caller can negotiate again (e.g. without context takeover)', () => {
+    const seen: string[] = [];
+    const accepted = acceptHandshake(
+      request({ 'sec-websocket-extensions': 'permessage-deflate; client_max_window_bits' }),
+      policy({
+        negotiateExtensions: (offers) => {
+          seen.push(JSON.stringify(offers));
+          const first = negotiatePermessageDeflate(offers, DEFLATE);
+          // Pretend the memory budget is spent: retry without context takeover.
+          return first === undefined
+            ? undefined
+            : negotiatePermessageDeflate(offers, { ...DEFLATE, serverNoContextTakeover: true, clientNoContextTakeover: true });
+        },
+      }),
+    );
+    expect(seen).toEqual([JSON.stringify(parseExtensions('permessage-deflate; client_max_window_bits'))]);
+    expect(accepted.extensions).toBe('permessage-deflate; server_no_context_takeover; client_no_context_takeover');
+    expect(accepted.deflate).toEqual({
+      ourNoContextTakeover: true,
+      theirNoContextTakeover: true,
+      ourMaxWindowBits: 15,
+      theirMaxWindowBits: 15,
+    });
+  });
+
+  it('declined or unknown extensions: no header, no agreement, still a 101', () => {
+    for (const offer of ['x-webkit-deflate-frame', 'permessage-deflate; server_max_window_bits=16', '', ' , ']) {
+      const accepted = acceptHandshake(request({ 'sec-websocket-extensions': offer }), deflatePolicy());
+      expect({ offer, extensions: accepted.extensions, deflate: accepted.deflate }).toEqual({
+        offer,
+        extensions: '',
+        deflate: null,
+      });
+      expect(accepted.response).not.toContain('Sec-WebSocket-Extensions');
+    }
+  });
+
+  it('negotiateExtensions is not called without offers; without it, offers are declined', () => {
+    let calls = 0;
+    const counting = policy({
+      negotiateExtensions: () => {
+        calls++;
+        return undefined;
+      },
+    });
+    acceptHandshake(request(), counting);
+    acceptHandshake(request({ 'sec-websocket-extensions': ',,' }), counting);
+    expect(calls).toBe(0);
+    expect(acceptHandshake(request({ 'sec-websocket-extensions': 'permessage-deflate' }), policy()).deflate).toBeNull();
+  });
+
+  it.each([
+    ['a trailing ";"', 'permessage-deflate;', 'expected a parameter name, found the end at offset 19'],
+    ['";;"', 'permessage-deflate;;client_max_window_bits', 'expected a parameter name, found ";" at offset 19'],
+    ['an unterminated quoted string', 'permessage-deflate; server_max_window_bits="10', 'unterminated quoted string at offset 43'],
+    ['a quoted value that is not a token', 'permessage-deflate; x="a b"', 'the quoted value of parameter "x" is not a token at offset 22'],
+    ['a bad token', 'permessage-deflate, x/y', 'expected ";" or ",", found "/" at offset 21'],
+    ['an empty parameter value', 'permessage-deflate; server_max_window_bits=', 'expected a value for parameter "server_max_window_bits", found the end at offset 43'],
+  ])('a malformed Sec-WebSocket-Extensions (%s): 400 WS_ERR_HANDSHAKE_EXTENSIONS, whether or not deflate is on', (_what, header, where) => {
+    for (const p of [deflatePolicy(), policy()]) {
+      const error = thrown(() => acceptHandshake(request({ 'sec-websocket-extensions': header }), p));
+      expect(error).toBeInstanceOf(HandshakeError);
+      expect(error).toMatchObject({
+        code: 'WS_ERR_HANDSHAKE_EXTENSIONS',
+        status: 400,
+        message: `Sec-WebSocket-Extensions: ${where}`,
+      });
+      const e = error as HandshakeError;
+      expect(buildErrorResponse(e.status, e.message, e.headers)).toBe(
+        'HTTP/1.1 400 Bad Request\r\n' +
+          'Connection: close\r\n' +
+          'Content-Type: text/plain; charset=utf-8\r\n' +
+          `Content-Length: ${e.message.length + 1}\r\n` +
+          '\r\n' +
+          `${e.message}\n`,
+      );
+    }
+  });
+
+  it('repeated Sec-WebSocket-Extensions lines are one list; the offset counts in the joined value', () => {
+    expect(acceptHandshake(request({ 'sec-websocket-extensions': ['foo', 'permessage-deflate'] }), deflatePolicy()).extensions).toBe(
+      'permessage-deflate',
+    );
+    expectRejectedBy(request({ 'sec-websocket-extensions': ['foo', 'bar;'] }), 'WS_ERR_HANDSHAKE_EXTENSIONS', 400);
+  });
+
+  it('refuses what validateHandshakeRequest refuses, with the same code and status', () => {
+    expectRejectedBy(request({}, 'POST'), 'WS_ERR_HANDSHAKE_METHOD', 405);
+    expectRejectedBy(request({}, 'GET', '1.0'), 'WS_ERR_HANDSHAKE_HTTP_VERSION', 400);
+    expectRejectedBy(request({ host: undefined }), 'WS_ERR_HANDSHAKE_HOST', 400);
+    expectRejectedBy(request({ upgrade: 'h2c' }), 'WS_ERR_HANDSHAKE_UPGRADE', 400);
+    expectRejectedBy(request({ connection: 'close' }), 'WS_ERR_HANDSHAKE_CONNECTION', 400);
+    expect(expectRejectedBy(request({ 'sec-websocket-version': '8' }), 'WS_ERR_HANDSHAKE_VERSION', 426).headers).toEqual({
+      'Sec-WebSocket-Version': '13',
+    });
+    expectRejectedBy(request({ 'sec-websocket-key': 'short' }), 'WS_ERR_HANDSHAKE_KEY', 400);
+    expectRejectedBy(request({ 'sec-websocket-protocol': 'a, a' }), 'WS_ERR_HANDSHAKE_PROTOCOL', 400);
+  });
+
+  it('the request is validated before the extensions are parsed (a 426 is not hidden by a 400)', () => {
+    expectRejectedBy(
+      request({ 'sec-websocket-version': '8', 'sec-websocket-extensions': ';;' }),
+      'WS_ERR_HANDSHAKE_VERSION',
+      426,
+    );
+  });
+
+  it('writes the policy headers after the handshake headers, and refuses bad or reserved ones', () => {
+    const accepted = acceptHandshake(
+      request({ 'sec-websocket-protocol': 'chat' }),
+      policy({ selectProtocol: () => 'chat', headers: { 'Set-Cookie': 'id=1', 'X-Server': 'rfc6455' } }),
+    );
+    expect(accepted.response).toBe(
+      'HTTP/1.1 101 Switching Protocols\r\n' +
+        'Upgrade: websocket\r\n' +
+        'Connection: Upgrade\r\n' +
+        'Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n' +
+        'Sec-WebSocket-Protocol: chat\r\n' +
+        'Set-Cookie: id=1\r\n' +
+        'X-Server: rfc6455\r\n' +
+        '\r\n',
+    );
+    expectWebSocketError(() => acceptHandshake(request(), policy({ headers: { 'X-A': 'a\r\nb: c' } })), 'WS_ERR_INVALID_ARGUMENT');
+    expectWebSocketError(() => acceptHandshake(request(), policy({ headers: { 'Sec-WebSocket-Accept': 'x' } })), 'WS_ERR_INVALID_ARGUMENT');
+  });
+
+  it('an extension response with CR or LF from the policy is refused, not written', () => {
+    expectWebSocketError(
+      () =>
+        acceptHandshake(
+          request({ 'sec-websocket-extensions': 'permessage-deflate' }),
+          policy({
+            negotiateExtensions: () => ({
+              response: 'permessage-deflate\r\nX-Injected: 1',
+              agreement: { ourNoContextTakeover: false, theirNoContextTakeover: false, ourMaxWindowBits: 15, theirMaxWindowBits: 15 },
+            }),
+          }),
+        ),
+      'WS_ERR_INVALID_ARGUMENT',
+    );
+  });
+
+  it('hashes with the injected sha1Base64, once, over key + GUID', () => {
+    const inputs: string[] = [];
+    const accepted = acceptHandshake(
+      request(),
+      policy({
+        sha1Base64: (input) => {
+          inputs.push(input);
+          return 'HASH';
+        },
+      }),
+    );
+    expect(inputs).toEqual([SAMPLE_KEY + WEBSOCKET_GUID]);
+    expect(accepted.response).toContain('\r\nSec-WebSocket-Accept: HASH\r\n');
+  });
+});
+
+function expectRejectedBy(req: HandshakeRequest, code: string, status: number): HandshakeError {
+  const error = thrown(() => acceptHandshake(req, deflatePolicy()));
+  expect(error).toBeInstanceOf(HandshakeError);
+  const e = error as HandshakeError;
+  expect({ code: e.code, status: e.status }).toEqual({ code, status });
+  return e;
+}

@@ -1,0 +1,243 @@
+/**
+ * `connect(url, options)`: the client (issue 9; seed 003's Dial). It sends a fresh random key,
+ * Host, optional Origin, extra headers, the offered subprotocols and by default a
+ * permessage-deflate offer; checks the 101 with the core's rules (client-handshake.ts); follows
+ * redirects when asked; and resolves with a `Ws` built the same way as a server's, in the client
+ * role. Every failure rejects with a ConnectError naming its phase. A connect never hangs:
+ * handshakeTimeout (10 s by default) bounds it all, redirects included.
+ */
+
+import { randomBytes } from 'node:crypto';
+import { buildClientRequest, generateKey, validateClientResponse } from '../../protocol/client-handshake.js';
+import { HandshakeError } from '../../protocol/errors.js';
+import { buildDeflateOffer, type DeflateConfig } from '../../protocol/permessage-deflate.js';
+import { PerMessageDeflate, takeoverBytes } from '../deflate.js';
+import { sharedHeartbeat } from '../heartbeat.js';
+import type { ResolvedDeflateOptions } from '../options.js';
+import { sha1Base64 } from '../runtime.js';
+import { Ws, type ConnectionConfig } from '../ws.js';
+import { ZlibResources, deflateContextBytes, inflateContextBytes } from '../zlib-resources.js';
+import { ConnectError } from './connect-error.js';
+import { Attempt, describe, type Answered } from './dial.js';
+import { resolveClientOptions, type ClientOptions, type ResolvedClientOptions } from './options.js';
+import { proxyFor } from './proxy.js';
+import { parseTarget, type Target } from './url.js';
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+// Headers that carry credentials: never sent on to another host (RFC 9110 15.4 leaves it to the
+// client; browsers and fetch drop them too).
+const CREDENTIAL_HEADERS = new Set(['authorization', 'cookie', 'proxy-authorization']);
+
+/** Opens a WebSocket connection to `url` (ws:, wss:, ws+unix:; http: and https: are mapped). */
+export async function connect(url: string | URL, options: ClientOptions = {}): Promise<Ws> {
+  const resolved = resolveClientOptions(options);
+  let target = parseTarget(url);
+  const signal = resolved.signal;
+  if (signal?.aborted === true) {
+    throw new ConnectError('WS_ERR_ABORTED', 'connect() was aborted before it started', { url: target.href, cause: signal.reason });
+  }
+  let attempt: Attempt | null = null;
+  const started = performance.now();
+  const timer = setTimeout(() => {
+    attempt?.cancel(
+      attempt.error('WS_ERR_TIMEOUT', `no WebSocket handshake within handshakeTimeout (${resolved.handshakeTimeout} ms)`),
+    );
+  }, resolved.handshakeTimeout);
+  const onAbort = (): void => {
+    attempt?.cancel(attempt.error('WS_ERR_ABORTED', 'connect() was aborted', { cause: signal?.reason }));
+  };
+  signal?.addEventListener('abort', onAbort, { once: true });
+  let headers = { ...resolved.headers };
+  try {
+    for (let redirects = 0; ; redirects++) {
+      attempt = new Attempt(target, resolved, proxyFor(target, resolved.proxy));
+      // Cancelled while the previous attempt ended (a timeout between redirects).
+      if (performance.now() - started >= resolved.handshakeTimeout) {
+        throw attempt.error('WS_ERR_TIMEOUT', `no WebSocket handshake within handshakeTimeout (${resolved.handshakeTimeout} ms)`);
+      }
+      const key = generateKey(randomBytes(16));
+      const deflate = offerDeflate(resolved.perMessageDeflate);
+      const request = buildClientRequest({
+        path: target.path,
+        host: target.hostHeader,
+        key,
+        origin: resolved.origin,
+        protocols: resolved.protocols,
+        extensions: deflate === null ? undefined : buildDeflateOffer(deflate.config),
+        headers: withCredentials(headers, target),
+      });
+      let answered: Answered;
+      try {
+        answered = await attempt.run(request);
+      } catch (error) {
+        deflate?.release();
+        throw error;
+      }
+      const { head } = answered;
+      if (head.status === 101) return upgrade(answered, key, target, resolved, deflate, attempt);
+      deflate?.release();
+      const location = head.headers['location'];
+      if (resolved.followRedirects && REDIRECTS.has(head.status) && typeof location === 'string') {
+        answered.socket.destroy();
+        if (redirects >= resolved.maxRedirects) {
+          throw attempt.error('WS_ERR_TOO_MANY_REDIRECTS', `more than ${resolved.maxRedirects} redirects (the last to ${location})`, {
+            status: head.status,
+            headers: head.headers,
+          });
+        }
+        const next = redirectTarget(location, target, attempt, head.status);
+        if (next.origin !== target.origin) headers = withoutCredentials(headers);
+        target = next;
+        continue;
+      }
+      const body = await attempt.readBody(answered);
+      answered.socket.destroy();
+      throw attempt.error(
+        'WS_ERR_UNEXPECTED_RESPONSE',
+        `the server answered the handshake with ${head.status} ${head.statusText}`.trimEnd(),
+        { status: head.status, headers: head.headers, body },
+      );
+    }
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/** The 101: checked by RFC 6455 4.1, then the connection starts on the same socket. */
+function upgrade(
+  answered: Answered,
+  key: string,
+  target: Target,
+  options: ResolvedClientOptions,
+  deflate: DeflateOffer | null,
+  attempt: Attempt,
+): Ws {
+  const { socket, head, rest } = answered;
+  let agreed;
+  try {
+    agreed = validateClientResponse(head, {
+      key,
+      protocols: options.protocols,
+      deflate: deflate?.config ?? null,
+      sha1Base64,
+    });
+  } catch (error) {
+    // RFC 6455 4.1: "the client MUST _Fail the WebSocket Connection_".
+    socket.destroy();
+    deflate?.release();
+    if (!(error instanceof HandshakeError)) throw error;
+    throw attempt.error('WS_ERR_INVALID_RESPONSE', `invalid handshake response: ${error.message}`, {
+      status: head.status,
+      headers: head.headers,
+      cause: error,
+    });
+  }
+  let codec: PerMessageDeflate | null = null;
+  if (deflate !== null) {
+    if (agreed.deflate === null) deflate.release();
+    else codec = deflate.codec(agreed.deflate);
+  }
+  const config: ConnectionConfig = {
+    ...options,
+    role: 'client',
+    heartbeat: sharedHeartbeat(options),
+    onClosed: undefined,
+  };
+  const ws = new Ws(socket, config, { protocol: agreed.protocol, extensions: agreed.extensions, deflate: codec });
+  if (rest.length > 0) ws.receiveChunk(Buffer.from(rest));
+  socket.resume();
+  void target;
+  return ws;
+}
+
+function redirectTarget(location: string, from: Target, attempt: Attempt, status: number): Target {
+  let next: Target;
+  try {
+    next = parseTarget(location, from.href.replace(/^ws/, 'http'));
+  } catch (error) {
+    throw attempt.error('WS_ERR_REDIRECT_REFUSED', `the redirect to ${JSON.stringify(location)} is not a WebSocket URL: ${describe(error)}`, {
+      status,
+      cause: error,
+    });
+  }
+  // Never from wss: to ws: (a redirect must not strip TLS).
+  if (from.secure && !next.secure) {
+    throw attempt.error('WS_ERR_REDIRECT_REFUSED', `refused to follow a redirect from ${from.href} to ${next.href}: it drops TLS`, { status });
+  }
+  if (next.socketPath !== undefined && from.socketPath === undefined) {
+    throw attempt.error('WS_ERR_REDIRECT_REFUSED', `refused to follow a redirect to a Unix socket (${next.href})`, { status });
+  }
+  return next;
+}
+
+function withCredentials(headers: Readonly<Record<string, string>>, target: Target): Record<string, string> {
+  if (target.authorization === undefined || Object.keys(headers).some((name) => name.toLowerCase() === 'authorization')) {
+    return { ...headers };
+  }
+  return { ...headers, Authorization: target.authorization };
+}
+
+function withoutCredentials(headers: Readonly<Record<string, string>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) if (!CREDENTIAL_HEADERS.has(name.toLowerCase())) out[name] = value;
+  return out;
+}
+
+// ---- permessage-deflate for clients ----------------------------------------------------------
+
+/** An offer, with the context memory reserved for it until the server answers. */
+interface DeflateOffer {
+  readonly config: DeflateConfig;
+  /** The codec for what the server agreed; the reservation is adjusted to it. */
+  codec(agreement: NonNullable<ReturnType<typeof validateClientResponse>['deflate']>): PerMessageDeflate;
+  release(): void;
+}
+
+// Client connections with the same zlib settings share their limits (a process may dial thousands).
+const clientZlib = new Map<string, ZlibResources>();
+
+function zlibFor(settings: ResolvedDeflateOptions): ZlibResources {
+  const key = `${settings.level}/${settings.memLevel}/${settings.concurrency}/${settings.maxContextMemory}`;
+  let resources = clientZlib.get(key);
+  if (resources === undefined) {
+    resources = new ZlibResources(settings);
+    clientZlib.set(key, resources);
+  }
+  return resources;
+}
+
+/**
+ * The offer for these settings. Context takeover is offered while the shared context budget lasts;
+ * past it, the offer asks for no context takeover both ways (RFC 7692 7.1.1), so that a process
+ * with thousands of compressed client connections stays within maxContextMemory.
+ */
+function offerDeflate(settings: ResolvedDeflateOptions | null): DeflateOffer | null {
+  if (settings === null) return null;
+  const zlib = zlibFor(settings);
+  let config: DeflateConfig = settings;
+  let reserved = 0;
+  const most =
+    (settings.clientNoContextTakeover ? 0 : deflateContextBytes(settings.clientMaxWindowBits, settings.memLevel)) +
+    (settings.serverNoContextTakeover ? 0 : inflateContextBytes(settings.serverMaxWindowBits));
+  if (most > 0) {
+    if (zlib.budget.tryReserve(most)) reserved = most;
+    else config = { ...settings, serverNoContextTakeover: true, clientNoContextTakeover: true };
+  }
+  let released = false;
+  return {
+    config,
+    codec(agreement) {
+      const needed = takeoverBytes(agreement, settings.memLevel);
+      // The server may have agreed to less than we reserved for.
+      if (needed < reserved) zlib.budget.release(reserved - needed);
+      released = true;
+      return new PerMessageDeflate(agreement, zlib, Math.min(needed, reserved));
+    },
+    release() {
+      if (released) return;
+      released = true;
+      zlib.budget.release(reserved);
+    },
+  };
+}

@@ -1,0 +1,391 @@
+/**
+ * One attempt at opening a WebSocket to one URL, phase by phase: DNS, TCP connect, the proxy's
+ * CONNECT tunnel, TLS, then the HTTP handshake up to the response head. Each phase is timed, and
+ * a failure in it rejects with the ConnectError code that names it. The attempt can be cancelled
+ * at any point (connect()'s timeout or AbortSignal): the socket is destroyed and the pending step
+ * rejects with the cancellation's error.
+ *
+ * Checking the response (RFC 6455 4.1) is the core's (client-handshake.ts); redirects and building
+ * the connection are connect()'s.
+ */
+
+import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import { connect as netConnect, isIP, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { connect as tlsConnect, type ConnectionOptions as TlsConnectionOptions, type TLSSocket } from 'node:tls';
+import { WebSocketError, type ConnectErrorCode } from '../../protocol/errors.js';
+import { bodyFraming, readBodyPrefix } from '../../protocol/http-body.js';
+import { ResponseHeadParser, type ResponseHead } from '../../protocol/http-response.js';
+import { ConnectError, type ConnectErrorDetails, type ConnectPhase, type ConnectTimings } from './connect-error.js';
+import type { ResolvedClientOptions } from './options.js';
+import { buildConnectRequest, type ProxyTarget } from './proxy.js';
+import type { Target } from './url.js';
+
+/** The response head, on the socket it came from, and the bytes that followed it. */
+export interface Answered {
+  readonly socket: Duplex;
+  readonly head: ResponseHead;
+  readonly rest: Uint8Array;
+}
+
+// How much of a refused handshake's body is kept for the error (issue 9: "the first KiB").
+export const BODY_BYTES = 1024;
+// How long to wait for that body once the head is in: servers send it with the head, and the
+// error should not wait for a body that trickles or never ends.
+const BODY_WAIT_MS = 1000;
+
+type Resolve<T> = (value: T) => void;
+type Reject = (error: ConnectError) => void;
+
+export class Attempt {
+  readonly timings: ConnectTimings = { total: 0 };
+  private readonly target: Target;
+  private readonly options: ResolvedClientOptions;
+  private readonly proxy: ProxyTarget | null;
+  private readonly started = performance.now();
+  private phase: ConnectPhase | undefined;
+  private phaseStarted = 0;
+  private socket: Duplex | null = null;
+  private cancelled: ConnectError | null = null;
+  private readonly onCancel = new Set<Reject>();
+  /** Aborted when the attempt is cancelled: handed to createConnection. */
+  private readonly abort = new AbortController();
+
+  constructor(target: Target, options: ResolvedClientOptions, proxy: ProxyTarget | null) {
+    this.target = target;
+    this.options = options;
+    this.proxy = proxy;
+  }
+
+  get currentPhase(): ConnectPhase | undefined {
+    return this.phase;
+  }
+
+  /** A ConnectError for this attempt, with the phase, URL and timings so far. */
+  error(code: ConnectErrorCode, message: string, details: ConnectErrorDetails = {}): ConnectError {
+    this.closePhase();
+    return new ConnectError(code, message, { phase: this.phase, url: this.target.href, timings: { ...this.timings }, ...details });
+  }
+
+  /** Stops the attempt (timeout, abort): the socket is destroyed, the pending step rejects. */
+  cancel(error: ConnectError): void {
+    if (this.cancelled !== null) return;
+    this.cancelled = error;
+    this.socket?.destroy();
+    this.abort.abort(error);
+    for (const reject of this.onCancel) reject(error);
+    this.onCancel.clear();
+  }
+
+  /** Opens the transport and sends `request`; resolves with the response head. */
+  async run(request: string): Promise<Answered> {
+    const socket = await this.open();
+    this.enter('handshake');
+    socket.write(request, 'latin1');
+    const answered = await this.readHead(socket);
+    this.closePhase();
+    return answered;
+  }
+
+  /**
+   * The first KiB of a refused handshake's body, from what came with the head and what follows
+   * for a moment. Never rejects: a body that cannot be read is reported as what was read.
+   */
+  async readBody(answered: Answered): Promise<Buffer> {
+    let framing;
+    try {
+      framing = bodyFraming(answered.head);
+    } catch {
+      return Buffer.from(answered.rest.subarray(0, BODY_BYTES));
+    }
+    const socket = answered.socket;
+    let received = Buffer.from(answered.rest);
+    const prefix = (): Buffer => {
+      try {
+        return Buffer.from(readBodyPrefix(framing, received, BODY_BYTES).body);
+      } catch {
+        return received.subarray(0, BODY_BYTES);
+      }
+    };
+    const done = (): boolean => {
+      try {
+        const result = readBodyPrefix(framing, received, BODY_BYTES);
+        return result.complete || result.truncated;
+      } catch {
+        return true;
+      }
+    };
+    if (done() || socket.destroyed) return prefix();
+    await new Promise<void>((resolve) => {
+      const finish = (): void => {
+        clearTimeout(timer);
+        socket.off('data', onData);
+        socket.off('end', finish);
+        socket.off('close', finish);
+        socket.off('error', finish);
+        resolve();
+      };
+      const onData = (chunk: Buffer): void => {
+        received = Buffer.concat([received, chunk]);
+        if (done() || received.length > BODY_BYTES * 64) finish();
+      };
+      const timer = setTimeout(finish, BODY_WAIT_MS);
+      socket.on('data', onData);
+      socket.once('end', finish);
+      socket.once('close', finish);
+      socket.once('error', finish);
+      socket.resume();
+    });
+    return prefix();
+  }
+
+  private async open(): Promise<Duplex> {
+    const { target, options, proxy } = this;
+    const create = options.createConnection;
+    if (create !== undefined) {
+      this.enter('connect');
+      let socket: Duplex;
+      try {
+        socket = await this.race(
+          Promise.resolve(create({ hostname: target.hostname, port: target.port, secure: target.secure, signal: this.abort.signal })),
+        );
+      } catch (error) {
+        if (error instanceof ConnectError) throw error;
+        throw this.error('WS_ERR_CONNECT', `createConnection failed: ${describe(error)}`, { cause: error });
+      }
+      this.socket = socket;
+      return socket;
+    }
+    if (target.socketPath !== undefined) {
+      this.enter('connect');
+      return this.tcp(() => netConnect({ path: target.socketPath!, allowHalfOpen: true }), target.socketPath);
+    }
+    const hop = proxy ?? target;
+    const address = await this.resolve(hop.hostname);
+    let socket: Duplex;
+    if (target.secure && proxy === null) {
+      // TCP and TLS on one TLSSocket (so that it owns the half-close), timed apart by its events.
+      this.enter('connect');
+      // allowHalfOpen: the connection ends its side of TCP itself (Connection decides, RFC 6455
+      // 7.1.1); Node's tls.connect takes it (net.Socket's option) though @types/node 20 omits it.
+      const options: TlsConnectionOptions & { allowHalfOpen: boolean } = {
+        ...this.tlsOptions(),
+        host: address.address,
+        port: hop.port,
+        allowHalfOpen: true,
+      };
+      socket = await this.tcp(() => tlsConnect(options), `${hop.hostname}:${hop.port}`);
+      return this.secure(socket as TLSSocket);
+    }
+    this.enter('connect');
+    socket = await this.tcp(
+      () => netConnect({ host: address.address, port: hop.port, family: address.family, allowHalfOpen: true }),
+      `${hop.hostname}:${hop.port}`,
+    );
+    if (proxy !== null) socket = await this.tunnel(socket, proxy);
+    if (target.secure) {
+      this.enter('tls');
+      const tls = tlsConnect({ ...this.tlsOptions(), socket });
+      this.socket = tls;
+      return this.secure(tls);
+    }
+    return socket;
+  }
+
+  private async resolve(hostname: string): Promise<LookupAddress> {
+    const family = isIP(hostname);
+    if (family !== 0) return { address: hostname, family };
+    this.enter('dns');
+    const lookup = this.options.lookup ?? dnsLookup;
+    return this.wait<LookupAddress>((resolve, reject) => {
+      try {
+        lookup(hostname, { family: this.options.family, all: false }, (error, address, resolvedFamily) => {
+          if (error !== null) {
+            reject(this.error('WS_ERR_DNS', `cannot resolve ${hostname}: ${describe(error)}`, { cause: error }));
+          } else if (typeof address !== 'string') {
+            reject(this.error('WS_ERR_DNS', `cannot resolve ${hostname}: the lookup gave no address`));
+          } else resolve({ address, family: resolvedFamily ?? isIP(address) });
+        });
+      } catch (error) {
+        reject(this.error('WS_ERR_DNS', `cannot resolve ${hostname}: ${describe(error)}`, { cause: error }));
+      }
+    });
+  }
+
+  /** Opens a socket and waits for its TCP connection. */
+  private tcp(open: () => Socket, where: string): Promise<Socket> {
+    const socket = open();
+    this.socket = socket;
+    return this.wait<Socket>((resolve, reject) => {
+      const onConnect = (): void => {
+        socket.off('error', onError);
+        resolve(socket);
+      };
+      const onError = (error: Error): void => {
+        socket.off('connect', onConnect);
+        reject(this.error('WS_ERR_CONNECT', `cannot connect to ${where}: ${describe(error)}`, { cause: error }));
+      };
+      socket.once('connect', onConnect);
+      socket.once('error', onError);
+    });
+  }
+
+  /** Waits for the TLS handshake of `socket` (a TLSSocket whose TCP may still be connecting). */
+  private secure(socket: TLSSocket): Promise<Duplex> {
+    this.enter('tls');
+    return this.wait<Duplex>((resolve, reject) => {
+      const onSecure = (): void => {
+        socket.off('error', onError);
+        socket.off('close', onClose);
+        resolve(socket);
+      };
+      const onError = (error: Error): void => {
+        socket.off('secureConnect', onSecure);
+        socket.off('close', onClose);
+        reject(this.error('WS_ERR_TLS', `TLS failed: ${describe(error)}`, { cause: error }));
+      };
+      const onClose = (): void => {
+        socket.off('secureConnect', onSecure);
+        socket.off('error', onError);
+        reject(this.error('WS_ERR_TLS', 'TLS failed: the connection closed during the TLS handshake'));
+      };
+      socket.once('secureConnect', onSecure);
+      socket.once('error', onError);
+      socket.once('close', onClose);
+    });
+  }
+
+  /** Asks the proxy for a tunnel to the target (CONNECT); resolves with the tunnel's socket. */
+  private async tunnel(socket: Duplex, proxy: ProxyTarget): Promise<Duplex> {
+    this.enter('proxy');
+    socket.write(buildConnectRequest(this.target, proxy), 'latin1');
+    let answered: Answered;
+    try {
+      answered = await this.readHead(socket);
+    } catch (error) {
+      if (!(error instanceof ConnectError) || error.code !== 'WS_ERR_INVALID_RESPONSE') throw error;
+      throw this.error('WS_ERR_PROXY', `the proxy ${proxy.hostname}:${proxy.port} ${error.message.replace(/^the server /, '')}`, { cause: error });
+    }
+    const status = answered.head.status;
+    if (status < 200 || status > 299) {
+      const body = await this.readBody(answered);
+      socket.destroy();
+      throw this.error(
+        'WS_ERR_PROXY',
+        `the proxy ${proxy.hostname}:${proxy.port} refused the tunnel: ${status} ${answered.head.statusText}`,
+        { status, headers: answered.head.headers, body },
+      );
+    }
+    // Bytes after a 2xx to CONNECT already belong to the tunnel (RFC 9110 9.3.6).
+    if (answered.rest.length > 0) socket.unshift(Buffer.from(answered.rest));
+    socket.resume();
+    return socket;
+  }
+
+  /** Reads a response head from `socket`, leaving it paused with the rest of the last chunk returned. */
+  private readHead(socket: Duplex): Promise<Answered> {
+    const parser = new ResponseHeadParser({ maxHeaderSize: this.options.maxHeaderSize, maxHeaderCount: this.options.maxHeaderCount });
+    return this.wait<Answered>((resolve, reject) => {
+      const cleanup = (): void => {
+        socket.off('data', onData);
+        socket.off('end', onEnd);
+        socket.off('close', onEnd);
+        socket.off('error', onError);
+      };
+      const onData = (chunk: Buffer): void => {
+        let head: ResponseHead | null;
+        try {
+          head = parser.push(chunk);
+        } catch (error) {
+          cleanup();
+          const message = error instanceof WebSocketError ? error.message : describe(error);
+          reject(this.error('WS_ERR_INVALID_RESPONSE', `the server sent ${message}`, { cause: error }));
+          return;
+        }
+        if (head === null) return;
+        cleanup();
+        socket.pause();
+        resolve({ socket, head, rest: parser.remainder });
+      };
+      const onEnd = (): void => {
+        cleanup();
+        reject(this.error('WS_ERR_INVALID_RESPONSE', 'the server closed the connection without answering the handshake'));
+      };
+      const onError = (error: Error): void => {
+        cleanup();
+        reject(this.error('WS_ERR_INVALID_RESPONSE', `the connection failed before the handshake response: ${describe(error)}`, { cause: error }));
+      };
+      socket.on('data', onData);
+      socket.once('end', onEnd);
+      socket.once('close', onEnd);
+      socket.once('error', onError);
+      socket.resume();
+    });
+  }
+
+  private tlsOptions(): TlsConnectionOptions {
+    const { tls } = this.options;
+    const hostname = this.target.hostname;
+    return {
+      ca: tls.ca,
+      cert: tls.cert,
+      key: tls.key,
+      passphrase: tls.passphrase,
+      rejectUnauthorized: tls.rejectUnauthorized,
+      // SNI takes host names only (RFC 6066 3); the certificate is checked against the host either way.
+      servername: tls.servername ?? (isIP(hostname) === 0 ? hostname : undefined),
+      host: tls.servername ?? hostname,
+    };
+  }
+
+  /** Records the time of the phase ending and starts `phase`. */
+  private enter(phase: ConnectPhase): void {
+    this.closePhase();
+    this.phase = phase;
+    this.phaseStarted = performance.now();
+  }
+
+  private closePhase(): void {
+    const now = performance.now();
+    if (this.phase !== undefined && this.phaseStarted !== 0) {
+      this.timings[this.phase] = (this.timings[this.phase] ?? 0) + (now - this.phaseStarted);
+      this.phaseStarted = 0;
+    }
+    this.timings.total = now - this.started;
+  }
+
+  /** A step as a promise that the attempt's cancellation also rejects. */
+  private wait<T>(executor: (resolve: Resolve<T>, reject: Reject) => void): Promise<T> {
+    return this.race(new Promise<T>((resolve, reject) => executor(resolve, reject)));
+  }
+
+  private race<T>(promise: Promise<T>): Promise<T> {
+    const cancelled = this.cancelled;
+    if (cancelled !== null) {
+      promise.catch(() => {});
+      return Promise.reject(cancelled);
+    }
+    return new Promise<T>((resolve, reject) => {
+      const onCancel: Reject = (error) => reject(error);
+      this.onCancel.add(onCancel);
+      promise.then(
+        (value) => {
+          this.onCancel.delete(onCancel);
+          resolve(value);
+        },
+        (error: unknown) => {
+          this.onCancel.delete(onCancel);
+          reject(error);
+        },
+      );
+    });
+  }
+}
+
+export function describe(error: unknown): string {
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    return typeof code === 'string' && !error.message.includes(code) ? `${code}: ${error.message}` : error.message;
+  }
+  return String(error);
+}

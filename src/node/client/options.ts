@@ -1,0 +1,145 @@
+/** connect()'s options: every connection limit a server has, plus what a client decides. */
+
+import type { LookupFunction } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { SecureContextOptions } from 'node:tls';
+import { WebSocketError } from '../../protocol/errors.js';
+import { resolveOptions, type ConnectionOptions, type ResolvedOptions } from '../options.js';
+
+/** What createConnection is asked for. */
+export interface TransportRequest {
+  readonly hostname: string;
+  readonly port: number;
+  /** wss: the transport must provide TLS itself (or return a plain stream for a TLS terminator you trust). */
+  readonly secure: boolean;
+  readonly signal: AbortSignal;
+}
+
+export interface ClientOptions extends ConnectionOptions {
+  /** Subprotocols to offer, in order of preference (RFC 6455 4.1). Default none. */
+  protocols?: string | readonly string[];
+  /** Extra request headers (cookies, authorization...). Default none. */
+  headers?: Readonly<Record<string, string>>;
+  /** The Origin header. Default none (browsers send one; servers may require it). */
+  origin?: string;
+  /** Aborts the connect (WS_ERR_ABORTED). Once connected, it no longer affects the connection. */
+  signal?: AbortSignal;
+  /** wss: trusted CA certificates instead of Node's defaults (PEM). */
+  ca?: SecureContextOptions['ca'];
+  /** wss: a client certificate and its key (PEM), for servers that ask for one. */
+  cert?: SecureContextOptions['cert'];
+  key?: SecureContextOptions['key'];
+  passphrase?: string;
+  /** wss: refuse a server whose certificate does not verify. Default true. */
+  rejectUnauthorized?: boolean;
+  /** wss: the TLS server name (SNI) and the name the certificate must match. Default the URL's host. */
+  servername?: string;
+  /** Follow 301, 302, 303, 307 and 308 answers to the handshake. Default false. */
+  followRedirects?: boolean;
+  /** Most redirects followed. Default 10. */
+  maxRedirects?: number;
+  /**
+   * An HTTP CONNECT proxy: 'http://user:pass@host:port'; 'env' for HTTPS_PROXY / HTTP_PROXY /
+   * NO_PROXY; false (default) for none.
+   */
+  proxy?: string | false;
+  /** Any transport instead of TCP/TLS (a test pipe, a socket you opened). */
+  createConnection?: (request: TransportRequest) => Duplex | Promise<Duplex>;
+  /** Resolves host names instead of dns.lookup. */
+  lookup?: LookupFunction;
+  /** Resolve to IPv4 (4) or IPv6 (6) addresses only. Default either. */
+  family?: 0 | 4 | 6;
+}
+
+export interface ResolvedClientOptions extends ResolvedOptions {
+  readonly protocols: readonly string[];
+  readonly headers: Readonly<Record<string, string>>;
+  readonly origin: string | undefined;
+  readonly signal: AbortSignal | undefined;
+  readonly tls: {
+    readonly ca: SecureContextOptions['ca'];
+    readonly cert: SecureContextOptions['cert'];
+    readonly key: SecureContextOptions['key'];
+    readonly passphrase: string | undefined;
+    readonly rejectUnauthorized: boolean;
+    readonly servername: string | undefined;
+  };
+  readonly followRedirects: boolean;
+  readonly maxRedirects: number;
+  readonly proxy: string | false;
+  readonly createConnection: ClientOptions['createConnection'];
+  readonly lookup: LookupFunction | undefined;
+  readonly family: 0 | 4 | 6;
+}
+
+/** Client defaults that differ from a server's: a client offers permessage-deflate by default. */
+export const CLIENT_DEFAULTS = {
+  perMessageDeflate: true,
+  rejectUnauthorized: true,
+  followRedirects: false,
+  maxRedirects: 10,
+  proxy: false,
+} as const;
+
+function invalid(name: string, expected: string, value: unknown): WebSocketError {
+  return new WebSocketError(
+    'WS_ERR_INVALID_ARGUMENT',
+    `option ${name} must be ${expected}, got ${typeof value === 'string' ? JSON.stringify(value) : String(value)}`,
+  );
+}
+
+function optionalFunction<T>(name: string, value: T | undefined): T | undefined {
+  if (value !== undefined && typeof value !== 'function') throw invalid(name, 'a function', value);
+  return value;
+}
+
+export function resolveClientOptions(options: ClientOptions = {}): ResolvedClientOptions {
+  if (typeof options !== 'object' || options === null) throw invalid('options', 'an object', options);
+  const base = resolveOptions({ ...options, perMessageDeflate: options.perMessageDeflate ?? CLIENT_DEFAULTS.perMessageDeflate });
+  const protocols = options.protocols === undefined ? [] : typeof options.protocols === 'string' ? [options.protocols] : [...options.protocols];
+  for (const protocol of protocols) if (typeof protocol !== 'string') throw invalid('protocols', 'strings', protocol);
+  const headers = options.headers ?? {};
+  if (typeof headers !== 'object' || headers === null) throw invalid('headers', 'an object', headers);
+  for (const [name, value] of Object.entries(headers)) {
+    if (typeof value !== 'string') throw invalid(`headers[${JSON.stringify(name)}]`, 'a string', value);
+  }
+  if (options.origin !== undefined && typeof options.origin !== 'string') throw invalid('origin', 'a string', options.origin);
+  const signal = options.signal;
+  if (signal !== undefined && (typeof signal !== 'object' || signal === null || typeof signal.aborted !== 'boolean')) {
+    throw invalid('signal', 'an AbortSignal', signal);
+  }
+  const rejectUnauthorized = options.rejectUnauthorized ?? CLIENT_DEFAULTS.rejectUnauthorized;
+  if (typeof rejectUnauthorized !== 'boolean') throw invalid('rejectUnauthorized', 'true or false', rejectUnauthorized);
+  const followRedirects = options.followRedirects ?? CLIENT_DEFAULTS.followRedirects;
+  if (typeof followRedirects !== 'boolean') throw invalid('followRedirects', 'true or false', followRedirects);
+  const maxRedirects = options.maxRedirects ?? CLIENT_DEFAULTS.maxRedirects;
+  if (!Number.isInteger(maxRedirects) || maxRedirects < 0 || maxRedirects > 100) {
+    throw invalid('maxRedirects', 'an integer from 0 to 100', maxRedirects);
+  }
+  const proxy = options.proxy ?? CLIENT_DEFAULTS.proxy;
+  if (proxy !== false && typeof proxy !== 'string') throw invalid('proxy', "a URL, 'env' or false", proxy);
+  const family = options.family ?? 0;
+  if (family !== 0 && family !== 4 && family !== 6) throw invalid('family', '0, 4 or 6', family);
+  if (options.servername !== undefined && typeof options.servername !== 'string') throw invalid('servername', 'a string', options.servername);
+  return {
+    ...base,
+    protocols,
+    headers,
+    origin: options.origin,
+    signal,
+    tls: {
+      ca: options.ca,
+      cert: options.cert,
+      key: options.key,
+      passphrase: options.passphrase,
+      rejectUnauthorized,
+      servername: options.servername,
+    },
+    followRedirects,
+    maxRedirects,
+    proxy,
+    createConnection: optionalFunction('createConnection', options.createConnection),
+    lookup: optionalFunction('lookup', options.lookup),
+    family,
+  };
+}
