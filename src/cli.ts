@@ -1,10 +1,13 @@
+#!/usr/bin/env node
 /**
- * `npm start`: the echo server, the Autobahn fuzzing client's target. Text comes back as text,
- * binary as binary, fragmented messages whole; pings are answered by the library.
+ * `npm start` and the package's `rfc6455` command (package.json `bin`): the echo server, the
+ * Autobahn fuzzing client's target. Text comes back as text, binary as binary, fragmented messages
+ * whole; pings are answered by the library.
  *
  *   npm start                      # port 9001, or $PORT
  *   npm start -- --port 9002 --host 127.0.0.1
  *   npm start -- --no-deflate      # decline permessage-deflate (offered by default)
+ *   rfc6455 echo --port 9002       # the same, as an installed command ("echo" may be left out)
  */
 
 import { parseArgs } from 'node:util';
@@ -15,6 +18,18 @@ function fail(message: string): never {
   console.error(`rfc6455 echo server: ${message}`);
   process.exit(2);
 }
+
+const USAGE = `Usage: rfc6455 [echo] [--port N] [--host H] [--no-deflate]
+
+Commands:
+  echo             an echo server (the default when no command is given)
+
+Options:
+  -p, --port N     port to listen on (default: $PORT, else 9001; 0 picks a free one)
+      --host H     address to listen on (default: $HOST, else every interface)
+      --no-deflate decline permessage-deflate (offered by default)
+  -h, --help       print this help
+`;
 
 function parsePort(value: string): number {
   const port = Number(value);
@@ -34,18 +49,34 @@ async function echo(ws: Ws): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  let values: { port?: string | undefined; host?: string | undefined; 'no-deflate'?: boolean | undefined };
+  let values: {
+    port?: string | undefined;
+    host?: string | undefined;
+    'no-deflate'?: boolean | undefined;
+    help?: boolean | undefined;
+  };
+  let positionals: string[];
   try {
-    ({ values } = parseArgs({
+    ({ values, positionals } = parseArgs({
+      allowPositionals: true,
       options: {
         port: { type: 'string', short: 'p' },
         host: { type: 'string' },
         'no-deflate': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
       },
     }));
   } catch (error) {
     fail((error as Error).message);
   }
+  if (values.help === true) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  // `rfc6455 echo ...` and the bare form `npm start` uses are the same command.
+  const [command = 'echo', ...extra] = positionals;
+  if (command !== 'echo') fail(`unknown command ${JSON.stringify(command)} (try --help)`);
+  if (extra.length > 0) fail(`unexpected argument ${JSON.stringify(extra[0])} (try --help)`);
   const port = parsePort(values.port ?? process.env['PORT'] ?? '9001');
   const host = values.host ?? process.env['HOST'];
 

@@ -1,6 +1,7 @@
 /**
  * The echo server CLI (src/cli.ts) as a child process: its log line, echo, graceful shutdown on
- * SIGTERM/SIGINT (1001 to clients, exit code 0), PORT/HOST, and its argument errors (exit code 2).
+ * SIGTERM/SIGINT (1001 to clients, exit code 0), PORT/HOST, the `echo` command and `--help`, and
+ * its argument errors (exit code 2).
  */
 
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -141,6 +142,35 @@ describe('echo server CLI', () => {
     ['a negative port', ['--port=-1'], 'rfc6455 echo server: invalid port "-1"'],
   ])('exits with code 2 on %s', async (_name, args, message) => {
     const cli = spawnCli([...args, '--host', HOST]);
+    expect(await cli.exit).toEqual({ code: 2, signal: null });
+    expect(cli.stderr().trim()).toBe(message);
+    expect(cli.stdout()).toBe('');
+  });
+
+  it('`echo` is the same server as the bare form (the `rfc6455 echo` command)', async () => {
+    const { cli, url, port } = await startCli(['echo', '--port', '0', '--host', HOST]);
+    expect(url).toBe(`ws://${HOST}:${port}`);
+    const client = await wsConnect(url);
+    client.ws.send('via echo');
+    expect((await client.messages.next()).data.toString()).toBe('via echo');
+    cli.child.kill('SIGTERM');
+    expect(await client.closed).toEqual({ code: 1001, reason: 'server shutting down' });
+    expect(await cli.exit).toEqual({ code: 0, signal: null });
+  });
+
+  it.each(['--help', '-h', 'echo --help'])('`%s` prints the usage on stdout and exits 0', async (line) => {
+    const cli = spawnCli(line.split(' '));
+    expect(await cli.exit).toEqual({ code: 0, signal: null });
+    expect(cli.stdout().split('\n', 1)[0]).toBe('Usage: rfc6455 [echo] [--port N] [--host H] [--no-deflate]');
+    for (const option of ['--port N', '--host H', '--no-deflate', '--help']) expect(cli.stdout()).toContain(option);
+    expect(cli.stderr()).toBe('');
+  });
+
+  it.each([
+    ['an unknown command', ['connect'], 'rfc6455 echo server: unknown command "connect" (try --help)'],
+    ['an extra argument', ['echo', 'extra'], 'rfc6455 echo server: unexpected argument "extra" (try --help)'],
+  ])('exits with code 2 on %s', async (_name, args, message) => {
+    const cli = spawnCli(args);
     expect(await cli.exit).toEqual({ code: 2, signal: null });
     expect(cli.stderr().trim()).toBe(message);
     expect(cli.stdout()).toBe('');

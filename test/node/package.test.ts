@@ -5,6 +5,7 @@
 
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import {
   CloseCode,
@@ -95,6 +96,14 @@ describe("import 'rfc6455'", () => {
     expect(CloseCode.GOING_AWAY).toBe(1001);
     expect(isSendableCloseCode(4000)).toBe(true);
     expect(isSendableCloseCode(1006)).toBe(false);
+  });
+});
+
+describe("require('rfc6455')", () => {
+  it('resolves both entry points to the same dist/ files as import (package.json exports "default")', () => {
+    const require = createRequire(import.meta.url);
+    expect(require.resolve('rfc6455')).toBe(`${ROOT}dist/index.js`);
+    expect(require.resolve('rfc6455/protocol')).toBe(`${ROOT}dist/protocol/index.js`);
   });
 });
 
