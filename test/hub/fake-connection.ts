@@ -149,7 +149,7 @@ export function decodeFrame(frame: PreparedFrame, deflate: HubDeflateParameters 
   expect(header.length).toBe(frame.frame.length - size);
   expect(frame.firstByte).toBe(frame.frame[0]);
   expect(Buffer.compare(frame.payload, frame.frame.subarray(size))).toBe(0);
-  let data = Buffer.from(frame.frame.subarray(size));
+  let data: Buffer = Buffer.from(frame.frame.subarray(size));
   if (header.rsv1) {
     expect(deflate, 'a compressed frame on a connection without permessage-deflate').not.toBeNull();
     data = inflateRawSync(Buffer.concat([data, TAIL]), {
