@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { deflateRawSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { deflateFresh } from '../../src/hub/encoder.js';
@@ -7,6 +6,17 @@ import type { HubDeflateParameters } from '../../src/hub/types.js';
 import { FakeConnection, decodeFrame } from './fake-connection.js';
 
 const LONG = 'the quick brown fox jumps over the lazy dog; '.repeat(50); // 2250 bytes, compressible
+
+/** Incompressible bytes, the same on every run (seeded). */
+function noise(length: number, seed: number): Buffer {
+  const out = Buffer.alloc(length);
+  let x = (seed * 2654435761 + 1) >>> 0;
+  for (let i = 0; i < length; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    out[i] = x >>> 24;
+  }
+  return out;
+}
 
 function hexOf(bytes: Uint8Array): string {
   return Buffer.from(bytes).toString('hex');
@@ -34,7 +44,7 @@ describe('deflateFresh', () => {
     // A random block repeated at distance d compresses to about d bytes if the repeat is matched,
     // and to about 2d if it is not. zlib's longest distance is its window minus 262 (MIN_LOOKAHEAD).
     const repeatedAt = (distance: number, bits: number): number => {
-      const block = randomBytes(distance);
+      const block = noise(distance, distance * 31 + bits);
       return deflateFresh(Buffer.concat([block, block]), bits, 6, 8)!.length / distance;
     };
     expect(repeatedAt(200, 8)).toBeLessThan(1.3);
@@ -126,10 +136,10 @@ describe('publish with permessage-deflate: compressed once per window size', () 
   it('sends a message uncompressed when compressing would not make it smaller', () => {
     const hub = new Hub<FakeConnection>();
     const a = subscriber(hub, { ourNoContextTakeover: true });
-    const noise = randomBytes(4096);
-    hub.publish('t', noise);
+    const data = noise(4096, 1);
+    hub.publish('t', data);
     expect(a.frames[0]!.deflateWindowBits).toBeUndefined();
-    expect(Buffer.compare(decodeFrame(a.frames[0]!, a.perMessageDeflate).data, noise)).toBe(0);
+    expect(Buffer.compare(decodeFrame(a.frames[0]!, a.perMessageDeflate).data, data)).toBe(0);
   });
 
   it('compresses binary messages too, keeping opcode 2', () => {
