@@ -9,5 +9,6 @@ export * from './frame.js';
 export * from './handshake.js';
 export * from './mask.js';
 export * from './parser.js';
+export * from './prepared.js';
 export * from './utf8.js';
 export * from './writer.js';

@@ -1,0 +1,97 @@
+/**
+ * Encode once (issue 11): a message is UTF-8 encoded and framed once, and compressed at most once
+ * per distinct window size among its recipients, whatever their number.
+ *
+ * Every compressed broadcast uses a fresh deflate context (RFC 7692 7.2.1 with no context
+ * takeover): it refers to nothing sent before, so the same bytes decode on every connection that
+ * agreed a window at least as large, whatever that connection's own history. The connection
+ * resets its own compressor after such a frame when it keeps context takeover (sendPrepared's
+ * contract), because the peer's window now holds the broadcast.
+ */
+
+import { constants, deflateRawSync } from 'node:zlib';
+import { WebSocketError } from '../protocol/errors.js';
+import { prepareFrame, type PreparedFrame } from '../protocol/prepared.js';
+import type { HubData, HubDeflateParameters } from './types.js';
+
+export interface CompressionSettings {
+  readonly threshold: number;
+  readonly level: number;
+  readonly memLevel: number;
+}
+
+/** The bytes of a message and its kind; text is encoded to UTF-8 here, once. */
+export function encodePayload(data: HubData): { readonly payload: Uint8Array; readonly isText: boolean } {
+  if (typeof data === 'string') return { payload: Buffer.from(data, 'utf8'), isText: true };
+  if (data instanceof Uint8Array) return { payload: data, isText: false };
+  if (data instanceof ArrayBuffer) return { payload: new Uint8Array(data), isText: false };
+  if (ArrayBuffer.isView(data)) return { payload: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), isText: false };
+  throw new WebSocketError(
+    'WS_ERR_INVALID_ARGUMENT',
+    `a message must be a string, a Uint8Array, an ArrayBuffer or a DataView, got ${typeof data}`,
+  );
+}
+
+/** RFC 7692 7.2.1: the 4 octets a sync flush ends with, removed before sending. */
+const TAIL_LENGTH = 4;
+
+/**
+ * `payload` deflated with a fresh context, sync-flushed, tail removed; null if zlib refuses the
+ * parameters. Window bits 8: zlib >= 1.2.9 rejects a 256-byte window for raw deflate, and Node
+ * turns 8 into 9 for DeflateRaw (nodejs/node#16511); zlib's deflate never emits a distance above
+ * its window minus MIN_LOOKAHEAD (262), 250 bytes for a 512-byte window (madler/zlib#291, #171),
+ * so the stream "effectively uses an 8-bit window only" (Node's zlib docs) and a peer that agreed
+ * 8 decodes it. test/hub/encoder.test.ts checks that on the zlib Node ships.
+ */
+export function deflateFresh(payload: Uint8Array, windowBits: number, level: number, memLevel: number): Uint8Array | null {
+  let out: Buffer;
+  try {
+    out = deflateRawSync(payload, { windowBits, level, memLevel, finishFlush: constants.Z_SYNC_FLUSH });
+  } catch {
+    // RFC 7692 allows any message to be sent uncompressed (RSV1 clear), so no group is stuck.
+    return null;
+  }
+  const end = out.length - TAIL_LENGTH;
+  if (end < 0 || out[end] !== 0x00 || out[end + 1] !== 0x00 || out[end + 2] !== 0xff || out[end + 3] !== 0xff) return null;
+  return out.subarray(0, end);
+}
+
+/** One message on its way to many connections: its frames, built lazily, at most one per encoding. */
+export class OutgoingMessage {
+  readonly payload: Uint8Array;
+  readonly isText: boolean;
+  /** The uncompressed frame; its payload is the hub's own immutable copy of the message. */
+  readonly plain: PreparedFrame;
+  private readonly settings: CompressionSettings;
+  /** By window bits: the compressed frame, or `plain` when compression does not pay or failed. */
+  private readonly deflated: (PreparedFrame | undefined)[] = [];
+
+  constructor(payload: Uint8Array, isText: boolean, settings: CompressionSettings) {
+    this.plain = prepareFrame(isText, payload);
+    this.payload = this.plain.payload;
+    this.isText = isText;
+    this.settings = settings;
+  }
+
+  /**
+   * The frame for a connection. Compressed only when the connection negotiated permessage-deflate,
+   * the message reaches the threshold, and either the connection resets its compressor after
+   * every message anyway or the caller accepts that it will reset it (`noContextTakeover`);
+   * otherwise uncompressed, which RFC 7692 always allows.
+   */
+  frameFor(deflate: HubDeflateParameters | null, noContextTakeover: boolean): PreparedFrame {
+    if (deflate === null || this.payload.length < this.settings.threshold) return this.plain;
+    if (!deflate.ourNoContextTakeover && !noContextTakeover) return this.plain;
+    const bits = deflate.ourMaxWindowBits;
+    if (!Number.isInteger(bits) || bits < 8 || bits > 15) return this.plain;
+    return (this.deflated[bits] ??= this.compress(bits));
+  }
+
+  private compress(bits: number): PreparedFrame {
+    const { level, memLevel } = this.settings;
+    const compressed = deflateFresh(this.payload, bits, level, memLevel);
+    // Sending a compressed message no smaller than the original would only cost the peer work.
+    if (compressed === null || compressed.length >= this.payload.length) return this.plain;
+    return prepareFrame(this.isText, compressed, bits);
+  }
+}

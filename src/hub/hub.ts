@@ -1,0 +1,358 @@
+/**
+ * The hub (issue 11): connections, topics, encode-once publish with honest synchronous results,
+ * bounded per-connection queues with per-topic policies, and a broker seam for other processes.
+ * Built only on the connection's public API (HubConnection), so any connection that implements it
+ * can join, and the hub's rules are tested against a fake one.
+ *
+ * Compression and the topic option `noContextTakeover`. Every compressed broadcast is deflated
+ * with a fresh context, once per window size among its recipients (encoder.ts), so one frame is
+ * valid for all of them. A connection that negotiated no context takeover for its own compressor
+ * (server_no_context_takeover, RFC 7692 7.1.1.1) would have sent exactly such a frame itself, so
+ * it always gets the compressed frame. A connection that keeps context takeover can decode it too
+ * (it refers to no history), but after it the peer's window holds the broadcast, which the
+ * connection's compressor never saw; so sendPrepared() resets that compressor, and the
+ * connection's next own message starts from an empty window. That is the cost a topic accepts
+ * with `noContextTakeover: true`: its broadcasts reach such connections compressed, in exchange
+ * for their own messages compressing worse after each one. With `false` (the default), those
+ * connections get the broadcast uncompressed (RFC 7692 lets any message go without RSV1), and
+ * their compressor's history is left alone. Either way a broadcast is compressed at most once per
+ * window size, never once per connection.
+ */
+
+import { randomUUID } from 'node:crypto';
+import { WebSocketError } from '../protocol/errors.js';
+import { InProcessBroker, type Broker, type BrokerMessage } from './broker.js';
+import { encodePayload, OutgoingMessage, type CompressionSettings } from './encoder.js';
+import { HubEventTarget, type Listener } from './events.js';
+import { resolveHubOptions, type HubOptions, type ResolvedHubOptions } from './options.js';
+import { Outbox, type Dropped, type OutboxOwner } from './outbox.js';
+import { TopicRegistry } from './topics.js';
+import type {
+  DropReason,
+  HubConnection,
+  HubData,
+  HubEvents,
+  PublishOptions,
+  PublishResult,
+  SendOptions,
+  SendResult,
+  TopicOptions,
+  TopicStats,
+} from './types.js';
+
+/** RFC 6455 7.4.1: 1008, the endpoint received a message that violates its policy; coder/websocket's chat uses it for slow subscribers. */
+const TOO_SLOW = { code: 1008, reason: 'too slow' } as const;
+
+const NOBODY: PublishResult = Object.freeze({ recipients: 0, queued: 0, dropped: 0, closed: 0 });
+
+function ignore(): void {}
+
+function invalid(message: string): WebSocketError {
+  return new WebSocketError('WS_ERR_INVALID_ARGUMENT', message);
+}
+
+export class Hub<C extends HubConnection = HubConnection> {
+  private readonly options: ResolvedHubOptions;
+  private readonly compression: CompressionSettings;
+  private readonly registry: TopicRegistry<C>;
+  private readonly events: HubEventTarget<HubEvents<C>>;
+  private readonly broker: Broker;
+  /** Connections in the hub, by connection and by id. */
+  private readonly ids = new Map<C, string>();
+  private readonly byId = new Map<string, C>();
+  /** Outlive membership: a removed connection's queue still drains in order, and a re-added one reuses it (and its id). */
+  private readonly outboxes = new WeakMap<C, Outbox<C>>();
+  private readonly knownIds = new WeakMap<C, string>();
+  private readonly watched = new WeakSet<C>();
+  private readonly owner: OutboxOwner<C>;
+  private isClosed = false;
+
+  constructor(options?: HubOptions) {
+    this.options = resolveHubOptions(options);
+    const { deflateThreshold: threshold, deflateLevel: level, deflateMemLevel: memLevel } = this.options;
+    this.compression = { threshold, level, memLevel };
+    this.events = new HubEventTarget(this.options.onError);
+    this.broker = options?.broker ?? new InProcessBroker();
+    this.registry = new TopicRegistry<C>(this.options.topic, {
+      first: (topic) => this.broker.subscribe(topic),
+      last: (topic) => this.broker.unsubscribe(topic),
+    });
+    this.owner = {
+      maxQueuedBytes: this.options.maxQueuedBytes,
+      lowWatermark: this.options.lowWatermark,
+      dropped: (connection, message, reason) => this.dropped(connection, message, reason),
+      evicted: (connection, topic, queuedBytes) => this.evicted(connection, topic, queuedBytes),
+    };
+    this.broker.start((message) => this.receive(message));
+  }
+
+  // --- connections ---------------------------------------------------------------------------
+
+  /** Adds a connection and returns its id. It leaves the hub by itself when it closes. */
+  add(connection: C): string {
+    this.checkOpen();
+    checkConnection(connection);
+    const existing = this.ids.get(connection);
+    if (existing !== undefined) return existing;
+    let id = this.knownIds.get(connection);
+    if (id === undefined) this.knownIds.set(connection, (id = randomUUID()));
+    this.ids.set(connection, id);
+    this.byId.set(id, connection);
+    if (!this.outboxes.has(connection)) this.outboxes.set(connection, new Outbox(connection, this.owner));
+    if (!this.watched.has(connection)) {
+      this.watched.add(connection);
+      // Issue 11: a connection that closes leaves every topic by itself.
+      const closed = (): void => this.connectionClosed(connection);
+      connection.closed.then(closed, closed);
+    }
+    return id;
+  }
+
+  /**
+   * Takes a connection out of the hub and all its topics; false if it was not in it. It stays open,
+   * and what the hub had queued for it is still written, in order.
+   */
+  remove(connection: C): boolean {
+    if (!this.ids.has(connection)) return false;
+    this.detach(connection);
+    return true;
+  }
+
+  has(connection: C): boolean {
+    return this.ids.has(connection);
+  }
+
+  /** The connection's id (a UUID, unique across processes), while it is in the hub. */
+  id(connection: C): string | undefined {
+    return this.ids.get(connection);
+  }
+
+  /** The connection with this id, if it is in the hub. */
+  get(id: string): C | undefined {
+    return this.byId.get(id);
+  }
+
+  /** How many connections are in the hub. */
+  get size(): number {
+    return this.ids.size;
+  }
+
+  connections(): IterableIterator<C> {
+    return this.ids.keys();
+  }
+
+  /** Bytes and messages the hub holds for a connection that is behind (not yet given to it). */
+  queued(connection: C): { readonly messages: number; readonly bytes: number } {
+    const outbox = this.outboxes.get(connection);
+    return { messages: outbox?.queuedMessages ?? 0, bytes: outbox?.queuedBytes ?? 0 };
+  }
+
+  // --- topics --------------------------------------------------------------------------------
+
+  /** Subscribes a connection (which must be in the hub) to a topic; false if it already was. */
+  subscribe(connection: C, topic: string): boolean {
+    this.checkOpen();
+    checkTopic(topic);
+    this.checkMember(connection);
+    return this.registry.join(connection, topic);
+  }
+
+  /** Unsubscribes; false if it was not subscribed. Messages already published to it are still delivered. */
+  unsubscribe(connection: C, topic: string): boolean {
+    checkTopic(topic);
+    return this.registry.leave(connection, topic);
+  }
+
+  /** The topics a connection is subscribed to (a live view). */
+  topicsOf(connection: C): ReadonlySet<string> {
+    return this.registry.topicsOf(connection);
+  }
+
+  /** A topic's subscribers (a live view: copy it before changing subscriptions while iterating). */
+  members(topic: string): ReadonlySet<C> {
+    return this.registry.members(topic);
+  }
+
+  /** How many subscribers a topic has on this hub. */
+  count(topic: string): number {
+    return this.registry.members(topic).size;
+  }
+
+  /** Topics with at least one subscriber on this hub. */
+  topics(): string[] {
+    return [...this.registry.names()];
+  }
+
+  /**
+   * Sets a topic's options, over the hub's `topic` defaults; `undefined` restores the defaults. A
+   * configured topic keeps its options and counters while it has no subscribers.
+   */
+  configure(topic: string, options?: TopicOptions): void {
+    checkTopic(topic);
+    this.registry.configure(topic, options);
+  }
+
+  /** A topic's counters, while it has subscribers or options. */
+  stats(topic: string): TopicStats | undefined {
+    return this.registry.stats(topic);
+  }
+
+  // --- messages ------------------------------------------------------------------------------
+
+  /**
+   * Publishes to every subscriber of `topic` (but `except`), encoding the message once, and hands
+   * it to the broker for other hubs. Returns synchronously what happened to it for this hub's
+   * subscribers: `queued + dropped + closed === recipients`. Losses that happen later (a
+   * connection that closes before its queue was written) are reported by the 'drop' event.
+   */
+  publish(topic: string, data: HubData, options?: PublishOptions<C>): PublishResult {
+    this.checkOpen();
+    checkTopic(topic);
+    const key = options?.key;
+    checkKey(key);
+    const { payload, isText } = encodePayload(data);
+    const message = new OutgoingMessage(payload, isText, this.compression);
+    const result = this.deliver(topic, message, options?.except, key);
+    this.broker.publish({ topic, payload: message.payload, opcode: isText ? 0x1 : 0x2, key });
+    return result;
+  }
+
+  /** Sends to one connection, in order with everything the hub sends it, under the hub's sendPolicy. */
+  send(connection: C, data: HubData, options?: SendOptions): SendResult {
+    this.checkOpen();
+    const key = options?.key;
+    checkKey(key);
+    const outbox = this.outboxes.get(connection);
+    if (outbox === undefined || (!this.ids.has(connection) && connection.readyState === 'open')) {
+      throw invalid('send: the connection is not in this hub (add it first)');
+    }
+    const { payload, isText } = encodePayload(data);
+    const message = new OutgoingMessage(payload, isText, this.compression);
+    const frame = message.frameFor(connection.perMessageDeflate, this.options.sendNoContextTakeover);
+    return this.events.holding(() => outbox.offer(frame, message, null, key, this.options.sendPolicy));
+  }
+
+  // --- events --------------------------------------------------------------------------------
+
+  /**
+   * 'drop': a message did not reach a connection (one event per message and connection, with the
+   * reason). 'evict': a policy closed a connection with 1008 "too slow". Returns the remover.
+   */
+  on<K extends keyof HubEvents<C>>(type: K, listener: Listener<HubEvents<C>[K]>): () => void {
+    if (type !== 'drop' && type !== 'evict') throw invalid(`unknown hub event ${String(type)}`);
+    if (typeof listener !== 'function') throw invalid('a hub event listener must be a function');
+    return this.events.on(type, listener);
+  }
+
+  /** Takes every connection out (they stay open; queues still drain) and closes the broker. */
+  async close(): Promise<void> {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    for (const connection of [...this.ids.keys()]) this.detach(connection);
+    await this.broker.close();
+  }
+
+  // --- internals -----------------------------------------------------------------------------
+
+  private deliver(topic: string, message: OutgoingMessage, except: C | undefined, key: string | undefined): PublishResult {
+    const entry = this.registry.get(topic);
+    if (entry === undefined) return NOBODY;
+    entry.published++;
+    const members = entry.members;
+    if (members.size === 0) return NOBODY;
+    const { policy, noContextTakeover } = entry.options;
+    let recipients = 0;
+    let queued = 0;
+    let dropped = 0;
+    let closed = 0;
+    // Events wait for the loop's end, so no listener changes who gets this message (issue 11).
+    this.events.holding(() => {
+      for (const member of members) {
+        if (member === except) continue;
+        recipients++;
+        const frame = message.frameFor(member.perMessageDeflate, noContextTakeover);
+        const outcome = this.outboxes.get(member)!.offer(frame, message, topic, key, policy);
+        if (outcome === 'queued') queued++;
+        else if (outcome === 'dropped') dropped++;
+        else closed++;
+      }
+    });
+    return { recipients, queued, dropped, closed };
+  }
+
+  /** A message another hub published: delivered like a local one; its losses go to the events. */
+  private receive(message: BrokerMessage): void {
+    if (this.isClosed) return;
+    const outgoing = new OutgoingMessage(message.payload, message.opcode === 0x1, this.compression);
+    this.deliver(message.topic, outgoing, undefined, message.key);
+  }
+
+  private dropped(connection: C, { topic, key, bytes, message }: Dropped, reason: DropReason): void {
+    if (topic !== null) {
+      const entry = this.registry.get(topic);
+      if (entry !== undefined) entry.dropped++;
+    }
+    if (this.events.has('drop')) {
+      const { payload, isText } = message;
+      this.events.emit('drop', { topic, connection, reason, bytes, key, payload, isText });
+    }
+  }
+
+  private evicted(connection: C, topic: string | null, queuedBytes: number): void {
+    if (topic !== null) {
+      const entry = this.registry.get(topic);
+      if (entry !== undefined) entry.evicted++;
+    }
+    // Out of every topic at once: later publishes do not count it as a recipient.
+    this.detach(connection);
+    try {
+      connection.close(TOO_SLOW.code, TOO_SLOW.reason).then(ignore, ignore);
+    } catch (error) {
+      this.options.onError(error);
+    }
+    if (this.events.has('evict')) this.events.emit('evict', { topic, connection, queuedBytes });
+  }
+
+  private connectionClosed(connection: C): void {
+    this.outboxes.get(connection)?.discard('closed');
+    this.detach(connection);
+  }
+
+  private detach(connection: C): void {
+    const id = this.ids.get(connection);
+    if (id === undefined) return;
+    this.ids.delete(connection);
+    this.byId.delete(id);
+    this.registry.leaveAll(connection);
+  }
+
+  private checkOpen(): void {
+    if (this.isClosed) throw invalid('the hub is closed');
+  }
+
+  private checkMember(connection: C): void {
+    if (!this.ids.has(connection)) throw invalid('the connection is not in this hub (add it first)');
+  }
+}
+
+function checkConnection(connection: HubConnection): void {
+  const c = connection as Partial<Record<keyof HubConnection, unknown>> | null;
+  if (
+    typeof c !== 'object' ||
+    c === null ||
+    typeof c.sendPrepared !== 'function' ||
+    typeof c.drain !== 'function' ||
+    typeof c.close !== 'function' ||
+    !(c.closed instanceof Promise)
+  ) {
+    throw invalid('add: not a connection (it needs sendPrepared, drain, close and closed)');
+  }
+}
+
+function checkTopic(topic: unknown): void {
+  if (typeof topic !== 'string') throw invalid(`a topic must be a string, got ${typeof topic}`);
+}
+
+function checkKey(key: unknown): void {
+  if (key !== undefined && typeof key !== 'string') throw invalid(`a conflation key must be a string, got ${typeof key}`);
+}

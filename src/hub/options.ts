@@ -1,0 +1,116 @@
+/**
+ * The hub's options: defaults, bounds, and checks that name the option a bad value was given for.
+ */
+
+import { WebSocketError } from '../protocol/errors.js';
+import type { Broker } from './broker.js';
+import type { OverflowPolicy, TopicOptions } from './types.js';
+
+export interface HubOptions {
+  /** Most bytes of frames the hub holds for one connection that is behind (issue 11: bounded). Default 1 MiB. */
+  readonly maxQueuedBytes?: number;
+  /** The hub writes straight to a connection while its bufferedAmount is below this; above it, it queues. Default 64 KiB. */
+  readonly lowWatermark?: number;
+  /** Messages smaller than this are sent uncompressed. Default 1024, like the server's perMessageDeflate.threshold. */
+  readonly deflateThreshold?: number;
+  /** zlib level for broadcasts, 0-9. Default 6. */
+  readonly deflateLevel?: number;
+  /** zlib memLevel for broadcasts, 1-9. Default 8. */
+  readonly deflateMemLevel?: number;
+  /** Defaults for every topic. */
+  readonly topic?: TopicOptions;
+  /** The policy of send(). Default 'close'. */
+  readonly sendPolicy?: OverflowPolicy;
+  /** Whether send() compresses for connections that keep context takeover. Default false. */
+  readonly sendNoContextTakeover?: boolean;
+  /** Carries publishes to other hubs. Default: an InProcessBroker of its own. */
+  readonly broker?: Broker;
+  /** Receives errors thrown by event listeners. Default console.error. */
+  readonly onError?: (error: unknown) => void;
+}
+
+export interface ResolvedTopicOptions {
+  readonly policy: OverflowPolicy;
+  readonly noContextTakeover: boolean;
+}
+
+export interface ResolvedHubOptions {
+  readonly maxQueuedBytes: number;
+  readonly lowWatermark: number;
+  readonly deflateThreshold: number;
+  readonly deflateLevel: number;
+  readonly deflateMemLevel: number;
+  readonly topic: ResolvedTopicOptions;
+  readonly sendPolicy: OverflowPolicy;
+  readonly sendNoContextTakeover: boolean;
+  readonly onError: (error: unknown) => void;
+}
+
+export const HUB_DEFAULTS: ResolvedHubOptions = {
+  maxQueuedBytes: 1024 * 1024,
+  lowWatermark: 64 * 1024,
+  deflateThreshold: 1024,
+  deflateLevel: 6,
+  deflateMemLevel: 8,
+  topic: { policy: 'close', noContextTakeover: false },
+  sendPolicy: 'close',
+  sendNoContextTakeover: false,
+  onError: (error) => console.error(error),
+};
+
+const POLICIES: readonly OverflowPolicy[] = ['close', 'drop-new', 'drop-oldest', 'conflate'];
+
+function invalid(name: string, expected: string, value: unknown): WebSocketError {
+  return new WebSocketError('WS_ERR_INVALID_ARGUMENT', `${name} must be ${expected}, got ${String(value)}`);
+}
+
+function integer(name: string, value: unknown, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw invalid(name, `an integer from ${min} to ${max}`, value);
+  }
+  return value;
+}
+
+function boolean(name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw invalid(name, 'a boolean', value);
+  return value;
+}
+
+function policy(name: string, value: unknown, fallback: OverflowPolicy): OverflowPolicy {
+  if (value === undefined) return fallback;
+  if (!POLICIES.includes(value as OverflowPolicy)) throw invalid(name, `one of ${POLICIES.join(', ')}`, value);
+  return value as OverflowPolicy;
+}
+
+export function resolveTopicOptions(
+  name: string,
+  options: TopicOptions | undefined,
+  defaults: ResolvedTopicOptions,
+): ResolvedTopicOptions {
+  if (options === undefined) return defaults;
+  if (typeof options !== 'object' || options === null) throw invalid(name, 'an object', options);
+  return {
+    policy: policy(`${name}.policy`, options.policy, defaults.policy),
+    noContextTakeover: boolean(`${name}.noContextTakeover`, options.noContextTakeover, defaults.noContextTakeover),
+  };
+}
+
+export function resolveHubOptions(options: HubOptions = {}): ResolvedHubOptions {
+  if (typeof options !== 'object' || options === null) throw invalid('options', 'an object', options);
+  const d = HUB_DEFAULTS;
+  const onError = options.onError ?? d.onError;
+  if (typeof onError !== 'function') throw invalid('onError', 'a function', onError);
+  return {
+    maxQueuedBytes: integer('maxQueuedBytes', options.maxQueuedBytes, d.maxQueuedBytes, 0, Number.MAX_SAFE_INTEGER),
+    lowWatermark: integer('lowWatermark', options.lowWatermark, d.lowWatermark, 1, Number.MAX_SAFE_INTEGER),
+    deflateThreshold: integer('deflateThreshold', options.deflateThreshold, d.deflateThreshold, 0, Number.MAX_SAFE_INTEGER),
+    deflateLevel: integer('deflateLevel', options.deflateLevel, d.deflateLevel, 0, 9),
+    deflateMemLevel: integer('deflateMemLevel', options.deflateMemLevel, d.deflateMemLevel, 1, 9),
+    topic: resolveTopicOptions('topic', options.topic, d.topic),
+    sendPolicy: policy('sendPolicy', options.sendPolicy, d.sendPolicy),
+    sendNoContextTakeover: boolean('sendNoContextTakeover', options.sendNoContextTakeover, d.sendNoContextTakeover),
+    onError,
+  };
+}

@@ -1,0 +1,255 @@
+/**
+ * One connection's outbound queue in the hub, and the policies that bound it (issue 11: "bounded,
+ * and never blocking"). While the connection's own buffer is below the low watermark, frames go
+ * straight to it; behind that, they wait here, bounded in bytes, and are pumped when the connection
+ * drains. Nothing here ever waits for a slow connection before returning, so one slow subscriber
+ * never delays the others.
+ *
+ * Ordering: a frame is written straight only when nothing is queued, and the queue is FIFO, so the
+ * connection sees frames in the order they were offered (issue 11: send() and publish() order).
+ * Accounting: every frame offered is either handed to the connection or reported to the owner as
+ * dropped, with a reason, exactly once; a frame the connection accepted but lost to a close
+ * (its promise rejected) is reported too.
+ */
+
+import type { PreparedFrame } from '../protocol/prepared.js';
+import type { DropReason, HubConnection, OverflowPolicy, SendResult } from './types.js';
+
+/** The message a frame carries, as published: what a drop report hands back to the application. */
+export interface MessageSource {
+  /** The message bytes before compression (UTF-8 for text). */
+  readonly payload: Uint8Array;
+  readonly isText: boolean;
+}
+
+export interface OutboxOwner<C> {
+  readonly maxQueuedBytes: number;
+  readonly lowWatermark: number;
+  /** A message that will not reach the connection. */
+  dropped(connection: C, message: Dropped, reason: DropReason): void;
+  /** The policy decided to close the connection (the queue is discarded and reported already). */
+  evicted(connection: C, topic: string | null, queuedBytes: number): void;
+}
+
+/** What the owner learns about a dropped message. */
+export interface Dropped {
+  readonly topic: string | null;
+  readonly key: string | undefined;
+  /** The size of its frame. */
+  readonly bytes: number;
+  readonly message: MessageSource;
+}
+
+interface Entry extends Dropped {
+  readonly frame: PreparedFrame;
+  /** False once written, dropped or replaced: entries are not spliced out of the middle. */
+  live: boolean;
+}
+
+/** Past this many consumed entries at the head, and more than half the array, it is compacted. */
+const COMPACT_AFTER = 1024;
+
+export class Outbox<C extends HubConnection> {
+  readonly connection: C;
+  private readonly owner: OutboxOwner<C>;
+  private queue: (Entry | undefined)[] = [];
+  private head = 0;
+  private liveCount = 0;
+  private liveBytes = 0;
+  /** Live bytes per topic (null: send()), so 'drop-oldest' knows whether dropping can make room. */
+  private readonly topicBytes = new Map<string | null, number>();
+  /** The queued entry per topic and key, for 'conflate'. */
+  private readonly latest = new Map<string | null, Map<string, Entry>>();
+  private waiting = false;
+  /** Set once the policy closed the connection: nothing more is written or queued. */
+  private evicted = false;
+
+  constructor(connection: C, owner: OutboxOwner<C>) {
+    this.connection = connection;
+    this.owner = owner;
+  }
+
+  get queuedBytes(): number {
+    return this.liveBytes;
+  }
+
+  get queuedMessages(): number {
+    return this.liveCount;
+  }
+
+  /** Hands `frame` to the connection now, queues it, or applies `policy`; never waits. */
+  offer(
+    frame: PreparedFrame,
+    message: MessageSource,
+    topic: string | null,
+    key: string | undefined,
+    policy: OverflowPolicy,
+  ): SendResult {
+    const connection = this.connection;
+    const entry: Entry = { frame, message, topic, key, bytes: frame.frame.length, live: true };
+    if (this.evicted || connection.readyState !== 'open') {
+      this.owner.dropped(connection, entry, 'closed');
+      return 'dropped';
+    }
+    const low = this.owner.lowWatermark;
+    if (this.liveCount > 0 && connection.bufferedAmount < low) this.pump();
+    if (this.liveCount === 0 && connection.bufferedAmount < low) {
+      this.write(entry);
+      return 'queued';
+    }
+
+    // Behind: the message waits here. A conflated key keeps only its latest message (issue 11).
+    if (policy === 'conflate' && key !== undefined) this.supersede(topic, key);
+    const max = this.owner.maxQueuedBytes;
+    if (this.liveBytes + entry.bytes <= max) {
+      this.push(entry);
+      return 'queued';
+    }
+    switch (policy) {
+      case 'drop-new':
+        this.owner.dropped(connection, entry, 'drop-new');
+        return 'dropped';
+      case 'drop-oldest':
+        // Only this topic's messages may go: another topic's policy may not allow dropping.
+        if (this.liveBytes - (this.topicBytes.get(topic) ?? 0) + entry.bytes > max) {
+          this.owner.dropped(connection, entry, 'drop-new');
+          return 'dropped';
+        }
+        this.dropOldest(topic, this.liveBytes + entry.bytes - max);
+        this.push(entry);
+        return 'queued';
+      case 'close':
+      case 'conflate':
+        this.evict(entry);
+        return 'closed';
+    }
+  }
+
+  /** Reports every queued message as dropped and empties the queue (the connection closed). */
+  discard(reason: DropReason): void {
+    const connection = this.connection;
+    while (this.liveCount > 0) this.owner.dropped(connection, this.shift()!, reason);
+  }
+
+  private evict(entry: Entry): void {
+    const queuedBytes = this.liveBytes;
+    this.evicted = true;
+    this.discard('evicted');
+    this.owner.dropped(this.connection, entry, 'evicted');
+    this.owner.evicted(this.connection, entry.topic, queuedBytes);
+  }
+
+  private write(entry: Entry): void {
+    let sent: Promise<void>;
+    try {
+      sent = this.connection.sendPrepared(entry.frame);
+    } catch (error) {
+      // A connection that closed between our readyState check and the write (WS_ERR_CLOSED).
+      if ((error as { code?: unknown }).code !== 'WS_ERR_CLOSED') throw error;
+      this.owner.dropped(this.connection, entry, 'closed');
+      return;
+    }
+    // Accepted, but the connection may still close before the kernel takes it: that is a loss too.
+    sent.then(undefined, () => this.owner.dropped(this.connection, entry, 'closed'));
+  }
+
+  /** Writes queued messages while the connection's buffer is below the low watermark. */
+  private pump(): void {
+    const connection = this.connection;
+    const low = this.owner.lowWatermark;
+    while (this.liveCount > 0 && !this.evicted && connection.readyState === 'open' && connection.bufferedAmount < low) {
+      this.write(this.shift()!);
+    }
+  }
+
+  private readonly drained = (): void => {
+    this.waiting = false;
+    this.pump();
+    // Closing: drain() may resolve at once from now on; what is left waits for the close, which discards it.
+    if (this.liveCount > 0 && !this.evicted && this.connection.readyState === 'open') this.waitForDrain();
+  };
+
+  private readonly drainFailed = (): void => {
+    this.waiting = false;
+    this.discard('closed');
+  };
+
+  private waitForDrain(): void {
+    if (this.waiting) return;
+    this.waiting = true;
+    this.connection.drain().then(this.drained, this.drainFailed);
+  }
+
+  private push(entry: Entry): void {
+    this.queue.push(entry);
+    this.liveCount++;
+    this.liveBytes += entry.bytes;
+    this.topicBytes.set(entry.topic, (this.topicBytes.get(entry.topic) ?? 0) + entry.bytes);
+    if (entry.key !== undefined) {
+      let keys = this.latest.get(entry.topic);
+      if (keys === undefined) this.latest.set(entry.topic, (keys = new Map()));
+      keys.set(entry.key, entry);
+    }
+    this.waitForDrain();
+  }
+
+  /** Drops the queued message of `topic` with `key`, if any: a newer one replaces it. */
+  private supersede(topic: string | null, key: string): void {
+    const entry = this.latest.get(topic)?.get(key);
+    if (entry === undefined) return;
+    this.unlink(entry);
+    this.owner.dropped(this.connection, entry, 'conflate');
+  }
+
+  /** Drops `topic`'s oldest queued messages until `needed` bytes are free. */
+  private dropOldest(topic: string | null, needed: number): void {
+    let freed = 0;
+    for (let i = this.head; i < this.queue.length && freed < needed; i++) {
+      const entry = this.queue[i];
+      if (entry === undefined || !entry.live || entry.topic !== topic) continue;
+      this.unlink(entry);
+      freed += entry.bytes;
+      this.owner.dropped(this.connection, entry, 'drop-oldest');
+    }
+  }
+
+  private shift(): Entry | undefined {
+    while (this.head < this.queue.length) {
+      const entry = this.queue[this.head];
+      this.queue[this.head++] = undefined;
+      if (entry !== undefined && entry.live) {
+        this.unlink(entry);
+        this.compact();
+        return entry;
+      }
+    }
+    this.compact();
+    return undefined;
+  }
+
+  private unlink(entry: Entry): void {
+    entry.live = false;
+    this.liveCount--;
+    this.liveBytes -= entry.bytes;
+    const left = (this.topicBytes.get(entry.topic) ?? 0) - entry.bytes;
+    if (left > 0) this.topicBytes.set(entry.topic, left);
+    else this.topicBytes.delete(entry.topic);
+    if (entry.key !== undefined) {
+      const keys = this.latest.get(entry.topic);
+      if (keys?.get(entry.key) === entry) {
+        keys.delete(entry.key);
+        if (keys.size === 0) this.latest.delete(entry.topic);
+      }
+    }
+  }
+
+  private compact(): void {
+    if (this.liveCount === 0) {
+      this.queue.length = 0;
+      this.head = 0;
+    } else if (this.head > COMPACT_AFTER && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+  }
+}

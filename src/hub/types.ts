@@ -1,0 +1,152 @@
+/**
+ * The hub's public types (issue 11). The hub depends on a connection only through
+ * `HubConnection`, the part of the connection API it needs; `Ws` implements it structurally.
+ */
+
+import type { PreparedFrame } from '../protocol/prepared.js';
+
+/**
+ * The permessage-deflate parameters a connection agreed (RFC 7692 7.1), seen from our side:
+ * "our" is the compressor of this endpoint, "their" the peer's.
+ */
+export interface HubDeflateParameters {
+  /** We reset our compressor after every message (server_no_context_takeover for a server). */
+  readonly ourNoContextTakeover: boolean;
+  /** The peer resets its compressor after every message. */
+  readonly theirNoContextTakeover: boolean;
+  /** Our compressor's LZ77 window, 8-15 bits: the peer's inflater holds no more. */
+  readonly ourMaxWindowBits: number;
+  /** The peer's compressor's window, 8-15 bits. */
+  readonly theirMaxWindowBits: number;
+}
+
+/** How a connection ended. */
+export interface HubCloseResult {
+  readonly code: number;
+  readonly reason: string;
+  readonly wasClean: boolean;
+}
+
+/** What the hub needs from a connection. */
+export interface HubConnection {
+  readonly readyState: 'open' | 'closing' | 'closed';
+  /** Bytes accepted for sending that the kernel has not taken yet; includes a frame as soon as sendPrepared() returns. */
+  readonly bufferedAmount: number;
+  /** The negotiated permessage-deflate parameters, or null when it was not negotiated. */
+  readonly perMessageDeflate: HubDeflateParameters | null;
+  /** Settles (never rejects) once the connection is gone. */
+  readonly closed: Promise<HubCloseResult>;
+  /**
+   * Writes a frame built once for many connections, in order with the connection's other sends.
+   * Resolves when the kernel has the bytes; rejects with WS_ERR_CLOSED if the connection closed
+   * first. A compressed frame needs permessage-deflate with ourMaxWindowBits >= its deflateWindowBits.
+   */
+  sendPrepared(frame: PreparedFrame): Promise<void>;
+  /** Resolves when bufferedAmount drops to 0; rejects with WS_ERR_CLOSED if the connection closes first. */
+  drain(): Promise<void>;
+  close(code?: number, reason?: string): Promise<unknown>;
+}
+
+/** A message: a string goes as text (UTF-8), bytes as binary. */
+export type HubData = string | Uint8Array | ArrayBuffer | DataView;
+
+/**
+ * What happens to a message for a subscriber whose queue in the hub is full (issue 11):
+ * - 'close': close the connection with 1008 "too slow" (the default);
+ * - 'drop-new': drop the new message for that subscriber;
+ * - 'drop-oldest': drop this topic's oldest queued messages until the new one fits;
+ * - 'conflate': keep only the latest message per key: a queued message of the topic is replaced
+ *   by a newer one with the same key whenever the subscriber is behind; one that still does not
+ *   fit closes the connection, since dropping it would lose a key's latest value.
+ */
+export type OverflowPolicy = 'close' | 'drop-new' | 'drop-oldest' | 'conflate';
+
+/** Why a message did not reach a connection. */
+export type DropReason =
+  /** The queue was full and the policy dropped this message ('drop-new', or 'drop-oldest' when older ones could not make room). */
+  | 'drop-new'
+  /** The policy dropped this queued message to make room for a newer one of the same topic. */
+  | 'drop-oldest'
+  /** A newer message with the same key replaced this queued one. */
+  | 'conflate'
+  /** The policy closed the connection (1008 "too slow"): the message that overflowed and every one still queued. */
+  | 'evicted'
+  /** The connection was closing or closed before the message could be written, or closed before the kernel took it. */
+  | 'closed';
+
+/** What one publish() did, counted over this node's subscribers. */
+export interface PublishResult {
+  /** Subscribers the message was for (the topic's members, minus `except`). */
+  readonly recipients: number;
+  /** Written to the connection, or held in the hub's queue for it. */
+  readonly queued: number;
+  /** Dropped for that subscriber: its queue was full, or its connection was closing. */
+  readonly dropped: number;
+  /** Closed by the topic's policy because of this message. */
+  readonly closed: number;
+}
+
+/** What one send() did. */
+export type SendResult = 'queued' | 'dropped' | 'closed';
+
+export interface PublishOptions<C> {
+  /** A subscriber that does not get the message (typically its sender). */
+  readonly except?: C | undefined;
+  /** The conflation key ('conflate' topics): a newer message with the same key replaces a queued one. */
+  readonly key?: string | undefined;
+}
+
+export interface SendOptions {
+  /** The conflation key, when the hub's sendPolicy is 'conflate'. */
+  readonly key?: string | undefined;
+}
+
+/** Options of one topic. */
+export interface TopicOptions {
+  /** What to do when a subscriber's queue is full. Default: the hub's `topic.policy` ('close'). */
+  readonly policy?: OverflowPolicy;
+  /**
+   * Compress broadcasts for every subscriber that negotiated permessage-deflate, also those whose
+   * connection keeps context takeover. See Hub for what this costs them.
+   */
+  readonly noContextTakeover?: boolean;
+}
+
+/** A message that did not reach a connection: one event per message and connection. */
+export interface HubDropEvent<C> {
+  /** The topic it was published to; null for Hub.send(). */
+  readonly topic: string | null;
+  readonly connection: C;
+  readonly reason: DropReason;
+  /** The size of its frame (compressed, if it was). */
+  readonly bytes: number;
+  readonly key: string | undefined;
+  /** The message as published, uncompressed: UTF-8 bytes when `isText`. Shared with the frames of other recipients: read it, do not modify it. */
+  readonly payload: Uint8Array;
+  readonly isText: boolean;
+}
+
+/** A connection the policy closed with 1008 "too slow". */
+export interface HubEvictEvent<C> {
+  /** The topic whose message overflowed the queue; null for Hub.send(). */
+  readonly topic: string | null;
+  readonly connection: C;
+  /** Bytes that were held in the hub's queue for it (they are reported as drops too). */
+  readonly queuedBytes: number;
+}
+
+export interface HubEvents<C> {
+  drop: HubDropEvent<C>;
+  evict: HubEvictEvent<C>;
+}
+
+/** Counters of one topic, kept as long as the topic has subscribers or options. */
+export interface TopicStats {
+  readonly subscribers: number;
+  /** publish() calls on this node. */
+  readonly published: number;
+  /** Messages of this topic that did not reach a subscriber (every drop event). */
+  readonly dropped: number;
+  /** Subscribers this topic's policy closed. */
+  readonly evicted: number;
+}

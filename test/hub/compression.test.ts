@@ -1,0 +1,171 @@
+import { deflateRawSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { deflateFresh } from '../../src/hub/encoder.js';
+import { Hub } from '../../src/hub/hub.js';
+import type { HubDeflateParameters } from '../../src/hub/types.js';
+import { FakeConnection, decodeFrame } from './fake-connection.js';
+
+const LONG = 'the quick brown fox jumps over the lazy dog; '.repeat(50); // 2250 bytes, compressible
+
+/** Incompressible bytes, the same on every run (seeded). */
+function noise(length: number, seed: number): Buffer {
+  const out = Buffer.alloc(length);
+  let x = (seed * 2654435761 + 1) >>> 0;
+  for (let i = 0; i < length; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    out[i] = x >>> 24;
+  }
+  return out;
+}
+
+function hexOf(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString('hex');
+}
+
+function subscriber(hub: Hub<FakeConnection>, deflate?: Partial<HubDeflateParameters>): FakeConnection {
+  const conn = new FakeConnection(deflate === undefined ? { fast: true } : { fast: true, deflate });
+  hub.add(conn);
+  hub.subscribe(conn, 't');
+  return conn;
+}
+
+describe('deflateFresh', () => {
+  it('compresses "Hello" to RFC 7692 7.2.3.1\'s bytes: fresh context, sync flush, 00 00 ff ff removed', () => {
+    expect(hexOf(deflateFresh(Buffer.from('Hello'), 15, 6, 8)!)).toBe('f248cdc9c90700');
+  });
+
+  it('compresses the same bytes the same way each time: no context is carried over (RFC 7692 7.2.3.2 would shrink a repeat)', () => {
+    const first = deflateFresh(Buffer.from('Hello'), 15, 6, 8)!;
+    const second = deflateFresh(Buffer.from('Hello'), 15, 6, 8)!;
+    expect(hexOf(second)).toBe(hexOf(first));
+  });
+
+  it('window bits 8: Node compresses with zlib\'s 9-bit window, which refers at most 250 bytes back, so an 8-bit peer decodes it', () => {
+    // A random block repeated at distance d compresses to about d bytes if the repeat is matched,
+    // and to about 2d if it is not. zlib's longest distance is its window minus 262 (MIN_LOOKAHEAD).
+    const repeatedAt = (distance: number, bits: number): number => {
+      const block = noise(distance, distance * 31 + bits);
+      return deflateFresh(Buffer.concat([block, block]), bits, 6, 8)!.length / distance;
+    };
+    expect(repeatedAt(200, 8)).toBeLessThan(1.3);
+    expect(repeatedAt(250, 8)).toBeLessThan(1.3);
+    for (const distance of [251, 256, 300, 400, 511]) expect(repeatedAt(distance, 8), `distance ${distance}`).toBeGreaterThan(1.9);
+    // The same check sees matches where the window allows them: 1024 - 262 = 762 for 10 bits.
+    expect(repeatedAt(300, 10)).toBeLessThan(1.3);
+    expect(repeatedAt(762, 10)).toBeLessThan(1.3);
+    expect(repeatedAt(763, 10)).toBeGreaterThan(1.9);
+    // And Node does upgrade 8 to 9 rather than throw (zlib >= 1.2.9 rejects 8 for raw deflate).
+    expect(() => deflateRawSync(Buffer.from('x'), { windowBits: 8 })).not.toThrow();
+  });
+});
+
+describe('publish with permessage-deflate: compressed once per window size', () => {
+  it('groups subscribers by their window bits; every group decodes the same text; no-compression peers get the plain frame', () => {
+    const hub = new Hub<FakeConnection>();
+    const plain = subscriber(hub);
+    const wide = [subscriber(hub, { ourNoContextTakeover: true }), subscriber(hub, { ourNoContextTakeover: true })];
+    const ten = subscriber(hub, { ourNoContextTakeover: true, ourMaxWindowBits: 10 });
+    const eight = [
+      subscriber(hub, { ourNoContextTakeover: true, ourMaxWindowBits: 8 }),
+      subscriber(hub, { ourNoContextTakeover: true, ourMaxWindowBits: 8, theirMaxWindowBits: 9 }),
+    ];
+    const result = hub.publish('t', LONG);
+    expect(result).toEqual({ recipients: 6, queued: 6, dropped: 0, closed: 0 });
+
+    const plainFrame = plain.frames[0]!;
+    expect(plainFrame.deflateWindowBits).toBeUndefined();
+    expect(decodeFrame(plainFrame, null)).toMatchObject({ compressed: false, text: LONG, opcode: 1 });
+
+    // One compression per window size: the same frame object for every member of a group.
+    expect(wide[1]!.frames[0]).toBe(wide[0]!.frames[0]);
+    expect(eight[1]!.frames[0]).toBe(eight[0]!.frames[0]);
+    const groups = [wide[0]!, ten, eight[0]!].map((c) => c.frames[0]!);
+    expect(new Set(groups).size).toBe(3);
+    expect(groups.map((f) => f.deflateWindowBits)).toEqual([15, 10, 8]);
+    for (const conn of [...wide, ten, ...eight]) {
+      const decoded = decodeFrame(conn.frames[0]!, conn.perMessageDeflate);
+      expect(decoded.compressed).toBe(true);
+      expect(decoded.opcode).toBe(1);
+      expect(decoded.text).toBe(LONG);
+      expect(conn.frames[0]!.frame.length).toBeLessThan(LONG.length / 5);
+    }
+  });
+
+  it("topic option noContextTakeover: false (default) sends uncompressed to connections that keep context takeover", () => {
+    const hub = new Hub<FakeConnection>();
+    const takeover = subscriber(hub, { ourNoContextTakeover: false });
+    const noTakeover = subscriber(hub, { ourNoContextTakeover: true });
+    hub.publish('t', LONG);
+    expect(decodeFrame(takeover.frames[0]!, takeover.perMessageDeflate)).toMatchObject({ compressed: false, text: LONG });
+    expect(decodeFrame(noTakeover.frames[0]!, noTakeover.perMessageDeflate)).toMatchObject({ compressed: true, text: LONG });
+  });
+
+  it('topic option noContextTakeover: true gives them the shared fresh-context frame too', () => {
+    const hub = new Hub<FakeConnection>();
+    hub.configure('t', { noContextTakeover: true });
+    const takeover = subscriber(hub, { ourNoContextTakeover: false });
+    const noTakeover = subscriber(hub, { ourNoContextTakeover: true });
+    hub.publish('t', LONG);
+    expect(takeover.frames[0]).toBe(noTakeover.frames[0]);
+    expect(decodeFrame(takeover.frames[0]!, takeover.perMessageDeflate)).toMatchObject({ compressed: true, text: LONG });
+  });
+
+  it('the hub-wide topic default applies to every topic', () => {
+    const hub = new Hub<FakeConnection>({ topic: { noContextTakeover: true } });
+    const takeover = subscriber(hub, {});
+    hub.publish('t', LONG);
+    expect(takeover.frames[0]!.deflateWindowBits).toBe(15);
+  });
+
+  it('leaves messages under deflateThreshold (default 1024) uncompressed', () => {
+    const hub = new Hub<FakeConnection>();
+    const a = subscriber(hub, { ourNoContextTakeover: true });
+    hub.publish('t', 'a'.repeat(1023));
+    hub.publish('t', 'a'.repeat(1024));
+    expect(a.frames.map((f) => f.deflateWindowBits)).toEqual([undefined, 15]);
+    const low = new Hub<FakeConnection>({ deflateThreshold: 5 });
+    const b = subscriber(low, { ourNoContextTakeover: true });
+    low.publish('t', 'a'.repeat(20));
+    expect(b.frames[0]!.deflateWindowBits).toBe(15);
+    expect(decodeFrame(b.frames[0]!, b.perMessageDeflate)).toMatchObject({ compressed: true, text: 'a'.repeat(20) });
+    // "Hello" deflates to 7 bytes (RFC 7692 7.2.3.1), more than its 5: it goes uncompressed.
+    low.publish('t', 'Hello');
+    expect(hexOf(b.frames[1]!.frame)).toBe('810548656c6c6f');
+  });
+
+  it('sends a message uncompressed when compressing would not make it smaller', () => {
+    const hub = new Hub<FakeConnection>();
+    const a = subscriber(hub, { ourNoContextTakeover: true });
+    const data = noise(4096, 1);
+    hub.publish('t', data);
+    expect(a.frames[0]!.deflateWindowBits).toBeUndefined();
+    expect(Buffer.compare(decodeFrame(a.frames[0]!, a.perMessageDeflate).data, data)).toBe(0);
+  });
+
+  it('compresses binary messages too, keeping opcode 2', () => {
+    const hub = new Hub<FakeConnection>();
+    const a = subscriber(hub, { ourNoContextTakeover: true, ourMaxWindowBits: 9 });
+    const data = Buffer.from(LONG);
+    hub.publish('t', data);
+    const decoded = decodeFrame(a.frames[0]!, a.perMessageDeflate);
+    expect(decoded).toMatchObject({ compressed: true, opcode: 2 });
+    expect(Buffer.compare(decoded.data, data)).toBe(0);
+  });
+
+  it('send() compresses for connections without context takeover, and for the others with sendNoContextTakeover', () => {
+    const hub = new Hub<FakeConnection>();
+    const [noTakeover, takeover] = [
+      new FakeConnection({ fast: true, deflate: { ourNoContextTakeover: true } }),
+      new FakeConnection({ fast: true, deflate: {} }),
+    ];
+    hub.add(noTakeover);
+    hub.add(takeover);
+    hub.send(noTakeover, LONG);
+    hub.send(takeover, LONG);
+    expect([noTakeover, takeover].map((c) => c.frames[0]!.deflateWindowBits)).toEqual([15, undefined]);
+    const eager = new Hub<FakeConnection>({ sendNoContextTakeover: true });
+    eager.add(takeover);
+    eager.send(takeover, LONG);
+    expect(decodeFrame(takeover.frames[1]!, takeover.perMessageDeflate)).toMatchObject({ compressed: true, text: LONG });
+  });
+});

@@ -1,0 +1,166 @@
+/**
+ * A connection for the hub's unit tests: it implements HubConnection's contract (the one Ws
+ * implements) and lets a test play the kernel and the peer. What the hub's rules are checked
+ * against is what the fake records; the real connection is exercised by the integration test.
+ *
+ * - A fast connection (`fast: true`): the kernel takes every frame at once (bufferedAmount stays 0).
+ * - Otherwise frames stay buffered until `flush()`, as with a peer that does not read.
+ */
+
+import { constants, inflateRawSync } from 'node:zlib';
+import { expect } from 'vitest';
+import { ConnectionClosedError, WebSocketError } from '../../src/protocol/errors.js';
+import { createFrameHeader, readFrameHeader } from '../../src/protocol/frame.js';
+import type { PreparedFrame } from '../../src/protocol/prepared.js';
+import type { HubCloseResult, HubConnection, HubDeflateParameters } from '../../src/hub/types.js';
+
+export interface FakeOptions {
+  readonly fast?: boolean;
+  readonly deflate?: Partial<HubDeflateParameters> | true;
+}
+
+interface Pending {
+  readonly frame: PreparedFrame;
+  readonly resolve: () => void;
+  readonly reject: (error: Error) => void;
+}
+
+export class FakeConnection implements HubConnection {
+  readyState: 'open' | 'closing' | 'closed' = 'open';
+  bufferedAmount = 0;
+  readonly perMessageDeflate: HubDeflateParameters | null;
+  readonly closed: Promise<HubCloseResult>;
+  /** Every frame given to sendPrepared, in order. */
+  readonly frames: PreparedFrame[] = [];
+  /** Frames the kernel took. */
+  readonly delivered: PreparedFrame[] = [];
+  /** Arguments of close() calls. */
+  readonly closeCalls: { code: number | undefined; reason: string | undefined }[] = [];
+  drainCalls = 0;
+  private readonly fast: boolean;
+  private pending: Pending[] = [];
+  private drains: { resolve: () => void; reject: (error: Error) => void }[] = [];
+  private resolveClosed!: (result: HubCloseResult) => void;
+
+  constructor(options: FakeOptions = {}) {
+    this.fast = options.fast ?? false;
+    const deflate = options.deflate;
+    this.perMessageDeflate =
+      deflate === undefined
+        ? null
+        : {
+            ourNoContextTakeover: false,
+            theirNoContextTakeover: false,
+            ourMaxWindowBits: 15,
+            theirMaxWindowBits: 15,
+            ...(deflate === true ? {} : deflate),
+          };
+    this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
+  }
+
+  sendPrepared(frame: PreparedFrame): Promise<void> {
+    // The contract: compressed frames only where they can be decoded.
+    if (frame.deflateWindowBits !== undefined) {
+      const deflate = this.perMessageDeflate;
+      if (deflate === null || deflate.ourMaxWindowBits < frame.deflateWindowBits) {
+        throw new WebSocketError('WS_ERR_INVALID_ARGUMENT', 'compressed frame this connection cannot send');
+      }
+    }
+    if (this.readyState !== 'open') return Promise.reject(new ConnectionClosedError(1006, ''));
+    this.frames.push(frame);
+    if (this.fast) {
+      this.delivered.push(frame);
+      return Promise.resolve();
+    }
+    this.bufferedAmount += frame.frame.length;
+    return new Promise((resolve, reject) => this.pending.push({ frame, resolve, reject }));
+  }
+
+  drain(): Promise<void> {
+    this.drainCalls++;
+    if (this.readyState === 'closed') return Promise.reject(new ConnectionClosedError(1006, ''));
+    if (this.bufferedAmount === 0) return Promise.resolve();
+    return new Promise((resolve, reject) => this.drains.push({ resolve, reject }));
+  }
+
+  close(code?: number, reason?: string): Promise<HubCloseResult> {
+    this.closeCalls.push({ code, reason });
+    if (this.readyState === 'open') this.readyState = 'closing';
+    return this.closed;
+  }
+
+  /** The kernel takes everything buffered; drain() waiters resolve. */
+  flush(): void {
+    const pending = this.pending;
+    this.pending = [];
+    for (const p of pending) {
+      this.delivered.push(p.frame);
+      p.resolve();
+    }
+    this.bufferedAmount = 0;
+    const drains = this.drains;
+    this.drains = [];
+    for (const d of drains) d.resolve();
+  }
+
+  /** TCP is gone: buffered frames are lost (their promises reject), then `closed` settles. */
+  end(code = 1006, reason = ''): void {
+    if (this.readyState === 'closed') return;
+    this.readyState = 'closed';
+    const error = new ConnectionClosedError(code, reason);
+    for (const p of this.pending) p.reject(error);
+    this.pending = [];
+    this.bufferedAmount = 0;
+    for (const d of this.drains) d.reject(error);
+    this.drains = [];
+    this.resolveClosed({ code, reason, wasClean: code !== 1006 });
+  }
+
+  /** The messages the peer would read from the delivered frames, decompressed where RSV1 is set. */
+  receivedTexts(): string[] {
+    return this.delivered.map((frame) => decodeFrame(frame, this.perMessageDeflate).text);
+  }
+
+  /** The same for every frame handed over, delivered or still buffered. */
+  sentTexts(): string[] {
+    return this.frames.map((frame) => decodeFrame(frame, this.perMessageDeflate).text);
+  }
+}
+
+export interface DecodedFrame {
+  readonly opcode: number;
+  readonly compressed: boolean;
+  readonly data: Buffer;
+  readonly text: string;
+}
+
+const TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
+
+/**
+ * Reads a prepared frame the way a peer would: an unmasked, final frame whose header matches its
+ * length; RSV1 means inflate (RFC 7692 7.2.2: append 00 00 ff ff) within the agreed window.
+ */
+export function decodeFrame(frame: PreparedFrame, deflate: HubDeflateParameters | null): DecodedFrame {
+  const header = createFrameHeader();
+  const size = readFrameHeader(frame.frame, 0, frame.frame.length, header);
+  expect(size).toBeGreaterThan(0);
+  expect(header.fin).toBe(true);
+  expect(header.masked).toBe(false);
+  expect(header.length).toBe(frame.frame.length - size);
+  expect(frame.firstByte).toBe(frame.frame[0]);
+  expect(Buffer.compare(frame.payload, frame.frame.subarray(size))).toBe(0);
+  let data: Buffer = Buffer.from(frame.frame.subarray(size));
+  if (header.rsv1) {
+    expect(deflate, 'a compressed frame on a connection without permessage-deflate').not.toBeNull();
+    data = inflateRawSync(Buffer.concat([data, TAIL]), {
+      windowBits: deflate!.ourMaxWindowBits,
+      finishFlush: constants.Z_SYNC_FLUSH,
+    });
+  }
+  return { opcode: header.opcode, compressed: header.rsv1, data, text: data.toString('utf8') };
+}
+
+/** Resolves once every promise reaction queued so far, and every one they queue, has run (no time passes). */
+export function settle(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
