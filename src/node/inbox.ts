@@ -42,6 +42,9 @@ export interface StreamEnd {
   closedError(): ConnectionClosedError;
 }
 
+/** Told when, the transport gone, nothing is left to inflate (so the codec can be freed). */
+export type OnDrained = () => void;
+
 export interface InboxLimits {
   readonly receiveHighWaterMark: number;
   readonly maxPayload: number;
@@ -103,12 +106,18 @@ export class Inbox {
   private endReported = false;
   /** The transport is gone: nothing more will come. */
   private finished = false;
+  private onDrained: OnDrained | null = null;
 
   constructor(flow: ReadFlow, end: StreamEnd, limits: InboxLimits, inflater: Inflater | null) {
     this.flow = flow;
     this.end = end;
     this.limits = limits;
     this.inflater = inflater;
+  }
+
+  /** Messages still compressed (waiting for or in inflation). */
+  get compressed(): number {
+    return this.compressedCount;
   }
 
   /** Reading from the socket is paused (receiveHighWaterMark): the silence is then ours. */
@@ -147,12 +156,29 @@ export class Inbox {
     this.checkEnd();
   }
 
-  /** The transport is gone: what is ready stays readable, what was still compressed is dropped. */
-  close(): void {
+  /**
+   * The transport is gone: nothing more comes, but every message that arrived stays readable,
+   * those still compressed included — they arrived whole, before the end, so they are inflated
+   * as usual (while the application has room). `onDrained` is called once nothing is left to
+   * inflate, at once if nothing is.
+   */
+  close(onDrained: OnDrained): void {
     if (this.finished) return;
     this.finished = true;
     this.ended = true;
+    if (this.compressedCount === 0) onDrained();
+    else this.onDrained = onDrained;
+    this.update();
+    this.settleWaiters();
+  }
+
+  /**
+   * Gives up on the messages still compressed (the application did not read them within
+   * closeTimeout after the transport closed): they are dropped, and readers are woken.
+   */
+  abandon(): void {
     this.dropCompressed();
+    this.drained();
     this.settleWaiters();
   }
 
@@ -244,7 +270,7 @@ export class Inbox {
    * receiveHighWaterMark.
    */
   private inflateNext(): void {
-    if (this.inflating !== null || this.compressedCount === 0 || this.finished || this.inflater === null) return;
+    if (this.inflating !== null || this.compressedCount === 0 || this.inflater === null) return;
     if (this.readyBytes >= this.limits.receiveHighWaterMark) return;
     const entry = this.entries![this.firstCompressed()]!;
     this.inflating = entry;
@@ -256,8 +282,10 @@ export class Inbox {
         // The entry and everything after it are dropped: the connection fails (1007 / 1009).
         this.dropFrom(this.entries!.indexOf(entry, this.head));
         this.update();
-        this.end.failReceived(error as ProtocolError);
+        if (!this.finished) this.end.failReceived(error as ProtocolError);
         this.checkEnd();
+        this.drained();
+        this.settleWaiters();
         return;
       }
       this.compressedCount--;
@@ -270,7 +298,18 @@ export class Inbox {
       this.update();
       this.inflateNext();
       this.checkEnd();
+      if (this.compressedCount === 0) {
+        this.drained();
+        this.settleWaiters();
+      }
     });
+  }
+
+  private drained(): void {
+    if (!this.finished || this.compressedCount > 0) return;
+    const onDrained = this.onDrained;
+    this.onDrained = null;
+    onDrained?.();
   }
 
   /** Drops the entries from `index` on (a failed inflation, or the transport gone), and recounts. */
@@ -330,6 +369,7 @@ export class Inbox {
   /** Wakes readers waiting for a message that will not come. */
   private settleWaiters(): void {
     if (this.waiter === null || this.entries !== null) return;
+    if (!this.endReported && !this.finished) return;
     const waiters = [this.waiter, ...(this.moreWaiters ?? [])];
     this.waiter = this.moreWaiters = null;
     // An Error captures a stack: only made for recv() callers, never for iterators, which the

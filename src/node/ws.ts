@@ -383,6 +383,18 @@ export class Ws implements AsyncIterableIterator<Message> {
     }
   }
 
+  /** @internal The transport closed a while ago and the application left messages compressed. */
+  abandonInbox(): void {
+    this.timer = null;
+    this.inbox.abandon();
+  }
+
+  private freeCodec(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    this.codec?.close();
+  }
+
   /** @internal The peer ended its side of TCP. */
   socketEnd(): void {
     this.connection.receiveEnd();
@@ -394,10 +406,14 @@ export class Ws implements AsyncIterableIterator<Message> {
     const result = this.connection.transportClosed();
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
-    this.inbox.close();
     this.outbox.transportClosed();
-    // The zlib contexts and their budget are freed.
-    this.codec?.close();
+    // Messages that arrived before the end are still inflated for the application; the zlib
+    // contexts and their budget are freed once they are, or after closeTimeout if it stops reading.
+    this.inbox.close(() => this.freeCodec());
+    if (this.inbox.compressed > 0) {
+      this.timer = setTimeout(onAbandon, this.config.closeTimeout, this);
+      this.timer.unref();
+    }
     const pings = this.pings;
     this.pings = null;
     if (pings !== null) {
@@ -429,6 +445,10 @@ function onSocketError(this: OwnedSocket): void {
 
 function onTimeout(ws: Ws): void {
   ws.timedOut();
+}
+
+function onAbandon(ws: Ws): void {
+  ws.abandonInbox();
 }
 
 function toBytes(data: BinaryData): Uint8Array {

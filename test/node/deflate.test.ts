@@ -29,7 +29,7 @@ import {
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { ConnectionClosedError, type DeflateOptions, type ServerOptions, type Ws } from '../../src/index.js';
+import { ConnectionClosedError, connect, type DeflateOptions, type ServerOptions, type Ws } from '../../src/index.js';
 import { deflateContextBytes, inflateContextBytes, type ZlibResources } from '../../src/node/zlib-resources.js';
 import {
   AsyncQueue,
@@ -1184,5 +1184,40 @@ describe('interop with ws, and shutdown', () => {
     client.ws.send(data);
     const echo = await deadline(client.messages.next(), 5000, 'the echo on another connection');
     expect(echo.data.toString('utf8')).toBe(data);
+  });
+});
+
+// ================================================================================================
+
+describe('messages still inflating when the connection closes', () => {
+  // Found with our own client (issue 9): a compressed message that arrived before the peer's
+  // close was still inflating when TCP ended, and was dropped. It arrived whole; it is delivered.
+  it.each([
+    ['the client closes; the server echoes and answers', 'client'],
+    ['the server closes after its last echo', 'server'],
+  ] as const)('%s: every echo before the close reaches the client', async (_name, closer) => {
+    const words = Array.from({ length: 20 }, (_, i) => `message ${i} ${'x'.repeat(i * 50)}`);
+    const server = await startServer({
+      perMessageDeflate: { threshold: 0 },
+      handler: async (ws: Ws) => {
+        let count = 0;
+        for await (const message of ws) {
+          void ws.send(message.data);
+          if (closer === 'server' && ++count === words.length) void ws.close(4000, 'done');
+        }
+      },
+    });
+    const client = await connect(server.url, { perMessageDeflate: { threshold: 0 } });
+    expect(client.extensions).toBe('permessage-deflate');
+    for (const word of words) void client.send(word);
+    if (closer === 'client') {
+      // Wait until the echoes are on their way: close right behind the last send.
+      await client.drain();
+      void client.close(1000);
+    }
+    const received: string[] = [];
+    for await (const message of client) received.push(message.data as string);
+    expect(received).toEqual(words);
+    expect(await client.closed).toMatchObject({ code: closer === 'client' ? 1000 : 4000, wasClean: true });
   });
 });
