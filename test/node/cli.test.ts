@@ -167,7 +167,7 @@ describe('echo server CLI', () => {
   });
 
   it.each([
-    ['an unknown command', ['connect'], 'rfc6455 echo server: unknown command "connect" (try --help)'],
+    ['an unknown command', ['bogus'], 'rfc6455 echo server: unknown command "bogus" (try --help)'],
     ['an extra argument', ['echo', 'extra'], 'rfc6455 echo server: unexpected argument "extra" (try --help)'],
   ])('exits with code 2 on %s', async (_name, args, message) => {
     const cli = spawnCli(args);
