@@ -1,0 +1,169 @@
+/**
+ * API edges of Ws added with the client (issue 9): UTF-8 bytes sent as text without decoding, a
+ * string sent as binary, frames prepared once (sendPrepared) in both roles, drain(); and the
+ * server's onRefused hook, which reports every refused handshake with its status and code.
+ */
+
+import { afterEach, describe, expect, it } from 'vitest';
+import { connect, prepareFrame, type RefusedHandshake, type Ws } from '../../src/index.js';
+import { AsyncQueue, OP, cleanup, deferred, openRawClient, rawConnect, rawHttp, serverFrame, startServer, text, upgradeRequest } from './helpers.js';
+
+afterEach(cleanup);
+
+describe('send() options', () => {
+  it('{ text: true } sends UTF-8 bytes as a text frame, byte for byte', async () => {
+    const server = await startServer();
+    const client = await rawConnect(server.port);
+    const ws = await server.connections.next();
+    const bytes = Buffer.from('héllo €', 'utf8');
+    await ws.send(bytes, { text: true });
+    expect((await client.nextFrame()).raw).toEqual(serverFrame(OP.TEXT, bytes));
+  });
+
+  it('{ text: true } refuses bytes that are not UTF-8 (WS_ERR_INVALID_ARGUMENT) and sends nothing', async () => {
+    const server = await startServer();
+    const client = await rawConnect(server.port);
+    const ws = await server.connections.next();
+    await expect(ws.send(Buffer.from([0x68, 0xc3, 0x28]), { text: true })).rejects.toMatchObject({ code: 'WS_ERR_INVALID_ARGUMENT' });
+    await ws.send('next');
+    expect((await client.nextFrame()).raw).toEqual(serverFrame(OP.TEXT, 'next'));
+    expect(ws.readyState).toBe('open');
+  });
+
+  it('{ binary: true } sends a string as a binary frame of its UTF-8', async () => {
+    const server = await startServer();
+    const client = await rawConnect(server.port);
+    const ws = await server.connections.next();
+    await ws.send('€', { binary: true });
+    expect((await client.nextFrame()).raw).toEqual(serverFrame(OP.BINARY, Buffer.from([0xe2, 0x82, 0xac])));
+  });
+});
+
+describe('sendPrepared()', () => {
+  it('a server connection writes the prepared bytes as they are, in order with send()', async () => {
+    const server = await startServer();
+    const client = await rawConnect(server.port);
+    const ws = await server.connections.next();
+    const frame = prepareFrame(true, text('Hello'));
+    expect(Buffer.from(frame.frame)).toEqual(Buffer.from([0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f]));
+    void ws.send('first');
+    void ws.sendPrepared(frame);
+    await ws.send('last');
+    expect((await client.nextFrame()).raw).toEqual(serverFrame(OP.TEXT, 'first'));
+    expect((await client.nextFrame()).raw).toEqual(Buffer.from(frame.frame));
+    expect((await client.nextFrame()).raw).toEqual(serverFrame(OP.TEXT, 'last'));
+  });
+
+  it('a client connection masks a prepared frame with its own key', async () => {
+    const received = new AsyncQueue<string>();
+    const server = await startServer({
+      handler: async (ws: Ws) => {
+        for await (const message of ws) received.push(`${message.type}:${String(message.data)}`);
+      },
+    });
+    const client = await connect(server.url, { perMessageDeflate: false });
+    await client.sendPrepared(prepareFrame(true, text('prepared')));
+    await client.sendPrepared(prepareFrame(false, text('bytes')));
+    expect(await received.next()).toBe('text:prepared');
+    expect(await received.next()).toBe('binary:bytes');
+  });
+
+  it('a compressed frame for a connection without permessage-deflate throws WS_ERR_INVALID_ARGUMENT', async () => {
+    const server = await startServer();
+    await rawConnect(server.port);
+    const ws = await server.connections.next();
+    // RFC 7692 7.2.3.1: "Hello" compressed.
+    const compressed = prepareFrame(true, Buffer.from([0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]), 15);
+    expect(() => ws.sendPrepared(compressed)).toThrow(expect.objectContaining({ code: 'WS_ERR_INVALID_ARGUMENT' }));
+  });
+
+  it('a compressed frame reaches a compressed connection, and its own messages still inflate after it', async () => {
+    const received = new AsyncQueue<string>();
+    const server = await startServer({ perMessageDeflate: { threshold: 0 } });
+    const client = await connect(server.url, { perMessageDeflate: { threshold: 0 } });
+    const ws = await server.connections.next();
+    void (async () => {
+      for await (const message of client) received.push(String(message.data));
+    })();
+    // Our own compressed messages build a context; the prepared frame (fresh context) goes in
+    // between; our next message must not refer to history the client's window does not match.
+    await ws.send('Hello Hello Hello');
+    await ws.sendPrepared(prepareFrame(true, Buffer.from([0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]), 15));
+    await ws.send('Hello Hello Hello');
+    expect([await received.next(), await received.next(), await received.next()]).toEqual(['Hello Hello Hello', 'Hello', 'Hello Hello Hello']);
+  });
+});
+
+describe('drain()', () => {
+  it('resolves at once when nothing is buffered, and once a large send has reached the kernel', async () => {
+    const server = await startServer();
+    const client = await rawConnect(server.port);
+    const ws = await server.connections.next();
+    await ws.drain();
+    void ws.send(Buffer.alloc(8 * 1024 * 1024, 1));
+    expect(ws.bufferedAmount).toBeGreaterThan(0);
+    const drained = ws.drain();
+    // The peer reads, so the kernel takes it all.
+    const frame = await client.nextFrame();
+    expect(frame.payload.length).toBe(8 * 1024 * 1024);
+    await drained;
+    expect(ws.bufferedAmount).toBe(0);
+  });
+
+  it('rejects with WS_ERR_CLOSED when the connection closes first', async () => {
+    const server = await startServer();
+    const client = await rawConnect(server.port);
+    // The peer stops reading: the 32 MiB cannot all reach the kernel.
+    client.socket.pause();
+    const ws = await server.connections.next();
+    void ws.send(Buffer.alloc(32 * 1024 * 1024, 1)).catch(() => {});
+    const drained = ws.drain();
+    ws.terminate();
+    await expect(drained).rejects.toMatchObject({ code: 'WS_ERR_CLOSED', closeCode: 1006 });
+  });
+});
+
+describe('onRefused', () => {
+  it('reports every refused handshake with its status, code and request', async () => {
+    const refused: RefusedHandshake[] = [];
+    const server = await startServer({
+      allowRequest: (request) => request.url !== '/forbidden',
+      onRefused: (info) => refused.push(info),
+    });
+    await rawHttp(server.port, upgradeRequest({ path: '/forbidden' }));
+    await rawHttp(server.port, upgradeRequest({ headers: { 'Sec-WebSocket-Version': '8' } }));
+    await rawHttp(server.port, upgradeRequest({ headers: { 'Sec-WebSocket-Extensions': 'a;;b' } }));
+    expect(refused.map(({ status, code, message, request }) => ({ status, code, message, url: request?.url }))).toEqual([
+      { status: 403, code: 'WS_ERR_HANDSHAKE_FORBIDDEN', message: 'the request was refused', url: '/forbidden' },
+      { status: 426, code: 'WS_ERR_HANDSHAKE_VERSION', message: 'only WebSocket version 13 is supported', url: '/' },
+      { status: 400, code: 'WS_ERR_HANDSHAKE_EXTENSIONS', message: expect.stringMatching(/^Sec-WebSocket-Extensions: /), url: '/' },
+    ]);
+  });
+
+  it('reports a handshake timeout (408) with no request, and a hook that threw (500)', async () => {
+    const refused: RefusedHandshake[] = [];
+    const both = deferred();
+    const server = await startServer({
+      handshakeTimeout: 50,
+      allowRequest: (request) => {
+        if (request.url === '/throw') throw new Error('hook bug');
+        return true;
+      },
+      onRefused: (info) => {
+        refused.push(info);
+        if (refused.length === 2) both.resolve();
+      },
+    });
+    // A client that connects and sends nothing: cut off at handshakeTimeout.
+    const silent = await openRawClient(server.port);
+    await rawHttp(server.port, upgradeRequest({ path: '/throw' }));
+    await silent.closed;
+    await both.promise;
+    expect(refused.map(({ status, code }) => ({ status, code })).sort((a, b) => a.status - b.status)).toEqual([
+      { status: 408, code: 'WS_ERR_HANDSHAKE_TIMEOUT' },
+      { status: 500, code: 'WS_ERR_HOOK_FAILED' },
+    ]);
+    expect(refused.find((info) => info.status === 408)!.request).toBeUndefined();
+    expect(server.errors).toHaveLength(1);
+  });
+});
