@@ -11,7 +11,7 @@ const TOPIC = 'broadcast';
 const hub = new Hub<Ws>();
 
 const wss = new WebSocketServer({
-  // Broadcasts to compressed connections are compressed once per window size (see the README).
+  // Compressed broadcasts: once per group of connections that can share a frame (see the README).
   perMessageDeflate: process.env.DEFLATE === '1',
   async handler(ws) {
     hub.add(ws);

@@ -1,12 +1,17 @@
 /**
  * Encode once (issue 11): a message is UTF-8 encoded and framed once, and compressed at most once
- * per distinct window size among its recipients, whatever their number.
+ * per distinct window size among the recipients that can share a compressed frame, whatever their
+ * number.
  *
- * Every compressed broadcast uses a fresh deflate context (RFC 7692 7.2.1 with no context
+ * A shared compressed frame uses a fresh deflate context (RFC 7692 7.2.1 with no context
  * takeover): it refers to nothing sent before, so the same bytes decode on every connection that
  * agreed a window at least as large, whatever that connection's own history. The connection
  * resets its own compressor after such a frame when it keeps context takeover (sendPrepared's
  * contract), because the peer's window now holds the broadcast.
+ *
+ * A connection that keeps context takeover is a group of its own: its compressor's window is its
+ * history alone. Unless the topic accepts resetting it (`noContextTakeover`), such a connection
+ * compresses the message itself, with its own context, as it compresses everything it sends.
  */
 
 import { constants, deflateRawSync } from 'node:zlib';
@@ -56,6 +61,9 @@ export function deflateFresh(payload: Uint8Array, windowBits: number, level: num
   return out.subarray(0, end);
 }
 
+/** What frameFor() returns for a connection that compresses the message with its own context (HubConnection.send). */
+export const OWN_COMPRESSOR = null;
+
 /** One message on its way to many connections: its frames, built lazily, at most one per encoding. */
 export class OutgoingMessage {
   readonly payload: Uint8Array;
@@ -74,14 +82,16 @@ export class OutgoingMessage {
   }
 
   /**
-   * The frame for a connection. Compressed only when the connection negotiated permessage-deflate,
-   * the message reaches the threshold, and either the connection resets its compressor after
-   * every message anyway or the caller accepts that it will reset it (`noContextTakeover`);
-   * otherwise uncompressed, which RFC 7692 always allows.
+   * The frame for a connection, or OWN_COMPRESSOR when the connection must compress the message
+   * itself. Uncompressed (RFC 7692 lets any message go so) without permessage-deflate or under
+   * the threshold. Otherwise the shared fresh-context frame of the connection's window size when
+   * the connection resets its compressor after every message anyway, or when the caller accepts
+   * that it will reset it (`noContextTakeover`); and for a connection that keeps context takeover
+   * otherwise, OWN_COMPRESSOR: its own context, as the user who turned compression on asked.
    */
-  frameFor(deflate: HubDeflateParameters | null, noContextTakeover: boolean): PreparedFrame {
+  frameFor(deflate: HubDeflateParameters | null, noContextTakeover: boolean): PreparedFrame | typeof OWN_COMPRESSOR {
     if (deflate === null || this.payload.length < this.settings.threshold) return this.plain;
-    if (!deflate.ourNoContextTakeover && !noContextTakeover) return this.plain;
+    if (!deflate.ourNoContextTakeover && !noContextTakeover) return OWN_COMPRESSOR;
     const bits = deflate.ourMaxWindowBits;
     if (!Number.isInteger(bits) || bits < 8 || bits > 15) return this.plain;
     return (this.deflated[bits] ??= this.compress(bits));

@@ -4,19 +4,19 @@
  * Built only on the connection's public API (HubConnection), so any connection that implements it
  * can join, and the hub's rules are tested against a fake one.
  *
- * Compression and the topic option `noContextTakeover`. Every compressed broadcast is deflated
- * with a fresh context, once per window size among its recipients (encoder.ts), so one frame is
- * valid for all of them. A connection that negotiated no context takeover for its own compressor
- * (server_no_context_takeover, RFC 7692 7.1.1.1) would have sent exactly such a frame itself, so
- * it always gets the compressed frame. A connection that keeps context takeover can decode it too
- * (it refers to no history), but after it the peer's window holds the broadcast, which the
- * connection's compressor never saw; so sendPrepared() resets that compressor, and the
- * connection's next own message starts from an empty window. That is the cost a topic accepts
- * with `noContextTakeover: true`: its broadcasts reach such connections compressed, in exchange
- * for their own messages compressing worse after each one. With `false` (the default), those
- * connections get the broadcast uncompressed (RFC 7692 lets any message go without RSV1), and
- * their compressor's history is left alone. Either way a broadcast is compressed at most once per
- * window size, never once per connection.
+ * Compression and the topic option `noContextTakeover` (issue 11: "subscribers are grouped by
+ * their negotiated parameters and the message is compressed once per group"). A connection that
+ * negotiated no context takeover for its own compressor (server_no_context_takeover, RFC 7692
+ * 7.1.1.1) would compress every message with a fresh context itself, so all of those with the same
+ * window share one frame, compressed once (encoder.ts). A connection that keeps context takeover
+ * is a group of its own: by default it compresses the broadcast itself, with its own context, in
+ * order with its other sends (HubConnection.send), as a user who turned compression on expects;
+ * that costs one compression per such connection, and the server's maxContextMemory already bounds
+ * how many connections keep context takeover. A topic with `noContextTakeover: true` trades that
+ * for one frame per window size for all: such a connection can decode the fresh-context frame
+ * (it refers to no history), and sendPrepared() then resets its compressor, since the peer's window
+ * now holds bytes the compressor never saw, so its next own message compresses from an empty window.
+ * Hub.send() has a single recipient: nothing to share, so it always uses the connection's own path.
  */
 
 import { randomUUID } from 'node:crypto';
@@ -228,7 +228,8 @@ export class Hub<C extends HubConnection = HubConnection> {
     }
     const { payload, isText } = encodePayload(data);
     const message = new OutgoingMessage(payload, isText, this.compression);
-    const frame = message.frameFor(connection.perMessageDeflate, this.options.sendNoContextTakeover);
+    // One recipient: nothing to share, so a connection with context takeover keeps using its own.
+    const frame = message.frameFor(connection.perMessageDeflate, false);
     return this.events.holding(() => outbox.offer(frame, message, null, key, this.options.sendPolicy));
   }
 
@@ -341,11 +342,12 @@ function checkConnection(connection: HubConnection): void {
     typeof c !== 'object' ||
     c === null ||
     typeof c.sendPrepared !== 'function' ||
+    typeof c.send !== 'function' ||
     typeof c.drain !== 'function' ||
     typeof c.close !== 'function' ||
     !(c.closed instanceof Promise)
   ) {
-    throw invalid('add: not a connection (it needs sendPrepared, drain, close and closed)');
+    throw invalid('add: not a connection (it needs send, sendPrepared, drain, close and closed)');
   }
 }
 

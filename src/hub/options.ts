@@ -21,8 +21,6 @@ export interface HubOptions {
   readonly topic?: TopicOptions;
   /** The policy of send(). Default 'close'. */
   readonly sendPolicy?: OverflowPolicy;
-  /** Whether send() compresses for connections that keep context takeover. Default false. */
-  readonly sendNoContextTakeover?: boolean;
   /** Carries publishes to other hubs. Default: an InProcessBroker of its own. */
   readonly broker?: Broker;
   /** Receives errors thrown by event listeners. Default console.error. */
@@ -42,7 +40,6 @@ export interface ResolvedHubOptions {
   readonly deflateMemLevel: number;
   readonly topic: ResolvedTopicOptions;
   readonly sendPolicy: OverflowPolicy;
-  readonly sendNoContextTakeover: boolean;
   readonly onError: (error: unknown) => void;
 }
 
@@ -54,7 +51,6 @@ export const HUB_DEFAULTS: ResolvedHubOptions = {
   deflateMemLevel: 8,
   topic: { policy: 'close', noContextTakeover: false },
   sendPolicy: 'close',
-  sendNoContextTakeover: false,
   onError: (error) => console.error(error),
 };
 
@@ -110,7 +106,6 @@ export function resolveHubOptions(options: HubOptions = {}): ResolvedHubOptions 
     deflateMemLevel: integer('deflateMemLevel', options.deflateMemLevel, d.deflateMemLevel, 1, 9),
     topic: resolveTopicOptions('topic', options.topic, d.topic),
     sendPolicy: policy('sendPolicy', options.sendPolicy, d.sendPolicy),
-    sendNoContextTakeover: boolean('sendNoContextTakeover', options.sendNoContextTakeover, d.sendNoContextTakeover),
     onError,
   };
 }

@@ -12,6 +12,7 @@
  * (its promise rejected) is reported too.
  */
 
+import { headerSizeFor } from '../protocol/frame.js';
 import type { PreparedFrame } from '../protocol/prepared.js';
 import type { DropReason, HubConnection, OverflowPolicy, SendResult } from './types.js';
 
@@ -35,13 +36,14 @@ export interface OutboxOwner<C> {
 export interface Dropped {
   readonly topic: string | null;
   readonly key: string | undefined;
-  /** The size of its frame. */
+  /** The size of its frame; uncompressed for one the connection compresses itself (its compressed size is not known yet). */
   readonly bytes: number;
   readonly message: MessageSource;
 }
 
 interface Entry extends Dropped {
-  readonly frame: PreparedFrame;
+  /** null: the connection compresses the message with its own context (send()). */
+  readonly frame: PreparedFrame | null;
   /** False once written, dropped or replaced: entries are not spliced out of the middle. */
   live: boolean;
 }
@@ -77,16 +79,22 @@ export class Outbox<C extends HubConnection> {
     return this.liveCount;
   }
 
-  /** Hands `frame` to the connection now, queues it, or applies `policy`; never waits. */
+  /**
+   * Hands `frame` to the connection now, queues it, or applies `policy`; never waits. A null
+   * frame: the connection compresses `message` itself (send()).
+   */
   offer(
-    frame: PreparedFrame,
+    frame: PreparedFrame | null,
     message: MessageSource,
     topic: string | null,
     key: string | undefined,
     policy: OverflowPolicy,
   ): SendResult {
     const connection = this.connection;
-    const entry: Entry = { frame, message, topic, key, bytes: frame.frame.length, live: true };
+    // Honest accounting for a message the connection compresses later: its uncompressed frame,
+    // which is also what the connection's bufferedAmount counts while it waits for zlib.
+    const bytes = frame === null ? headerSizeFor(message.payload.length, false) + message.payload.length : frame.frame.length;
+    const entry: Entry = { frame, message, topic, key, bytes, live: true };
     if (this.evicted || connection.readyState !== 'open') {
       this.owner.dropped(connection, entry, 'closed');
       return 'dropped';
@@ -142,7 +150,9 @@ export class Outbox<C extends HubConnection> {
   private write(entry: Entry): void {
     let sent: Promise<void>;
     try {
-      sent = this.connection.sendPrepared(entry.frame);
+      const { frame, message } = entry;
+      // Through the connection's own compressor: in order with its other sends (one outbox).
+      sent = frame === null ? this.connection.send(message.payload, { text: message.isText }) : this.connection.sendPrepared(frame);
     } catch (error) {
       // A connection that closed between our readyState check and the write (WS_ERR_CLOSED).
       if ((error as { code?: unknown }).code !== 'WS_ERR_CLOSED') throw error;

@@ -42,6 +42,13 @@ export interface HubConnection {
    * first. A compressed frame needs permessage-deflate with ourMaxWindowBits >= its deflateWindowBits.
    */
   sendPrepared(frame: PreparedFrame): Promise<void>;
+  /**
+   * Sends a message through the connection's own path, compressed with its own context when it
+   * keeps context takeover; bytes go as text with `{ text: true }` (they are UTF-8), as binary
+   * otherwise. In order with sendPrepared(). Resolves when the kernel has the frame; rejects if
+   * the connection closed first.
+   */
+  send(data: string | Uint8Array, options?: { readonly text?: boolean }): Promise<void>;
   /** Resolves when bufferedAmount drops to 0; rejects with WS_ERR_CLOSED if the connection closes first. */
   drain(): Promise<void>;
   close(code?: number, reason?: string): Promise<unknown>;
@@ -106,8 +113,9 @@ export interface TopicOptions {
   /** What to do when a subscriber's queue is full. Default: the hub's `topic.policy` ('close'). */
   readonly policy?: OverflowPolicy;
   /**
-   * Compress broadcasts for every subscriber that negotiated permessage-deflate, also those whose
-   * connection keeps context takeover. See Hub for what this costs them.
+   * One fresh-context compressed frame per window size serves every subscriber, also those whose
+   * connection keeps context takeover (they reset their compressor after it). Default false:
+   * those connections compress each broadcast with their own context. See Hub for the trade.
    */
   readonly noContextTakeover?: boolean;
 }
@@ -118,7 +126,7 @@ export interface HubDropEvent<C> {
   readonly topic: string | null;
   readonly connection: C;
   readonly reason: DropReason;
-  /** The size of its frame (compressed, if it was). */
+  /** The size of its frame: compressed if it was compressed once for many; uncompressed for a connection that compresses it itself. */
   readonly bytes: number;
   readonly key: string | undefined;
   /** The message as published, uncompressed: UTF-8 bytes when `isText`. Shared with the frames of other recipients: read it, do not modify it. */

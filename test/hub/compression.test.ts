@@ -91,13 +91,65 @@ describe('publish with permessage-deflate: compressed once per window size', () 
     }
   });
 
-  it("topic option noContextTakeover: false (default) sends uncompressed to connections that keep context takeover", () => {
+  it('topic option noContextTakeover: false (default): a connection that keeps context takeover compresses the broadcast itself (send())', () => {
     const hub = new Hub<FakeConnection>();
-    const takeover = subscriber(hub, { ourNoContextTakeover: false });
+    const takeover = [subscriber(hub, { ourNoContextTakeover: false }), subscriber(hub, { ourNoContextTakeover: false })];
     const noTakeover = subscriber(hub, { ourNoContextTakeover: true });
-    hub.publish('t', LONG);
-    expect(decodeFrame(takeover.frames[0]!, takeover.perMessageDeflate)).toMatchObject({ compressed: false, text: LONG });
+    const result = hub.publish('t', LONG);
+    expect(result).toEqual({ recipients: 3, queued: 3, dropped: 0, closed: 0 });
+    for (const conn of takeover) {
+      // Through the connection's own path, as text, the UTF-8 bytes the hub encoded once.
+      expect(conn.frames[0]!.own).toBe(true);
+      expect(decodeFrame(conn.frames[0]!, conn.perMessageDeflate)).toMatchObject({ opcode: 1, text: LONG });
+    }
+    expect(takeover[0]!.frames[0]!.payload).toEqual(takeover[1]!.frames[0]!.payload);
+    expect(noTakeover.frames[0]!.own).toBeUndefined();
     expect(decodeFrame(noTakeover.frames[0]!, noTakeover.perMessageDeflate)).toMatchObject({ compressed: true, text: LONG });
+  });
+
+  it('binary broadcasts go through the own path as binary; messages under the threshold still share the plain frame', () => {
+    const hub = new Hub<FakeConnection>();
+    const takeover = subscriber(hub, {});
+    const plain = subscriber(hub);
+    hub.publish('t', Buffer.from(LONG));
+    hub.publish('t', 'short');
+    expect(takeover.frames[0]!.own).toBe(true);
+    expect(decodeFrame(takeover.frames[0]!, takeover.perMessageDeflate)).toMatchObject({ opcode: 2, text: LONG });
+    // Under deflateThreshold nothing is compressed: the one plain frame serves everyone.
+    expect(takeover.frames[1]).toBe(plain.frames[1]);
+    expect(hexOf(takeover.frames[1]!.frame)).toBe('8105' + Buffer.from('short').toString('hex'));
+  });
+
+  it('keeps call order on one connection across its own-compressor sends and shared frames', () => {
+    const hub = new Hub<FakeConnection>();
+    hub.configure('shared', { noContextTakeover: true });
+    const conn = subscriber(hub, {});
+    hub.subscribe(conn, 'shared');
+    const texts = ['a', 'b', 'c', 'd'].map((letter) => letter + LONG);
+    hub.publish('t', texts[0]!);
+    hub.publish('shared', texts[1]!);
+    hub.send(conn, texts[2]!);
+    hub.publish('t', texts[3]!);
+    expect(conn.frames.map((frame) => (frame.own === true ? 'own' : frame.deflateWindowBits))).toEqual(['own', 15, 'own', 'own']);
+    expect(conn.receivedTexts()).toEqual(texts);
+  });
+
+  it("counts a message the connection compresses itself at its uncompressed frame size in the queue and in drop events", () => {
+    const hub = new Hub<FakeConnection>({ lowWatermark: 1, maxQueuedBytes: 2 * (LONG.length + 4) });
+    hub.configure('t', { policy: 'drop-new' });
+    const conn = new FakeConnection({ deflate: {} });
+    hub.add(conn);
+    hub.subscribe(conn, 't');
+    const drops: number[] = [];
+    hub.on('drop', ({ bytes }) => drops.push(bytes));
+    hub.publish('t', LONG); // written: bufferedAmount is now above the watermark
+    hub.publish('t', LONG);
+    hub.publish('t', LONG);
+    expect(hub.queued(conn)).toEqual({ messages: 2, bytes: 2 * (LONG.length + 4) });
+    expect(hub.publish('t', LONG)).toEqual({ recipients: 1, queued: 0, dropped: 1, closed: 0 });
+    // 2250 bytes of payload: a 4-byte header (RFC 6455 5.2, 16-bit length).
+    expect(drops).toEqual([LONG.length + 4]);
+    conn.flush();
   });
 
   it('topic option noContextTakeover: true gives them the shared fresh-context frame too', () => {
@@ -152,7 +204,7 @@ describe('publish with permessage-deflate: compressed once per window size', () 
     expect(Buffer.compare(decoded.data, data)).toBe(0);
   });
 
-  it('send() compresses for connections without context takeover, and for the others with sendNoContextTakeover', () => {
+  it("send() gives a connection without context takeover the fresh-context frame, and one with it its own compressor", () => {
     const hub = new Hub<FakeConnection>();
     const [noTakeover, takeover] = [
       new FakeConnection({ fast: true, deflate: { ourNoContextTakeover: true } }),
@@ -160,12 +212,11 @@ describe('publish with permessage-deflate: compressed once per window size', () 
     ];
     hub.add(noTakeover);
     hub.add(takeover);
-    hub.send(noTakeover, LONG);
-    hub.send(takeover, LONG);
-    expect([noTakeover, takeover].map((c) => c.frames[0]!.deflateWindowBits)).toEqual([15, undefined]);
-    const eager = new Hub<FakeConnection>({ sendNoContextTakeover: true });
-    eager.add(takeover);
-    eager.send(takeover, LONG);
-    expect(decodeFrame(takeover.frames[1]!, takeover.perMessageDeflate)).toMatchObject({ compressed: true, text: LONG });
+    expect(hub.send(noTakeover, LONG)).toBe('queued');
+    expect(hub.send(takeover, LONG)).toBe('queued');
+    expect(noTakeover.frames[0]!.deflateWindowBits).toBe(15);
+    expect(decodeFrame(noTakeover.frames[0]!, noTakeover.perMessageDeflate)).toMatchObject({ compressed: true, text: LONG });
+    expect(takeover.frames[0]!.own).toBe(true);
+    expect(decodeFrame(takeover.frames[0]!, takeover.perMessageDeflate)).toMatchObject({ opcode: 1, text: LONG });
   });
 });

@@ -5,13 +5,16 @@
  *
  * - A fast connection (`fast: true`): the kernel takes every frame at once (bufferedAmount stays 0).
  * - Otherwise frames stay buffered until `flush()`, as with a peer that does not read.
+ * - send() is the connection's own path (its own compressor, when it keeps context takeover): the
+ *   fake frames the message uncompressed and marks it `own`; what a real compressor makes of it is
+ *   Ws's business, tested in test/node and on real connections in test/hub/integration.test.ts.
  */
 
 import { constants, inflateRawSync } from 'node:zlib';
 import { expect } from 'vitest';
 import { ConnectionClosedError, WebSocketError } from '../../src/protocol/errors.js';
 import { createFrameHeader, readFrameHeader } from '../../src/protocol/frame.js';
-import type { PreparedFrame } from '../../src/protocol/prepared.js';
+import { prepareFrame, type PreparedFrame } from '../../src/protocol/prepared.js';
 import type { HubCloseResult, HubConnection, HubDeflateParameters } from '../../src/hub/types.js';
 
 export interface FakeOptions {
@@ -19,8 +22,11 @@ export interface FakeOptions {
   readonly deflate?: Partial<HubDeflateParameters> | true;
 }
 
+/** A frame handed over: by sendPrepared(), or built by send() (`own`). */
+export type SentFrame = PreparedFrame & { readonly own?: true };
+
 interface Pending {
-  readonly frame: PreparedFrame;
+  readonly frame: SentFrame;
   readonly resolve: () => void;
   readonly reject: (error: Error) => void;
 }
@@ -30,10 +36,10 @@ export class FakeConnection implements HubConnection {
   bufferedAmount = 0;
   readonly perMessageDeflate: HubDeflateParameters | null;
   readonly closed: Promise<HubCloseResult>;
-  /** Every frame given to sendPrepared, in order. */
-  readonly frames: PreparedFrame[] = [];
+  /** Every frame handed over (sendPrepared, send), in order. */
+  readonly frames: SentFrame[] = [];
   /** Frames the kernel took. */
-  readonly delivered: PreparedFrame[] = [];
+  readonly delivered: SentFrame[] = [];
   /** Arguments of close() calls. */
   readonly closeCalls: { code: number | undefined; reason: string | undefined }[] = [];
   drainCalls = 0;
@@ -66,6 +72,16 @@ export class FakeConnection implements HubConnection {
         throw new WebSocketError('WS_ERR_INVALID_ARGUMENT', 'compressed frame this connection cannot send');
       }
     }
+    return this.hand(frame);
+  }
+
+  send(data: string | Uint8Array, options?: { readonly text?: boolean }): Promise<void> {
+    const isText = typeof data === 'string' || options?.text === true;
+    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    return this.hand({ ...prepareFrame(isText, bytes), own: true });
+  }
+
+  private hand(frame: SentFrame): Promise<void> {
     if (this.readyState !== 'open') return Promise.reject(new ConnectionClosedError(1006, ''));
     this.frames.push(frame);
     if (this.fast) {
