@@ -67,7 +67,23 @@ export interface IdleSpec extends CommonSpec {
   readonly parallel: number;
 }
 
-export type LoadSpec = EchoSpec | HandshakeSpec | IdleSpec;
+export interface FanoutSpec extends CommonSpec {
+  readonly mode: 'fanout';
+  /** Idle connections the server sends every message to (the publisher is not one of them). */
+  readonly subscribers: number;
+  /** Messages the publisher keeps in flight: one more each time one has reached every subscriber. */
+  readonly inflight: number;
+  /** Payload bytes of each message (before compression); text. */
+  readonly size: number;
+  /** Subscribers offer permessage-deflate as Chromium does (context takeover); the text is JSON-like. */
+  readonly deflate: boolean;
+  /** Handshakes in progress at once while connecting the subscribers. */
+  readonly parallel: number;
+  readonly warmupMs: number;
+  readonly durationMs: number;
+}
+
+export type LoadSpec = EchoSpec | HandshakeSpec | IdleSpec | FanoutSpec;
 
 export interface EchoResult {
   readonly mode: 'echo';
@@ -105,15 +121,46 @@ export interface IdleResult {
   readonly openMs: number;
 }
 
-export type LoadResult = EchoResult | HandshakeResult | IdleResult;
+export interface FanoutResult {
+  readonly mode: 'fanout';
+  readonly windowMs: number;
+  readonly subscribers: number;
+  /** Messages that reached every subscriber within the window. */
+  readonly messages: number;
+  readonly messagesPerSec: number;
+  /** Messages received by subscribers within the window, all subscribers together. */
+  readonly deliveries: number;
+  readonly deliveriesPerSec: number;
+  /** Payload megabytes (10^6 bytes, uncompressed size) delivered per second. */
+  readonly mbPerSec: number;
+  /** From the publisher's write to the last subscriber's read of that message. */
+  readonly p50Us: number;
+  readonly p99Us: number;
+  readonly maxUs: number;
+  readonly generatorCpu: number;
+  /** Subscribers whose first message was checked byte for byte (inflated when compressed). */
+  readonly verified: number;
+  /** Deliveries with RSV1 set, over the whole run. */
+  readonly compressedDeliveries: number;
+  /** The Sec-WebSocket-Extensions answers the subscribers got, with how many got each. */
+  readonly extensions: Record<string, number>;
+  /** Milliseconds to connect every subscriber. */
+  readonly connectMs: number;
+}
+
+export type LoadResult = EchoResult | HandshakeResult | IdleResult | FanoutResult;
 
 /** generator -> run.ts */
 export type FromGenerator =
   | { readonly type: 'ready' }
   /** The measurement window starts or ends now: sample the server's CPU. Needs no answer. */
   | { readonly type: 'mark'; readonly phase: 'start' | 'end' }
-  /** A step of the idle case: the generator waits for { type: 'continue' } before going on. */
-  | { readonly type: 'phase'; readonly name: 'baseline' | 'opened'; readonly connections: number }
+  /**
+   * A step: the generator waits for { type: 'continue' } before going on. 'baseline' and 'opened'
+   * (idle case): the server's memory is measured; 'subscribed' (fan-out): once the server holds
+   * `connections` subscribers.
+   */
+  | { readonly type: 'phase'; readonly name: 'baseline' | 'opened' | 'subscribed'; readonly connections: number }
   | { readonly type: 'result'; readonly result: LoadResult }
   | { readonly type: 'error'; readonly message: string };
 

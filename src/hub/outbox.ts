@@ -62,6 +62,11 @@ export class Outbox<C extends HubConnection> {
   private readonly topicBytes = new Map<string | null, number>();
   /** The queued entry per topic and key, for 'conflate'. */
   private readonly latest = new Map<string | null, Map<string, Entry>>();
+  /** The promise of the latest write, and every entry it settles (see write()). */
+  private sending: Promise<void> | null = null;
+  private sendingEntries: Entry[] | null = null;
+  private writesStarted = 0;
+  private writesSettled = 0;
   private waiting = false;
   /** Set once the policy closed the connection: nothing more is written or queued. */
   private evicted = false;
@@ -160,8 +165,28 @@ export class Outbox<C extends HubConnection> {
       return;
     }
     // Accepted, but the connection may still close before the kernel takes it: that is a loss too.
-    sent.then(undefined, () => this.owner.dropped(this.connection, entry, 'closed'));
+    // Ws settles the frames of one socket write with one shared promise: a frame given the same
+    // promise as the one before joins its list, so a turn's frames cost one handler, not one each.
+    if (sent === this.sending) {
+      this.sendingEntries!.push(entry);
+      return;
+    }
+    const entries = [entry];
+    this.sending = sent;
+    this.sendingEntries = entries;
+    this.writesStarted++;
+    sent.then(this.written, () => {
+      this.written();
+      for (const lost of entries) this.owner.dropped(this.connection, lost, 'closed');
+    });
   }
+
+  /** A write settled; once none is pending, the latest one's entries are let go. */
+  private readonly written = (): void => {
+    if (++this.writesSettled !== this.writesStarted) return;
+    this.sending = null;
+    this.sendingEntries = null;
+  };
 
   /** Writes queued messages while the connection's buffer is below the low watermark. */
   private pump(): void {

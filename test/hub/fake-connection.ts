@@ -5,6 +5,8 @@
  *
  * - A fast connection (`fast: true`): the kernel takes every frame at once (bufferedAmount stays 0).
  * - Otherwise frames stay buffered until `flush()`, as with a peer that does not read.
+ * - `batched: true`: the frames handed over between two flushes share one promise, as a real Ws
+ *   settles the frames of one socket write together.
  * - send() is the connection's own path (its own compressor, when it keeps context takeover): the
  *   fake frames the message uncompressed and marks it `own`; what a real compressor makes of it is
  *   Ws's business, tested in test/node and on real connections in test/hub/integration.test.ts.
@@ -19,6 +21,7 @@ import type { HubCloseResult, HubConnection, HubDeflateParameters } from '../../
 
 export interface FakeOptions {
   readonly fast?: boolean;
+  readonly batched?: boolean;
   readonly deflate?: Partial<HubDeflateParameters> | true;
 }
 
@@ -44,12 +47,15 @@ export class FakeConnection implements HubConnection {
   readonly closeCalls: { code: number | undefined; reason: string | undefined }[] = [];
   drainCalls = 0;
   private readonly fast: boolean;
+  private readonly batched: boolean;
+  private batch: { promise: Promise<void>; resolve: () => void; reject: (error: Error) => void } | null = null;
   private pending: Pending[] = [];
   private drains: { resolve: () => void; reject: (error: Error) => void }[] = [];
   private resolveClosed!: (result: HubCloseResult) => void;
 
   constructor(options: FakeOptions = {}) {
     this.fast = options.fast ?? false;
+    this.batched = options.batched ?? false;
     const deflate = options.deflate;
     this.perMessageDeflate =
       deflate === undefined
@@ -89,6 +95,16 @@ export class FakeConnection implements HubConnection {
       return Promise.resolve();
     }
     this.bufferedAmount += frame.frame.length;
+    if (this.batched) {
+      if (this.batch === null) {
+        let resolve!: () => void;
+        let reject!: (error: Error) => void;
+        const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
+        this.batch = { promise, resolve, reject };
+      }
+      this.pending.push({ frame, resolve: () => {}, reject: () => {} });
+      return this.batch.promise;
+    }
     return new Promise((resolve, reject) => this.pending.push({ frame, resolve, reject }));
   }
 
@@ -113,6 +129,8 @@ export class FakeConnection implements HubConnection {
       this.delivered.push(p.frame);
       p.resolve();
     }
+    this.batch?.resolve();
+    this.batch = null;
     this.bufferedAmount = 0;
     const drains = this.drains;
     this.drains = [];
@@ -126,6 +144,8 @@ export class FakeConnection implements HubConnection {
     const error = new ConnectionClosedError(code, reason);
     for (const p of this.pending) p.reject(error);
     this.pending = [];
+    this.batch?.reject(error);
+    this.batch = null;
     this.bufferedAmount = 0;
     for (const d of this.drains) d.reject(error);
     this.drains = [];

@@ -131,7 +131,8 @@ describe('publish: honest results', () => {
         const hub = new Hub<FakeConnection>({ lowWatermark: 40, maxQueuedBytes: 120, sendPolicy: 'drop-oldest' });
         hub.configure('a', { policy: policyA });
         hub.configure('b', { policy: policyB });
-        const conns = [0, 1, 2, 3].map(() => new FakeConnection());
+        // Two settle each frame on its own, two settle a flush's frames with one promise (as Ws does).
+        const conns = [0, 1, 2, 3].map((i) => new FakeConnection({ batched: i >= 2 }));
         for (const c of conns) {
           hub.add(c);
           hub.subscribe(c, 'a');
