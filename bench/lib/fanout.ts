@@ -192,6 +192,7 @@ export async function runFanout(spec: FanoutSpec): Promise<FanoutResult> {
         if (on) completedAtStart = completed;
         else completedInWindow = completed - completedAtStart;
       },
+      { done: () => completed > completedAtStart, maxExtraMs: 30_000 },
     );
     if (completedInWindow === 0) throw new Error('no message reached every subscriber within the window');
     if (verified < N) throw new Error(`only ${verified} of ${N} subscribers had their first message verified`);

@@ -91,13 +91,17 @@ export interface Window {
 /**
  * Warms up for spec.warmupMs, then measures for spec.durationMs between a 'start' and an 'end'
  * mark (the harness reads the server's CPU at each). `counter` reads the running total of what is
- * counted; `setMeasuring` tells the load whether to record latencies.
+ * counted; `setMeasuring` tells the load whether to record latencies. `atLeast`: the window goes
+ * on past spec.durationMs (at most `maxExtraMs` more) until `done()` holds, so that a server
+ * starved on a busy machine still completes one unit of work in it (fan-out: one message at every
+ * subscriber, without which there is no latency); the rates are per the window's real length.
  */
 export async function measureWindow(
   spec: { readonly warmupMs: number; readonly durationMs: number },
   failure: Failure,
   counter: () => number,
   setMeasuring: (on: boolean) => void,
+  atLeast?: { readonly done: () => boolean; readonly maxExtraMs: number },
 ): Promise<Window> {
   await failure.wait(spec.warmupMs);
   const before = counter();
@@ -105,6 +109,10 @@ export async function measureWindow(
   setMeasuring(true);
   emit({ type: 'mark', phase: 'start' });
   await failure.wait(spec.durationMs);
+  if (atLeast !== undefined) {
+    const deadline = performance.now() + atLeast.maxExtraMs;
+    while (!atLeast.done() && performance.now() < deadline) await failure.wait(5);
+  }
   setMeasuring(false);
   const end = snapshot();
   emit({ type: 'mark', phase: 'end' });
