@@ -5,9 +5,12 @@
  *   npm start                      # port 9001, or $PORT
  *   npm start -- --port 9002 --host 127.0.0.1
  *   npm start -- --no-deflate      # decline permessage-deflate (offered by default)
+ *
+ * Plain HTTP GET / serves the echo test page (src/echo/page.ts); other plain requests get 426.
  */
 
 import { parseArgs } from 'node:util';
+import { serveEchoPage } from './echo/page.js';
 import { WebSocketServer } from './node/server.js';
 import type { Ws } from './node/ws.js';
 
@@ -53,6 +56,7 @@ async function main(): Promise<void> {
   // (threshold 0): the cases' small messages then exercise compression too.
   const server = new WebSocketServer({
     handler: echo,
+    onHttpRequest: serveEchoPage,
     perMessageDeflate: values['no-deflate'] === true ? false : { threshold: 0 },
   });
   let address;

@@ -1,6 +1,6 @@
 /** Options, their defaults and their bounds, in one place. */
 
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { WebSocketError } from '../protocol/errors.js';
 import type { Ws } from './ws.js';
 
@@ -75,6 +75,13 @@ export interface ServerOptions extends ConnectionOptions {
   selectProtocol?: (offered: readonly string[], request: IncomingMessage) => string | undefined;
   /** Decides whether to accept a request (check Origin, cookies...); false answers 403. */
   allowRequest?: (request: IncomingMessage) => boolean | Promise<boolean>;
+  /**
+   * Plain (non-upgrade) HTTP requests on the server `listen()` starts: return true once you have
+   * answered (or will answer) `response`; false leaves the request to the default 426 Upgrade
+   * Required. If it throws, the error goes to `onError` and the client gets 500. Servers of your
+   * own (`attach`, `handleUpgrade`) keep their own request handlers and never call it.
+   */
+  onHttpRequest?: (request: IncomingMessage, response: ServerResponse) => boolean;
   /**
    * Receives errors the library cannot hand back to a caller: a handler that threw, a hook that
    * failed. Each error is reported once. Default: console.error.
@@ -230,7 +237,7 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
     idleTimeout: integerOption('idleTimeout', options.idleTimeout, DEFAULTS.idleTimeout, 0, MAX_TIMEOUT),
     deflate: resolveDeflateOptions(options.perMessageDeflate),
   };
-  for (const hook of ['handler', 'selectProtocol', 'allowRequest', 'onError'] as const) {
+  for (const hook of ['handler', 'selectProtocol', 'allowRequest', 'onHttpRequest', 'onError'] as const) {
     if (options[hook] !== undefined && typeof options[hook] !== 'function') {
       throw invalid(hook, 'a function', options[hook]);
     }
