@@ -303,6 +303,8 @@ export class Ws implements AsyncIterableIterator<Message>, HeartbeatSubject {
       this.waiter = this.moreWaiters?.shift() ?? null;
       if (waiter.iterator) waiter.resolve({ done: false, value: message });
       else waiter.resolve(message);
+      // An inflated message leaves the pipeline's count too: reading may have paused on it.
+      this.resumeIfRoom();
       return;
     }
     (this.queue ??= []).push(message, size);
@@ -322,6 +324,14 @@ export class Ws implements AsyncIterableIterator<Message>, HeartbeatSubject {
     if (this.unreadBytes() >= this.owner.options.receiveHighWaterMark) {
       this.paused = true;
       this.socket.pause();
+    }
+  }
+
+  /** Reading paused on receiveHighWaterMark resumes once the unread bytes fall to half of it. */
+  private resumeIfRoom(): void {
+    if (this.paused && this.unreadBytes() <= this.owner.options.receiveHighWaterMark / 2) {
+      this.paused = false;
+      this.socket.resume();
     }
   }
 
@@ -396,10 +406,7 @@ export class Ws implements AsyncIterableIterator<Message>, HeartbeatSubject {
         queue.splice(0, this.queueHead);
         this.queueHead = 0;
       }
-      if (this.paused && this.unreadBytes() <= this.owner.options.receiveHighWaterMark / 2) {
-        this.paused = false;
-        this.socket.resume();
-      }
+      this.resumeIfRoom();
       // Messages waiting to be inflated were held back while the application's queue was full.
       if (this.pipeline?.inboundBusy) this.pipeline.resumeInbound();
       return Promise.resolve(iterator ? { done: false, value: message } : message);
