@@ -7,7 +7,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ECHO_CSS, ECHO_HTML, ECHO_JS } from '../../src/echo/assets.js';
 import { contentSecurityPolicy, parseHostHeader, serveEchoPage } from '../../src/echo/page.js';
-import { HOST, cleanup, echoHandler, rawHttp, startServer, upgradeRequest, wsConnect } from '../node/helpers.js';
+import { startEchoCli } from '../interop/echo-cli.js';
+import { HOST, cleanup, defer, echoHandler, rawHttp, startServer, upgradeRequest, wsConnect } from '../node/helpers.js';
 
 afterEach(cleanup);
 
@@ -170,6 +171,25 @@ describe('the echo page', () => {
     const client = await wsConnect(`ws://${HOST}:${port}/`);
     client.ws.send('same port');
     expect((await client.messages.next()).data.toString('utf8')).toBe('same port');
+  });
+});
+
+describe('npm start', () => {
+  it('serves the page on GET /, 426 elsewhere, and WebSocket echo on the same port', async () => {
+    const cli = await startEchoCli();
+    defer(() => cli.stop());
+    const page = await rawHttp(cli.port, request('GET', '/', `${HOST}:${cli.port}`));
+    expect(page.statusLine).toBe('HTTP/1.1 200 OK');
+    expect(stable(page.headers)).toEqual(pageHeaders('text/html; charset=utf-8', ECHO_HTML, cli.port));
+    expect(page.body).toBe(ECHO_HTML);
+    const other = await rawHttp(cli.port, request('GET', '/other', HOST));
+    expect({ ...other, headers: stable(other.headers) }).toEqual(UPGRADE_REQUIRED);
+    const client = await wsConnect(`ws://${HOST}:${cli.port}/`);
+    client.ws.send('npm start');
+    expect((await client.messages.next()).data.toString('utf8')).toBe('npm start');
+    client.ws.close();
+    expect(await cli.stop()).toBe(0);
+    expect(cli.stderr()).toBe('');
   });
 });
 
