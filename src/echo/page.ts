@@ -22,9 +22,6 @@ const ASSETS: ReadonlyMap<string, Asset> = new Map([
   ['/echo.css', { type: 'text/css; charset=utf-8', body: Buffer.from(ECHO_CSS, 'utf8') }],
 ]);
 
-/** The paths the page handler answers; every other path is the server's. */
-export const ECHO_PAGE_PATHS: readonly string[] = [...ASSETS.keys()];
-
 /**
  * The page's Content-Security-Policy, for a page whose WebSocket goes to `socketOrigin`
  * (`ws://host:port`). `connect-src 'self'` covers ws: of the same host only in browsers that
