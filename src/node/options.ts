@@ -3,7 +3,7 @@
  * defaults exported to users, the README and the bounds test all read it.
  */
 
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { WebSocketError } from '../protocol/errors.js';
 import type { Ws } from './ws.js';
 
@@ -121,6 +121,13 @@ export interface ServerOptions extends ConnectionOptions {
   onError?: (error: unknown, ws: Ws | undefined) => void;
   /** Called for every handshake the server refuses, with the status sent and the reason's code (metrics, logs). */
   onRefused?: (refused: RefusedHandshake) => void;
+  /**
+   * Plain HTTP requests (not upgrades) on the server `listen()` starts: return true once the
+   * request is answered, false to leave it to the default 426 Upgrade Required. If it throws, the
+   * error goes to `onError` and the client gets 500. Servers of your own (`attach`,
+   * `handleUpgrade`) keep their own request handlers and never call it.
+   */
+  onHttpRequest?: (request: IncomingMessage, response: ServerResponse) => boolean;
 }
 
 export interface ResolvedDeflateOptions {
@@ -256,7 +263,7 @@ export function resolveOptions(options: ConnectionOptions = {}): ResolvedOptions
 
 export function resolveServerOptions(options: ServerOptions = {}): ResolvedOptions {
   const resolved = resolveOptions(options);
-  for (const hook of ['handler', 'selectProtocol', 'allowRequest', 'onError', 'onRefused'] as const) {
+  for (const hook of ['handler', 'selectProtocol', 'allowRequest', 'onError', 'onRefused', 'onHttpRequest'] as const) {
     if (options[hook] !== undefined && typeof options[hook] !== 'function') {
       throw invalid(hook, 'a function', options[hook]);
     }
