@@ -438,9 +438,12 @@ export class Connection implements ParserHandler {
 
   /** Ends our side of TCP once what is queued is written; the peer has closeTimeout to end its. */
   private end(): void {
-    if (this.ended) return;
-    this.ended = true;
-    this.handler.endTransport();
+    if (!this.ended) {
+      this.ended = true;
+      this.handler.endTransport();
+    }
+    // Also when ended already: fail() and proceed() stop the timer first, and the close timer is
+    // the only bound on a transport whose peer never ends its side.
     if (this.currentState !== 'closed') this.handler.setCloseTimer(true);
   }
 
