@@ -275,7 +275,9 @@ export class Connection implements ParserHandler {
     this.pending = null;
     this.handler.setCloseTimer(false);
     this.record(code, reason, errorCode, true);
-    this.writer.dropReserved();
+    // Our close frame, if queued, was queued behind the frames dropped (nothing is reserved after
+    // it), so it was dropped with them: the failure's close frame goes out instead (7.1.7).
+    if (this.writer.dropReserved()) this.sentClose = null;
     if (this.sentClose === null) this.writeClose(payload, code, reason);
     this.currentState = 'closing';
     this.end();
