@@ -269,7 +269,8 @@ export class Connection implements ParserHandler {
    */
   fail(code: number, reason: string, errorCode?: WebSocketErrorCode): void {
     if (this.currentState === 'closed' || this.failed) return;
-    const payload = encodeClosePayload(code, truncateCloseReason(reason));
+    const sentReason = truncateCloseReason(reason);
+    const payload = encodeClosePayload(code, sentReason);
     this.failed = true;
     this.parser.stop();
     this.pending = null;
@@ -278,7 +279,7 @@ export class Connection implements ParserHandler {
     // Our close frame, if queued, was queued behind the frames dropped (nothing is reserved after
     // it), so it was dropped with them: the failure's close frame goes out instead (7.1.7).
     if (this.writer.dropReserved()) this.sentClose = null;
-    if (this.sentClose === null) this.writeClose(payload, code, reason);
+    if (this.sentClose === null) this.writeClose(payload, code, sentReason);
     this.currentState = 'closing';
     this.end();
   }
