@@ -418,8 +418,9 @@ export class Connection implements ParserHandler {
     }
     this.record(error.closeCode, error.message, error.code, true);
     this.currentState = 'closing';
-    if (this.pending === PEER_CLOSE) {
-      // A message before the peer's close was invalid (found while inflating): fail instead.
+    if (this.pending !== null) {
+      // A message before the end of the stream (the peer's close, or a later protocol error) was
+      // invalid, found while inflating: it comes first, so fail with it. onEnd was reported already.
       this.pending = error;
       return;
     }
