@@ -312,6 +312,8 @@ export class Connection implements ParserHandler {
     // A close frame or failure already recorded explains more than "terminated".
     this.record(CloseCode.ABNORMAL, reason, errorCode, false);
     this.pending = null;
+    // Nothing more reaches the application, not even the rest of the chunk being parsed.
+    this.parser.stop();
     this.handler.destroyTransport();
   }
 
