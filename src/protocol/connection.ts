@@ -151,9 +151,12 @@ export class Connection implements ParserHandler {
     return this.result;
   }
 
-  /** Whether data frames may still be sent: the connection is not failed and our close is not sent. */
+  /**
+   * Whether data frames may still be sent: our close is not sent, the connection is not failed,
+   * and we have not ended our side of TCP (after the peer's EOF, say: nothing could be written).
+   */
   get canSend(): boolean {
-    return this.sentClose === null && !this.failed && this.currentState !== 'closed';
+    return this.sentClose === null && !this.failed && !this.ended && this.currentState !== 'closed';
   }
 
   /**
@@ -242,6 +245,8 @@ export class Connection implements ParserHandler {
     const payload = encodeClosePayload(code, reason);
     if (this.sentClose !== null || this.failed || this.currentState === 'closed') return;
     const pending = this.pending;
+    // Our side of TCP is ended (the peer's EOF, nothing pending): no frame can go out any more.
+    if (this.ended && pending === null) return;
     if (pending instanceof ProtocolError) {
       // The peer broke the protocol: that decides how we close.
       this.proceed();

@@ -232,6 +232,18 @@ describe('Connection: the peer ends TCP (receiveEnd)', () => {
     expectResult(t, { code: 1006, reason: NO_HANDSHAKE, wasClean: false });
   });
 
+  it.each(ROLES)('%s: once our side is ended, sends are refused and close() queues nothing', (role) => {
+    const t = open(role);
+    t.connection.receiveEnd();
+    t.calls();
+    expect(t.connection.canSend).toBe(false);
+    expect(() => t.connection.sendText('late')).toThrow(expect.objectContaining({ code: 'WS_ERR_CLOSED', closeCode: 1006 }));
+    t.connection.close(1000);
+    expect(t.calls()).toEqual([]);
+    expect(t.sent()).toBe('');
+    expectResult(t, { code: 1006, reason: NO_HANDSHAKE, wasClean: false });
+  });
+
   it.each(ROLES)('%s: after our close, before the answer: 1006, not clean', (role) => {
     const t = open(role);
     t.connection.close(1000);
