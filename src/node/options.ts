@@ -250,7 +250,8 @@ function booleanOption(name: string, value: unknown, fallback: boolean): boolean
 /** Checks every connection option against its bound; throws WS_ERR_INVALID_ARGUMENT. */
 export function resolveOptions(options: ConnectionOptions = {}): ResolvedOptions {
   if (typeof options !== 'object' || options === null) throw invalid('options', 'an object', options);
-  const sendOverflow = options.sendOverflow ?? DEFAULTS.sendOverflow;
+  // `=== undefined`, not `??`: null is bad input here as for every other option.
+  const sendOverflow = options.sendOverflow === undefined ? DEFAULTS.sendOverflow : options.sendOverflow;
   if (sendOverflow !== 'close' && sendOverflow !== 'reject') {
     throw invalid('sendOverflow', "'close' or 'reject'", sendOverflow);
   }
