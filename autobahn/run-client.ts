@@ -32,8 +32,10 @@ import { parseArgs } from 'node:util';
 import type { DriverSummary } from './lib/driver.js';
 import {
   clientPolicy,
+  compareCaseIds,
   conclude,
   grade,
+  matches,
   readBaseline,
   readCaseNumbers,
   readResults,
@@ -44,7 +46,6 @@ import { die, log } from './lib/log.js';
 import { stopChild, waitForExit, waitForOutput } from './lib/process.js';
 import {
   DOCKER_IMAGE,
-  KOSOKU_UNRUNNABLE_CLIENT_CASES,
   autobahnDir as here,
   chooseRunner,
   ensureKosoku,
@@ -281,7 +282,13 @@ async function main(): Promise<void> {
   const started = Date.now();
   const server = await (runner === 'docker' ? startWstest : startKosoku)(spec, include, outdir, serverLog);
   log(`autobahn: ${runner} fuzzing server listening on ${server.url}`);
-  const driverArgs = ['--url', server.url, '--parallel', String(parallel), '--summary', summaryPath];
+  // The case ids in the order the fuzzing server numbers them (every suite's order: numeric, by
+  // component), from the server run's baseline, which lists all of them: the driver needs them to
+  // make a case's own offer (see client-driver.ts).
+  const caseIdsPath = join(outdir, 'case-ids.json');
+  const allIds = Object.keys(readBaseline(join(here, 'expected-results.json'))).sort(compareCaseIds);
+  writeFileSync(caseIdsPath, JSON.stringify(allIds.filter((id) => matches(id, include) && !matches(id, exclude))));
+  const driverArgs = ['--url', server.url, '--parallel', String(parallel), '--summary', summaryPath, '--case-ids', caseIdsPath];
   // The driver owns these defaults and checks the values.
   if (values['case-timeout'] !== undefined) driverArgs.push('--case-timeout', values['case-timeout']);
   if (values.budget !== undefined) driverArgs.push('--budget', values.budget);
@@ -301,10 +308,7 @@ async function main(): Promise<void> {
   const indexPath = join(outdir, 'index.json');
   const results = readResults(indexPath, serverLog);
   const baseline = driver === 'ours' ? readBaseline(baselinePath) : {};
-  const policy =
-    runner === 'kosoku'
-      ? clientPolicy(KOSOKU_UNRUNNABLE_CLIENT_CASES.cases, KOSOKU_UNRUNNABLE_CLIENT_CASES.why)
-      : clientPolicy([], '');
+  const policy = clientPolicy();
   const graded = grade(results, baseline, policy, include, exclude);
   const verdict = withDriverFindings(graded, summary, readCaseNumbers(indexPath), driverExit, policy);
   conclude(verdict, {

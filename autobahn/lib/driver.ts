@@ -17,7 +17,7 @@
  *        [--case-timeout SECONDS] [--budget SECONDS] [--summary FILE]
  */
 
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
 /** What one connection amounts to: its text messages (for getCaseCount) and its close code. */
@@ -33,7 +33,14 @@ export interface Visit {
  * Resolves once the connection is closed; rejects when it could not be opened. When `signal`
  * aborts, the connection must be torn down.
  */
-export type VisitFn = (url: string, echo: boolean, received: () => void, signal: AbortSignal) => Promise<Visit>;
+/** `caseId`: the Autobahn id of the case being run (e.g. "13.2.1"), when the runner gave the list. */
+export type VisitFn = (
+  url: string,
+  echo: boolean,
+  received: () => void,
+  signal: AbortSignal,
+  caseId: string | undefined,
+) => Promise<Visit>;
 
 /** What the driver writes to --summary for the runner. */
 export interface DriverSummary {
@@ -76,7 +83,14 @@ function describe(error: unknown): string {
 }
 
 /** One connection, cut off after `idleMs` without a message or `capMs` in all. */
-async function bounded(visit: VisitFn, url: string, echo: boolean, idleMs: number, capMs: number): Promise<Outcome> {
+async function bounded(
+  visit: VisitFn,
+  url: string,
+  echo: boolean,
+  idleMs: number,
+  capMs: number,
+  caseId?: string,
+): Promise<Outcome> {
   const controller = new AbortController();
   let idle: NodeJS.Timeout | undefined;
   let cap: NodeJS.Timeout | undefined;
@@ -89,7 +103,7 @@ async function bounded(visit: VisitFn, url: string, echo: boolean, idleMs: numbe
   const received = (): void => {
     if (live) idle?.refresh();
   };
-  const attempt: Promise<Outcome> = visit(url, echo, received, controller.signal).then(
+  const attempt: Promise<Outcome> = visit(url, echo, received, controller.signal, caseId).then(
     (result) => ({ visit: result }),
     (error: unknown) => ({ error: describe(error) }),
   );
@@ -125,6 +139,7 @@ export async function drive(defaultAgent: string, visit: VisitFn): Promise<never
         'case-timeout': { type: 'string', default: String(DEFAULT_CASE_TIMEOUT_S) },
         budget: { type: 'string', default: String(DEFAULT_BUDGET_S) },
         summary: { type: 'string' },
+        'case-ids': { type: 'string' },
       },
     }));
   } catch (error) {
@@ -144,6 +159,12 @@ export async function drive(defaultAgent: string, visit: VisitFn): Promise<never
   if (!Number.isInteger(caseCount) || caseCount < 0) {
     fail(`/getCaseCount answered ${JSON.stringify(counted.visit.texts)}, not a case count`);
   }
+  let caseIds: string[] | undefined;
+  if (values['case-ids'] !== undefined) {
+    caseIds = JSON.parse(readFileSync(values['case-ids'], 'utf8')) as string[];
+    // The ids are only as good as the ordering they assume: a mismatch stops the run.
+    if (caseIds.length !== caseCount) fail(`--case-ids lists ${caseIds.length} cases, the fuzzing server serves ${caseCount}`);
+  }
   process.stdout.write(`client driver: ${caseCount} cases, ${parallel} at a time, agent ${values.agent}\n`);
 
   const timedOut: { case: number; reason: string }[] = [];
@@ -160,7 +181,7 @@ export async function drive(defaultAgent: string, visit: VisitFn): Promise<never
       }
       const caseStarted = Date.now();
       const url = `${base}/runCase?case=${n}&agent=${agent}`;
-      const outcome = await bounded(visit, url, true, caseTimeoutMs, CASE_CAP_MS);
+      const outcome = await bounded(visit, url, true, caseTimeoutMs, CASE_CAP_MS, caseIds?.[n - 1]);
       const ms = Date.now() - caseStarted;
       durations[n - 1] = ms;
       let line: string;

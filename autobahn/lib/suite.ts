@@ -17,19 +17,6 @@ export type Runner = 'docker' | 'kosoku';
 
 export const DOCKER_IMAGE = 'crossbario/autobahn-testsuite';
 
-/**
- * Cases kosoku 0.1.0's fuzzing server cannot run against any client: in them the server asks the
- * client for client_no_context_takeover. kosoku declines an offer that does not list that
- * parameter (so the case is UNIMPLEMENTED), where Autobahn takes it as accepted by every client, as
- * RFC 7692 7.1.1.2 lets a server send it unasked; and an offer that lists it makes the case fail
- * inside kosoku ("Strings must be encoded before hashing", a Python 3 error in its case code).
- * Observed with the ws client both ways. The official Docker image runs them.
- */
-export const KOSOKU_UNRUNNABLE_CLIENT_CASES = {
-  cases: ['13.2.*', '13.5.*', '13.6.*'],
-  why: "kosoku's fuzzing server cannot run them (autobahn/lib/suite.ts)",
-};
-
 export function dockerEngineAvailable(): boolean {
   const probe = spawnSync('docker', ['info', '--format', '{{.ServerVersion}}'], {
     stdio: ['ignore', 'pipe', 'ignore'],

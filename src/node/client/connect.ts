@@ -145,8 +145,14 @@ function upgrade(
     onClosed: undefined,
   };
   const ws = new Ws(socket, config, { protocol: agreed.protocol, extensions: agreed.extensions, deflate: codec });
-  if (rest.length > 0) ws.receiveChunk(Buffer.from(rest));
-  socket.resume();
+  // Frames that came with the 101 (a server may send at once) are parsed one turn later, once the
+  // application that awaited connect() has had the chance to start reading: a close or a bad frame
+  // among them then waits for it to read the messages before (as on a server), instead of
+  // failing the connection before anyone read them (Autobahn 3.2, 4.2.3, 5.15 as a client).
+  setImmediate(() => {
+    if (rest.length > 0) ws.receiveChunk(Buffer.from(rest));
+    socket.resume();
+  });
   void target;
   return ws;
 }
