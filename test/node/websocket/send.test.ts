@@ -107,7 +107,7 @@ describe('send(data)', () => {
     const bytes = Buffer.alloc(4 << 20, 0x61);
     ws.send(bytes);
     bytes.fill(0x62);
-    const echo = (await log.next('message')) as MessageEvent<Buffer>;
+    const echo = (await log.next('message')) as MessageEvent & { data: Buffer };
     expect(echo.data.length).toBe(4 << 20);
     // Every byte is still 'a' (compared in one go: a diff of 4 MiB would take minutes to print).
     expect(echo.data.equals(Buffer.alloc(4 << 20, 0x61))).toBe(true);
