@@ -46,9 +46,14 @@ export class Dialer {
 
   constructor(options: ResolvedReconnect) {
     this.#options = options;
+    // The caller's signal ends it all: no more attempts, and the open connection is closed.
     const signal = options.signal;
+    const abort = (): void => {
+      this.stop();
+      void this.#current?.close();
+    };
     if (signal?.aborted === true) this.stop();
-    else signal?.addEventListener('abort', () => this.stop(), { once: true, signal: this.#abort.signal });
+    else signal?.addEventListener('abort', abort, { once: true, signal: this.#abort.signal });
   }
 
   get counters(): DialCounters {

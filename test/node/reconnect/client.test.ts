@@ -153,6 +153,20 @@ describe('ReconnectingClient', () => {
     expect(await serverSide.closed).toMatchObject({ code: 4000, reason: 'done here', wasClean: true });
   });
 
+  it('aborting the signal stops for good: the live connection closes, later sends reject WS_ERR_GAVE_UP', async () => {
+    const server = await recordingServer();
+    const controller = new AbortController();
+    const c = client(server.port, { scheduler: new ManualScheduler({ auto: true }), signal: controller.signal });
+    await connected(c);
+    const serverSide = await server.connections.next();
+    controller.abort();
+    expect((await serverSide.closed).code).toBe(1000);
+    const stopped = await c.stopped;
+    expect([stopped.code, c.state]).toEqual(['WS_ERR_GAVE_UP', 'closed']);
+    expect(await codeOf(c.send('after'))).toBe('WS_ERR_GAVE_UP');
+    expect(c.counters.attempts).toBe(1);
+  });
+
   it('a do-not-come-back close (4000-4999) stops the client: queued sends reject WS_ERR_GAVE_UP with the reason', async () => {
     const server = await recordingServer();
     const c = client(server.port, { scheduler: new ManualScheduler({ auto: true }) });

@@ -4,7 +4,7 @@
  */
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { WebSocket } from '../../../src/index.js';
+import { WebSocket, type ErrorEvent } from '../../../src/index.js';
 import { OP, cleanup, closePayload, serverFrame } from '../helpers.js';
 import { logEvents } from './events-log.js';
 import { startRawServer } from './raw-server.js';
@@ -87,6 +87,19 @@ describe('close(code, reason)', () => {
     expect(log.types()).toEqual(['error', 'close']);
     expect(log.events.map((logged) => logged.readyState)).toEqual([WebSocket.CLOSED, WebSocket.CLOSED]);
     expect({ code: close.code, reason: close.reason, wasClean: close.wasClean }).toEqual({ code: 1006, reason: '', wasClean: false });
+  });
+
+  it('an aborted signal (options object) fails the connection like close() while connecting: error, then close 1006', async () => {
+    const server = await startRawServer(() => null);
+    const controller = new AbortController();
+    const ws = new WebSocket(server.url, { signal: controller.signal });
+    const log = logEvents(ws);
+    await expect.poll(() => server.requests.length).toBe(1);
+    controller.abort();
+    const close = await log.closed;
+    expect(log.types()).toEqual(['error', 'close']);
+    expect(((log.events[0]!.event as ErrorEvent).error as { code: string }).code).toBe('WS_ERR_ABORTED');
+    expect(close.code).toBe(1006);
   });
 
   it('step 3, open: starts the closing handshake with the code and reason as given, and CLOSING', async () => {
