@@ -110,7 +110,9 @@ export class Attempt {
     const done = (): boolean => {
       try {
         const result = readBodyPrefix(framing, received, BODY_BYTES);
-        return result.complete || result.truncated;
+        // Not `truncated`: for a Content-Length over BODY_BYTES it is set before any byte has
+        // arrived; what counts is that the first KiB is here.
+        return result.complete || result.body.length >= BODY_BYTES;
       } catch {
         return true;
       }
