@@ -284,7 +284,11 @@ export class Attempt {
     return socket;
   }
 
-  /** Reads a response head from `socket`, leaving it paused with the rest of the last chunk returned. */
+  /**
+   * Reads a response head from `socket`, leaving it paused with the rest of the last chunk
+   * returned. On failure the socket is destroyed: it is half-open (allowHalfOpen), so nothing
+   * else would end it.
+   */
   private readHead(socket: Duplex): Promise<Answered> {
     const parser = new ResponseHeadParser({ maxHeaderSize: this.options.maxHeaderSize, maxHeaderCount: this.options.maxHeaderCount });
     return this.wait<Answered>((resolve, reject) => {
@@ -294,14 +298,18 @@ export class Attempt {
         socket.off('close', onEnd);
         socket.off('error', onError);
       };
+      const fail = (error: ConnectError): void => {
+        cleanup();
+        socket.destroy();
+        reject(error);
+      };
       const onData = (chunk: Buffer): void => {
         let head: ResponseHead | null;
         try {
           head = parser.push(chunk);
         } catch (error) {
-          cleanup();
           const message = error instanceof WebSocketError ? error.message : describe(error);
-          reject(this.error('WS_ERR_INVALID_RESPONSE', `the server sent ${message}`, { cause: error }));
+          fail(this.error('WS_ERR_INVALID_RESPONSE', `the server sent ${message}`, { cause: error }));
           return;
         }
         if (head === null) return;
@@ -310,12 +318,10 @@ export class Attempt {
         resolve({ socket, head, rest: parser.remainder });
       };
       const onEnd = (): void => {
-        cleanup();
-        reject(this.error('WS_ERR_INVALID_RESPONSE', 'the server closed the connection without answering the handshake'));
+        fail(this.error('WS_ERR_INVALID_RESPONSE', 'the server closed the connection without answering the handshake'));
       };
       const onError = (error: Error): void => {
-        cleanup();
-        reject(this.error('WS_ERR_INVALID_RESPONSE', `the connection failed before the handshake response: ${describe(error)}`, { cause: error }));
+        fail(this.error('WS_ERR_INVALID_RESPONSE', `the connection failed before the handshake response: ${describe(error)}`, { cause: error }));
       };
       socket.on('data', onData);
       socket.once('end', onEnd);
