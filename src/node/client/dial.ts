@@ -160,7 +160,9 @@ export class Attempt {
     }
     if (target.socketPath !== undefined) {
       this.enter('connect');
-      return this.tcp(() => netConnect({ path: target.socketPath!, allowHalfOpen: true }), target.socketPath);
+      const socket = await this.tcp(() => netConnect({ path: target.socketPath!, allowHalfOpen: true }), target.socketPath);
+      // wss+unix: TLS over the Unix socket; the URL asked for it, so never fall back to plain text.
+      return target.secure ? this.secureOver(socket) : socket;
     }
     const hop = proxy ?? target;
     const address = await this.resolve(hop.hostname);
@@ -185,13 +187,15 @@ export class Attempt {
       `${hop.hostname}:${hop.port}`,
     );
     if (proxy !== null) socket = await this.tunnel(socket, proxy);
-    if (target.secure) {
-      this.enter('tls');
-      const tls = tlsConnect({ ...this.tlsOptions(), socket });
-      this.socket = tls;
-      return this.secure(tls);
-    }
-    return socket;
+    return target.secure ? this.secureOver(socket) : socket;
+  }
+
+  /** TLS on a transport that is already connected (a proxy's tunnel, a Unix socket). */
+  private secureOver(socket: Duplex): Promise<Duplex> {
+    this.enter('tls');
+    const tls = tlsConnect({ ...this.tlsOptions(), socket });
+    this.socket = tls;
+    return this.secure(tls);
   }
 
   private async resolve(hostname: string): Promise<LookupAddress> {
