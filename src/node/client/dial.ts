@@ -10,7 +10,7 @@
  */
 
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
-import { connect as netConnect, isIP, type Socket } from 'node:net';
+import { Socket, connect as netConnect, isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { connect as tlsConnect, type ConnectionOptions as TlsConnectionOptions, type TLSSocket } from 'node:tls';
 import { WebSocketError, type ConnectErrorCode } from '../../protocol/errors.js';
@@ -147,15 +147,23 @@ export class Attempt {
     if (create !== undefined) {
       this.enter('connect');
       let socket: Duplex;
+      let created: Promise<Duplex> | undefined;
       try {
-        socket = await this.race(
-          Promise.resolve(create({ hostname: target.hostname, port: target.port, secure: target.secure, signal: this.abort.signal })),
-        );
+        created = Promise.resolve(create({ hostname: target.hostname, port: target.port, secure: target.secure, signal: this.abort.signal }));
+        socket = await this.race(created);
       } catch (error) {
+        // Cancelled first: a transport that still arrives would be left open by everyone.
+        void created?.then(
+          (late) => late.destroy(),
+          () => {},
+        );
         if (error instanceof ConnectError) throw error;
         throw this.error('WS_ERR_CONNECT', `createConnection failed: ${describe(error)}`, { cause: error });
       }
       this.socket = socket;
+      // A net.Socket still connecting (net.connect() returned as is): its failure is the connect
+      // phase's, not a missing handshake response.
+      if (socket instanceof Socket && socket.connecting) return this.tcp(() => socket as Socket, `${target.hostname}:${target.port}`);
       return socket;
     }
     if (target.socketPath !== undefined) {
