@@ -57,17 +57,19 @@ export async function connect(url: string | URL, options: ClientOptions = {}): P
       }
       const key = generateKey(randomBytes(16));
       const deflate = offerDeflate(resolved.perMessageDeflate);
-      const request = buildClientRequest({
-        path: target.path,
-        host: target.hostHeader,
-        key,
-        origin: resolved.origin,
-        protocols: resolved.protocols,
-        extensions: deflate === null ? undefined : buildDeflateOffer(deflate.config),
-        headers: withCredentials(headers, target),
-      });
       let answered: Answered;
       try {
+        // Inside the try: a request that cannot be built (a bad header) must release the offer's
+        // reservation too, or every such failure would shrink the shared context budget.
+        const request = buildClientRequest({
+          path: target.path,
+          host: target.hostHeader,
+          key,
+          origin: resolved.origin,
+          protocols: resolved.protocols,
+          extensions: deflate === null ? undefined : buildDeflateOffer(deflate.config),
+          headers: withCredentials(headers, target),
+        });
         answered = await attempt.run(request);
       } catch (error) {
         deflate?.release();
