@@ -83,6 +83,23 @@ describe('bad options: WS_ERR_INVALID_ARGUMENT before anything is dialed', () =>
   });
 });
 
+describe('a connect that fails before dialing holds nothing', () => {
+  it('the compression memory reserved for an offer is released when the request cannot be built', async () => {
+    // A budget with room for one context-takeover pair (343 KiB at window 15, memLevel 8): if a
+    // failed connect kept its reservation, the next offer would have to ask for no context takeover.
+    const perMessageDeflate = { maxContextMemory: 400 * 1024 };
+    for (let i = 0; i < 3; i++) {
+      const outcome = await settle(connect('ws://127.0.0.1:1/', { perMessageDeflate, headers: { 'X-Bad': 'a\r\nInjected: 1' } }));
+      expect(!outcome.ok && (outcome.error as WebSocketError).code).toBe('WS_ERR_INVALID_ARGUMENT');
+    }
+    const server = await startRawServer();
+    const pending = connect(server.url, { perMessageDeflate });
+    pending.catch(() => {});
+    const peer = await server.peers.next();
+    expect((await peer.request()).headers['sec-websocket-extensions']).toBe('permessage-deflate; client_max_window_bits');
+  });
+});
+
 describe('defaults', () => {
   it('CLIENT_DEFAULTS: compression offered, certificates verified, no redirects (at most 10 when on), no proxy', () => {
     expect(CLIENT_DEFAULTS).toEqual({ perMessageDeflate: true, rejectUnauthorized: true, followRedirects: false, maxRedirects: 10, proxy: false });
