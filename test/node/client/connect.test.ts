@@ -260,6 +260,17 @@ describe('connect() against the ws npm server', () => {
     expect(await ws.recv()).toEqual({ type: 'binary', data: Buffer.from([1, 2, 3]) });
   });
 
+  it('receives a compressed message sent in fragments (RSV1 on the first only, one deflate stream)', async () => {
+    const server = await startWsServer({ perMessageDeflate: { threshold: 0 } });
+    const ws = await dial(server.url);
+    const peer = await server.peers.next();
+    const parts = ['first part, ', 'second part, ', 'third part'].map((part) => part.repeat(200));
+    peer.ws.send(parts[0]!, { fin: false, compress: true });
+    peer.ws.send(parts[1]!, { fin: false, compress: true });
+    peer.ws.send(parts[2]!, { fin: true, compress: true });
+    expect(await ws.recv()).toEqual({ type: 'text', data: parts.join('') });
+  });
+
   for (const perMessageDeflate of [false, true]) {
     it(`exchanges a 16 MiB random message both ways (compression ${perMessageDeflate ? 'on' : 'off'})`, async () => {
       const server = await startWsServer({ perMessageDeflate });
@@ -337,8 +348,12 @@ describe('connect() against the ws npm server', () => {
     const data = 'compress me '.repeat(500);
     await ws.send(data);
     expect((await peer.messages.next()).data.toString()).toBe(data);
-    peer.ws.send(data);
-    expect(await ws.recv()).toEqual({ type: 'text', data });
+    // Repeats compress against the server's window (context takeover): the client's inflater keeps it.
+    for (let i = 0; i < 3; i++) peer.ws.send(data);
+    for (let i = 0; i < 3; i++) expect(await ws.recv()).toEqual({ type: 'text', data });
+    const binary = Buffer.from(data);
+    peer.ws.send(binary);
+    expect(await ws.recv()).toEqual({ type: 'binary', data: binary });
   });
 
   it('compression off: no offer header; ws agrees to nothing', async () => {
@@ -520,6 +535,15 @@ describe('connect() on the wire (a raw server)', () => {
     // No pong: the client gives up on the server.
     const result = await ws.closed;
     expect(result).toMatchObject({ code: 1006, wasClean: false, errorCode: 'WS_ERR_PING_TIMEOUT' });
+    await peer.gone;
+  });
+
+  it('a server that never answers our close: cut off after closeTimeout (1006, WS_ERR_CLOSE_TIMEOUT)', async () => {
+    const { peer, ws } = await rawSession({}, { closeTimeout: 100 });
+    const closing = ws.close(4000, 'leaving');
+    const close = await peer.nextFrame();
+    expect(parseClose(close.payload)).toEqual({ code: 4000, reason: 'leaving' });
+    expect(await closing).toMatchObject({ code: 1006, wasClean: false, errorCode: 'WS_ERR_CLOSE_TIMEOUT' });
     await peer.gone;
   });
 
