@@ -9,6 +9,36 @@ export { connect } from './node/client/connect.js';
 export { ConnectError, type ConnectPhase, type ConnectTimings } from './node/client/connect-error.js';
 export { CLIENT_DEFAULTS, type ClientOptions, type TransportRequest } from './node/client/options.js';
 export {
+  WebSocket,
+  CloseEvent,
+  ErrorEvent,
+  type BinaryType,
+  type CloseEventInit,
+  type ErrorEventInit,
+  type EventHandler,
+  type EventInit,
+  type WebSocketData,
+  type WebSocketOptions,
+} from './node/websocket/index.js';
+export {
+  reconnect,
+  ReconnectingClient,
+  ReconnectError,
+  RECONNECT_DEFAULTS,
+  backoffCap,
+  backoffDelay,
+  parseRetryAfter,
+  shouldReconnectByDefault,
+  type Connections,
+  type DialCounters,
+  type DisconnectInfo,
+  type QueuePolicy,
+  type ReconnectCounters,
+  type ReconnectOptions,
+  type ReconnectState,
+  type ReconnectingClientOptions,
+} from './node/reconnect/index.js';
+export {
   Ws,
   type BinaryData,
   type CloseResult,
@@ -39,6 +69,7 @@ export {
   type HandshakeErrorCode,
   type ConnectErrorCode,
   type ProtocolErrorCode,
+  type ReconnectErrorCode,
   type TerminationCode,
   type UsageErrorCode,
   type WebSocketErrorCode,

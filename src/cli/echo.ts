@@ -1,9 +1,11 @@
 /**
  * `rfc6455 echo` (and `npm start`): the echo server, the Autobahn fuzzing client's target. Text
  * comes back as text, binary as binary, fragmented messages whole; pings are answered by the
- * library. On SIGINT or SIGTERM every connection gets 1001 and the process exits 0.
+ * library. Plain HTTP GET / serves the browser echo page (src/echo/page.ts, seed 001); other plain
+ * requests get 426. On SIGINT or SIGTERM every connection gets 1001 and the process exits 0.
  */
 
+import { serveEchoPage } from '../echo/page.js';
 import { WebSocketServer } from '../node/server.js';
 import type { Ws } from '../node/ws.js';
 import { usageError } from './usage.js';
@@ -40,6 +42,7 @@ export async function runEcho(args: EchoArguments): Promise<void> {
   const server = new WebSocketServer({
     handler: echo,
     perMessageDeflate: args.noDeflate ? false : { threshold: 0 },
+    onHttpRequest: serveEchoPage,
   });
   let address;
   try {

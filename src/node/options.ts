@@ -3,7 +3,7 @@
  * defaults exported to users, the README and the bounds test all read it.
  */
 
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { WebSocketError } from '../protocol/errors.js';
 import type { Ws } from './ws.js';
 
@@ -121,6 +121,13 @@ export interface ServerOptions extends ConnectionOptions {
   onError?: (error: unknown, ws: Ws | undefined) => void;
   /** Called for every handshake the server refuses, with the status sent and the reason's code (metrics, logs). */
   onRefused?: (refused: RefusedHandshake) => void;
+  /**
+   * Plain HTTP requests (not upgrades) on the server `listen()` starts: return true once the
+   * request is answered, false to leave it to the default 426 Upgrade Required. If it throws, the
+   * error goes to `onError` and the client gets 500. Servers of your own (`attach`,
+   * `handleUpgrade`) keep their own request handlers and never call it.
+   */
+  onHttpRequest?: (request: IncomingMessage, response: ServerResponse) => boolean;
 }
 
 export interface ResolvedDeflateOptions {
@@ -243,7 +250,8 @@ function booleanOption(name: string, value: unknown, fallback: boolean): boolean
 /** Checks every connection option against its bound; throws WS_ERR_INVALID_ARGUMENT. */
 export function resolveOptions(options: ConnectionOptions = {}): ResolvedOptions {
   if (typeof options !== 'object' || options === null) throw invalid('options', 'an object', options);
-  const sendOverflow = options.sendOverflow ?? DEFAULTS.sendOverflow;
+  // `=== undefined`, not `??`: null is bad input here as for every other option.
+  const sendOverflow = options.sendOverflow === undefined ? DEFAULTS.sendOverflow : options.sendOverflow;
   if (sendOverflow !== 'close' && sendOverflow !== 'reject') {
     throw invalid('sendOverflow', "'close' or 'reject'", sendOverflow);
   }
@@ -256,7 +264,7 @@ export function resolveOptions(options: ConnectionOptions = {}): ResolvedOptions
 
 export function resolveServerOptions(options: ServerOptions = {}): ResolvedOptions {
   const resolved = resolveOptions(options);
-  for (const hook of ['handler', 'selectProtocol', 'allowRequest', 'onError', 'onRefused'] as const) {
+  for (const hook of ['handler', 'selectProtocol', 'allowRequest', 'onError', 'onRefused', 'onHttpRequest'] as const) {
     if (options[hook] !== undefined && typeof options[hook] !== 'function') {
       throw invalid(hook, 'a function', options[hook]);
     }

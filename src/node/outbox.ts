@@ -173,8 +173,13 @@ export class Outbox {
     if (this.socketGone()) return rejected(this.closedError());
     const promise = new Promise<void>((resolve, reject) => (this.drainWaiters ??= []).push({ resolve, reject }));
     promise.catch(noop);
-    // A write of nothing calls back once every write before it is done.
-    if (this.connection.writer.pendingBytes === 0 && this.compressBytes === 0) this.socket.write(EMPTY, () => this.checkDrain());
+    if (this.connection.writer.pendingBytes === 0 && this.compressBytes === 0) {
+      // A write of nothing calls back once every write before it is done; once our side is ended
+      // that write would be a write after end, which destroys the socket and what it still holds
+      // (our close frame included), so wait for 'finish' instead: every write is done then.
+      if (this.socket.writableEnded) this.socket.once('finish', () => this.checkDrain());
+      else this.socket.write(EMPTY, () => this.checkDrain());
+    }
     return promise;
   }
 

@@ -91,7 +91,9 @@ export class WebSocketServer {
     }
     // Node's own parser refuses a larger request head with 431 before we see it.
     const server = createServer({ maxHeaderSize: this.options.maxHeaderSize });
-    server.on('request', respondNotWebSocket);
+    server.on('request', (request: IncomingMessage, response: ServerResponse) =>
+      this.respondPlain(request, response),
+    );
     this.attach(server);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -299,6 +301,23 @@ export class WebSocketServer {
     } catch (error) {
       failed(error);
     }
+  }
+
+  /** A plain HTTP request on listen()'s server: the onHttpRequest hook's, else 426. */
+  private respondPlain(request: IncomingMessage, response: ServerResponse): void {
+    try {
+      if (this.hooks.onHttpRequest?.(request, response) === true) return;
+    } catch (error) {
+      this.report(error, undefined);
+      if (response.headersSent) response.destroy();
+      else {
+        const body = 'internal server error\n';
+        response.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': body.length, Connection: 'close' });
+        response.end(body);
+      }
+      return;
+    }
+    respondNotWebSocket(request, response);
   }
 
   private report(error: unknown, ws: Ws | undefined): void {

@@ -82,8 +82,8 @@ function rejected<T>(error: Error): Promise<T> {
 }
 
 // Ws is also the core's ConnectionHandler, a HeartbeatSubject and its own KeepaliveStamps, but
-// says so only where it is passed as one: those members are @internal and stripped from the
-// published types, which an `implements` clause would then contradict.
+// says so only where it is passed as one: those members are internal (stripped from the published
+// types), which an `implements` clause would then contradict.
 export class Ws implements AsyncIterableIterator<Message> {
   /** 'server' for a connection a server accepted, 'client' for one connect() made. */
   readonly role: Role;

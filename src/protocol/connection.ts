@@ -151,9 +151,12 @@ export class Connection implements ParserHandler {
     return this.result;
   }
 
-  /** Whether data frames may still be sent: the connection is not failed and our close is not sent. */
+  /**
+   * Whether data frames may still be sent: our close is not sent, the connection is not failed,
+   * and we have not ended our side of TCP (after the peer's EOF, say: nothing could be written).
+   */
   get canSend(): boolean {
-    return this.sentClose === null && !this.failed && this.currentState !== 'closed';
+    return this.sentClose === null && !this.failed && !this.ended && this.currentState !== 'closed';
   }
 
   /**
@@ -242,6 +245,8 @@ export class Connection implements ParserHandler {
     const payload = encodeClosePayload(code, reason);
     if (this.sentClose !== null || this.failed || this.currentState === 'closed') return;
     const pending = this.pending;
+    // Our side of TCP is ended (the peer's EOF, nothing pending): no frame can go out any more.
+    if (this.ended && pending === null) return;
     if (pending instanceof ProtocolError) {
       // The peer broke the protocol: that decides how we close.
       this.proceed();
@@ -269,14 +274,17 @@ export class Connection implements ParserHandler {
    */
   fail(code: number, reason: string, errorCode?: WebSocketErrorCode): void {
     if (this.currentState === 'closed' || this.failed) return;
-    const payload = encodeClosePayload(code, truncateCloseReason(reason));
+    const sentReason = truncateCloseReason(reason);
+    const payload = encodeClosePayload(code, sentReason);
     this.failed = true;
     this.parser.stop();
     this.pending = null;
     this.handler.setCloseTimer(false);
     this.record(code, reason, errorCode, true);
-    this.writer.dropReserved();
-    if (this.sentClose === null) this.writeClose(payload, code, reason);
+    // Our close frame, if queued, was queued behind the frames dropped (nothing is reserved after
+    // it), so it was dropped with them: the failure's close frame goes out instead (7.1.7).
+    if (this.writer.dropReserved()) this.sentClose = null;
+    if (this.sentClose === null) this.writeClose(payload, code, sentReason);
     this.currentState = 'closing';
     this.end();
   }
@@ -309,6 +317,8 @@ export class Connection implements ParserHandler {
     // A close frame or failure already recorded explains more than "terminated".
     this.record(CloseCode.ABNORMAL, reason, errorCode, false);
     this.pending = null;
+    // Nothing more reaches the application, not even the rest of the chunk being parsed.
+    this.parser.stop();
     this.handler.destroyTransport();
   }
 
@@ -415,8 +425,9 @@ export class Connection implements ParserHandler {
     }
     this.record(error.closeCode, error.message, error.code, true);
     this.currentState = 'closing';
-    if (this.pending === PEER_CLOSE) {
-      // A message before the peer's close was invalid (found while inflating): fail instead.
+    if (this.pending !== null) {
+      // A message before the end of the stream (the peer's close, or a later protocol error) was
+      // invalid, found while inflating: it comes first, so fail with it. onEnd was reported already.
       this.pending = error;
       return;
     }
@@ -438,9 +449,12 @@ export class Connection implements ParserHandler {
 
   /** Ends our side of TCP once what is queued is written; the peer has closeTimeout to end its. */
   private end(): void {
-    if (this.ended) return;
-    this.ended = true;
-    this.handler.endTransport();
+    if (!this.ended) {
+      this.ended = true;
+      this.handler.endTransport();
+    }
+    // Also when ended already: fail() and proceed() stop the timer first, and the close timer is
+    // the only bound on a transport whose peer never ends its side.
     if (this.currentState !== 'closed') this.handler.setCloseTimer(true);
   }
 

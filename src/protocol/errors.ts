@@ -75,12 +75,19 @@ export type ConnectErrorCode =
   | 'WS_ERR_TOO_MANY_REDIRECTS'
   | 'WS_ERR_REDIRECT_REFUSED';
 
+/**
+ * Stable codes of the reconnecting client (reconnect(), ReconnectingClient): a send() that was never
+ * handed to a live connection, and why, or reconnection stopped for good.
+ */
+export type ReconnectErrorCode = 'WS_ERR_DROPPED' | 'WS_ERR_GAVE_UP';
+
 export type WebSocketErrorCode =
   | ProtocolErrorCode
   | HandshakeErrorCode
   | UsageErrorCode
   | TerminationCode
-  | ConnectErrorCode;
+  | ConnectErrorCode
+  | ReconnectErrorCode;
 
 export class WebSocketError extends Error {
   readonly code: WebSocketErrorCode;

@@ -70,7 +70,8 @@ export function readBodyPrefix(framing: BodyFraming, bytes: Uint8Array, maxBytes
     case 'length': {
       const available = Math.min(bytes.length, framing.length);
       const take = Math.min(available, maxBytes);
-      const truncated = framing.length > maxBytes;
+      // Truncated once maxBytes of a longer body are in: not before they have arrived.
+      const truncated = framing.length > maxBytes && available >= maxBytes;
       return { body: bytes.slice(0, take), complete: !truncated && available === framing.length, truncated };
     }
     case 'close': {

@@ -1,12 +1,27 @@
+/**
+ * The core Connection in both roles, fed bytes, with exact output: pings and pongs, messages, close
+ * frames received and sent, and sends refused once our close is out (RFC 6455 5.5, 5.5.1-5.5.3).
+ * The closing handshake's lifecycle is in connection-closing.test.ts; the harness in
+ * connection-harness.ts.
+ */
+
 import { describe, expect, it } from 'vitest';
-import type { CloseInfo } from '../../src/protocol/close.js';
-import { Connection, type ConnectionHandler, type ConnectionOptions } from '../../src/protocol/connection.js';
 import { ConnectionClosedError } from '../../src/protocol/errors.js';
-import { Slab } from '../../src/protocol/writer.js';
+import { prepareFrame } from '../../src/protocol/prepared.js';
+import {
+  NO_HANDSHAKE,
+  PROCEED_TO_FAIL,
+  ROLES,
+  badFrame,
+  closeSpec,
+  expectFailedStream,
+  expectResult,
+  open,
+  type Setup,
+} from './connection-harness.js';
 import {
   RFC_MASK,
   concat,
-  expectProtocolError,
   expectWebSocketError,
   frame,
   fromHex,
@@ -17,366 +32,455 @@ import {
   utf8,
 } from './helpers.js';
 
-type ConnEvent =
-  | { type: 'message'; isText: boolean; data: string }
-  | { type: 'ping'; data: string }
-  | { type: 'pong'; data: string }
-  | { type: 'close'; info: CloseInfo };
-
-class RecordingConnectionHandler implements ConnectionHandler {
-  readonly events: ConnEvent[] = [];
-  onMessage(payload: Uint8Array, isText: boolean): void {
-    this.events.push({ type: 'message', isText, data: hex(payload) });
-  }
-  onPing(payload: Uint8Array): void {
-    this.events.push({ type: 'ping', data: hex(payload) });
-  }
-  onPong(payload: Uint8Array): void {
-    this.events.push({ type: 'pong', data: hex(payload) });
-  }
-  onClose(info: CloseInfo): void {
-    this.events.push({ type: 'close', info });
-  }
-}
-
-function connect(options: Partial<ConnectionOptions> = {}) {
-  const handler = new RecordingConnectionHandler();
-  const connection = new Connection(handler, {
-    role: 'server',
-    maxPayload: 1 << 20,
-    maxFragments: 1000,
-    slab: new Slab(),
-    ...options,
-  });
-  const sent = () => hex(concat(...connection.writer.take()));
-  return { connection, handler, sent, events: handler.events };
-}
-
-function closeFrame(code?: number, reason = ''): Uint8Array {
-  const payload = code === undefined ? new Uint8Array(0) : concat(Uint8Array.of(code >>> 8, code & 0xff), utf8(reason));
-  return masked({ opcode: 8, payload });
-}
-
-describe('Connection: ping and pong', () => {
-  it('answers a ping with a pong carrying the same payload (exact bytes)', () => {
-    const { connection, events, sent } = connect();
-    connection.receive(fromHex('0x89 0x85 0x37 0xfa 0x21 0x3d 0x7f 0x9f 0x4d 0x51 0x58'));
-    expect(sent()).toBe('8a0548656c6c6f');
-    expect(events).toEqual([{ type: 'ping', data: '48656c6c6f' }]);
+describe.each(ROLES)('Connection (%s): ping and pong (RFC 6455 5.5.2, 5.5.3)', (role) => {
+  it('answers a ping with a pong carrying the same payload (exact bytes, RFC 6455 5.7)', () => {
+    const t = open(role);
+    t.connection.receive(
+      role === 'server' ? fromHex('0x89 0x85 0x37 0xfa 0x21 0x3d 0x7f 0x9f 0x4d 0x51 0x58') : fromHex('890548656c6c6f'),
+    );
+    expect(t.calls()).toEqual(['output', 'ping 48656c6c6f']);
+    // The client's pong is masked with key 0: the RFC 6455 5.7 masked pong.
+    expect(t.sent()).toBe(role === 'server' ? '8a0548656c6c6f' : '8a8537fa213d7f9f4d5158');
+    expect(t.connection.state).toBe('open');
   });
 
   it('answers an empty ping with an empty pong, and a 125-byte ping with the same 125 bytes', () => {
-    const { connection, sent } = connect();
+    const t = open(role);
     const payload = patternBytes(125, 1);
-    connection.receive(concat(masked({ opcode: 9 }), masked({ opcode: 9, payload })));
-    expect(sent()).toBe('8a00' + '8a7d' + hex(payload));
+    t.connection.receive(concat(t.peer({ opcode: 9 }), t.peer({ opcode: 9, payload })));
+    expect(t.calls()).toEqual(['output', 'ping ', 'output', `ping ${hex(payload)}`]);
+    const expected = t.ours({ opcode: 10 }) + t.ours({ opcode: 10, payload });
+    expect(t.sent()).toBe(expected);
+    if (role === 'server') expect(expected).toBe('8a00' + '8a7d' + hex(payload));
   });
 
   it('answers a ping whose payload arrives in pieces', () => {
-    const { connection, sent } = connect();
-    const bytes = masked({ opcode: 9, payload: utf8('Hello') });
-    connection.receive(bytes.slice(0, 3));
-    connection.receive(bytes.slice(3, 8));
-    expect(sent()).toBe('');
-    connection.receive(bytes.slice(8));
-    expect(sent()).toBe('8a0548656c6c6f');
+    const t = open(role);
+    const bytes = t.peer({ opcode: 9, payload: utf8('Hello') });
+    t.connection.receive(bytes.slice(0, 3));
+    t.connection.receive(bytes.slice(3, 5));
+    expect(t.sent()).toBe('');
+    expect(t.calls()).toEqual([]);
+    t.connection.receive(bytes.slice(5));
+    expect(t.calls()).toEqual(['output', 'ping 48656c6c6f']);
+    expect(t.sent()).toBe(t.ours({ opcode: 10, payload: utf8('Hello') }));
   });
 
   it('answers pings between the fragments of a message, before the message is delivered', () => {
-    const { connection, events, sent } = connect();
-    connection.receive(
+    const t = open(role);
+    t.connection.receive(
       concat(
-        masked({ opcode: 1, fin: false, payload: utf8('Hel') }),
-        masked({ opcode: 9, payload: utf8('x') }),
-        masked({ opcode: 0, payload: utf8('lo') }),
+        t.peer({ opcode: 1, fin: false, payload: utf8('Hel') }),
+        t.peer({ opcode: 9, payload: utf8('x') }),
+        t.peer({ opcode: 0, payload: utf8('lo') }),
       ),
     );
-    expect(sent()).toBe('8a0178');
-    expect(events).toEqual([
-      { type: 'ping', data: '78' },
-      { type: 'message', isText: true, data: '48656c6c6f' },
-    ]);
+    expect(t.sent()).toBe(t.ours({ opcode: 10, payload: utf8('x') }));
+    expect(t.calls()).toEqual(['output', 'ping 78', 'message text 48656c6c6f']);
   });
 
-  it('reports a pong and sends nothing in reply', () => {
-    const { connection, events, sent } = connect();
-    connection.receive(fromHex('0x8a 0x85 0x37 0xfa 0x21 0x3d 0x7f 0x9f 0x4d 0x51 0x58'));
-    expect(events).toEqual([{ type: 'pong', data: '48656c6c6f' }]);
-    expect(sent()).toBe('');
+  it('reports a pong, solicited or not (5.5.3), and sends nothing in reply', () => {
+    const t = open(role);
+    t.connection.receive(
+      role === 'server' ? fromHex('0x8a 0x85 0x37 0xfa 0x21 0x3d 0x7f 0x9f 0x4d 0x51 0x58') : fromHex('8a0548656c6c6f'),
+    );
+    expect(t.calls()).toEqual(['pong 48656c6c6f']);
+    expect(t.sent()).toBe('');
   });
 
-  it('does not answer a ping once its own close is sent, but still reports it', () => {
-    const { connection, events, sent } = connect();
-    connection.sendClose(1000);
-    expect(sent()).toBe('880203e8');
-    connection.receive(masked({ opcode: 9, payload: utf8('late') }));
-    expect(sent()).toBe('');
-    expect(events).toEqual([{ type: 'ping', data: hex(utf8('late')) }]);
+  it('answers pings until our close is sent, then only reports them (5.5.1: nothing after our close)', () => {
+    const t = open(role);
+    t.connection.receive(t.peer({ opcode: 9, payload: utf8('early') }));
+    expect(t.calls()).toEqual(['output', 'ping 6561726c79']);
+    expect(t.sent()).toBe(t.ours({ opcode: 10, payload: utf8('early') }));
+    t.connection.close(1000);
+    expect(t.calls()).toEqual(['output', 'timer on']);
+    const close = t.ours(closeSpec(1000));
+    expect(t.sent()).toBe(close);
+    if (role === 'server') expect(close).toBe('880203e8');
+    t.connection.receive(t.peer({ opcode: 9, payload: utf8('late') }));
+    expect(t.sent()).toBe('');
+    expect(t.calls()).toEqual(['ping 6c617465']);
   });
 
   it('sendPing writes a ping and rejects payloads over 125 bytes: WS_ERR_INVALID_ARGUMENT', () => {
-    const { connection, sent } = connect();
-    connection.sendPing(utf8('hi'));
-    connection.sendPing(patternBytes(125));
-    expect(sent()).toBe('89026869' + '897d' + hex(patternBytes(125)));
-    expectWebSocketError(() => connection.sendPing(patternBytes(126)), 'WS_ERR_INVALID_ARGUMENT');
-    expect(sent()).toBe('');
+    const t = open(role);
+    t.connection.sendPing(utf8('hi'));
+    t.connection.sendPing(patternBytes(125));
+    const expected = t.ours({ opcode: 9, payload: utf8('hi') }) + t.ours({ opcode: 9, payload: patternBytes(125) });
+    expect(t.sent()).toBe(expected);
+    if (role === 'server') expect(expected).toBe('89026869' + '897d' + hex(patternBytes(125)));
+    expectWebSocketError(() => t.connection.sendPing(patternBytes(126)), 'WS_ERR_INVALID_ARGUMENT');
+    expect(t.sent()).toBe('');
+    expect(t.keysDrawn()).toBe(role === 'client' ? 2 : 0);
+    expect(t.calls()).toEqual([]);
+    expect(t.connection.state).toBe('open');
   });
 });
 
 describe('Connection: messages', () => {
-  it('delivers text and binary messages', () => {
-    const { connection, events } = connect();
-    connection.receive(concat(masked({ opcode: 1, payload: utf8('Hello') }), masked({ opcode: 2, payload: Uint8Array.of(0, 255) })));
-    expect(events).toEqual([
-      { type: 'message', isText: true, data: '48656c6c6f' },
-      { type: 'message', isText: false, data: '00ff' },
-    ]);
+  it.each(ROLES)('%s: delivers text and binary messages', (role) => {
+    const t = open(role);
+    t.connection.receive(concat(t.peer({ opcode: 1, payload: utf8('Hello') }), t.peer({ opcode: 2, payload: Uint8Array.of(0, 255) })));
+    expect(t.calls()).toEqual(['message text 48656c6c6f', 'message binary 00ff']);
+  });
+
+  it('delivers a compressed message (RSV1) as it came, when permessage-deflate was negotiated', () => {
+    const t = open('server', { allowRsv1: true });
+    t.connection.receive(masked({ opcode: 1, rsv1: true, payload: fromHex('f248cdc9c90700') }));
+    expect(t.calls()).toEqual(['message text compressed f248cdc9c90700']);
   });
 
   it('sendText and sendBinary write unmasked frames in the server role', () => {
-    const { connection, sent } = connect();
-    connection.sendText('Hello');
-    connection.sendBinary(patternBytes(256, 1));
-    expect(sent()).toBe('810548656c6c6f' + '827e0100' + hex(patternBytes(256, 1)));
+    const t = open('server');
+    t.connection.sendText('Hello');
+    t.connection.sendBinary(patternBytes(256, 1));
+    expect(t.sent()).toBe('810548656c6c6f' + '827e0100' + hex(patternBytes(256, 1)));
+    expect(t.calls()).toEqual([]);
   });
 
   it('the client role reads unmasked frames and masks what it sends with the injected key', () => {
-    let keys = 0;
-    const { connection, events, sent } = connect({
-      role: 'client',
-      randomMask: (key) => {
-        key.set(keys++ === 0 ? RFC_MASK : [9, 8, 7, 6]);
-      },
-    });
-    connection.receive(fromHex('810548656c6c6f' + '890548656c6c6f'));
-    expect(events).toEqual([
-      { type: 'message', isText: true, data: '48656c6c6f' },
-      { type: 'ping', data: '48656c6c6f' },
-    ]);
+    const t = open('client');
+    t.connection.receive(fromHex('810548656c6c6f' + '890548656c6c6f'));
+    expect(t.calls()).toEqual(['message text 48656c6c6f', 'output', 'ping 48656c6c6f']);
     // The pong answering the ping is masked with the first key: the RFC 6455 5.7 masked pong.
-    expect(sent()).toBe('8a8537fa213d7f9f4d5158');
-    connection.sendText('Hello');
-    expect(sent()).toBe(hex(frame({ opcode: 1, payload: utf8('Hello'), mask: fromHex('09080706') })));
-    expectProtocolError(() => connection.receive(masked({ opcode: 1 })), 'WS_ERR_MASKED_FRAME', 1002);
+    const pong = t.ours({ opcode: 10, payload: utf8('Hello') });
+    expect(pong).toBe('8a8537fa213d7f9f4d5158');
+    expect(t.sent()).toBe(pong);
+    t.connection.sendText('Hello');
+    const text = t.ours({ opcode: 1, payload: utf8('Hello') });
+    expect(text).toBe(hex(frame({ opcode: 1, payload: utf8('Hello'), mask: fromHex('01020304') })));
+    expect(t.sent()).toBe(text);
+    t.connection.sendBinary(patternBytes(256, 1));
+    const binary = t.ours({ opcode: 2, payload: patternBytes(256, 1) });
+    expect(binary).toBe(hex(frame({ opcode: 2, payload: patternBytes(256, 1), mask: fromHex('02030405') })));
+    expect(t.sent()).toBe(binary);
+    expect(t.keysDrawn()).toBe(3);
+    // A masked frame from the server: WS_ERR_MASKED_FRAME, 1002; the close frame uses key 3.
+    t.connection.receive(masked({ opcode: 1 }));
+    expectFailedStream(t, 'WS_ERR_MASKED_FRAME', 1002, 'server frame is masked');
   });
 
   it('rejects an unmasked client frame in the server role: WS_ERR_UNMASKED_FRAME, 1002', () => {
-    const { connection } = connect();
-    expectProtocolError(() => connection.receive(fromHex('810548656c6c6f')), 'WS_ERR_UNMASKED_FRAME', 1002);
+    const t = open('server');
+    t.connection.receive(fromHex('810548656c6c6f'));
+    expectFailedStream(t, 'WS_ERR_UNMASKED_FRAME', 1002, 'client frame is not masked');
   });
 
-  it('passes maxPayload and maxFragments on to the parser', () => {
-    const a = connect({ maxPayload: 4 });
-    expectProtocolError(() => a.connection.receive(masked({ opcode: 2, declaredLength: 5 })), 'WS_ERR_MESSAGE_TOO_BIG', 1009);
-    const b = connect({ maxFragments: 1 });
-    b.connection.receive(masked({ opcode: 2, fin: false }));
-    expectProtocolError(() => b.connection.receive(masked({ opcode: 0 })), 'WS_ERR_TOO_MANY_FRAGMENTS', 1008);
+  it('an application that does not read fails the connection as soon as the protocol error arrives', () => {
+    const t = open('server', { proceedOnEnd: true });
+    t.connection.receive(concat(masked({ opcode: 1, payload: utf8('ok') }), fromHex('810548656c6c6f')));
+    expect(t.calls()).toEqual(['message text 6f6b', 'end', ...PROCEED_TO_FAIL]);
+    // 0x881c: a close frame of 28 bytes, 03 ea = 1002, then the reason.
+    expect(t.sent()).toBe('881c03ea' + hex(utf8('client frame is not masked')));
+    expectResult(t, { code: 1002, reason: 'client frame is not masked', wasClean: false, errorCode: 'WS_ERR_UNMASKED_FRAME' });
+  });
+
+  it.each(ROLES)('%s: passes maxPayload (1009) and maxFragments (1008) on to the parser', (role) => {
+    const a = open(role, { maxPayload: 4 });
+    a.connection.receive(a.peer({ opcode: 2, declaredLength: 5 }));
+    expectFailedStream(a, 'WS_ERR_MESSAGE_TOO_BIG', 1009, 'message exceeds maxPayload (4 bytes)');
+    const b = open(role, { maxFragments: 1 });
+    b.connection.receive(b.peer({ opcode: 2, fin: false }));
+    expect(b.calls()).toEqual([]);
+    b.connection.receive(b.peer({ opcode: 0 }));
+    expectFailedStream(b, 'WS_ERR_TOO_MANY_FRAGMENTS', 1008, 'message split into more than 1 frames');
+  });
+
+  it.each(ROLES)('%s: sendTextBytes sends UTF-8 bytes as a text frame without decoding them', (role) => {
+    const t = open(role);
+    t.connection.sendTextBytes(utf8('Hello'));
+    const expected = t.ours({ opcode: 1, payload: utf8('Hello') });
+    expect(t.sent()).toBe(expected);
+    expect(expected).toBe(role === 'server' ? '810548656c6c6f' : '818537fa213d7f9f4d5158');
   });
 });
 
-describe('Connection: receiving a close', () => {
-  it('reports the code and reason of a close frame', () => {
-    const { connection, events } = connect();
-    connection.receive(closeFrame(1001, 'going away'));
-    expect(events).toEqual([{ type: 'close', info: { code: 1001, reason: 'going away' } }]);
-    expect(connection.closeReceived).toEqual({ code: 1001, reason: 'going away' });
-    expect(connection.closeSent).toBeNull();
+describe('Connection: sendPrepared', () => {
+  it('the server role writes the prepared bytes as they are, by reference', () => {
+    const t = open('server');
+    const prepared = prepareFrame(true, utf8('Hello'));
+    const compressed = prepareFrame(true, fromHex('f248cdc9c90700'), 15);
+    t.connection.sendPrepared(prepared.firstByte, prepared.payload, prepared.frame);
+    t.connection.sendPrepared(compressed.firstByte, compressed.payload, compressed.frame);
+    const chunks = t.connection.writer.take();
+    expect(chunks.map(hex)).toEqual(['810548656c6c6f', 'c107f248cdc9c90700']);
+    expect(chunks[0]).toBe(prepared.frame);
+    expect(chunks[1]).toBe(compressed.frame);
+  });
+
+  it('the client role frames the payload again with a fresh key (5.3), and leaves the prepared bytes alone', () => {
+    const t = open('client');
+    const prepared = prepareFrame(true, utf8('Hello'));
+    const compressed = prepareFrame(false, fromHex('f248cdc9c90700'), 15);
+    t.connection.sendPrepared(prepared.firstByte, prepared.payload, prepared.frame);
+    t.connection.sendPrepared(compressed.firstByte, compressed.payload, compressed.frame);
+    expect(t.sent()).toBe(
+      '818537fa213d7f9f4d5158' + hex(frame({ opcode: 2, rsv1: true, payload: fromHex('f248cdc9c90700'), mask: fromHex('01020304') })),
+    );
+    expect(hex(prepared.frame)).toBe('810548656c6c6f');
+    expect(hex(compressed.frame)).toBe('c207f248cdc9c90700');
+  });
+});
+
+describe.each(ROLES)('Connection (%s): receiving a close (RFC 6455 5.5.1, 7.1.5, 7.1.6)', (role) => {
+  it('reports the code and reason of a close frame and waits for the application', () => {
+    const t = open(role);
+    t.connection.receive(t.peer(closeSpec(1001, 'going away')));
+    expect(t.calls()).toEqual(['end', 'timer on']);
+    expect(t.connection.closeReceived).toEqual({ code: 1001, reason: 'going away' });
+    expect(t.connection.closeSent).toBeNull();
+    expect(t.connection.state).toBe('closing');
+    expect(t.sent()).toBe('');
   });
 
   it('reports a codeless close as 1005', () => {
-    const { connection, events } = connect();
-    connection.receive(closeFrame());
-    expect(events).toEqual([{ type: 'close', info: { code: 1005, reason: '' } }]);
+    const t = open(role);
+    t.connection.receive(t.peer(closeSpec()));
+    expect(t.calls()).toEqual(['end', 'timer on']);
+    expect(t.connection.closeReceived).toEqual({ code: 1005, reason: '' });
   });
 
   it('parses nothing after the close frame: a data frame after it in the same chunk is not delivered', () => {
-    const { connection, events, sent } = connect();
-    connection.receive(
+    const t = open(role);
+    t.connection.receive(
       concat(
-        masked({ opcode: 1, payload: utf8('before') }),
-        closeFrame(1000),
-        masked({ opcode: 1, payload: utf8('after') }),
-        masked({ opcode: 9, payload: utf8('ping') }),
+        t.peer({ opcode: 1, payload: utf8('before') }),
+        t.peer(closeSpec(1000)),
+        t.peer({ opcode: 1, payload: utf8('after') }),
+        t.peer({ opcode: 9, payload: utf8('ping') }),
       ),
     );
-    connection.receive(masked({ opcode: 1, payload: utf8('later') }));
-    expect(events).toEqual([
-      { type: 'message', isText: true, data: hex(utf8('before')) },
-      { type: 'close', info: { code: 1000, reason: '' } },
-    ]);
-    expect(sent()).toBe(''); // the ping after the close was not answered
+    t.connection.receive(t.peer({ opcode: 1, payload: utf8('later') }));
+    expect(t.calls()).toEqual([`message text ${hex(utf8('before'))}`, 'end', 'timer on']);
+    expect(t.sent()).toBe(''); // the ping after the close was not answered
   });
 
   it('ignores garbage after the close frame, even bytes that would be a protocol error', () => {
-    const { connection, events } = connect();
-    connection.receive(concat(closeFrame(1000), fromHex('ff ff ff ff')));
-    connection.receive(fromHex('8100'));
-    expect(events).toEqual([{ type: 'close', info: { code: 1000, reason: '' } }]);
+    const t = open(role);
+    t.connection.receive(concat(t.peer(closeSpec(1000)), fromHex('ff ff ff ff')));
+    t.connection.receive(fromHex('8100'));
+    expect(t.calls()).toEqual(['end', 'timer on']);
+    t.connection.proceed();
+    expect(t.sent()).toBe(t.ours(closeSpec(1000)));
+    expect(t.connection.closeReceived).toEqual({ code: 1000, reason: '' });
   });
 
-  it('acknowledgeClose echoes the code: 0x88 0x02 0x03 0xe8 for 1000', () => {
-    const { connection, sent } = connect();
-    connection.receive(closeFrame(1000, 'bye'));
-    connection.acknowledgeClose();
-    expect(sent()).toBe('880203e8');
-    expect(connection.closeSent).toEqual({ code: 1000, reason: '' });
+  it('proceed() echoes the code: 0x88 0x02 0x03 0xe8 for 1000', () => {
+    const t = open(role);
+    t.connection.receive(t.peer(closeSpec(1000, 'bye')));
+    t.calls();
+    t.connection.proceed();
+    const echo = t.ours(closeSpec(1000));
+    expect(t.sent()).toBe(echo);
+    if (role === 'server') expect(echo).toBe('880203e8');
+    else expect(echo).toBe('888237fa213d3412');
+    expect(t.connection.closeSent).toEqual({ code: 1000, reason: '' });
   });
 
-  it('acknowledgeClose echoes other codes without the reason', () => {
-    const { connection, sent } = connect();
-    connection.receive(closeFrame(4000, 'custom'));
-    connection.acknowledgeClose();
-    expect(sent()).toBe('88020fa0');
+  it('proceed() echoes other codes without the reason', () => {
+    const t = open(role);
+    t.connection.receive(t.peer(closeSpec(4000, 'custom')));
+    t.connection.proceed();
+    const echo = t.ours(closeSpec(4000));
+    expect(t.sent()).toBe(echo);
+    if (role === 'server') expect(echo).toBe('88020fa0');
   });
 
-  it('acknowledgeClose sends an empty close for a codeless close', () => {
-    const { connection, sent } = connect();
-    connection.receive(closeFrame());
-    connection.acknowledgeClose();
-    expect(sent()).toBe('8800');
-    expect(connection.closeSent).toEqual({ code: 1005, reason: '' });
+  it('proceed() sends an empty close for a codeless close', () => {
+    const t = open(role);
+    t.connection.receive(t.peer(closeSpec()));
+    t.connection.proceed();
+    const echo = t.ours(closeSpec());
+    expect(t.sent()).toBe(echo);
+    if (role === 'server') expect(echo).toBe('8800');
+    expect(t.connection.closeSent).toEqual({ code: 1005, reason: '' });
   });
 
-  it('acknowledgeClose does nothing before a close arrived, or after our close was sent', () => {
-    const { connection, sent } = connect();
-    connection.acknowledgeClose();
-    expect(sent()).toBe('');
-    connection.sendClose(1001);
-    connection.receive(closeFrame(1000));
-    connection.acknowledgeClose();
-    expect(sent()).toBe('880203e9');
+  it('proceed() does nothing before a close arrived, or after our close was sent', () => {
+    const t = open(role);
+    t.connection.proceed();
+    expect(t.sent()).toBe('');
+    expect(t.calls()).toEqual([]);
+    t.connection.close(1001);
+    t.connection.receive(t.peer(closeSpec(1000)));
+    t.connection.proceed();
+    const close = t.ours(closeSpec(1001));
+    expect(t.sent()).toBe(close);
+    if (role === 'server') expect(close).toBe('880203e9');
   });
 
   it('a close payload of 1 byte: WS_ERR_INVALID_CLOSE_PAYLOAD, 1002', () => {
-    const { connection, events } = connect();
-    expectProtocolError(
-      () => connection.receive(masked({ opcode: 8, payload: fromHex('03') })),
-      'WS_ERR_INVALID_CLOSE_PAYLOAD',
-      1002,
-    );
-    expect(events).toEqual([]);
-    expect(connection.closeReceived).toBeNull();
+    const t = open(role);
+    t.connection.receive(t.peer({ opcode: 8, payload: fromHex('03') }));
+    expectFailedStream(t, 'WS_ERR_INVALID_CLOSE_PAYLOAD', 1002, 'close frame payload of 1 byte: a code takes 2');
   });
 
   it.each([0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, 65535])(
-    'a close frame with code %i: WS_ERR_INVALID_CLOSE_CODE, 1002',
+    'a close frame with code %i: WS_ERR_INVALID_CLOSE_CODE, 1002 (7.4)',
     (code) => {
-      const { connection, events } = connect();
-      expectProtocolError(() => connection.receive(closeFrame(code)), 'WS_ERR_INVALID_CLOSE_CODE', 1002);
-      expect(events).toEqual([]);
+      const t = open(role);
+      t.connection.receive(t.peer(closeSpec(code)));
+      expectFailedStream(t, 'WS_ERR_INVALID_CLOSE_CODE', 1002, `invalid close code ${code}`);
     },
   );
 
   it.each([1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 4999])(
-    'a close frame with code %i is accepted',
+    'a close frame with code %i is accepted and echoed',
     (code) => {
-      const { connection, events } = connect();
-      connection.receive(closeFrame(code, 'r'));
-      expect(events).toEqual([{ type: 'close', info: { code, reason: 'r' } }]);
+      const t = open(role, { proceedOnEnd: true });
+      t.connection.receive(t.peer(closeSpec(code, 'r')));
+      expect(t.connection.closeReceived).toEqual({ code, reason: 'r' });
+      expect(t.sent()).toBe(t.ours(closeSpec(code)));
     },
   );
 
   it('a close reason that is not UTF-8: WS_ERR_INVALID_UTF8, 1007', () => {
-    const { connection } = connect();
-    expectProtocolError(
-      () => connection.receive(masked({ opcode: 8, payload: fromHex('03e8 48 ed a0 80') })),
-      'WS_ERR_INVALID_UTF8',
-      1007,
-    );
+    const t = open(role);
+    t.connection.receive(t.peer({ opcode: 8, payload: fromHex('03e8 48 ed a0 80') }));
+    expectFailedStream(t, 'WS_ERR_INVALID_UTF8', 1007, 'close reason is not valid UTF-8');
   });
 
   it('stops parsing after a protocol error', () => {
-    const { connection, events } = connect();
-    expectProtocolError(() => connection.receive(masked({ opcode: 8, payload: fromHex('03') })), 'WS_ERR_INVALID_CLOSE_PAYLOAD', 1002);
-    connection.receive(masked({ opcode: 1, payload: utf8('x') }));
-    expect(events).toEqual([]);
+    const t = open(role);
+    t.connection.receive(t.peer({ opcode: 8, payload: fromHex('03') }));
+    t.connection.receive(t.peer({ opcode: 1, payload: utf8('x') }));
+    t.connection.receive(t.peer({ opcode: 9, payload: utf8('x') }));
+    expectFailedStream(t, 'WS_ERR_INVALID_CLOSE_PAYLOAD', 1002, 'close frame payload of 1 byte: a code takes 2');
   });
 });
 
-describe('Connection: sending a close', () => {
-  it('sendClose writes the code and reason', () => {
-    const { connection, sent } = connect();
-    connection.sendClose(1000, 'bye');
-    expect(sent()).toBe('880503e8627965');
-    expect(connection.closeSent).toEqual({ code: 1000, reason: 'bye' });
+describe.each(ROLES)('Connection (%s): sending a close (RFC 6455 5.5.1, 7.1.2)', (role) => {
+  it('close(code, reason) writes the code and reason and waits for the answer', () => {
+    const t = open(role);
+    t.connection.close(1000, 'bye');
+    const close = t.ours(closeSpec(1000, 'bye'));
+    expect(t.sent()).toBe(close);
+    if (role === 'server') expect(close).toBe('880503e8627965');
+    expect(t.calls()).toEqual(['output', 'timer on']);
+    expect(t.connection.closeSent).toEqual({ code: 1000, reason: 'bye' });
+    expect(t.connection.state).toBe('closing');
+    expect(t.connection.canSend).toBe(false);
   });
 
-  it('sendClose with no code writes an empty close', () => {
-    const { connection, sent } = connect();
-    connection.sendClose();
-    expect(sent()).toBe('8800');
-    expect(connection.closeSent).toEqual({ code: 1005, reason: '' });
+  it('close() with no code writes an empty close', () => {
+    const t = open(role);
+    t.connection.close();
+    const close = t.ours(closeSpec());
+    expect(t.sent()).toBe(close);
+    if (role === 'server') expect(close).toBe('8800');
+    expect(t.connection.closeSent).toEqual({ code: 1005, reason: '' });
   });
 
   it('sends the close only once', () => {
-    const { connection, sent } = connect();
-    connection.sendClose(1000);
-    connection.sendClose(1001, 'again');
-    connection.sendClose();
-    expect(sent()).toBe('880203e8');
-    expect(connection.closeSent).toEqual({ code: 1000, reason: '' });
-  });
-
-  it('sending after the close throws ConnectionClosedError with code WS_ERR_CLOSED', () => {
-    const { connection, sent } = connect();
-    connection.sendClose(4001, 'done');
-    sent();
-    for (const send of [
-      () => connection.sendText('x'),
-      () => connection.sendBinary(Uint8Array.of(1)),
-      () => connection.sendPing(new Uint8Array(0)),
-    ]) {
-      const error = thrown(send);
-      expect(error).toBeInstanceOf(ConnectionClosedError);
-      expect(error).toMatchObject({ code: 'WS_ERR_CLOSED', closeCode: 4001, reason: 'done' });
-    }
-    expect(sent()).toBe('');
-  });
-
-  it('sending after a codeless close reports close code 1005', () => {
-    const { connection } = connect();
-    connection.sendClose();
-    expect(thrown(() => connection.sendText('x'))).toMatchObject({ code: 'WS_ERR_CLOSED', closeCode: 1005, reason: '' });
-  });
-
-  it('sending is still allowed after the peer\'s close arrived, until ours is sent', () => {
-    const { connection, sent } = connect();
-    connection.receive(closeFrame(1000));
-    connection.sendText('last words');
-    connection.acknowledgeClose();
-    expect(sent()).toBe('810a' + hex(utf8('last words')) + '880203e8');
+    const t = open(role);
+    t.connection.close(1000);
+    t.connection.close(1001, 'again');
+    t.connection.close();
+    expect(t.sent()).toBe(t.ours(closeSpec(1000)));
+    expect(t.calls()).toEqual(['output', 'timer on']);
+    expect(t.connection.closeSent).toEqual({ code: 1000, reason: '' });
   });
 
   it.each([0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, 65535, 1000.5])(
-    'sendClose(%s) throws WS_ERR_INVALID_ARGUMENT and sends nothing',
+    'close(%s) throws WS_ERR_INVALID_ARGUMENT and sends nothing',
     (code) => {
-      const { connection, sent } = connect();
-      expectWebSocketError(() => connection.sendClose(code), 'WS_ERR_INVALID_ARGUMENT');
-      expect(sent()).toBe('');
-      expect(connection.closeSent).toBeNull();
+      const t = open(role);
+      expectWebSocketError(() => t.connection.close(code), 'WS_ERR_INVALID_ARGUMENT');
+      expect(t.sent()).toBe('');
+      expect(t.calls()).toEqual([]);
+      expect(t.connection.closeSent).toBeNull();
+      expect(t.connection.state).toBe('open');
       // The connection can still close properly afterwards.
-      connection.sendClose(1000);
-      expect(sent()).toBe('880203e8');
+      t.connection.close(1000);
+      expect(t.sent()).toBe(t.ours(closeSpec(1000)));
     },
   );
 
-  it('sendClose with a 124-byte reason throws WS_ERR_INVALID_ARGUMENT; 123 bytes is fine', () => {
-    const { connection, sent } = connect();
-    expectWebSocketError(() => connection.sendClose(1000, 'x'.repeat(124)), 'WS_ERR_INVALID_ARGUMENT');
-    expect(sent()).toBe('');
-    connection.sendClose(1000, 'x'.repeat(123));
-    expect(sent()).toBe('887d03e8' + '78'.repeat(123));
+  it('close with a 124-byte reason throws WS_ERR_INVALID_ARGUMENT; 123 bytes is fine', () => {
+    const t = open(role);
+    expectWebSocketError(() => t.connection.close(1000, 'x'.repeat(124)), 'WS_ERR_INVALID_ARGUMENT');
+    expect(t.sent()).toBe('');
+    t.connection.close(1000, 'x'.repeat(123));
+    const close = t.ours(closeSpec(1000, 'x'.repeat(123)));
+    expect(t.sent()).toBe(close);
+    if (role === 'server') expect(close).toBe('887d03e8' + '78'.repeat(123));
   });
 
-  it('sendClose with a reason and no code throws WS_ERR_INVALID_ARGUMENT', () => {
-    const { connection } = connect();
-    expectWebSocketError(() => connection.sendClose(undefined, 'why'), 'WS_ERR_INVALID_ARGUMENT');
+  it('close with a reason and no code throws WS_ERR_INVALID_ARGUMENT', () => {
+    const t = open(role);
+    expectWebSocketError(() => t.connection.close(undefined, 'why'), 'WS_ERR_INVALID_ARGUMENT');
+    expect(t.connection.closeSent).toBeNull();
   });
 
-  it('masks the close frame in the client role', () => {
-    const { connection, sent } = connect({ role: 'client', randomMask: (key) => key.set(RFC_MASK) });
-    connection.sendClose(1000);
-    expect(sent()).toBe(hex(frame({ opcode: 8, payload: fromHex('03e8'), mask: RFC_MASK })));
+  it('masks the close frame in the client role (RFC 6455 5.3)', () => {
+    const t = open(role);
+    t.connection.close(1000);
+    expect(t.sent()).toBe(role === 'client' ? hex(frame({ opcode: 8, payload: fromHex('03e8'), mask: RFC_MASK })) : '880203e8');
+  });
+});
+
+describe.each(ROLES)('Connection (%s): sends refused after our close (RFC 6455 5.5.1)', (role) => {
+  function expectRefused(t: Setup, closeCode: number, reason: string): void {
+    const prepared = prepareFrame(true, utf8('p'));
+    const keys = t.keysDrawn();
+    expect(t.connection.canSend).toBe(false);
+    for (const send of [
+      () => t.connection.sendText('x'),
+      () => t.connection.sendBinary(Uint8Array.of(1)),
+      () => t.connection.sendTextBytes(utf8('x')),
+      () => t.connection.sendPing(new Uint8Array(0)),
+      () => t.connection.sendPrepared(prepared.firstByte, prepared.payload, prepared.frame),
+      () => t.connection.reserveCompressed(),
+    ]) {
+      const error = thrown(send);
+      expect(error).toBeInstanceOf(ConnectionClosedError);
+      expect(error).toMatchObject({ code: 'WS_ERR_CLOSED', closeCode, reason });
+    }
+    expect(t.sent()).toBe('');
+    expect(t.connection.writer.reserved).toBe(0);
+    expect(t.keysDrawn()).toBe(keys);
+  }
+
+  it('after close(4001, "done"): ConnectionClosedError WS_ERR_CLOSED, 4001, "done"', () => {
+    const t = open(role);
+    t.connection.close(4001, 'done');
+    t.sent();
+    expectRefused(t, 4001, 'done');
+  });
+
+  it('after a codeless close: close code 1005', () => {
+    const t = open(role);
+    t.connection.close();
+    t.sent();
+    expectRefused(t, 1005, '');
+  });
+
+  it('after the echo of the peer\'s close: the peer\'s code and reason', () => {
+    const t = open(role, { proceedOnEnd: true });
+    t.connection.receive(t.peer(closeSpec(1001, 'going away')));
+    t.sent();
+    expectRefused(t, 1001, 'going away');
+  });
+
+  it('after fail(): the failure\'s code and reason', () => {
+    const t = open(role);
+    t.connection.fail(1008, 'too slow', 'WS_ERR_BUFFER_FULL');
+    t.sent();
+    expectRefused(t, 1008, 'too slow');
+  });
+
+  it('after a protocol error was acted on: its close code and message', () => {
+    const t = open(role, { proceedOnEnd: true });
+    const bad = badFrame(role);
+    t.connection.receive(bad.bytes);
+    t.sent();
+    expectRefused(t, 1002, bad.message);
+  });
+
+  it('once the transport closed without a closing handshake: 1006', () => {
+    const t = open(role);
+    t.connection.transportClosed();
+    expectRefused(t, 1006, NO_HANDSHAKE);
   });
 });

@@ -321,6 +321,8 @@ describe('readBodyPrefix', () => {
     expect(decoded(length, 'Hel')).toEqual({ body: 'Hel', complete: false, truncated: false });
     expect(decoded(length, 'Hello, next')).toEqual({ body: 'Hello', complete: true, truncated: false });
     expect(decoded(length, 'Hello', 3)).toEqual({ body: 'Hel', complete: false, truncated: true });
+    // A long body is truncated once maxBytes of it are in, not before they arrived.
+    expect(decoded({ kind: 'length', length: 5000 }, 'Hel', 1024)).toEqual({ body: 'Hel', complete: false, truncated: false });
   });
 
   it('until close: never complete by itself', () => {

@@ -57,17 +57,19 @@ export async function connect(url: string | URL, options: ClientOptions = {}): P
       }
       const key = generateKey(randomBytes(16));
       const deflate = offerDeflate(resolved.perMessageDeflate);
-      const request = buildClientRequest({
-        path: target.path,
-        host: target.hostHeader,
-        key,
-        origin: resolved.origin,
-        protocols: resolved.protocols,
-        extensions: deflate === null ? undefined : buildDeflateOffer(deflate.config),
-        headers: withCredentials(headers, target),
-      });
       let answered: Answered;
       try {
+        // Inside the try: a request that cannot be built (a bad header) must release the offer's
+        // reservation too, or every such failure would shrink the shared context budget.
+        const request = buildClientRequest({
+          path: target.path,
+          host: target.hostHeader,
+          key,
+          origin: resolved.origin,
+          protocols: resolved.protocols,
+          extensions: deflate === null ? undefined : buildDeflateOffer(deflate.config),
+          headers: withCredentials(headers, target),
+        });
         answered = await attempt.run(request);
       } catch (error) {
         deflate?.release();
@@ -145,8 +147,14 @@ function upgrade(
     onClosed: undefined,
   };
   const ws = new Ws(socket, config, { protocol: agreed.protocol, extensions: agreed.extensions, deflate: codec });
-  if (rest.length > 0) ws.receiveChunk(Buffer.from(rest));
-  socket.resume();
+  // Frames that came with the 101 (a server may send at once) are parsed one turn later, once the
+  // application that awaited connect() has had the chance to start reading: a close or a bad frame
+  // among them then waits for it to read the messages before (as on a server), instead of
+  // failing the connection before anyone read them (Autobahn 3.2, 4.2.3, 5.15 as a client).
+  setImmediate(() => {
+    if (rest.length > 0) ws.receiveChunk(Buffer.from(rest));
+    socket.resume();
+  });
   void target;
   return ws;
 }
@@ -154,7 +162,7 @@ function upgrade(
 function redirectTarget(location: string, from: Target, attempt: Attempt, status: number): Target {
   let next: Target;
   try {
-    next = parseTarget(location, from.href.replace(/^ws/, 'http'));
+    next = parseTarget(resolveLocation(location, from));
   } catch (error) {
     throw attempt.error('WS_ERR_REDIRECT_REFUSED', `the redirect to ${JSON.stringify(location)} is not a WebSocket URL: ${describe(error)}`, {
       status,
@@ -169,6 +177,20 @@ function redirectTarget(location: string, from: Target, attempt: Attempt, status
     throw attempt.error('WS_ERR_REDIRECT_REFUSED', `refused to follow a redirect to a Unix socket (${next.href})`, { status });
   }
   return next;
+}
+
+/**
+ * The absolute URL a Location names (RFC 9110 10.2.2: a reference relative to the request's URL).
+ * On a Unix socket a relative reference stays on that socket: ws+unix: has no authority to
+ * resolve against, so the path is resolved as an http: one and put back after the socket path.
+ */
+function resolveLocation(location: string, from: Target): string {
+  if (from.socketPath === undefined || /^[a-z][a-z0-9+.-]*:/i.test(location)) {
+    return new URL(location, from.href.replace(/^ws/, 'http')).href;
+  }
+  const resolved = new URL(location, `http://localhost${from.path}`);
+  const socketPath = from.socketPath.split('/').map(encodeURIComponent).join('/');
+  return `${from.secure ? 'wss' : 'ws'}+unix:${socketPath}:${resolved.pathname}${resolved.search}`;
 }
 
 function withCredentials(headers: Readonly<Record<string, string>>, target: Target): Record<string, string> {

@@ -10,7 +10,7 @@
  */
 
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
-import { connect as netConnect, isIP, type Socket } from 'node:net';
+import { Socket, connect as netConnect, isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { connect as tlsConnect, type ConnectionOptions as TlsConnectionOptions, type TLSSocket } from 'node:tls';
 import { WebSocketError, type ConnectErrorCode } from '../../protocol/errors.js';
@@ -110,7 +110,9 @@ export class Attempt {
     const done = (): boolean => {
       try {
         const result = readBodyPrefix(framing, received, BODY_BYTES);
-        return result.complete || result.truncated;
+        // Not `truncated`: for a Content-Length over BODY_BYTES it is set before any byte has
+        // arrived; what counts is that the first KiB is here.
+        return result.complete || result.body.length >= BODY_BYTES;
       } catch {
         return true;
       }
@@ -145,20 +147,30 @@ export class Attempt {
     if (create !== undefined) {
       this.enter('connect');
       let socket: Duplex;
+      let created: Promise<Duplex> | undefined;
       try {
-        socket = await this.race(
-          Promise.resolve(create({ hostname: target.hostname, port: target.port, secure: target.secure, signal: this.abort.signal })),
-        );
+        created = Promise.resolve(create({ hostname: target.hostname, port: target.port, secure: target.secure, signal: this.abort.signal }));
+        socket = await this.race(created);
       } catch (error) {
+        // Cancelled first: a transport that still arrives would be left open by everyone.
+        void created?.then(
+          (late) => late.destroy(),
+          () => {},
+        );
         if (error instanceof ConnectError) throw error;
         throw this.error('WS_ERR_CONNECT', `createConnection failed: ${describe(error)}`, { cause: error });
       }
       this.socket = socket;
+      // A net.Socket still connecting (net.connect() returned as is): its failure is the connect
+      // phase's, not a missing handshake response.
+      if (socket instanceof Socket && socket.connecting) return this.tcp(() => socket as Socket, `${target.hostname}:${target.port}`);
       return socket;
     }
     if (target.socketPath !== undefined) {
       this.enter('connect');
-      return this.tcp(() => netConnect({ path: target.socketPath!, allowHalfOpen: true }), target.socketPath);
+      const socket = await this.tcp(() => netConnect({ path: target.socketPath!, allowHalfOpen: true }), target.socketPath);
+      // wss+unix: TLS over the Unix socket; the URL asked for it, so never fall back to plain text.
+      return target.secure ? this.secureOver(socket) : socket;
     }
     const hop = proxy ?? target;
     const address = await this.resolve(hop.hostname);
@@ -183,13 +195,15 @@ export class Attempt {
       `${hop.hostname}:${hop.port}`,
     );
     if (proxy !== null) socket = await this.tunnel(socket, proxy);
-    if (target.secure) {
-      this.enter('tls');
-      const tls = tlsConnect({ ...this.tlsOptions(), socket });
-      this.socket = tls;
-      return this.secure(tls);
-    }
-    return socket;
+    return target.secure ? this.secureOver(socket) : socket;
+  }
+
+  /** TLS on a transport that is already connected (a proxy's tunnel, a Unix socket). */
+  private secureOver(socket: Duplex): Promise<Duplex> {
+    this.enter('tls');
+    const tls = tlsConnect({ ...this.tlsOptions(), socket });
+    this.socket = tls;
+    return this.secure(tls);
   }
 
   private async resolve(hostname: string): Promise<LookupAddress> {
@@ -282,7 +296,11 @@ export class Attempt {
     return socket;
   }
 
-  /** Reads a response head from `socket`, leaving it paused with the rest of the last chunk returned. */
+  /**
+   * Reads a response head from `socket`, leaving it paused with the rest of the last chunk
+   * returned. On failure the socket is destroyed: it is half-open (allowHalfOpen), so nothing
+   * else would end it.
+   */
   private readHead(socket: Duplex): Promise<Answered> {
     const parser = new ResponseHeadParser({ maxHeaderSize: this.options.maxHeaderSize, maxHeaderCount: this.options.maxHeaderCount });
     return this.wait<Answered>((resolve, reject) => {
@@ -292,14 +310,18 @@ export class Attempt {
         socket.off('close', onEnd);
         socket.off('error', onError);
       };
+      const fail = (error: ConnectError): void => {
+        cleanup();
+        socket.destroy();
+        reject(error);
+      };
       const onData = (chunk: Buffer): void => {
         let head: ResponseHead | null;
         try {
           head = parser.push(chunk);
         } catch (error) {
-          cleanup();
           const message = error instanceof WebSocketError ? error.message : describe(error);
-          reject(this.error('WS_ERR_INVALID_RESPONSE', `the server sent ${message}`, { cause: error }));
+          fail(this.error('WS_ERR_INVALID_RESPONSE', `the server sent ${message}`, { cause: error }));
           return;
         }
         if (head === null) return;
@@ -308,12 +330,10 @@ export class Attempt {
         resolve({ socket, head, rest: parser.remainder });
       };
       const onEnd = (): void => {
-        cleanup();
-        reject(this.error('WS_ERR_INVALID_RESPONSE', 'the server closed the connection without answering the handshake'));
+        fail(this.error('WS_ERR_INVALID_RESPONSE', 'the server closed the connection without answering the handshake'));
       };
       const onError = (error: Error): void => {
-        cleanup();
-        reject(this.error('WS_ERR_INVALID_RESPONSE', `the connection failed before the handshake response: ${describe(error)}`, { cause: error }));
+        fail(this.error('WS_ERR_INVALID_RESPONSE', `the connection failed before the handshake response: ${describe(error)}`, { cause: error }));
       };
       socket.on('data', onData);
       socket.once('end', onEnd);

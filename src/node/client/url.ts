@@ -54,10 +54,16 @@ export function parseTarget(input: string | URL, base?: string): Target {
       : `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`;
 
   if (unix) {
-    // ws+unix:/tmp/app.sock:/chat -> socket /tmp/app.sock, request /chat
-    const full = decodeURIComponent(url.pathname);
+    // ws+unix:/tmp/app.sock:/chat -> socket /tmp/app.sock, request /chat. Only the socket path
+    // is decoded (it names a file); the request path goes on the wire percent-encoded, as given.
+    const full = url.pathname;
     const colon = full.indexOf(':');
-    const socketPath = colon < 0 ? full : full.slice(0, colon);
+    let socketPath: string;
+    try {
+      socketPath = decodeURIComponent(colon < 0 ? full : full.slice(0, colon));
+    } catch {
+      throw invalidUrl('the socket path of the ws+unix: URL is not valid percent-encoding', href);
+    }
     const path = (colon < 0 ? '/' : full.slice(colon + 1) || '/') + url.search;
     if (socketPath === '') throw invalidUrl('a ws+unix: URL needs a socket path', href);
     if (!path.startsWith('/')) throw invalidUrl('the request path after the socket path must start with "/"', href);

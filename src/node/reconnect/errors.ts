@@ -1,0 +1,21 @@
+/** The errors of the reconnecting client: every send() that was not delivered says why. */
+
+import { WebSocketError, type ReconnectErrorCode } from '../../protocol/errors.js';
+import type { DisconnectInfo } from './policy.js';
+
+/**
+ * WS_ERR_DROPPED: the message never reached a live connection because the outbox policy dropped
+ * it, the outbox refused it (full, or larger than maxQueuedBytes), or the connection refused it
+ * (its `cause`). WS_ERR_GAVE_UP: the client stopped for good (close(), an abort, a do-not-come-back
+ * answer, maxAttempts); `info` says what made it stop, when it was not the application.
+ */
+export class ReconnectError extends WebSocketError {
+  declare readonly code: ReconnectErrorCode;
+  readonly info: DisconnectInfo | undefined;
+
+  constructor(code: ReconnectErrorCode, message: string, info?: DisconnectInfo, cause?: unknown) {
+    super(code, message);
+    this.info = info;
+    if (cause !== undefined) (this as { cause?: unknown }).cause = cause;
+  }
+}

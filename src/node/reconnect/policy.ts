@@ -1,0 +1,122 @@
+/**
+ * When to reconnect, and after how long: pure functions of what happened, the options, a random
+ * source and the time, so the policy is tested without sockets or real time.
+ *
+ * - Backoff is exponential with FULL jitter on every attempt: the n-th retry waits a uniform draw
+ *   from [0, min(maxDelay, minDelay * factor^n)] (the "Full Jitter" of AWS's "Exponential Backoff
+ *   And Jitter"), so clients that lost the same server do not all come back at the same moment.
+ * - A server that says when to come back is obeyed: Retry-After on a 429 or 503 (RFC 9110
+ *   10.2.3: seconds or an HTTP-date), and the close codes 1012 (Service Restart: "reconnect using
+ *   a randomized delay of 5 - 30s", IANA registry, hybi msg09649) and 1013 (Try Again Later).
+ *   maxDelay bounds these too: it is the longest any wait can be.
+ * - Some answers mean "do not come back" (shouldReconnect): by default the application's own close
+ *   codes 4000-4999 (RFC 6455 7.4.2) and the statuses 401 and 403.
+ */
+
+import type { ConnectError } from '../client/connect-error.js';
+
+/** How a connection attempt or a connection ended. */
+export type DisconnectInfo =
+  /** An open connection closed (CloseResult: the peer's code, or 1006 when it was lost). */
+  | { readonly kind: 'closed'; readonly code: number; readonly reason: string; readonly wasClean: boolean }
+  /** The server answered the handshake with an HTTP status other than 101. */
+  | {
+      readonly kind: 'refused';
+      readonly status: number;
+      readonly headers: Readonly<Record<string, string | string[]>>;
+      readonly error: ConnectError;
+    }
+  /** The attempt failed otherwise (DNS, TCP, TLS, timeout, invalid 101), or onConnect threw. */
+  | { readonly kind: 'failed'; readonly error: Error };
+
+export interface BackoffSettings {
+  readonly minDelay: number;
+  readonly maxDelay: number;
+  readonly factor: number;
+}
+
+export interface Policy extends BackoffSettings {
+  readonly maxAttempts: number;
+  readonly shouldReconnect: (info: DisconnectInfo) => boolean;
+}
+
+/** Retry now after `retryIn` ms, or stop, saying why. */
+export type Decision = { readonly retryIn: number } | { readonly stop: string };
+
+// IANA WebSocket close code registry, 1012: "a randomized delay of 5 - 30s".
+export const RESTART_DELAY_MIN = 5_000;
+export const RESTART_DELAY_MAX = 30_000;
+const SERVICE_RESTART = 1012;
+const TRY_AGAIN_LATER = 1013;
+
+/**
+ * The default of `shouldReconnect`: false for a close code the application chose (4000-4999) and
+ * for 401 Unauthorized or 403 Forbidden; true for everything else.
+ */
+export function shouldReconnectByDefault(info: DisconnectInfo): boolean {
+  if (info.kind === 'closed') return !(info.code >= 4000 && info.code <= 4999);
+  if (info.kind === 'refused') return info.status !== 401 && info.status !== 403;
+  return true;
+}
+
+/** The upper bound of the n-th retry's wait (n from 0): min(maxDelay, minDelay * factor^n). */
+export function backoffCap(n: number, settings: BackoffSettings): number {
+  // factor^n overflows to Infinity for large n, and min() takes maxDelay then.
+  return Math.min(settings.maxDelay, settings.minDelay * settings.factor ** n);
+}
+
+/** Full jitter: a uniform draw from [0, backoffCap(n)]. */
+export function backoffDelay(n: number, settings: BackoffSettings, random: () => number): number {
+  return random() * backoffCap(n, settings);
+}
+
+/**
+ * RFC 9110 10.2.3: `Retry-After: 120` (delay-seconds) or an HTTP-date. Milliseconds from `now`
+ * (0 for a date in the past), or undefined when absent or unreadable.
+ */
+export function parseRetryAfter(value: string | readonly string[] | undefined, now: number): number | undefined {
+  const header = typeof value === 'string' ? value : value?.[0];
+  if (header === undefined) return undefined;
+  const text = header.trim();
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  // An HTTP-date starts with the day's name (IMF-fixdate, and the obsolete RFC 850 and asctime forms).
+  if (!/^[A-Za-z]{3}/.test(text)) return undefined;
+  const date = Date.parse(text);
+  if (Number.isNaN(date)) return undefined;
+  return Math.max(0, date - now);
+}
+
+/**
+ * What to do after `info`. `failures` counts the attempts in a row that failed, this one
+ * included (0 when an open connection closed): it picks the backoff step, n = failures - 1.
+ */
+export function decide(info: DisconnectInfo, failures: number, policy: Policy, random: () => number, now: number): Decision {
+  if (!policy.shouldReconnect(info)) return { stop: `shouldReconnect() refused: ${describe(info)}` };
+  if (failures >= policy.maxAttempts) return { stop: `${failures} attempts in a row failed (maxAttempts), the last: ${describe(info)}` };
+  return { retryIn: retryDelay(info, failures, policy, random, now) };
+}
+
+/** The wait before the next attempt (see decide()). */
+export function retryDelay(info: DisconnectInfo, failures: number, policy: Policy, random: () => number, now: number): number {
+  if (info.kind === 'refused' && (info.status === 429 || info.status === 503)) {
+    const told = parseRetryAfter(info.headers['retry-after'], now);
+    // The server's time, plus up to minDelay so that clients it told the same time spread out.
+    if (told !== undefined) return Math.min(policy.maxDelay, told + random() * policy.minDelay);
+  }
+  if (info.kind === 'closed' && (info.code === SERVICE_RESTART || info.code === TRY_AGAIN_LATER)) {
+    return Math.min(policy.maxDelay, RESTART_DELAY_MIN + random() * (RESTART_DELAY_MAX - RESTART_DELAY_MIN));
+  }
+  return backoffDelay(Math.max(0, failures - 1), policy, random);
+}
+
+/** One line for an error message. */
+export function describe(info: DisconnectInfo): string {
+  switch (info.kind) {
+    case 'closed':
+      return `the connection closed with ${info.code}${info.reason === '' ? '' : ` (${info.reason})`}`;
+    case 'refused':
+      return `the server answered ${info.status}`;
+    case 'failed':
+      return info.error.message;
+  }
+}

@@ -1,0 +1,313 @@
+/**
+ * Helpers for the client's integration tests: a raw WebSocket server on a bare TCP socket (it
+ * reads the request, answers what the test says, and parses the client's masked frames byte for
+ * byte), the `ws` npm server, and server frames built independently of src/. External tools
+ * (openssl, tinyproxy) are in tools.ts.
+ *
+ * Every server is stopped after its test (defer from ../helpers.ts). Nothing sleeps.
+ */
+
+import { connect as netConnect, createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import WebSocket, { WebSocketServer as WsServer } from 'ws';
+import { AsyncQueue, HOST, acceptFor, deferred, defer } from '../helpers.js';
+
+// ---- stopping servers ------------------------------------------------------------------------------
+
+/** Tracks a server's sockets so the test can destroy them all when it stops the server. */
+export function stopAfterTest(server: NetServer): void {
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  // TLS servers report their TCP sockets here (their 'connection' gives the raw socket too).
+  defer(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        if (!server.listening) resolve();
+        else server.close(() => resolve());
+      }),
+  );
+}
+
+/** Listens on 127.0.0.1:0 (or `path`) and resolves with the port (0 for a path). */
+export function listen(server: NetServer, path?: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    const done = (): void => {
+      server.off('error', reject);
+      const address = server.address();
+      resolve(address !== null && typeof address === 'object' ? address.port : 0);
+    };
+    if (path !== undefined) server.listen(path, done);
+    else server.listen(0, HOST, done);
+  });
+}
+
+// ---- a raw server ------------------------------------------------------------------------------------
+
+export interface ClientFrame {
+  readonly fin: boolean;
+  /** RSV1-3 as the three bits 0b0RRR. */
+  readonly rsv: number;
+  readonly opcode: number;
+  readonly masked: boolean;
+  /** The masking key (4 bytes), empty when unmasked. */
+  readonly mask: Buffer;
+  /** The payload, unmasked. */
+  readonly payload: Buffer;
+}
+
+export interface RawRequest {
+  readonly method: string;
+  readonly path: string;
+  /** Lower-case names; repeated headers joined with ', '. */
+  readonly headers: Readonly<Record<string, string>>;
+  /** The head as received, CRLFCRLF excluded. */
+  readonly head: string;
+}
+
+/** One connection to a RawServer. */
+export class RawPeer {
+  readonly socket: Socket;
+  readonly frames = new AsyncQueue<ClientFrame>();
+  /** What happened on the socket, in order: 'request', 'client-fin' (the client's FIN), 'server-fin' (ours was sent), 'close'. */
+  readonly events: string[] = [];
+  /** The client's FIN arrived. */
+  readonly clientEnded: Promise<void>;
+  readonly closed: Promise<void>;
+  /** The client has let go of the connection: its FIN, or a reset, arrived. */
+  readonly gone: Promise<void>;
+  private readonly requestReady = deferred<RawRequest>();
+  private buffer: Buffer = Buffer.alloc(0);
+  private parsedRequest: RawRequest | null = null;
+
+  constructor(socket: Socket) {
+    this.socket = socket;
+    socket.on('error', () => {
+      // 'close' follows; resets are what some tests provoke.
+    });
+    const ended = deferred();
+    this.clientEnded = ended.promise;
+    const closed = deferred();
+    this.closed = closed.promise;
+    socket.on('end', () => {
+      this.events.push('client-fin');
+      ended.resolve();
+    });
+    socket.on('finish', () => this.events.push('server-fin'));
+    socket.on('close', () => {
+      this.events.push('close');
+      this.frames.end(new Error('the connection closed'));
+      this.requestReady.reject(new Error('the connection closed before a request'));
+      closed.resolve();
+    });
+    this.gone = Promise.race([ended.promise, closed.promise]);
+    this.requestReady.promise.catch(() => {});
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+  }
+
+  /** The request head, once it has arrived. */
+  request(): Promise<RawRequest> {
+    return this.requestReady.promise;
+  }
+
+  /** Answers 101 with the right Sec-WebSocket-Accept and `headers` (null leaves a header out). */
+  accept(headers: Readonly<Record<string, string | null>> = {}): void {
+    const key = this.parsedRequest?.headers['sec-websocket-key'] ?? '';
+    const all: Record<string, string | null> = {
+      Upgrade: 'websocket',
+      Connection: 'Upgrade',
+      'Sec-WebSocket-Accept': acceptFor(key),
+      ...headers,
+    };
+    let head = 'HTTP/1.1 101 Switching Protocols\r\n';
+    for (const [name, value] of Object.entries(all)) if (value !== null) head += `${name}: ${value}\r\n`;
+    this.socket.write(`${head}\r\n`, 'latin1');
+  }
+
+  write(bytes: Uint8Array | string): void {
+    this.socket.write(typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes);
+  }
+
+  /** The next frame from the client (rejects if the connection closes first). */
+  nextFrame(): Promise<ClientFrame> {
+    return this.frames.next();
+  }
+
+  private onData(chunk: Buffer): void {
+    this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
+    if (this.parsedRequest === null) {
+      const end = this.buffer.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      const head = this.buffer.subarray(0, end).toString('latin1');
+      this.buffer = this.buffer.subarray(end + 4);
+      const [requestLine = '', ...lines] = head.split('\r\n');
+      const [method = '', path = ''] = requestLine.split(' ');
+      const headers: Record<string, string> = {};
+      for (const line of lines) {
+        const colon = line.indexOf(':');
+        const name = line.slice(0, colon).trim().toLowerCase();
+        const value = line.slice(colon + 1).trim();
+        headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
+      }
+      this.parsedRequest = { method, path, headers, head };
+      this.events.push('request');
+      this.requestReady.resolve(this.parsedRequest);
+    }
+    this.parseFrames();
+  }
+
+  private parseFrames(): void {
+    for (;;) {
+      const bytes = this.buffer;
+      if (bytes.length < 2) return;
+      const b1 = bytes[1]!;
+      const len7 = b1 & 0x7f;
+      const masked = (b1 & 0x80) !== 0;
+      const headerSize = 2 + (len7 === 126 ? 2 : len7 === 127 ? 8 : 0) + (masked ? 4 : 0);
+      if (bytes.length < headerSize) return;
+      const length = len7 === 126 ? bytes.readUInt16BE(2) : len7 === 127 ? Number(bytes.readBigUInt64BE(2)) : len7;
+      if (bytes.length < headerSize + length) return;
+      const mask = masked ? Buffer.from(bytes.subarray(headerSize - 4, headerSize)) : Buffer.alloc(0);
+      const payload = Buffer.from(bytes.subarray(headerSize, headerSize + length));
+      if (masked) for (let i = 0; i < payload.length; i++) payload[i]! ^= mask[i % 4]!;
+      this.buffer = bytes.subarray(headerSize + length);
+      const b0 = bytes[0]!;
+      this.frames.push({ fin: (b0 & 0x80) !== 0, rsv: (b0 >> 4) & 7, opcode: b0 & 0x0f, masked, mask, payload });
+    }
+  }
+}
+
+export interface RawServer {
+  readonly port: number;
+  readonly url: string;
+  readonly peers: AsyncQueue<RawPeer>;
+  /** Connections accepted so far. */
+  readonly accepted: () => number;
+}
+
+/** A TCP server on 127.0.0.1:0 that hands each connection to the test as a RawPeer. */
+export async function startRawServer(): Promise<RawServer> {
+  const peers = new AsyncQueue<RawPeer>();
+  let accepted = 0;
+  const server = createNetServer({ allowHalfOpen: true }, (socket) => {
+    accepted++;
+    peers.push(new RawPeer(socket));
+  });
+  stopAfterTest(server);
+  const port = await listen(server);
+  return { port, url: `ws://${HOST}:${port}`, peers, accepted: () => accepted };
+}
+
+/**
+ * Proves nothing connected to `server` before this call: connections are accepted in order, so a
+ * socket dialed earlier would reach the server before this probe. Resolves once the probe is in.
+ */
+export async function expectNothingDialed(server: RawServer): Promise<void> {
+  const probe = netConnect(server.port, HOST);
+  defer(() => probe.destroy());
+  const localPort = new Promise<number>((resolve, reject) => {
+    probe.once('connect', () => resolve(probe.localPort!));
+    probe.once('error', reject);
+  });
+  const peer = await server.peers.next();
+  if (peer.socket.remotePort !== (await localPort)) throw new Error('a connection reached the server before the probe');
+  if (server.accepted() !== 1) throw new Error(`${server.accepted()} connections, expected only the probe`);
+}
+
+// ---- the ws npm server ------------------------------------------------------------------------------
+
+export interface WsPeer {
+  readonly ws: WebSocket;
+  /** The TCP socket of the connection (from the upgrade request). */
+  readonly socket: Socket;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  readonly url: string;
+  readonly messages: AsyncQueue<{ data: Buffer; isBinary: boolean }>;
+  readonly pings: AsyncQueue<Buffer>;
+  readonly pongs: AsyncQueue<Buffer>;
+  readonly closed: Promise<{ code: number; reason: string }>;
+  /** Socket events in order: 'client-fin', 'server-fin', 'close'. */
+  readonly events: string[];
+}
+
+export interface WsNpmServer {
+  readonly server: WsServer;
+  readonly port: number;
+  readonly url: string;
+  readonly peers: AsyncQueue<WsPeer>;
+}
+
+/** The `ws` npm server (the interop peer) on 127.0.0.1:0; its connections terminated after the test. */
+export async function startWsServer(options: WebSocket.ServerOptions = {}): Promise<WsNpmServer> {
+  const peers = new AsyncQueue<WsPeer>();
+  const server = new WsServer({ host: HOST, port: 0, ...options });
+  server.on('connection', (ws, request) => {
+    const messages = new AsyncQueue<{ data: Buffer; isBinary: boolean }>();
+    const pings = new AsyncQueue<Buffer>();
+    const pongs = new AsyncQueue<Buffer>();
+    const events: string[] = [];
+    const socket = request.socket as Socket;
+    socket.on('end', () => events.push('client-fin'));
+    socket.on('finish', () => events.push('server-fin'));
+    socket.on('close', () => events.push('close'));
+    ws.on('message', (data, isBinary) => messages.push({ data: data as Buffer, isBinary }));
+    ws.on('ping', (data) => pings.push(data));
+    ws.on('pong', (data) => pongs.push(data));
+    ws.on('error', () => {
+      // 'close' follows.
+    });
+    const closed = new Promise<{ code: number; reason: string }>((resolve) => {
+      ws.once('close', (code, reason) => {
+        messages.end(new Error(`closed with ${code}`));
+        resolve({ code, reason: reason.toString('utf8') });
+      });
+    });
+    peers.push({ ws, socket, headers: request.headers, url: request.url ?? '', messages, pings, pongs, closed, events });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', reject);
+  });
+  defer(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const client of server.clients) client.terminate();
+        server.close(() => resolve());
+      }),
+  );
+  const address = server.address();
+  if (typeof address !== 'object' || address === null) throw new Error('no address');
+  return { server, port: address.port, url: `ws://${HOST}:${address.port}`, peers };
+}
+
+// ---- frames from the server side --------------------------------------------------------------------
+
+/** An unmasked server frame with explicit bits (rsv as 0b0RRR), built independently of src/. */
+export function frame(opcode: number, payload: Uint8Array | string, options: { fin?: boolean; rsv?: number; mask?: Buffer } = {}): Buffer {
+  const body = Buffer.from(typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload);
+  const fin = options.fin ?? true;
+  const b0 = (fin ? 0x80 : 0) | ((options.rsv ?? 0) << 4) | opcode;
+  const maskBit = options.mask === undefined ? 0 : 0x80;
+  let header: Buffer;
+  if (body.length < 126) header = Buffer.from([b0, maskBit | body.length]);
+  else if (body.length <= 0xffff) {
+    header = Buffer.from([b0, maskBit | 126, 0, 0]);
+    header.writeUInt16BE(body.length, 2);
+  } else {
+    header = Buffer.alloc(10);
+    header[0] = b0;
+    header[1] = maskBit | 127;
+    header.writeBigUInt64BE(BigInt(body.length), 2);
+  }
+  if (options.mask === undefined) return Buffer.concat([header, body]);
+  for (let i = 0; i < body.length; i++) body[i]! ^= options.mask[i % 4]!;
+  return Buffer.concat([header, options.mask, body]);
+}
+
+/** The code and reason of a close frame's payload. */
+export function parseClose(payload: Buffer): { code: number; reason: string } {
+  return payload.length < 2 ? { code: 1005, reason: '' } : { code: payload.readUInt16BE(0), reason: payload.subarray(2).toString('utf8') };
+}
