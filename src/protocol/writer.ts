@@ -287,9 +287,17 @@ export class FrameWriter {
 
   /**
    * Queues bytes that are already a complete frame (built once for many connections, see
-   * prepared.ts), by reference. Only for the unmasked (server) role: a masked frame needs its own key.
+   * prepared.ts): copied when small, by reference from copyThreshold on. Only for the unmasked
+   * (server) role: a masked frame needs its own key.
    */
   writeRaw(frame: Uint8Array): void {
+    if (frame.length < this.copyThreshold) {
+      // Small frames join this connection's range of the slab, like frames built here: a turn's
+      // broadcasts then leave in one contiguous chunk, not one writev entry each.
+      const at = this.append(frame.length);
+      this.slab.buffer.set(frame, at);
+      return;
+    }
     this.closeRange();
     (this.chunks ??= []).push(frame);
     this.pendingBytes += frame.length;

@@ -602,7 +602,7 @@ describe('FrameWriter: dropReserved and takeDropped', () => {
 });
 
 describe('FrameWriter: writeRaw and idle', () => {
-  it('writeRaw queues a complete frame by reference, in order between slab frames', () => {
+  it('writeRaw copies a small complete frame into the range, in order between slab frames (one chunk)', () => {
     const writer = new FrameWriter({ slab: new Slab() });
     const raw = fromHex('810548656c6c6f');
     writer.writeTextFrame(FIN_TEXT, 'a');
@@ -610,7 +610,20 @@ describe('FrameWriter: writeRaw and idle', () => {
     writer.writeTextFrame(FIN_TEXT, 'b');
     expect(writer.pendingBytes).toBe(3 + 7 + 3);
     const chunks = writer.take();
-    expect(chunks.map(hex)).toEqual(['810161', '810548656c6c6f', '810162']);
+    expect(chunks.map(hex)).toEqual(['810161' + '810548656c6c6f' + '810162']);
+    expect(writer.pendingBytes).toBe(0);
+  });
+
+  it('writeRaw queues a frame of copyThreshold bytes or more by reference, in order between slab frames', () => {
+    const writer = new FrameWriter({ slab: new Slab(), copyThreshold: 7 });
+    const raw = fromHex('810548656c6c6f');
+    writer.writeTextFrame(FIN_TEXT, 'a');
+    writer.writeRaw(raw);
+    writer.writeRaw(fromHex('8100'));
+    writer.writeTextFrame(FIN_TEXT, 'b');
+    expect(writer.pendingBytes).toBe(3 + 7 + 2 + 3);
+    const chunks = writer.take();
+    expect(chunks.map(hex)).toEqual(['810161', '810548656c6c6f', '8100' + '810162']);
     expect(chunks[1]).toBe(raw);
     expect(writer.pendingBytes).toBe(0);
   });
