@@ -20,25 +20,17 @@
 
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
-import { inflateRawSync, constants as zlibConstants } from 'node:zlib';
 import {
-  DEFLATE_TAIL,
-  FrameParser,
-  OPCODE_BINARY,
-  OPCODE_CLOSE,
-  OPCODE_PING,
-  OPCODE_PONG,
-  OPCODE_TEXT,
-  buildCloseFrame,
-  buildMaskedFrame,
+  OP,
+  closePayload,
   compressMessage,
+  inflateMessage,
   makeKeyPool,
-  parseDeflateResponse,
+  maskedFrame,
   repeatFrame,
-  type DeflateAgreement,
   type HandshakeKey,
-  type ParserSink,
-} from './lib/frames.js';
+} from '../testkit/index.js';
+import { FrameParser, parseDeflateResponse, type DeflateAgreement, type ParserSink } from './lib/frames.js';
 import { runFanout } from './lib/fanout.js';
 import { Failure, emit, jsonLike, measureWindow, open, phase, pool, resumeFromParent, send, sleep } from './lib/generator.js';
 import { Histogram } from './lib/histogram.js';
@@ -72,7 +64,7 @@ async function runEcho(spec: EchoSpec): Promise<EchoResult> {
   if (spec.deflate && spec.protocol === 'raw') throw new Error('the raw TCP echo cannot negotiate permessage-deflate');
   const failure = new Failure();
   const payload = makePayload(spec);
-  const opcode = spec.opcode === 'text' ? OPCODE_TEXT : OPCODE_BINARY;
+  const opcode = spec.opcode === 'text' ? OP.TEXT : OP.BINARY;
   const K = spec.inflight;
   const histogram = new Histogram();
   const keys = makeKeyPool(Math.min(spec.connections, 64));
@@ -88,8 +80,8 @@ async function runEcho(spec: EchoSpec): Promise<EchoResult> {
     const bits = agreement?.clientMaxWindowBits ?? 0;
     let entry = batches.get(bits);
     if (entry === undefined) {
-      const body = agreement === null ? payload : compressMessage(payload, bits);
-      const frame = buildMaskedFrame(opcode, body, { rsv1: agreement !== null });
+      const body = agreement === null ? payload : compressMessage(payload, { windowBits: bits });
+      const frame = maskedFrame(opcode, body, { rsv1: agreement !== null });
       entry = { batch: repeatFrame(frame, K), frameLength: frame.length };
       batches.set(bits, entry);
     }
@@ -101,7 +93,7 @@ async function runEcho(spec: EchoSpec): Promise<EchoResult> {
     if (agreement !== null) {
       // 4 KiB of text is above both servers' threshold: the echo must come back compressed.
       if (!rsv1) throw new Error('an echo came back uncompressed (RSV1 clear)');
-      data = inflateRawSync(Buffer.concat([echo, DEFLATE_TAIL]), { windowBits: 15, finishFlush: zlibConstants.Z_SYNC_FLUSH });
+      data = inflateMessage(echo);
     } else if (rsv1) throw new Error('RSV1 set without permessage-deflate');
     if (!data.equals(payload)) throw new Error(`an echo differs from the message sent (${data.length} bytes)`);
     verified++;
@@ -126,8 +118,8 @@ async function runEcho(spec: EchoSpec): Promise<EchoResult> {
       const { batch, frameLength } = batchFor(agreement);
       const sink: ParserSink = {
         control(code, data) {
-          if (code === OPCODE_PING) socket.write(buildMaskedFrame(OPCODE_PONG, data));
-          else if (code === OPCODE_CLOSE && !stopping) throw new Error(`the server sent a close frame: ${data.toString('hex')}`);
+          if (code === OP.PING) socket.write(maskedFrame(OP.PONG, data));
+          else if (code === OP.CLOSE && !stopping) throw new Error(`the server sent a close frame: ${data.toString('hex')}`);
         },
         sample: (echo, rsv1) => verify(echo, rsv1, agreement),
       };
@@ -219,7 +211,7 @@ async function runEcho(spec: EchoSpec): Promise<EchoResult> {
 
 // --- handshake ---------------------------------------------------------------------------------
 
-const CLOSE_FRAME = buildCloseFrame();
+const CLOSE_FRAME = maskedFrame(OP.CLOSE, closePayload(1000));
 
 /** Connect, handshake, send a close frame, wait for the server's close frame and the end of TCP. */
 async function cycle(spec: LoadSpec, key: HandshakeKey): Promise<void> {
@@ -230,7 +222,7 @@ async function cycle(spec: LoadSpec, key: HandshakeKey): Promise<void> {
     const parser = new FrameParser(
       {
         control(code) {
-          if (code === OPCODE_CLOSE) closeReceived = true;
+          if (code === OP.CLOSE) closeReceived = true;
         },
         sample() {},
       },
@@ -321,8 +313,8 @@ async function runIdle(spec: IdleSpec): Promise<IdleResult> {
     const parser = new FrameParser(
       {
         control(code, data) {
-          if (code === OPCODE_PING) socket.write(buildMaskedFrame(OPCODE_PONG, data));
-          else if (code === OPCODE_CLOSE && !stopping) failure.fail(new Error('the server closed an idle connection'));
+          if (code === OP.PING) socket.write(maskedFrame(OP.PONG, data));
+          else if (code === OP.CLOSE && !stopping) failure.fail(new Error('the server closed an idle connection'));
         },
         sample() {},
       },

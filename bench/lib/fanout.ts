@@ -17,20 +17,8 @@
  * message k + K is sent only once k has reached all of them, which frees the slot.
  */
 
-import { inflateRawSync, constants as zlibConstants } from 'node:zlib';
-import {
-  DEFLATE_TAIL,
-  FrameParser,
-  OPCODE_CLOSE,
-  OPCODE_PING,
-  OPCODE_PONG,
-  OPCODE_TEXT,
-  buildMaskedFrame,
-  makeKeyPool,
-  parseDeflateResponse,
-  type DeflateAgreement,
-  type ParserSink,
-} from './frames.js';
+import { OP, inflateMessage, makeKeyPool, maskedFrame } from '../../testkit/index.js';
+import { FrameParser, parseDeflateResponse, type DeflateAgreement, type ParserSink } from './frames.js';
 import { Failure, jsonLike, measureWindow, open, phase, pool } from './generator.js';
 import { Histogram } from './histogram.js';
 import type { FanoutResult, FanoutSpec } from './ipc.js';
@@ -81,7 +69,7 @@ export async function runFanout(spec: FanoutSpec): Promise<FanoutResult> {
       // 4 KiB of text is above every server's threshold: it must arrive compressed. The first
       // message of a connection refers to no earlier one, whatever the context takeover.
       if (!rsv1) throw new Error('a subscriber got its first message uncompressed (RSV1 clear)');
-      data = inflateRawSync(Buffer.concat([message, DEFLATE_TAIL]), { windowBits: 15, finishFlush: zlibConstants.Z_SYNC_FLUSH });
+      data = inflateMessage(message);
     } else if (rsv1) throw new Error('RSV1 set without permessage-deflate');
     if (!data.equals(payload)) throw new Error(`a subscriber's first message differs from the one published (${data.length} bytes)`);
     verified++;
@@ -105,12 +93,12 @@ export async function runFanout(spec: FanoutSpec): Promise<FanoutResult> {
         extensions[answer] = (extensions[answer] ?? 0) + 1;
         const sink: ParserSink = {
           control(code, data) {
-            if (code === OPCODE_PING) socket.write(buildMaskedFrame(OPCODE_PONG, data));
-            else if (code === OPCODE_CLOSE && !stopping) failure.fail(new Error(`the server closed a subscriber: ${data.toString('hex')}`));
+            if (code === OP.PING) socket.write(maskedFrame(OP.PONG, data));
+            else if (code === OP.CLOSE && !stopping) failure.fail(new Error(`the server closed a subscriber: ${data.toString('hex')}`));
           },
           sample: (message, rsv1) => verify(message, rsv1, agreement),
         };
-        const parser = new FrameParser(sink, OPCODE_TEXT, spec.deflate ? -1 : payload.length);
+        const parser = new FrameParser(sink, OP.TEXT, spec.deflate ? -1 : payload.length);
         parser.sampleNext = true;
         parsers.push(parser);
         let next = 0;
@@ -153,8 +141,8 @@ export async function runFanout(spec: FanoutSpec): Promise<FanoutResult> {
     const own = new FrameParser(
       {
         control(code, data) {
-          if (code === OPCODE_PING) publisher.socket.write(buildMaskedFrame(OPCODE_PONG, data));
-          else if (code === OPCODE_CLOSE && !stopping) failure.fail(new Error('the server closed the publisher'));
+          if (code === OP.PING) publisher.socket.write(maskedFrame(OP.PONG, data));
+          else if (code === OP.CLOSE && !stopping) failure.fail(new Error('the server closed the publisher'));
         },
         sample() {},
       },
@@ -172,7 +160,7 @@ export async function runFanout(spec: FanoutSpec): Promise<FanoutResult> {
     publisher.socket.on('close', () => {
       if (!stopping) failure.fail(new Error('the server dropped the publisher'));
     });
-    const frame = buildMaskedFrame(OPCODE_TEXT, payload);
+    const frame = maskedFrame(OP.TEXT, payload);
     publish = () => {
       const slot = sent++ % K;
       remaining[slot] = N;

@@ -5,7 +5,7 @@
  */
 
 import { connect, type Socket } from 'node:net';
-import { buildUpgradeRequest, parseUpgradeResponse, type HandshakeKey } from './frames.js';
+import { readUpgradeResponse, upgradeRequest, type HandshakeKey } from '../../testkit/index.js';
 import type { FromGenerator, LoadSpec } from './ipc.js';
 
 export const send = process.send?.bind(process);
@@ -186,7 +186,7 @@ export function open(spec: LoadSpec, key: HandshakeKey, extensions?: string): Pr
       received = Buffer.concat([received, chunk]);
       let response;
       try {
-        response = parseUpgradeResponse(received, key.accept);
+        response = readUpgradeResponse(received, key.accept);
       } catch (error) {
         onError(error as Error);
         return;
@@ -199,7 +199,10 @@ export function open(spec: LoadSpec, key: HandshakeKey, extensions?: string): Pr
     socket.on('close', onClose);
     socket.once('connect', () => {
       if (spec.protocol === 'raw') opened(undefined);
-      else socket.write(buildUpgradeRequest(spec.host, spec.port, key.key, extensions));
+      else {
+        const headers = extensions === undefined ? {} : { 'Sec-WebSocket-Extensions': extensions };
+        socket.write(upgradeRequest({ host: `${spec.host}:${spec.port}`, key: key.key, headers }), 'latin1');
+      }
     });
   });
 }

@@ -9,24 +9,15 @@
  */
 
 import { createServer, type Socket } from 'node:net';
+import { buildFrame, readFrames } from '../../testkit/index.js';
 import { HOST, serve } from './common.js';
 
 /** The unmasked server frame carrying the payload of the masked client frame at the start of `bytes`, and that frame's length; null while incomplete. */
 function rebuild(bytes: Buffer): { frame: Buffer; clientLength: number } | null {
-  if (bytes.length < 2) return null;
-  const len7 = bytes[1]! & 0x7f;
-  const extended = len7 === 126 ? 2 : len7 === 127 ? 8 : 0;
-  const start = 2 + extended + 4;
-  if (bytes.length < start) return null;
-  const length = len7 === 126 ? bytes.readUInt16BE(2) : len7 === 127 ? Number(bytes.readBigUInt64BE(2)) : len7;
-  if (bytes.length < start + length) return null;
-  const frame = Buffer.allocUnsafe(2 + extended + length);
-  frame[0] = bytes[0]!;
-  frame[1] = len7;
-  bytes.copy(frame, 2, 2, 2 + extended);
-  const mask = bytes.subarray(start - 4, start);
-  for (let i = 0; i < length; i++) frame[2 + extended + i] = bytes[start + i]! ^ mask[i & 3]!;
-  return { frame, clientLength: start + length };
+  const first = readFrames(bytes).frames[0];
+  if (first === undefined) return null;
+  const frame = buildFrame({ opcode: first.opcode, payload: first.payload, fin: first.fin, rsv: first.rsv });
+  return { frame, clientLength: first.raw.length };
 }
 
 serve('raw', async () => {
