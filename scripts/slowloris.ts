@@ -18,15 +18,19 @@ import { createServer, type Server as HttpServer } from 'node:http';
 import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type Ws } from '../src/index.js';
+import { upgradeRequest } from '../testkit/index.js';
 
 const HOST = '127.0.0.1';
 const CAP_S = 100;
 
 // Padded so that, at one byte per second, it is still unfinished when the measurement stops.
 const REQUEST = Buffer.from(
-  `GET /chat HTTP/1.1\r\nHost: ${HOST}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-    'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n' +
-    'User-Agent: slowloris-probe (one byte per second, never done in time)\r\n\r\n',
+  upgradeRequest({
+    host: HOST,
+    path: '/chat',
+    key: 'dGhlIHNhbXBsZSBub25jZQ==',
+    headers: { 'User-Agent': 'slowloris-probe (one byte per second, never done in time)' },
+  }),
   'latin1',
 );
 if (REQUEST.length <= CAP_S + 10) throw new Error('the slowloris request must outlast the cap');

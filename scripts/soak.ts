@@ -23,19 +23,18 @@
  */
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { FrameCollector, OP, clientHandshake, closePayload, maskedFrame, newKey } from '../testkit/index.js';
 import type { MemorySample, ServerStats, ToParent, ToServer } from './soak-protocol.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..');
 const HOST = '127.0.0.1';
-const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const HEAP_TOLERANCE = 0.1;
 // fds besides the sockets: stdio, IPC, epoll, tsx's loader thread, libuv... generous.
 const FD_MARGIN = 512;
@@ -146,31 +145,6 @@ function errorCount(stats: Stats): number {
   return n;
 }
 
-// Masks need not be unpredictable here (no proxies to poison): draw them from a pool, cheaply.
-let maskPool = randomBytes(64 * 1024);
-let maskOffset = 0;
-
-/** One client frame (FIN set), masked as RFC 6455 5.3 requires; payloads here are < 126 bytes. */
-function maskedFrame(opcode: number, payload: Buffer): Buffer {
-  if (payload.length > 125) throw new Error('soak frames are small');
-  if (maskOffset + 4 > maskPool.length) {
-    maskPool = randomBytes(maskPool.length);
-    maskOffset = 0;
-  }
-  const frame = Buffer.allocUnsafe(6 + payload.length);
-  frame[0] = 0x80 | opcode;
-  frame[1] = 0x80 | payload.length;
-  maskPool.copy(frame, 2, maskOffset, maskOffset + 4);
-  maskOffset += 4;
-  for (let i = 0; i < payload.length; i++) frame[6 + i] = payload[i]! ^ frame[2 + (i & 3)]!;
-  return frame;
-}
-
-const OP_TEXT = 0x1;
-const OP_CLOSE = 0x8;
-const OP_PING = 0x9;
-const OP_PONG = 0xa;
-
 type Phase = 'connecting' | 'open' | 'closing' | 'closed';
 
 class Client {
@@ -181,8 +155,10 @@ class Client {
   readonly closed: Promise<void>;
 
   private readonly socket: Socket;
-  private readonly key = randomBytes(16).toString('base64');
-  private pending: Buffer | null = null;
+  private readonly reader = new FrameCollector((frame) => {
+    if (frame.masked) countError(this.stats, 'masked server frame');
+    else this.onFrame(frame.fin, frame.opcode, frame.payload);
+  });
   // Echoes in flight, in order: TCP and the server keep order, so the next echo must match the head.
   private readonly expected: string[] = [];
   private readonly sentAt: number[] = [];
@@ -200,12 +176,11 @@ class Client {
     this.closed = new Promise((resolve) => (resolveClosed = resolve));
     this.socket = connect({ host: HOST, port, noDelay: true });
     this.socket.on('connect', () => {
-      this.socket.write(
-        `GET /soak HTTP/1.1\r\nHost: ${HOST}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-          `Sec-WebSocket-Key: ${this.key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+      clientHandshake(this.socket, { host: `${HOST}:${port}`, path: '/soak', key: newKey() }).then(
+        (response) => this.onOpen(response.rest),
+        (error: Error) => this.failHandshake(error.message),
       );
     });
-    this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
     this.socket.on('error', (error: NodeJS.ErrnoException) => {
       // During the handshake the failure is counted as a handshake failure below.
       if (this.phase !== 'connecting') countError(this.stats, `socket error ${error.code ?? error.message}`);
@@ -229,7 +204,7 @@ class Client {
     const text = `${this.id}:${this.seq++}:`.padEnd(MESSAGE_BYTES, 'x');
     this.expected.push(text);
     this.sentAt.push(performance.now());
-    this.socket.write(maskedFrame(OP_TEXT, Buffer.from(text)));
+    this.socket.write(maskedFrame(OP.TEXT, text));
     this.stats.sent++;
   }
 
@@ -237,9 +212,7 @@ class Client {
   close(): void {
     if (this.phase !== 'open') return;
     this.phase = 'closing';
-    const payload = Buffer.alloc(2);
-    payload.writeUInt16BE(1000);
-    this.socket.write(maskedFrame(OP_CLOSE, payload));
+    this.socket.write(maskedFrame(OP.CLOSE, closePayload(1000)));
     this.stats.closesSent++;
   }
 
@@ -256,55 +229,20 @@ class Client {
     this.socket.destroy();
   }
 
-  private onData(chunk: Buffer): void {
-    this.pending = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
-    if (this.phase === 'connecting') {
-      const end = this.pending.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      const head = this.pending.subarray(0, end).toString('latin1');
-      this.pending = this.pending.length > end + 4 ? this.pending.subarray(end + 4) : null;
-      const accept = createHash('sha1').update(this.key + GUID).digest('base64');
-      if (!head.startsWith('HTTP/1.1 101 ')) return this.failHandshake(head.split('\r\n')[0]!);
-      if (!new RegExp(`^sec-websocket-accept: *${accept.replace(/[+/]/g, '\\$&')} *$`, 'im').test(head)) {
-        return this.failHandshake('wrong Sec-WebSocket-Accept');
-      }
-      this.phase = 'open';
-      this.stats.opened++;
-      this.resolveOpened(true);
-      if (this.pending === null) return;
-    }
-    this.parseFrames();
-  }
-
-  private parseFrames(): void {
-    const buffer = this.pending!;
-    let offset = 0;
-    while (buffer.length - offset >= 2) {
-      const b0 = buffer[offset]!;
-      const b1 = buffer[offset + 1]!;
-      let length = b1 & 0x7f;
-      let header = 2;
-      if (length === 126) {
-        if (buffer.length - offset < 4) break;
-        length = buffer.readUInt16BE(offset + 2);
-        header = 4;
-      } else if (length === 127) {
-        if (buffer.length - offset < 10) break;
-        length = Number(buffer.readBigUInt64BE(offset + 2));
-        header = 10;
-      }
-      if (buffer.length - offset < header + length) break;
-      const payload = buffer.subarray(offset + header, offset + header + length);
-      offset += header + length;
-      if (b1 & 0x80) countError(this.stats, 'masked server frame');
-      else this.onFrame((b0 & 0x80) !== 0, b0 & 0x0f, payload);
-    }
-    this.pending = offset === buffer.length ? null : buffer.subarray(offset);
+  /** The 101 came back and was right (clientHandshake checked it). */
+  private onOpen(rest: Buffer): void {
+    if (this.phase !== 'connecting') return;
+    this.phase = 'open';
+    this.stats.opened++;
+    this.resolveOpened(true);
+    this.reader.push(rest);
+    this.socket.on('data', (chunk: Buffer) => this.reader.push(chunk));
+    this.socket.resume();
   }
 
   private onFrame(fin: boolean, opcode: number, payload: Buffer): void {
     switch (opcode) {
-      case OP_TEXT: {
+      case OP.TEXT: {
         const want = this.expected.shift();
         const at = this.sentAt.shift();
         if (!fin) countError(this.stats, 'fragmented echo');
@@ -316,21 +254,21 @@ class Client {
         }
         return;
       }
-      case OP_PING:
+      case OP.PING:
         // The server's keepalive (pingInterval): answer, or it terminates us after pingTimeout.
         if (this.phase === 'open') {
-          this.socket.write(maskedFrame(OP_PONG, Buffer.from(payload)));
+          this.socket.write(maskedFrame(OP.PONG, payload));
           this.stats.pingsAnswered++;
         }
         return;
-      case OP_PONG:
+      case OP.PONG:
         return;
-      case OP_CLOSE:
+      case OP.CLOSE:
         this.serverCloseCode = payload.length >= 2 ? payload.readUInt16BE(0) : 1005;
         if (this.phase === 'open') {
           countError(this.stats, `server closed unasked (${this.serverCloseCode})`);
           this.phase = 'closing';
-          this.socket.write(maskedFrame(OP_CLOSE, payload.subarray(0, 2)));
+          this.socket.write(maskedFrame(OP.CLOSE, payload.subarray(0, 2)));
         }
         return;
       default:
