@@ -7,8 +7,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
-import { cleanup, closePayload, deadline, OP, rawConnect, serverFrame, type RawClient } from '../node/helpers.js';
-import { ContextInflater } from '../hub/context-inflater.js';
+import { cleanup, closePayload, deadline, MessageInflater, OP, rawConnect, serverFrame, type RawClient } from '../node/helpers.js';
 
 const root = new URL('../../', import.meta.url);
 let child: ChildProcess | undefined;
@@ -87,7 +86,7 @@ describe('examples/broadcast.ts', () => {
     for (const client of clients) {
       const frame = await client.nextFrame();
       expect([frame.opcode, frame.rsv]).toEqual([OP.TEXT, 0b100]);
-      expect((await new ContextInflater().inflate(frame.payload)).toString('utf8')).toBe(text);
+      expect((await new MessageInflater().inflate(frame.payload)).toString('utf8')).toBe(text);
     }
     const exited = stopExample();
     for (const client of clients) {

@@ -12,12 +12,12 @@
  *   Ws's business, tested in test/node and on real connections in test/hub/integration.test.ts.
  */
 
-import { constants, inflateRawSync } from 'node:zlib';
 import { expect } from 'vitest';
 import { ConnectionClosedError, WebSocketError } from '../../src/protocol/errors.js';
 import { createFrameHeader, readFrameHeader } from '../../src/protocol/frame.js';
 import { prepareFrame, type PreparedFrame } from '../../src/protocol/prepared.js';
 import type { HubCloseResult, HubConnection, HubDeflateParameters } from '../../src/hub/types.js';
+import { inflateMessage } from '../../testkit/index.js';
 
 export interface FakeOptions {
   readonly fast?: boolean;
@@ -170,8 +170,6 @@ export interface DecodedFrame {
   readonly text: string;
 }
 
-const TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
-
 /**
  * Reads a prepared frame the way a peer would: an unmasked, final frame whose header matches its
  * length; RSV1 means inflate (RFC 7692 7.2.2: append 00 00 ff ff) within the agreed window.
@@ -188,10 +186,7 @@ export function decodeFrame(frame: PreparedFrame, deflate: HubDeflateParameters 
   let data: Buffer = Buffer.from(frame.frame.subarray(size));
   if (header.rsv1) {
     expect(deflate, 'a compressed frame on a connection without permessage-deflate').not.toBeNull();
-    data = inflateRawSync(Buffer.concat([data, TAIL]), {
-      windowBits: deflate!.ourMaxWindowBits,
-      finishFlush: constants.Z_SYNC_FLUSH,
-    });
+    data = inflateMessage(data, deflate!.ourMaxWindowBits);
   }
   return { opcode: header.opcode, compressed: header.rsv1, data, text: data.toString('utf8') };
 }

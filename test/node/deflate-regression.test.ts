@@ -15,10 +15,10 @@
  */
 
 import { createHash, randomBytes } from 'node:crypto';
-import { constants, deflateRawSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ServerOptions, Ws } from '../../src/index.js';
 import type { Inbox } from '../../src/node/inbox.js';
+import { compressMessage } from '../../testkit/index.js';
 import {
   OP,
   cleanup,
@@ -43,8 +43,6 @@ const MARK = 64 * KiB;
 const MAX_PAYLOAD = 4 * MiB;
 /** Bounds every wait: a stalled connection fails the test here, long before the test timeout. */
 const WAIT = 10_000;
-/** RFC 7692 7.2.1: the end of a sync flush, removed by the sender. */
-const TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
 
 const LIMITS: ServerOptions = { receiveHighWaterMark: MARK, maxPayload: MAX_PAYLOAD, pingInterval: 0 };
 
@@ -71,11 +69,9 @@ function payloadOf(size: number, compressed: boolean): Buffer {
   return data;
 }
 
-/** One message compressed from a fresh context, as RFC 7692 7.2.1 sends it (tail removed). */
+/** One message compressed from a fresh context, as RFC 7692 7.2.1 sends it (tail removed; testkit throws if it is missing). */
 function deflateMessage(data: Buffer): Buffer {
-  const out = deflateRawSync(data, { finishFlush: constants.Z_SYNC_FLUSH });
-  expect(out.subarray(-4)).toEqual(TAIL);
-  return out.subarray(0, -4);
+  return compressMessage(data);
 }
 
 function digest(data: string | Buffer): string {

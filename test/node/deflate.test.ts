@@ -17,15 +17,7 @@ import { spawn } from 'node:child_process';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import {
-  constants,
-  createDeflateRaw,
-  createInflateRaw,
-  deflateRawSync,
-  inflateRawSync,
-  type DeflateRaw,
-  type InflateRaw,
-} from 'node:zlib';
+import { constants, inflateRawSync } from 'node:zlib';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -33,6 +25,8 @@ import { ConnectionClosedError, connect, type DeflateOptions, type ServerOptions
 import { deflateContextBytes, inflateContextBytes, type ZlibResources } from '../../src/node/zlib-resources.js';
 import {
   AsyncQueue,
+  MessageDeflater,
+  MessageInflater,
   OP,
   cleanup,
   clientFrame,
@@ -49,14 +43,13 @@ import {
   type TestServer,
   type WsMessage,
 } from './helpers.js';
+import { DEFLATE_TAIL as TAIL, compressMessage, deflateBomb, inflateMessage } from '../../testkit/index.js';
 
 afterEach(cleanup);
 
 const KiB = 1024;
 const MiB = 1024 * 1024;
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-/** RFC 7692 7.2.1: the end of a sync flush, removed by the sender, added back by the receiver. */
-const TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
 const hex = (text: string): Buffer => Buffer.from(text.replace(/\s/g, ''), 'hex');
 
 // ---- content -------------------------------------------------------------------------------------
@@ -115,81 +108,16 @@ function expectBytes(actual: Buffer, expected: Buffer): void {
 
 // ---- deflate on the test's side --------------------------------------------------------------------
 
+// testkit's (RFC 7692 7.2.1 and 7.2.2: it strips the 00 00 ff ff tail, and throws if a flush did
+// not end with it); MessageInflater and MessageDeflater (helpers.ts) keep their window.
+
 /** One message compressed from a fresh context, as RFC 7692 7.2.1 sends it (tail removed). */
 function deflateMessage(data: string | Buffer): Buffer {
-  const out = deflateRawSync(asBytes(data), { finishFlush: constants.Z_SYNC_FLUSH });
-  expect(out.subarray(-4)).toEqual(TAIL);
-  return out.subarray(0, -4);
-}
-
-/** One message inflated with a fresh context (RFC 7692 7.2.2: the tail added back). */
-function inflateMessage(payload: Buffer): Buffer {
-  return inflateRawSync(Buffer.concat([payload, TAIL]), { finishFlush: constants.Z_SYNC_FLUSH });
-}
-
-/** An inflater that keeps its window from message to message (context takeover). */
-class MessageInflater {
-  private readonly stream: InflateRaw;
-
-  constructor(windowBits = 15) {
-    this.stream = createInflateRaw({ windowBits });
-    defer(() => this.stream.close());
-  }
-
-  inflate(payload: Buffer): Promise<Buffer> {
-    return new Promise((resolve, reject) => {
-      const chunks: Buffer[] = [];
-      const onData = (chunk: Buffer): void => void chunks.push(chunk);
-      let failed = false;
-      const onError = (error: Error): void => {
-        failed = true;
-        reject(error);
-      };
-      this.stream.on('data', onData);
-      this.stream.once('error', onError);
-      this.stream.write(payload);
-      this.stream.write(TAIL);
-      this.stream.flush(constants.Z_SYNC_FLUSH, () => {
-        this.stream.off('data', onData);
-        this.stream.off('error', onError);
-        if (!failed) resolve(Buffer.concat(chunks));
-      });
-    });
-  }
-}
-
-/** A deflater that keeps its window from message to message (context takeover). */
-class MessageDeflater {
-  private readonly stream: DeflateRaw;
-
-  constructor() {
-    this.stream = createDeflateRaw();
-    defer(() => this.stream.close());
-  }
-
-  deflate(data: string | Buffer): Promise<Buffer> {
-    return new Promise((resolve) => {
-      const chunks: Buffer[] = [];
-      const onData = (chunk: Buffer): void => void chunks.push(chunk);
-      this.stream.on('data', onData);
-      this.stream.write(asBytes(data));
-      this.stream.flush(constants.Z_SYNC_FLUSH, () => {
-        this.stream.off('data', onData);
-        const out = Buffer.concat(chunks);
-        expect(out.subarray(-4)).toEqual(TAIL);
-        resolve(out.subarray(0, -4));
-      });
-    });
-  }
+  return compressMessage(data);
 }
 
 /** A compression bomb: `mib` MiB of zeros in about 1 KiB a MiB (DEFLATE's limit is ~1032:1). */
-function bomb(mib: number): Buffer {
-  // 1 MiB of zeros, full-flushed: each copy is byte-aligned and needs no earlier history.
-  const unit = deflateRawSync(Buffer.alloc(MiB), { finishFlush: constants.Z_FULL_FLUSH });
-  expect(unit.subarray(-4)).toEqual(TAIL);
-  return Buffer.concat(Array.from({ length: mib }, () => unit)).subarray(0, -4);
-}
+const bomb = deflateBomb;
 
 // ---- connections ---------------------------------------------------------------------------------
 

@@ -15,7 +15,6 @@
  * have occurred in this process (the server runs in it).
  */
 
-import { createHash } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -31,10 +30,10 @@ import {
   wsConnect,
   type TestServer,
 } from './helpers.js';
+import { acceptFor, parseHead, readFrames, splitHead, statusOf, upgradeRequest } from '../../testkit/index.js';
 
 afterEach(cleanup);
 
-const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 /** How many cases run at once (one connection each). */
 const CONCURRENCY = 20;
 /** Property runs (batches of CONCURRENCY cases) per test. */
@@ -194,36 +193,20 @@ interface ServerStream {
 function parseServerStream(bytes: Buffer): ServerStream {
   const frames: ServerFrame[] = [];
   let closeCode: number | null = null;
-  let at = 0;
-  while (at < bytes.length) {
-    if (closeCode !== null) throw new Error(`${bytes.length - at} bytes after the close frame`);
-    if (bytes.length - at < 2) throw new Error('truncated frame header');
-    const b0 = bytes[at]!;
-    const b1 = bytes[at + 1]!;
-    if ((b0 & 0x70) !== 0) throw new Error(`RSV bits set: ${b0.toString(16)}`);
-    if ((b1 & 0x80) !== 0) throw new Error('masked server frame');
-    if ((b0 & 0x80) === 0) throw new Error('fragmented server frame');
-    const opcode = b0 & 0x0f;
+  const read = readFrames(bytes);
+  for (const frame of read.frames) {
+    if (closeCode !== null) throw new Error('bytes after the close frame');
+    const { rsv, masked, fin, opcode, payload, raw } = frame;
+    if (rsv !== 0) throw new Error(`RSV bits set: ${raw[0]!.toString(16)}`);
+    if (masked) throw new Error('masked server frame');
+    if (!fin) throw new Error('fragmented server frame');
     if (![OP.TEXT, OP.BINARY, OP.CLOSE, OP.PING, OP.PONG].includes(opcode as 1)) {
       throw new Error(`opcode ${opcode}`);
     }
-    let length = b1 & 0x7f;
-    let header = 2;
-    if (length === 126) {
-      if (bytes.length - at < 4) throw new Error('truncated 16-bit length');
-      length = bytes.readUInt16BE(at + 2);
-      header = 4;
-      if (length < 126) throw new Error('non-minimal 16-bit length');
-    } else if (length === 127) {
-      if (bytes.length - at < 10) throw new Error('truncated 64-bit length');
-      const big = bytes.readBigUInt64BE(at + 2);
-      if (big <= 0xffffn || big > BigInt(bytes.length)) throw new Error(`bad 64-bit length ${big}`);
-      length = Number(big);
-      header = 10;
-    }
-    if (bytes.length - at - header < length) throw new Error('truncated frame payload');
-    const payload = bytes.subarray(at + header, at + header + length);
-    at += header + length;
+    const length = payload.length;
+    const len7 = raw[1]! & 0x7f;
+    if (len7 === 126 && length < 126) throw new Error('non-minimal 16-bit length');
+    if (len7 === 127 && length <= 0xffff) throw new Error(`bad 64-bit length ${length}`);
     if (opcode >= 0x8 && length > 125) throw new Error(`control frame of ${length} bytes`);
     if (opcode === OP.TEXT && !isUtf8(payload)) throw new Error('text frame is not UTF-8');
     if (opcode === OP.CLOSE) {
@@ -238,31 +221,24 @@ function parseServerStream(bytes: Buffer): ServerStream {
     }
     frames.push({ opcode, payload });
   }
+  // The bytes end inside a frame (its header, or its payload: a 64-bit length past the end too).
+  if (!read.complete) throw new Error(closeCode !== null ? 'bytes after the close frame' : 'truncated frame');
   return { frames, closeCode };
 }
 
 interface HttpResponse {
   readonly status: number;
-  readonly headers: Record<string, string>;
+  readonly headers: Readonly<Record<string, string>>;
   readonly rest: Buffer;
 }
 
 function parseResponseHead(received: Buffer): HttpResponse | null {
-  const end = received.indexOf('\r\n\r\n');
-  if (end < 0) return null;
-  const lines = received.subarray(0, end).toString('latin1').split('\r\n');
-  const match = /^HTTP\/1\.1 (\d{3}) /.exec(lines[0] ?? '');
-  if (match === null) throw new Error(`not an HTTP/1.1 status line: ${JSON.stringify(lines[0])}`);
-  const headers: Record<string, string> = {};
-  for (const line of lines.slice(1)) {
-    const colon = line.indexOf(':');
-    headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
-  }
-  return { status: Number(match[1]), headers, rest: received.subarray(end + 4) };
-}
-
-function acceptFor(key: string): string {
-  return createHash('sha1').update(key + GUID).digest('base64');
+  const split = splitHead(received);
+  if (split === null) return null;
+  const { startLine, headers } = parseHead(split.head);
+  const status = statusOf(startLine);
+  if (status === 0) throw new Error(`not an HTTP/1.1 status line: ${JSON.stringify(startLine)}`);
+  return { status, headers, rest: split.rest };
 }
 
 // ---- statistics, printed per test --------------------------------------------------------------
@@ -345,12 +321,8 @@ async function fuzzBatches<C>(
   );
 }
 
-function requestFor(key: string, extra = ''): Buffer {
-  return Buffer.from(
-    `GET / HTTP/1.1\r\nHost: ${HOST}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-      `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n${extra}\r\n`,
-    'latin1',
-  );
+function requestFor(key: string): Buffer {
+  return Buffer.from(upgradeRequest({ host: HOST, key }), 'latin1');
 }
 
 /** A fixed valid key per case is enough: the server answers each connection independently. */

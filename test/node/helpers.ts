@@ -6,16 +6,32 @@
  * Nothing here sleeps for a fixed time: everything waits for events or promises.
  */
 
-import { createHash, randomBytes } from 'node:crypto';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { connect, createServer as createNetServer, type Socket } from 'node:net';
 import WebSocket from 'ws';
 import { WebSocketServer, type ServerOptions } from '../../src/index.js';
 import type { Ws } from '../../src/node/ws.js';
-import { encodeFrame, type FrameSpec } from '../../src/protocol/frame.js';
+import {
+  FrameCollector,
+  MessageDeflater as KitDeflater,
+  MessageInflater as KitInflater,
+  acceptFor,
+  buildFrame,
+  check101,
+  newKey,
+  parseHead,
+  splitHead,
+  statusOf,
+  upgradeRequest as requestText,
+  type Frame,
+  type FrameFields,
+} from '../../testkit/index.js';
+
+// Frames, keys and the handshake come from testkit/ (independent of src/); re-exported under the
+// names the tests use.
+export { OP, acceptFor, closePayload, unmaskedFrame as serverFrame, type Frame } from '../../testkit/index.js';
 
 export const HOST = '127.0.0.1';
-const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
 // ---- cleanup -----------------------------------------------------------------------------------
 
@@ -206,58 +222,31 @@ export async function freePort(): Promise<number> {
 
 // ---- frames ------------------------------------------------------------------------------------
 
-export const OP = { CONT: 0x0, TEXT: 0x1, BINARY: 0x2, CLOSE: 0x8, PING: 0x9, PONG: 0xa } as const;
-
-/**
- * The exact bytes of an unmasked (server) frame, built here independently of src/ so the tests do
- * not check the library's serializer against itself.
- */
-export function serverFrame(opcode: number, payload: Uint8Array | string = Buffer.alloc(0), fin = true): Buffer {
-  const body = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : Buffer.from(payload);
-  let header: Buffer;
-  if (body.length < 126) {
-    header = Buffer.from([(fin ? 0x80 : 0) | opcode, body.length]);
-  } else if (body.length <= 0xffff) {
-    header = Buffer.alloc(4);
-    header[0] = (fin ? 0x80 : 0) | opcode;
-    header[1] = 126;
-    header.writeUInt16BE(body.length, 2);
-  } else {
-    header = Buffer.alloc(10);
-    header[0] = (fin ? 0x80 : 0) | opcode;
-    header[1] = 127;
-    header.writeBigUInt64BE(BigInt(body.length), 2);
-  }
-  return Buffer.concat([header, body]);
-}
-
-/** The payload of a close frame: the code in network byte order, then the UTF-8 reason. */
-export function closePayload(code: number, reason = ''): Buffer {
-  const payload = Buffer.alloc(2 + Buffer.byteLength(reason));
-  payload.writeUInt16BE(code, 0);
-  payload.write(reason, 2, 'utf8');
-  return payload;
-}
-
-/** A masked client frame with a fresh random key (encodeFrame from src, as the brief allows). */
-export function clientFrame(spec: FrameSpec): Buffer {
-  const mask = spec.mask ?? randomBytes(4);
-  return Buffer.from(encodeFrame({ ...spec, mask }));
+/** A masked client frame (a fresh random key unless `spec.mask`), built by testkit, not by src/. */
+export function clientFrame(spec: FrameFields): Buffer {
+  return buildFrame({ ...spec, mask: spec.mask ?? 'random' });
 }
 
 export function text(value: string): Buffer {
   return Buffer.from(value, 'utf8');
 }
 
-export interface Frame {
-  readonly fin: boolean;
-  /** RSV1-3 as the three bits 0b0RRR. */
-  readonly rsv: number;
-  readonly opcode: number;
-  readonly masked: boolean;
-  readonly payload: Buffer;
-  /** The whole frame as received, header included. */
-  readonly raw: Buffer;
+// ---- permessage-deflate with context takeover --------------------------------------------------
+
+/** testkit's inflater that keeps its window between messages (RFC 7692 7.2.2), closed after the test. */
+export class MessageInflater extends KitInflater {
+  constructor(windowBits = 15) {
+    super(windowBits);
+    defer(() => this.close());
+  }
+}
+
+/** testkit's deflater that keeps its window between messages (RFC 7692 7.2.1), closed after the test. */
+export class MessageDeflater extends KitDeflater {
+  constructor(windowBits = 15) {
+    super(windowBits);
+    defer(() => this.close());
+  }
 }
 
 // ---- raw client --------------------------------------------------------------------------------
@@ -269,23 +258,9 @@ export interface HttpHead {
   readonly headers: Readonly<Record<string, string>>;
 }
 
-function parseHead(head: string): HttpHead {
-  const lines = head.split('\r\n');
-  const statusLine = lines[0] ?? '';
-  const match = /^HTTP\/1\.1 (\d{3}) /.exec(statusLine);
-  const headers: Record<string, string> = {};
-  for (const line of lines.slice(1)) {
-    if (line === '') continue;
-    const colon = line.indexOf(':');
-    const name = line.slice(0, colon).trim().toLowerCase();
-    const value = line.slice(colon + 1).trim();
-    headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
-  }
-  return { status: match ? Number(match[1]) : 0, statusLine, headers };
-}
-
-export function acceptFor(key: string): string {
-  return createHash('sha1').update(key + GUID).digest('base64');
+function toHttpHead(head: string): HttpHead {
+  const { startLine, headers } = parseHead(head);
+  return { status: statusOf(startLine), statusLine: startLine, headers };
 }
 
 export interface RawConnectOptions {
@@ -316,11 +291,10 @@ export class RawClient {
 
   private readonly responseWaiters: Array<(head: HttpHead) => void> = [];
   private headBytes = Buffer.alloc(0);
-  private readonly chunks: Buffer[] = [];
-  private available = 0;
+  private readonly reader = new FrameCollector((frame) => this.frames.push(frame));
   private isEnded = false;
 
-  constructor(port: number, key = randomBytes(16).toString('base64')) {
+  constructor(port: number, key = newKey()) {
     this.key = key;
     this.socket = connect(port, HOST);
     this.socket.setNoDelay(true);
@@ -346,19 +320,13 @@ export class RawClient {
 
   /** Writes the opening handshake request (and `head` in the same write). */
   sendRequest(options: RawConnectOptions = {}): void {
-    const headers: Record<string, string | undefined> = {
-      Host: `${HOST}:${this.socket.remotePort ?? 0}`,
-      Upgrade: 'websocket',
-      Connection: 'Upgrade',
-      'Sec-WebSocket-Key': options.key ?? this.key,
-      'Sec-WebSocket-Version': '13',
-      ...options.headers,
-    };
-    let request = `${options.method ?? 'GET'} ${options.path ?? '/'} HTTP/1.1\r\n`;
-    for (const [name, value] of Object.entries(headers)) {
-      if (value !== undefined) request += `${name}: ${value}\r\n`;
-    }
-    request += '\r\n';
+    const request = requestText({
+      host: `${HOST}:${this.socket.remotePort ?? 0}`,
+      key: options.key ?? this.key,
+      method: options.method,
+      path: options.path,
+      headers: options.headers,
+    });
     const bytes = Buffer.from(request, 'latin1');
     this.socket.write(options.head ? Buffer.concat([bytes, options.head]) : bytes);
   }
@@ -380,7 +348,7 @@ export class RawClient {
   }
 
   /** Writes one masked frame. */
-  sendFrame(spec: FrameSpec): void {
+  sendFrame(spec: FrameFields): void {
     this.socket.write(clientFrame(spec));
   }
 
@@ -392,92 +360,24 @@ export class RawClient {
   private onData(chunk: Buffer): void {
     if (this.response === null) {
       this.headBytes = Buffer.concat([this.headBytes, chunk]);
-      const end = this.headBytes.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      const head = parseHead(this.headBytes.subarray(0, end).toString('latin1'));
+      const split = splitHead(this.headBytes);
+      if (split === null) return;
+      const head = toHttpHead(split.head);
       this.response = head;
-      const rest = this.headBytes.subarray(end + 4);
       this.headBytes = Buffer.alloc(0);
       for (const waiter of this.responseWaiters.splice(0)) waiter(head);
       if (head.status !== 101) {
-        this.body = Buffer.from(rest);
+        this.body = Buffer.from(split.rest);
         return;
       }
-      if (rest.length > 0) this.pushFrameBytes(Buffer.from(rest));
+      if (split.rest.length > 0) this.reader.push(split.rest);
       return;
     }
     if (this.response.status !== 101) {
       this.body = Buffer.concat([this.body, chunk]);
       return;
     }
-    this.pushFrameBytes(chunk);
-  }
-
-  private pushFrameBytes(chunk: Buffer): void {
-    this.chunks.push(chunk);
-    this.available += chunk.length;
-    for (;;) {
-      if (this.available < 2) return;
-      const start = this.peek(Math.min(this.available, 14));
-      const b1 = start[1]!;
-      const len7 = b1 & 0x7f;
-      const masked = (b1 & 0x80) !== 0;
-      const headerSize = 2 + (len7 === 126 ? 2 : len7 === 127 ? 8 : 0) + (masked ? 4 : 0);
-      if (this.available < headerSize) return;
-      let length = len7;
-      if (len7 === 126) length = start.readUInt16BE(2);
-      else if (len7 === 127) length = Number(start.readBigUInt64BE(2));
-      const total = headerSize + length;
-      if (this.available < total) return;
-      const raw = this.take(total);
-      const b0 = raw[0]!;
-      let payload = raw.subarray(headerSize);
-      if (masked) {
-        const key = raw.subarray(headerSize - 4, headerSize);
-        payload = Buffer.from(payload.map((byte, i) => byte ^ key[i % 4]!));
-      }
-      this.frames.push({
-        fin: (b0 & 0x80) !== 0,
-        rsv: (b0 >> 4) & 0x7,
-        opcode: b0 & 0x0f,
-        masked,
-        payload,
-        raw,
-      });
-    }
-  }
-
-  /** The first `n` bytes, concatenating leading chunks only as far as needed. */
-  private peek(n: number): Buffer {
-    if (this.chunks[0]!.length >= n) return this.chunks[0]!;
-    let count = 0;
-    let bytes = 0;
-    while (bytes < n) bytes += this.chunks[count++]!.length;
-    const merged = Buffer.concat(this.chunks.splice(0, count));
-    this.chunks.unshift(merged);
-    return merged;
-  }
-
-  /** Removes and returns the first `n` bytes (one copy at most). */
-  private take(n: number): Buffer {
-    this.available -= n;
-    const first = this.chunks[0]!;
-    if (first.length >= n) {
-      if (first.length === n) this.chunks.shift();
-      else this.chunks[0] = first.subarray(n);
-      return first.subarray(0, n);
-    }
-    const out = Buffer.allocUnsafe(n);
-    let filled = 0;
-    while (filled < n) {
-      const chunk = this.chunks[0]!;
-      const part = Math.min(chunk.length, n - filled);
-      chunk.copy(out, filled, 0, part);
-      filled += part;
-      if (part === chunk.length) this.chunks.shift();
-      else this.chunks[0] = chunk.subarray(part);
-    }
-    return out;
+    this.reader.push(chunk);
   }
 }
 
@@ -490,10 +390,7 @@ export async function rawConnect(port: number, options: RawConnectOptions = {}):
   });
   client.sendRequest(options);
   const head = await client.responseHead();
-  if (head.status !== 101) throw new Error(`handshake refused: ${head.statusLine}`);
-  if (head.headers['sec-websocket-accept'] !== acceptFor(client.key)) {
-    throw new Error(`wrong Sec-WebSocket-Accept: ${head.headers['sec-websocket-accept']}`);
-  }
+  check101({ startLine: head.statusLine, headers: head.headers }, acceptFor(client.key));
   return client;
 }
 
@@ -522,19 +419,7 @@ export async function rawHttp(port: number, request: string): Promise<RawHttpRes
 export function upgradeRequest(
   options: { method?: string; path?: string; headers?: Readonly<Record<string, string | undefined>> } = {},
 ): string {
-  const headers: Record<string, string | undefined> = {
-    Host: HOST,
-    Upgrade: 'websocket',
-    Connection: 'Upgrade',
-    'Sec-WebSocket-Key': randomBytes(16).toString('base64'),
-    'Sec-WebSocket-Version': '13',
-    ...options.headers,
-  };
-  let request = `${options.method ?? 'GET'} ${options.path ?? '/'} HTTP/1.1\r\n`;
-  for (const [name, value] of Object.entries(headers)) {
-    if (value !== undefined) request += `${name}: ${value}\r\n`;
-  }
-  return `${request}\r\n`;
+  return requestText({ host: HOST, key: newKey(), ...options });
 }
 
 // ---- ws npm client -----------------------------------------------------------------------------

@@ -8,8 +8,8 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { constants, deflateRawSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
+import { compressMessage } from '../../testkit/index.js';
 import { cleanup, deadline, echoHandler, rawConnect, startServer } from './helpers.js';
 
 afterEach(cleanup);
@@ -19,8 +19,7 @@ const MASK = Buffer.from([0x37, 0xfa, 0x21, 0x3d]);
 
 /** A message compressed from a fresh context, the 00 00 ff ff tail removed (RFC 7692 7.2.1). */
 function compress(data: Buffer): Buffer {
-  const out = deflateRawSync(data, { finishFlush: constants.Z_SYNC_FLUSH });
-  return out.subarray(0, out.length - 4);
+  return compressMessage(data);
 }
 
 describe('reading resumes after a compressed message at or over receiveHighWaterMark', () => {

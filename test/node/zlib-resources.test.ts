@@ -15,44 +15,19 @@ import {
   deflateContextBytes,
   inflateContextBytes,
 } from '../../src/node/zlib-resources.js';
+import { syncFlush } from '../../testkit/index.js';
 import { cleanup, defer } from './helpers.js';
 
 afterEach(cleanup);
 
-/** Compresses `data` with a sync flush on `stream` (keeping its context). */
+/** Compresses `data` with a sync flush on `stream` (keeping its context; testkit's). */
 function deflateOn(stream: DeflateRaw, data: Buffer): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    const onData = (chunk: Buffer): void => void chunks.push(chunk);
-    stream.on('data', onData);
-    stream.once('error', reject);
-    stream.write(data);
-    stream.flush(constants.Z_SYNC_FLUSH, () => {
-      stream.off('data', onData);
-      stream.off('error', reject);
-      resolve(Buffer.concat(chunks));
-    });
-  });
+  return syncFlush(stream, [data]);
 }
 
 /** Inflates `data` (a sync-flushed message) on `stream`; rejects on invalid data. */
 function inflateOn(stream: InflateRaw, data: Buffer): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    const onData = (chunk: Buffer): void => void chunks.push(chunk);
-    let failed = false;
-    const onError = (error: Error): void => {
-      failed = true;
-      reject(error);
-    };
-    stream.on('data', onData);
-    stream.once('error', onError);
-    stream.write(data);
-    stream.flush(constants.Z_SYNC_FLUSH, () => {
-      stream.off('data', onData);
-      if (!failed) resolve(Buffer.concat(chunks));
-    });
-  });
+  return syncFlush(stream, [data]);
 }
 
 /** `length` incompressible-looking bytes (a seeded LCG), the same for the same seed. */

@@ -1,5 +1,5 @@
 /**
- * Shared helpers for the protocol tests. The frame builder here is written independently of
+ * Shared helpers for the protocol tests. The frame builder is testkit's, written independently of
  * src/protocol/frame.ts (byte by byte, the obvious way), so parser tests do not depend on the
  * serializer they would otherwise share bugs with.
  */
@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import { expect } from 'vitest';
 import { ProtocolError, WebSocketError } from '../../src/protocol/errors.js';
 import { FrameParser, type ParserHandler, type ParserOptions } from '../../src/protocol/parser.js';
+import { buildFrame, type FrameFields } from '../../testkit/index.js';
 
 /** Lower-case hex with no separators: "810548656c6c6f". */
 export function hex(bytes: Uint8Array): string {
@@ -50,58 +51,19 @@ export function patternBytes(length: number, seed = 0): Uint8Array {
 
 export const RFC_MASK = fromHex('37 fa 21 3d');
 
-export interface RawFrame {
-  fin?: boolean;
-  rsv1?: boolean;
-  rsv2?: boolean;
-  rsv3?: boolean;
-  opcode: number;
-  payload?: Uint8Array;
-  /** 4-byte key: the frame is masked with it. */
-  mask?: Uint8Array;
-  /**
-   * Forces the length encoding (for non-minimal encodings): 7 = in the second byte, 16 = 126 +
-   * 16 bits, 64 = 127 + 64 bits. Minimal by default.
-   */
-  lengthBits?: 7 | 16 | 64;
-  /** Declared length when it must differ from the payload's (header-only tests). */
-  declaredLength?: number;
-}
+/**
+ * A frame to build: testkit's fields (any bits, forced length forms, a declared length other than
+ * the payload's), masked only with a given key: protocol tests know every byte.
+ */
+export type RawFrame = Omit<FrameFields, 'mask'> & { readonly mask?: Uint8Array };
 
-/** Builds one frame, byte by byte, independently of the code under test. */
+/** Builds one frame, byte by byte, independently of the code under test (testkit's builder). */
 export function frame(spec: RawFrame): Uint8Array {
-  const payload = spec.payload ?? new Uint8Array(0);
-  const length = spec.declaredLength ?? payload.length;
-  const bits = spec.lengthBits ?? (length < 126 ? 7 : length < 65536 ? 16 : 64);
-  const bytes: number[] = [];
-  bytes.push(
-    ((spec.fin ?? true) ? 0x80 : 0) |
-      (spec.rsv1 ? 0x40 : 0) |
-      (spec.rsv2 ? 0x20 : 0) |
-      (spec.rsv3 ? 0x10 : 0) |
-      spec.opcode,
-  );
-  const maskBit = spec.mask ? 0x80 : 0;
-  if (bits === 7) {
-    bytes.push(maskBit | length);
-  } else if (bits === 16) {
-    bytes.push(maskBit | 126, (length >> 8) & 0xff, length & 0xff);
-  } else {
-    bytes.push(maskBit | 127);
-    const big = BigInt(length);
-    for (let shift = 56n; shift >= 0n; shift -= 8n) bytes.push(Number((big >> shift) & 0xffn));
-  }
-  if (spec.mask) bytes.push(...spec.mask);
-  const out = new Uint8Array(bytes.length + payload.length);
-  out.set(bytes, 0);
-  for (let i = 0; i < payload.length; i++) {
-    out[bytes.length + i] = payload[i]! ^ (spec.mask ? spec.mask[i % 4]! : 0);
-  }
-  return out;
+  return new Uint8Array(buildFrame(spec));
 }
 
 /** A masked client-to-server frame (the key defaults to the RFC 6455 5.7 one). */
-export function masked(spec: Omit<RawFrame, 'mask'> & { mask?: Uint8Array }): Uint8Array {
+export function masked(spec: RawFrame): Uint8Array {
   return frame({ ...spec, mask: spec.mask ?? RFC_MASK });
 }
 

@@ -9,10 +9,10 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import { constants as zlibConstants, deflateRawSync, inflateRawSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, type ServerOptions, type Ws } from '../../../src/index.js';
-import { AsyncQueue, HOST, acceptFor, cleanup, defer, settle, startServer } from '../helpers.js';
+import { acceptResponse, compressMessage as deflateMessage, inflateMessage } from '../../../testkit/index.js';
+import { AsyncQueue, HOST, cleanup, defer, settle, startServer } from '../helpers.js';
 import { frame, parseClose, startRawServer, startWsServer, type ClientFrame, type RawPeer } from './helpers.js';
 
 afterEach(cleanup);
@@ -64,17 +64,6 @@ async function framesUntil(peer: RawPeer, opcode: number): Promise<ClientFrame[]
     frames.push(next);
     if (next.opcode === opcode) return frames;
   }
-}
-
-/** permessage-deflate as RFC 7692 7.2.1 sends it: raw deflate, sync flush, without the 00 00 ff ff tail. */
-function deflateMessage(data: Buffer): Buffer {
-  const out = deflateRawSync(data, { finishFlush: zlibConstants.Z_SYNC_FLUSH });
-  expect(out.subarray(-4)).toEqual(Buffer.from([0, 0, 0xff, 0xff]));
-  return out.subarray(0, -4);
-}
-
-function inflateMessage(payload: Buffer): Buffer {
-  return inflateRawSync(Buffer.concat([payload, Buffer.from([0, 0, 0xff, 0xff])]), { finishFlush: zlibConstants.Z_SYNC_FLUSH });
 }
 
 describe('connect() against our WebSocketServer', () => {
@@ -563,7 +552,7 @@ describe('connect() on the wire (a raw server)', () => {
     const key = request.headers['sec-websocket-key']!;
     peer.write(
       Buffer.concat([
-        Buffer.from(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptFor(key)}\r\n\r\n`, 'latin1'),
+        Buffer.from(acceptResponse(key), 'latin1'),
         frame(0x1, 'early'),
         frame(0x2, Buffer.from([9, 9])),
       ]),

@@ -9,7 +9,11 @@
 
 import { connect as netConnect, createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import WebSocket, { WebSocketServer as WsServer } from 'ws';
-import { AsyncQueue, HOST, acceptFor, deferred, defer } from '../helpers.js';
+import { FrameCollector, acceptResponse, buildFrame, readRequest, type Frame, type RawRequest } from '../../../testkit/index.js';
+import { AsyncQueue, HOST, deferred, defer } from '../helpers.js';
+
+// The raw server's frames, handshake and close payloads are testkit's (independent of src/).
+export { parseClose, type RawRequest } from '../../../testkit/index.js';
 
 // ---- stopping servers ------------------------------------------------------------------------------
 
@@ -47,26 +51,8 @@ export function listen(server: NetServer, path?: string): Promise<number> {
 
 // ---- a raw server ------------------------------------------------------------------------------------
 
-export interface ClientFrame {
-  readonly fin: boolean;
-  /** RSV1-3 as the three bits 0b0RRR. */
-  readonly rsv: number;
-  readonly opcode: number;
-  readonly masked: boolean;
-  /** The masking key (4 bytes), empty when unmasked. */
-  readonly mask: Buffer;
-  /** The payload, unmasked. */
-  readonly payload: Buffer;
-}
-
-export interface RawRequest {
-  readonly method: string;
-  readonly path: string;
-  /** Lower-case names; repeated headers joined with ', '. */
-  readonly headers: Readonly<Record<string, string>>;
-  /** The head as received, CRLFCRLF excluded. */
-  readonly head: string;
-}
+/** A frame from the client: `mask` is its masking key, `payload` unmasked. */
+export type ClientFrame = Frame;
 
 /** One connection to a RawServer. */
 export class RawPeer {
@@ -82,6 +68,7 @@ export class RawPeer {
   private readonly requestReady = deferred<RawRequest>();
   private buffer: Buffer = Buffer.alloc(0);
   private parsedRequest: RawRequest | null = null;
+  private readonly reader = new FrameCollector((frame) => this.frames.push(frame));
 
   constructor(socket: Socket) {
     this.socket = socket;
@@ -116,15 +103,7 @@ export class RawPeer {
   /** Answers 101 with the right Sec-WebSocket-Accept and `headers` (null leaves a header out). */
   accept(headers: Readonly<Record<string, string | null>> = {}): void {
     const key = this.parsedRequest?.headers['sec-websocket-key'] ?? '';
-    const all: Record<string, string | null> = {
-      Upgrade: 'websocket',
-      Connection: 'Upgrade',
-      'Sec-WebSocket-Accept': acceptFor(key),
-      ...headers,
-    };
-    let head = 'HTTP/1.1 101 Switching Protocols\r\n';
-    for (const [name, value] of Object.entries(all)) if (value !== null) head += `${name}: ${value}\r\n`;
-    this.socket.write(`${head}\r\n`, 'latin1');
+    this.socket.write(acceptResponse(key, headers), 'latin1');
   }
 
   write(bytes: Uint8Array | string): void {
@@ -137,46 +116,15 @@ export class RawPeer {
   }
 
   private onData(chunk: Buffer): void {
+    if (this.parsedRequest !== null) return this.reader.push(chunk);
     this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
-    if (this.parsedRequest === null) {
-      const end = this.buffer.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      const head = this.buffer.subarray(0, end).toString('latin1');
-      this.buffer = this.buffer.subarray(end + 4);
-      const [requestLine = '', ...lines] = head.split('\r\n');
-      const [method = '', path = ''] = requestLine.split(' ');
-      const headers: Record<string, string> = {};
-      for (const line of lines) {
-        const colon = line.indexOf(':');
-        const name = line.slice(0, colon).trim().toLowerCase();
-        const value = line.slice(colon + 1).trim();
-        headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
-      }
-      this.parsedRequest = { method, path, headers, head };
-      this.events.push('request');
-      this.requestReady.resolve(this.parsedRequest);
-    }
-    this.parseFrames();
-  }
-
-  private parseFrames(): void {
-    for (;;) {
-      const bytes = this.buffer;
-      if (bytes.length < 2) return;
-      const b1 = bytes[1]!;
-      const len7 = b1 & 0x7f;
-      const masked = (b1 & 0x80) !== 0;
-      const headerSize = 2 + (len7 === 126 ? 2 : len7 === 127 ? 8 : 0) + (masked ? 4 : 0);
-      if (bytes.length < headerSize) return;
-      const length = len7 === 126 ? bytes.readUInt16BE(2) : len7 === 127 ? Number(bytes.readBigUInt64BE(2)) : len7;
-      if (bytes.length < headerSize + length) return;
-      const mask = masked ? Buffer.from(bytes.subarray(headerSize - 4, headerSize)) : Buffer.alloc(0);
-      const payload = Buffer.from(bytes.subarray(headerSize, headerSize + length));
-      if (masked) for (let i = 0; i < payload.length; i++) payload[i]! ^= mask[i % 4]!;
-      this.buffer = bytes.subarray(headerSize + length);
-      const b0 = bytes[0]!;
-      this.frames.push({ fin: (b0 & 0x80) !== 0, rsv: (b0 >> 4) & 7, opcode: b0 & 0x0f, masked, mask, payload });
-    }
+    const read = readRequest(this.buffer);
+    if (read === null) return;
+    this.buffer = Buffer.alloc(0);
+    this.parsedRequest = read.request;
+    this.events.push('request');
+    this.requestReady.resolve(read.request);
+    this.reader.push(read.rest);
   }
 }
 
@@ -285,29 +233,7 @@ export async function startWsServer(options: WebSocket.ServerOptions = {}): Prom
 
 // ---- frames from the server side --------------------------------------------------------------------
 
-/** An unmasked server frame with explicit bits (rsv as 0b0RRR), built independently of src/. */
+/** A server frame with explicit bits (rsv as 0b0RRR), unmasked unless `mask`: testkit's buildFrame. */
 export function frame(opcode: number, payload: Uint8Array | string, options: { fin?: boolean; rsv?: number; mask?: Buffer } = {}): Buffer {
-  const body = Buffer.from(typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload);
-  const fin = options.fin ?? true;
-  const b0 = (fin ? 0x80 : 0) | ((options.rsv ?? 0) << 4) | opcode;
-  const maskBit = options.mask === undefined ? 0 : 0x80;
-  let header: Buffer;
-  if (body.length < 126) header = Buffer.from([b0, maskBit | body.length]);
-  else if (body.length <= 0xffff) {
-    header = Buffer.from([b0, maskBit | 126, 0, 0]);
-    header.writeUInt16BE(body.length, 2);
-  } else {
-    header = Buffer.alloc(10);
-    header[0] = b0;
-    header[1] = maskBit | 127;
-    header.writeBigUInt64BE(BigInt(body.length), 2);
-  }
-  if (options.mask === undefined) return Buffer.concat([header, body]);
-  for (let i = 0; i < body.length; i++) body[i]! ^= options.mask[i % 4]!;
-  return Buffer.concat([header, options.mask, body]);
-}
-
-/** The code and reason of a close frame's payload. */
-export function parseClose(payload: Buffer): { code: number; reason: string } {
-  return payload.length < 2 ? { code: 1005, reason: '' } : { code: payload.readUInt16BE(0), reason: payload.subarray(2).toString('utf8') };
+  return buildFrame({ opcode, payload, ...options });
 }

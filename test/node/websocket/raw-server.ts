@@ -6,21 +6,17 @@
  */
 
 import { createServer, type Socket } from 'node:net';
-import { AsyncQueue, HOST, acceptFor, defer, type Frame } from '../helpers.js';
+import { FrameCollector, acceptResponse, readRequest, type RawRequest } from '../../../testkit/index.js';
+import { AsyncQueue, HOST, defer, type Frame } from '../helpers.js';
 
-export interface RawRequest {
-  readonly requestLine: string;
-  /** Lower-case names. */
-  readonly headers: Readonly<Record<string, string>>;
-}
+export type { RawRequest } from '../../../testkit/index.js';
 
 /** What to answer: the whole response head, or null to leave the request unanswered. */
 export type Responder = (request: RawRequest) => string | null;
 
 /** A 101 that accepts the key, with `extra` header lines. */
 export function accept(request: RawRequest, extra: readonly string[] = []): string {
-  const key = request.headers['sec-websocket-key'] ?? '';
-  return ['HTTP/1.1 101 Switching Protocols', 'Upgrade: websocket', 'Connection: Upgrade', `Sec-WebSocket-Accept: ${acceptFor(key)}`, ...extra, '', ''].join('\r\n');
+  return acceptResponse(request.headers['sec-websocket-key'] ?? '', {}, extra);
 }
 
 export class RawPeer {
@@ -30,7 +26,7 @@ export class RawPeer {
   readonly frames = new AsyncQueue<Frame>();
   readonly closed: Promise<void>;
   readonly ended: Promise<void>;
-  private buffered = Buffer.alloc(0);
+  private readonly reader = new FrameCollector((frame) => this.frames.push(frame));
 
   constructor(socket: Socket, request: RawRequest, rest: Buffer) {
     this.socket = socket;
@@ -38,8 +34,8 @@ export class RawPeer {
     this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
     this.ended = new Promise((resolve) => socket.once('end', () => resolve()));
     socket.once('close', () => this.frames.end(new Error('the connection closed')));
-    socket.on('data', (chunk: Buffer) => this.push(chunk));
-    if (rest.length > 0) this.push(rest);
+    socket.on('data', (chunk: Buffer) => this.reader.push(chunk));
+    if (rest.length > 0) this.reader.push(rest);
   }
 
   /** Writes raw bytes (frames built by serverFrame()). */
@@ -49,25 +45,6 @@ export class RawPeer {
 
   nextFrame(): Promise<Frame> {
     return this.frames.next();
-  }
-
-  private push(chunk: Buffer): void {
-    this.buffered = Buffer.concat([this.buffered, chunk]);
-    for (;;) {
-      const bytes = this.buffered;
-      if (bytes.length < 2) return;
-      const len7 = bytes[1]! & 0x7f;
-      const masked = (bytes[1]! & 0x80) !== 0;
-      const headerSize = 2 + (len7 === 126 ? 2 : len7 === 127 ? 8 : 0) + (masked ? 4 : 0);
-      if (bytes.length < headerSize) return;
-      const length = len7 === 126 ? bytes.readUInt16BE(2) : len7 === 127 ? Number(bytes.readBigUInt64BE(2)) : len7;
-      if (bytes.length < headerSize + length) return;
-      const raw = Buffer.from(bytes.subarray(0, headerSize + length));
-      this.buffered = bytes.subarray(headerSize + length);
-      const key = masked ? raw.subarray(headerSize - 4, headerSize) : null;
-      const payload = Buffer.from(raw.subarray(headerSize).map((byte, i) => (key === null ? byte : byte ^ key[i % 4]!)));
-      this.frames.push({ fin: (raw[0]! & 0x80) !== 0, rsv: (raw[0]! >> 4) & 7, opcode: raw[0]! & 0x0f, masked, payload, raw });
-    }
   }
 }
 
@@ -94,21 +71,15 @@ export async function startRawServer(respond: Responder = (request) => accept(re
     let head = Buffer.alloc(0);
     const onData = (chunk: Buffer): void => {
       head = Buffer.concat([head, chunk]);
-      const end = head.indexOf('\r\n\r\n');
-      if (end < 0) return;
+      const read = readRequest(head);
+      if (read === null) return;
       socket.off('data', onData);
-      const lines = head.subarray(0, end).toString('latin1').split('\r\n');
-      const headers: Record<string, string> = {};
-      for (const line of lines.slice(1)) {
-        const colon = line.indexOf(':');
-        headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
-      }
-      const request = { requestLine: lines[0] ?? '', headers };
+      const { request, rest } = read;
       requests.push(request);
       const response = respond(request);
       if (response === null) return;
       socket.write(response);
-      if (response.startsWith('HTTP/1.1 101')) peers.push(new RawPeer(socket, request, head.subarray(end + 4)));
+      if (response.startsWith('HTTP/1.1 101')) peers.push(new RawPeer(socket, request, rest));
       else socket.end();
     };
     socket.on('data', onData);
