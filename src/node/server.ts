@@ -25,6 +25,7 @@ import { PerMessageDeflate, takeoverBytes } from './deflate.js';
 import { Heartbeat } from './heartbeat.js';
 import {
   resolveServerOptions,
+  withResolved,
   type ConnectionHandler,
   type ResolvedOptions,
   type ServerOptions,
@@ -63,12 +64,11 @@ export class WebSocketServer {
   constructor(options: ServerOptions = {}) {
     this.options = resolveServerOptions(options);
     this.hooks = options;
-    this.config = {
-      ...this.options,
-      role: 'server',
+    this.config = withResolved(this.options, {
+      role: 'server' as const,
       heartbeat: new Heartbeat(this.options),
-      onClosed: (ws) => this.live.delete(ws),
-    };
+      onClosed: (ws: Ws) => this.live.delete(ws),
+    });
     this.handshakeTimers = new HandshakeTimers(this.options.handshakeTimeout, (socket) =>
       this.refused(socket, undefined, new HandshakeError('WS_ERR_HANDSHAKE_TIMEOUT', 408, 'the handshake did not complete in time')),
     );

@@ -47,9 +47,10 @@ export class Attempt {
   private phaseStarted = 0;
   private socket: Duplex | null = null;
   private cancelled: ConnectError | null = null;
-  private readonly onCancel = new Set<Reject>();
-  /** Aborted when the attempt is cancelled: handed to createConnection. */
-  private readonly abort = new AbortController();
+  /** The reject of the step in progress, which a cancellation calls. */
+  private pending: Reject | null = null;
+  /** Aborted when the attempt is cancelled: handed to createConnection (made only for it). */
+  private abort: AbortController | null = null;
 
   constructor(target: Target, options: ResolvedClientOptions, proxy: ProxyTarget | null) {
     this.target = target;
@@ -72,9 +73,10 @@ export class Attempt {
     if (this.cancelled !== null) return;
     this.cancelled = error;
     this.socket?.destroy();
-    this.abort.abort(error);
-    for (const reject of this.onCancel) reject(error);
-    this.onCancel.clear();
+    this.abort?.abort(error);
+    const pending = this.pending;
+    this.pending = null;
+    pending?.(error);
   }
 
   /** Opens the transport and sends `request`; resolves with the response head. */
@@ -148,8 +150,11 @@ export class Attempt {
       this.enter('connect');
       let socket: Duplex;
       let created: Promise<Duplex> | undefined;
+      const controller = (this.abort = new AbortController());
+      if (this.cancelled !== null) controller.abort(this.cancelled);
       try {
-        created = Promise.resolve(create({ hostname: target.hostname, port: target.port, secure: target.secure, signal: this.abort.signal }));
+        const request = { hostname: target.hostname, port: target.port, secure: target.secure, signal: controller.signal };
+        created = Promise.resolve(create(request));
         socket = await this.race(created);
       } catch (error) {
         // Cancelled first: a transport that still arrives would be left open by everyone.
@@ -374,30 +379,32 @@ export class Attempt {
     this.timings.total = now - this.started;
   }
 
-  /** A step as a promise that the attempt's cancellation also rejects. */
+  /**
+   * A step as one promise that the attempt's cancellation also rejects. Steps run one at a time,
+   * so one field holds the pending step's reject (no set, no second promise per step: this runs
+   * five times per connect).
+   */
   private wait<T>(executor: (resolve: Resolve<T>, reject: Reject) => void): Promise<T> {
-    return this.race(new Promise<T>((resolve, reject) => executor(resolve, reject)));
-  }
-
-  private race<T>(promise: Promise<T>): Promise<T> {
     const cancelled = this.cancelled;
-    if (cancelled !== null) {
-      promise.catch(() => {});
-      return Promise.reject(cancelled);
-    }
+    if (cancelled !== null) return Promise.reject(cancelled);
     return new Promise<T>((resolve, reject) => {
-      const onCancel: Reject = (error) => reject(error);
-      this.onCancel.add(onCancel);
-      promise.then(
+      this.pending = reject;
+      executor(
         (value) => {
-          this.onCancel.delete(onCancel);
+          this.pending = null;
           resolve(value);
         },
-        (error: unknown) => {
-          this.onCancel.delete(onCancel);
+        (error) => {
+          this.pending = null;
           reject(error);
         },
       );
+    });
+  }
+
+  private race<T>(promise: Promise<T>): Promise<T> {
+    return this.wait<T>((resolve, reject) => {
+      promise.then(resolve, reject as (error: unknown) => void);
     });
   }
 }
