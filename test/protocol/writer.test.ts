@@ -614,17 +614,19 @@ describe('FrameWriter: writeRaw and idle', () => {
     expect(writer.pendingBytes).toBe(0);
   });
 
-  it('writeRaw queues a frame of copyThreshold bytes or more by reference, in order between slab frames', () => {
-    const writer = new FrameWriter({ slab: new Slab(), copyThreshold: 7 });
-    const raw = fromHex('810548656c6c6f');
+  it('writeRaw queues a frame over 512 bytes by reference, in order between slab frames', () => {
+    const writer = new FrameWriter({ slab: new Slab() });
+    const big = frame({ opcode: 2, payload: patternBytes(600) });
+    const small = fromHex('8100');
     writer.writeTextFrame(FIN_TEXT, 'a');
-    writer.writeRaw(raw);
-    writer.writeRaw(fromHex('8100'));
+    writer.writeRaw(big);
+    writer.writeRaw(small);
     writer.writeTextFrame(FIN_TEXT, 'b');
-    expect(writer.pendingBytes).toBe(3 + 7 + 2 + 3);
+    expect(writer.pendingBytes).toBe(3 + big.length + 2 + 3);
     const chunks = writer.take();
-    expect(chunks.map(hex)).toEqual(['810161', '810548656c6c6f', '8100' + '810162']);
-    expect(chunks[1]).toBe(raw);
+    expect(chunks.map(hex)).toEqual(['810161', hex(big), '8100' + '810162']);
+    expect(chunks[1]).toBe(big);
+    expect(writer.lastTakenBytes).toBe(3 + big.length + 2 + 3);
     expect(writer.pendingBytes).toBe(0);
   });
 
