@@ -38,6 +38,8 @@ interface Job {
   readonly data: Buffer;
   readonly isText: boolean;
   readonly frame: ReservedFrame;
+  /** Split the compressed message into frames of at most this many bytes (0: one frame). */
+  readonly fragmentSize: number;
 }
 
 // In the compression queue: reset our context before the next job (see sendPrepared).
@@ -119,7 +121,7 @@ export class Outbox {
    * Sends a message: a string as text; bytes as text when `isText` (they are valid UTF-8: the
    * caller checked) or as binary.
    */
-  send(data: string | Uint8Array, isText: boolean): Promise<void> {
+  send(data: string | Uint8Array, isText: boolean, fragmentSize = 0): Promise<void> {
     const connection = this.connection;
     if (!connection.canSend) return rejected(connection.closedError());
     if (this.bufferedAmount >= this.limits.maxBufferedAmount) return this.overflow();
@@ -130,7 +132,14 @@ export class Outbox {
       if (typeof bytes === 'string' && (bytes.length >= this.threshold || Buffer.byteLength(bytes) >= this.threshold)) {
         bytes = Buffer.from(bytes);
       }
-      if (typeof bytes !== 'string' && bytes.length >= this.threshold) return this.compress(asBuffer(bytes), isText);
+      if (typeof bytes !== 'string' && bytes.length >= this.threshold) return this.compress(asBuffer(bytes), isText, fragmentSize);
+    }
+    if (fragmentSize > 0) {
+      const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+      if (bytes.length > fragmentSize) {
+        connection.sendFragmented(bytes, isText, fragmentSize);
+        return this.queued();
+      }
     }
     if (typeof data === 'string') connection.sendText(data);
     else if (isText) connection.sendTextBytes(data);
@@ -281,9 +290,9 @@ export class Outbox {
     for (const waiter of waiters) waiter.resolve();
   }
 
-  private compress(data: Buffer, isText: boolean): Promise<void> {
+  private compress(data: Buffer, isText: boolean, fragmentSize: number): Promise<void> {
     const frame = this.connection.reserveCompressed();
-    (this.jobs ??= []).push({ data, isText, frame });
+    (this.jobs ??= []).push({ data, isText, frame, fragmentSize });
     this.compressBytes += data.length;
     this.pump();
     return this.queued();
@@ -314,7 +323,7 @@ export class Outbox {
         if (error !== null) {
           // zlib fails only when memory runs out: the connection cannot go on.
           this.connection.fail(CloseCode.INTERNAL_ERROR, 'compression failed', 'WS_ERR_COMPRESSION_FAILED');
-        } else if (this.connection.completeCompressed(job.frame, compressed!, job.isText)) {
+        } else if (this.connection.completeCompressed(job.frame, compressed!, job.isText, job.fragmentSize)) {
           this.scheduleFlush();
         }
         if (jobs.length === 0 && this.jobs === jobs) this.jobs = null;

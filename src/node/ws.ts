@@ -42,6 +42,11 @@ export interface SendOptions {
   readonly text?: boolean;
   /** Send a string as a binary message (its UTF-8 bytes). */
   readonly binary?: boolean;
+  /**
+   * Send the message in frames of at most this many payload bytes (RFC 6455 5.4; compressed,
+   * RSV1 marks the first frame only, RFC 7692 6.1). Default: one frame.
+   */
+  readonly fragmentSize?: number;
 }
 
 /** Everything a connection needs to know, resolved once and shared by a server's connections. */
@@ -214,9 +219,18 @@ export class Ws implements AsyncIterableIterator<Message> {
    * ConnectionClosedError if the connection closed first.
    */
   send(data: string | BinaryData, options?: SendOptions): Promise<void> {
+    let fragmentSize = 0;
+    if (options?.fragmentSize !== undefined) {
+      fragmentSize = options.fragmentSize;
+      if (!Number.isInteger(fragmentSize) || fragmentSize < 1 || fragmentSize > 2 ** 31 - 1) {
+        return rejected(
+          new WebSocketError('WS_ERR_INVALID_ARGUMENT', `send(): fragmentSize must be an integer from 1 to 2^31-1, got ${String(fragmentSize)}`),
+        );
+      }
+    }
     if (typeof data === 'string') {
-      if (options?.binary === true) return this.outbox.send(Buffer.from(data), false);
-      return this.outbox.send(data, true);
+      if (options?.binary === true) return this.outbox.send(Buffer.from(data), false, fragmentSize);
+      return this.outbox.send(data, true, fragmentSize);
     }
     const bytes = toBytes(data);
     if (options?.text === true) {
@@ -224,9 +238,9 @@ export class Ws implements AsyncIterableIterator<Message> {
       if (!isUtf8(bytes)) {
         return rejected(new WebSocketError('WS_ERR_INVALID_ARGUMENT', 'send(bytes, { text: true }): the bytes are not valid UTF-8'));
       }
-      return this.outbox.send(bytes, true);
+      return this.outbox.send(bytes, true, fragmentSize);
     }
-    return this.outbox.send(bytes, false);
+    return this.outbox.send(bytes, false, fragmentSize);
   }
 
   /**

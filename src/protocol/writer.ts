@@ -93,6 +93,34 @@ export interface WriterOptions {
   readonly copyThreshold?: number;
 }
 
+const FIN = 0x80;
+// RSV1-3 (permessage-deflate's RSV1 among them) belong to a message's first frame only (RFC 7692 6.1).
+const RSV_BITS = 0x70;
+
+/**
+ * Calls `each(firstByte, start, end)` for the frames of a message of `length` bytes split into
+ * pieces of at most `fragmentSize` (0: one frame). `firstByte` is the unfragmented frame's.
+ */
+function forEachFragment(
+  firstByte: number,
+  length: number,
+  fragmentSize: number,
+  each: (byte: number, start: number, end: number) => void,
+): void {
+  if (fragmentSize <= 0 || length <= fragmentSize) {
+    each(firstByte, 0, length);
+    return;
+  }
+  for (let start = 0; start < length; start += fragmentSize) {
+    const end = Math.min(length, start + fragmentSize);
+    const first = start === 0;
+    const last = end === length;
+    // The first frame keeps the opcode and RSV bits; continuations have opcode 0 (5.4).
+    const byte = (first ? firstByte & ~FIN : firstByte & ~(FIN | RSV_BITS | 0x0f)) | (last ? FIN : 0);
+    each(byte, start, end);
+  }
+}
+
 // Prepared frames up to this size are copied into the slab (see writeRaw).
 const RAW_COPY_LIMIT = 512;
 
@@ -240,25 +268,42 @@ export class FrameWriter {
   }
 
   /** Gives a reserved frame its bytes. Returns false if it was dropped meanwhile. */
-  fill(frame: ReservedFrame, firstByte: number, payload: Uint8Array): boolean {
+  fill(frame: ReservedFrame, firstByte: number, payload: Uint8Array, fragmentSize = 0): boolean {
     if (frame.dropped || frame.parts !== null) return false;
-    const length = payload.length;
-    const masked = this.randomMask !== undefined;
-    const headerSize = headerSizeFor(length, masked);
-    if (masked) {
-      const bytes = this.slab.allocate(headerSize + length);
-      writeFrameHeader(bytes, 0, firstByte, length, this.nextMask());
-      bytes.set(payload, headerSize);
-      applyMask(bytes, headerSize, headerSize + length, this.maskKey!);
-      frame.parts = [bytes];
-    } else {
-      const header = this.slab.allocate(headerSize);
-      writeFrameHeader(header, 0, firstByte, length);
-      frame.parts = [header, payload];
-    }
+    const parts: Uint8Array[] = [];
+    let bytes = 0;
+    forEachFragment(firstByte, payload.length, fragmentSize, (byte, start, end) => {
+      const piece = end - start === payload.length ? payload : payload.subarray(start, end);
+      const length = piece.length;
+      const masked = this.randomMask !== undefined;
+      const headerSize = headerSizeFor(length, masked);
+      if (masked) {
+        const framed = this.slab.allocate(headerSize + length);
+        writeFrameHeader(framed, 0, byte, length, this.nextMask());
+        framed.set(piece, headerSize);
+        applyMask(framed, headerSize, headerSize + length, this.maskKey!);
+        parts.push(framed);
+      } else {
+        const header = this.slab.allocate(headerSize);
+        writeFrameHeader(header, 0, byte, length);
+        parts.push(header, piece);
+      }
+      bytes += headerSize + length;
+    });
+    frame.parts = parts;
     this.unfilled--;
-    this.pendingBytes += headerSize + length;
+    this.pendingBytes += bytes;
     return true;
+  }
+
+  /**
+   * Queues one message as several frames of at most `fragmentSize` payload bytes (RFC 6455 5.4):
+   * the first with the message's opcode (and RSV bits), the others continuations, FIN on the last.
+   */
+  writeFragmented(firstByte: number, payload: Uint8Array, fragmentSize: number): void {
+    forEachFragment(firstByte, payload.length, fragmentSize, (byte, start, end) => {
+      this.writeFrame(byte, payload.subarray(start, end));
+    });
   }
 
   /**
