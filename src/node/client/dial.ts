@@ -14,11 +14,11 @@ import { Socket, connect as netConnect, isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { connect as tlsConnect, type ConnectionOptions as TlsConnectionOptions, type TLSSocket } from 'node:tls';
 import { WebSocketError, type ConnectErrorCode } from '../../protocol/errors.js';
-import { bodyFraming, readBodyPrefix } from '../../protocol/http-body.js';
 import { ResponseHeadParser, type ResponseHead } from '../../protocol/http-response.js';
 import { ConnectError, type ConnectErrorDetails, type ConnectPhase, type ConnectTimings } from './connect-error.js';
 import type { ResolvedClientOptions } from './options.js';
 import { buildConnectRequest, type ProxyTarget } from './proxy.js';
+import { readBody } from './response-body.js';
 import type { Target } from './url.js';
 
 /** The response head, on the socket it came from, and the bytes that followed it. */
@@ -28,11 +28,6 @@ export interface Answered {
   readonly rest: Uint8Array;
 }
 
-// How much of a refused handshake's body is kept for the error (issue 9: "the first KiB").
-export const BODY_BYTES = 1024;
-// How long to wait for that body once the head is in: servers send it with the head, and the
-// error should not wait for a body that trickles or never ends.
-const BODY_WAIT_MS = 1000;
 
 type Resolve<T> = (value: T) => void;
 type Reject = (error: ConnectError) => void;
@@ -89,58 +84,9 @@ export class Attempt {
     return answered;
   }
 
-  /**
-   * The first KiB of a refused handshake's body, from what came with the head and what follows
-   * for a moment. Never rejects: a body that cannot be read is reported as what was read.
-   */
-  async readBody(answered: Answered): Promise<Buffer> {
-    let framing;
-    try {
-      framing = bodyFraming(answered.head);
-    } catch {
-      return Buffer.from(answered.rest.subarray(0, BODY_BYTES));
-    }
-    const socket = answered.socket;
-    let received = Buffer.from(answered.rest);
-    const prefix = (): Buffer => {
-      try {
-        return Buffer.from(readBodyPrefix(framing, received, BODY_BYTES).body);
-      } catch {
-        return received.subarray(0, BODY_BYTES);
-      }
-    };
-    const done = (): boolean => {
-      try {
-        const result = readBodyPrefix(framing, received, BODY_BYTES);
-        // Not `truncated`: for a Content-Length over BODY_BYTES it is set before any byte has
-        // arrived; what counts is that the first KiB is here.
-        return result.complete || result.body.length >= BODY_BYTES;
-      } catch {
-        return true;
-      }
-    };
-    if (done() || socket.destroyed) return prefix();
-    await new Promise<void>((resolve) => {
-      const finish = (): void => {
-        clearTimeout(timer);
-        socket.off('data', onData);
-        socket.off('end', finish);
-        socket.off('close', finish);
-        socket.off('error', finish);
-        resolve();
-      };
-      const onData = (chunk: Buffer): void => {
-        received = Buffer.concat([received, chunk]);
-        if (done() || received.length > BODY_BYTES * 64) finish();
-      };
-      const timer = setTimeout(finish, BODY_WAIT_MS);
-      socket.on('data', onData);
-      socket.once('end', finish);
-      socket.once('close', finish);
-      socket.once('error', finish);
-      socket.resume();
-    });
-    return prefix();
+  /** The first KiB of a refused handshake's body (see response-body.ts). Never rejects. */
+  readBody(answered: Answered): Promise<Buffer> {
+    return readBody(answered.socket, answered.head, answered.rest);
   }
 
   private async open(): Promise<Duplex> {
