@@ -91,8 +91,12 @@ interface CaseDef {
   readonly servers: readonly ServerKind[];
   /** Servers started with permessage-deflate on. */
   readonly deflate: boolean;
-  /** The servers' scripts: bench/servers/<kind>.ts (echo), or bench/servers/fanout-<kind>.ts. */
-  readonly script?: 'fanout';
+  /**
+   * The servers' scripts: bench/servers/<kind>.ts (echo), or bench/servers/fanout-<kind>.ts.
+   * 'client': the kinds are client libraries (bench/clients/<kind>.ts) in the load generator's
+   * place, against one server both share, bench/servers/ours.ts.
+   */
+  readonly script?: 'fanout' | 'client';
   /** More arguments for our server (the ws and raw servers have no such options). */
   readonly oursArgs?: readonly string[];
   /**
@@ -278,6 +282,26 @@ export const CASES: readonly CaseDef[] = [
     spec: (s) => fanout(s, 1000, 100, 4096, true),
     metrics: [DELIVERIES, P50, P99],
     targets: [],
+  },
+  {
+    id: 'client-echo-64b',
+    title: 'client: 64 B text echo, 100 connections × 10 in flight (our server)',
+    servers: ['ours', 'ws'],
+    script: 'client',
+    deflate: false,
+    spec: (s) => echo(s, { connections: 100, inflight: 10 }, { connections: 10, inflight: 4 }, 64, 'text'),
+    metrics: [MSGS],
+    targets: [{ metric: 'messagesPerSec', against: 'ws', op: '>=', ratio: 2, text: '≥ 2× ws' }],
+  },
+  {
+    id: 'client-connect',
+    title: 'client: connect + handshake + close, 8 parallel loops (our server)',
+    servers: ['ours', 'ws'],
+    script: 'client',
+    deflate: false,
+    spec: (s) => ({ mode: 'handshake', loops: 8, warmupMs: s.warmupMs, durationMs: s.durationMs }),
+    metrics: [{ key: 'handshakesPerSec', label: 'connects/s' }],
+    targets: [{ metric: 'handshakesPerSec', against: 'ws', op: '>=', ratio: 1.5, text: '≥ 1.5× ws' }],
   },
 ];
 
@@ -638,9 +662,10 @@ async function runOne(
   pinning: Pinning,
   serverInfo: Map<ServerKind, Record<string, string | boolean>>,
 ): Promise<RunRecord> {
+  const client = def.script === 'client';
   const server: ServerChild = new Child(
-    `server ${kind}`,
-    def.script === 'fanout' ? `bench/servers/fanout-${kind}.ts` : `bench/servers/${kind}.ts`,
+    client ? 'server ours (for the clients)' : `server ${kind}`,
+    def.script === 'fanout' ? `bench/servers/fanout-${kind}.ts` : client ? 'bench/servers/ours.ts' : `bench/servers/${kind}.ts`,
     [...(def.deflate ? ['--deflate'] : []), ...(kind === 'ours' ? (def.oursArgs ?? []) : [])],
     pinning.server,
     options.profile === null
@@ -649,8 +674,8 @@ async function runOne(
         ['--expose-gc', '--cpu-prof', `--cpu-prof-dir=${options.profile}/${def.id}-${kind}-r${round}`],
   );
   const generator: GeneratorChild = new Child(
-    'load generator',
-    'bench/load.ts',
+    client ? `client ${kind}` : 'load generator',
+    client ? `bench/clients/${kind}.ts` : 'bench/load.ts',
     [],
     pinning.generator,
     options.profile === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${options.profile}/${def.id}-${kind}-r${round}-generator`],

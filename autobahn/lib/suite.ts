@@ -1,17 +1,17 @@
 /**
  * Where the Autobahn cases come from: the official Docker image when an engine answers, otherwise
- * kosoku (PyPI, pinned in autobahn/requirements.txt), installed into autobahn/.venv on first use.
+ * kosoku (PyPI, pinned in autobahn/requirements.txt), installed into autobahn/.venv on first use
+ * (lib/venv.ts, shared with the python-websockets interop tests).
  */
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { die, log } from './log.js';
+import { ensureVenv, VENV } from './venv.js';
 
 /** The autobahn/ directory. */
 export const autobahnDir = join(dirname(fileURLToPath(import.meta.url)), '..');
-const venv = join(autobahnDir, '.venv');
 
 export type Runner = 'docker' | 'kosoku';
 
@@ -32,26 +32,12 @@ export function chooseRunner(option: string | undefined): Runner {
   return runner;
 }
 
-/** Path of the kosoku executable, installing the pinned version into autobahn/.venv if needed. */
+/** Path of the kosoku executable, installing autobahn/requirements.txt into autobahn/.venv if needed. */
 export function ensureKosoku(): string {
-  const bin = join(venv, 'bin', 'kosoku');
-  const requirements = join(autobahnDir, 'requirements.txt');
-  const wanted = readFileSync(requirements, 'utf8').match(/^kosoku==(\S+)/m)?.[1];
-  const installed = existsSync(bin)
-    ? spawnSync(join(venv, 'bin', 'python'), ['-m', 'pip', 'show', 'kosoku'], { encoding: 'utf8' })
-        .stdout.match(/^Version: (\S+)/m)?.[1]
-    : undefined;
-  if (installed !== undefined && installed === wanted) return bin;
-  log(`autobahn: installing kosoku ${wanted} into ${venv}`);
-  if (!existsSync(join(venv, 'bin', 'python'))) {
-    const made = spawnSync('python3', ['-m', 'venv', venv], { stdio: 'inherit' });
-    if (made.status !== 0) die('python3 -m venv failed (on Debian: apt-get install python3-venv)');
+  try {
+    ensureVenv(log);
+  } catch (error) {
+    die(error instanceof Error ? error.message : String(error));
   }
-  const pip = spawnSync(
-    join(venv, 'bin', 'python'),
-    ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '-r', requirements],
-    { stdio: 'inherit' },
-  );
-  if (pip.status !== 0) die('pip install -r autobahn/requirements.txt failed');
-  return bin;
+  return join(VENV, 'bin', 'kosoku');
 }

@@ -48,6 +48,17 @@ interface Entry extends Dropped {
   live: boolean;
 }
 
+/** Frames handed to the connection, four slots each: frame, message, topic, key. */
+type SentFrames = (PreparedFrame | MessageSource | string | null | undefined)[];
+
+/**
+ * A message's bytes as the queue counts them: its frame; for one the connection compresses itself,
+ * its uncompressed frame, which is also what the connection's bufferedAmount counts meanwhile.
+ */
+function bytesOf(frame: PreparedFrame | null, message: MessageSource): number {
+  return frame === null ? headerSizeFor(message.payload.length, false) + message.payload.length : frame.frame.length;
+}
+
 /** Past this many consumed entries at the head, and more than half the array, it is compacted. */
 const COMPACT_AFTER = 1024;
 
@@ -64,7 +75,7 @@ export class Outbox<C extends HubConnection> {
   private readonly latest = new Map<string | null, Map<string, Entry>>();
   /** The promise of the latest write, and every entry it settles (see write()). */
   private sending: Promise<void> | null = null;
-  private sendingEntries: Entry[] | null = null;
+  private sendingEntries: SentFrames | null = null;
   private writesStarted = 0;
   private writesSettled = 0;
   private waiting = false;
@@ -96,19 +107,20 @@ export class Outbox<C extends HubConnection> {
     policy: OverflowPolicy,
   ): SendResult {
     const connection = this.connection;
-    // Honest accounting for a message the connection compresses later: its uncompressed frame,
-    // which is also what the connection's bufferedAmount counts while it waits for zlib.
-    const bytes = frame === null ? headerSizeFor(message.payload.length, false) + message.payload.length : frame.frame.length;
-    const entry: Entry = { frame, message, topic, key, bytes, live: true };
+    const low = this.owner.lowWatermark;
+    if (!this.evicted && connection.readyState === 'open') {
+      if (this.liveCount > 0 && connection.bufferedAmount < low) this.pump();
+      // The common case, written at once: no Entry per recipient (a publish to 10,000 subscribers
+      // would allocate 10,000 of them).
+      if (this.liveCount === 0 && connection.bufferedAmount < low) {
+        this.write(frame, message, topic, key);
+        return 'queued';
+      }
+    }
+    const entry: Entry = { frame, message, topic, key, bytes: bytesOf(frame, message), live: true };
     if (this.evicted || connection.readyState !== 'open') {
       this.owner.dropped(connection, entry, 'closed');
       return 'dropped';
-    }
-    const low = this.owner.lowWatermark;
-    if (this.liveCount > 0 && connection.bufferedAmount < low) this.pump();
-    if (this.liveCount === 0 && connection.bufferedAmount < low) {
-      this.write(entry);
-      return 'queued';
     }
 
     // Behind: the message waits here. A conflated key keeps only its latest message (issue 11).
@@ -152,32 +164,37 @@ export class Outbox<C extends HubConnection> {
     this.owner.evicted(this.connection, entry.topic, queuedBytes);
   }
 
-  private write(entry: Entry): void {
+  private write(frame: PreparedFrame | null, message: MessageSource, topic: string | null, key: string | undefined): void {
     let sent: Promise<void>;
     try {
-      const { frame, message } = entry;
       // Through the connection's own compressor: in order with its other sends (one outbox).
       sent = frame === null ? this.connection.send(message.payload, { text: message.isText }) : this.connection.sendPrepared(frame);
     } catch (error) {
       // A connection that closed between our readyState check and the write (WS_ERR_CLOSED).
       if ((error as { code?: unknown }).code !== 'WS_ERR_CLOSED') throw error;
-      this.owner.dropped(this.connection, entry, 'closed');
+      this.owner.dropped(this.connection, { topic, key, bytes: bytesOf(frame, message), message }, 'closed');
       return;
     }
     // Accepted, but the connection may still close before the kernel takes it: that is a loss too.
     // Ws settles the frames of one socket write with one shared promise: a frame given the same
     // promise as the one before joins its list, so a turn's frames cost one handler, not one each.
+    // The list is flat (frame, message, topic, key per frame): no object per frame.
     if (sent === this.sending) {
-      this.sendingEntries!.push(entry);
+      this.sendingEntries!.push(frame, message, topic, key);
       return;
     }
-    const entries = [entry];
+    const entries: SentFrames = [frame, message, topic, key];
     this.sending = sent;
     this.sendingEntries = entries;
     this.writesStarted++;
     sent.then(this.written, () => {
       this.written();
-      for (const lost of entries) this.owner.dropped(this.connection, lost, 'closed');
+      for (let i = 0; i < entries.length; i += 4) {
+        const lostFrame = entries[i] as PreparedFrame | null;
+        const lostMessage = entries[i + 1] as MessageSource;
+        const lost = { topic: entries[i + 2] as string | null, key: entries[i + 3] as string | undefined, bytes: bytesOf(lostFrame, lostMessage), message: lostMessage };
+        this.owner.dropped(this.connection, lost, 'closed');
+      }
     });
   }
 
@@ -193,7 +210,8 @@ export class Outbox<C extends HubConnection> {
     const connection = this.connection;
     const low = this.owner.lowWatermark;
     while (this.liveCount > 0 && !this.evicted && connection.readyState === 'open' && connection.bufferedAmount < low) {
-      this.write(this.shift()!);
+      const entry = this.shift()!;
+      this.write(entry.frame, entry.message, entry.topic, entry.key);
     }
   }
 

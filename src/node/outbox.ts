@@ -38,6 +38,8 @@ interface Job {
   readonly data: Buffer;
   readonly isText: boolean;
   readonly frame: ReservedFrame;
+  /** Split the compressed message into frames of at most this many bytes (0: one frame). */
+  readonly fragmentSize: number;
 }
 
 // In the compression queue: reset our context before the next job (see sendPrepared).
@@ -53,27 +55,35 @@ function rejected<T>(error: Error): Promise<T> {
 
 const EMPTY = Buffer.alloc(0);
 
+// A flush of several chunks totalling at most this many bytes is gathered into one buffer.
+const GATHER_LIMIT = 16 * 1024;
+
 /**
  * Sends queued together share one promise: resolved once the kernel has the bytes, rejected if
  * the socket dies first.
  */
 class Batch {
   readonly promise: Promise<void>;
-  readonly settle: (error?: Error | null) => void;
+  private resolve!: () => void;
+  private reject!: (error: Error) => void;
 
-  constructor(outbox: Outbox) {
-    let resolve!: () => void;
-    let reject!: (error: Error) => void;
-    this.promise = new Promise<void>((res, rej) => {
-      resolve = res;
-      reject = rej;
+  constructor() {
+    this.promise = new Promise<void>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
     });
     // Fire-and-forget sends must not become unhandled rejections; awaiting callers still see it.
     this.promise.catch(noop);
-    // Node calls the callback of a write cut short by destroy() with no error (onWriteComplete in
-    // stream_base_commons), so a destroyed socket counts as a failure: better to reject bytes that
-    // may have arrived than to resolve bytes that were thrown away.
-    this.settle = (error) => (error || outbox.socketGone() ? reject(outbox.closedError()) : resolve());
+  }
+
+  /**
+   * Node calls the callback of a write cut short by destroy() with no error (onWriteComplete in
+   * stream_base_commons), so a destroyed socket counts as a failure: better to reject bytes that
+   * may have arrived than to resolve bytes that were thrown away.
+   */
+  settle(outbox: Outbox, error?: Error | null): void {
+    if (error || outbox.socketGone()) this.reject(outbox.closedError());
+    else this.resolve();
   }
 }
 
@@ -111,7 +121,7 @@ export class Outbox {
    * Sends a message: a string as text; bytes as text when `isText` (they are valid UTF-8: the
    * caller checked) or as binary.
    */
-  send(data: string | Uint8Array, isText: boolean): Promise<void> {
+  send(data: string | Uint8Array, isText: boolean, fragmentSize = 0): Promise<void> {
     const connection = this.connection;
     if (!connection.canSend) return rejected(connection.closedError());
     if (this.bufferedAmount >= this.limits.maxBufferedAmount) return this.overflow();
@@ -122,7 +132,14 @@ export class Outbox {
       if (typeof bytes === 'string' && (bytes.length >= this.threshold || Buffer.byteLength(bytes) >= this.threshold)) {
         bytes = Buffer.from(bytes);
       }
-      if (typeof bytes !== 'string' && bytes.length >= this.threshold) return this.compress(asBuffer(bytes), isText);
+      if (typeof bytes !== 'string' && bytes.length >= this.threshold) return this.compress(asBuffer(bytes), isText, fragmentSize);
+    }
+    if (fragmentSize > 0) {
+      const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+      if (bytes.length > fragmentSize) {
+        connection.sendFragmented(bytes, isText, fragmentSize);
+        return this.queued();
+      }
     }
     if (typeof data === 'string') connection.sendText(data);
     else if (isText) connection.sendTextBytes(data);
@@ -191,7 +208,7 @@ export class Outbox {
     let batch = this.batch;
     if (writer.takeDropped() && batch !== null) {
       // The connection failed with messages still being compressed: they will never be written.
-      batch.settle(new Error('dropped'));
+      batch.settle(this, new Error('dropped'));
       batch = this.batch = null;
     }
     // A batch settles once every frame it covers is written: not while one waits for compression.
@@ -201,19 +218,30 @@ export class Outbox {
     const socket = this.socket;
     if (chunks.length > 0) {
       if (this.ended || socket.destroyed || !socket.writable) {
-        batch?.settle(new Error('socket closed'));
+        batch?.settle(this, new Error('socket closed'));
         return;
       }
-      const last = chunks.length - 1;
+      let last = chunks.length - 1;
+      if (last > 0 && writer.lastTakenBytes <= GATHER_LIMIT) {
+        // Several small chunks (frames of this connection that others' frames separated in the
+        // shared slab, as in a broadcast to many): one copy into one buffer costs less than
+        // corking, one buffered write each and a writev.
+        chunks[0] = Buffer.concat(chunks, writer.lastTakenBytes);
+        chunks.length = 1;
+        last = 0;
+      }
       if (last > 0) socket.cork();
       for (let i = 0; i < last; i++) socket.write(chunks[i]!);
-      // Writes complete in order: the last one's callback speaks for the whole batch.
-      const callback = this.writeCallback(batch);
-      if (callback === undefined) socket.write(chunks[last]!);
-      else socket.write(chunks[last]!, callback);
+      // Writes complete in order: the last one's callback speaks for the whole batch. One callback
+      // per outbox, settling the batches in write order (no closure per batch).
+      if (batch === null && this.drainWaiters === null) socket.write(chunks[last]!);
+      else {
+        (this.written ??= []).push(batch);
+        socket.write(chunks[last]!, (this.onWritten ??= (error) => this.writeDone(error)));
+      }
       if (last > 0) socket.uncork();
     } else {
-      batch?.settle();
+      batch?.settle(this);
     }
     if (this.endRequested && !this.ended && writer.idle) {
       this.ended = true;
@@ -223,7 +251,7 @@ export class Outbox {
 
   /** The socket is gone: what waits rejects. */
   transportClosed(): void {
-    this.batch?.settle(new Error('socket closed'));
+    this.batch?.settle(this, new Error('socket closed'));
     this.batch = null;
     this.jobs = null;
     this.compressBytes = 0;
@@ -245,12 +273,14 @@ export class Outbox {
     return this.connection.closedError();
   }
 
-  private writeCallback(batch: Batch | null): ((error?: Error | null) => void) | undefined {
-    if (this.drainWaiters === null) return batch?.settle;
-    return (error) => {
-      batch?.settle(error);
-      this.checkDrain();
-    };
+  // The batches (or null, for a write only drain() waits for) of writes not called back yet, and
+  // the one write callback that settles them: made on first use (an idle connection has neither).
+  private written: (Batch | null)[] | null = null;
+  private onWritten: ((error?: Error | null) => void) | null = null;
+
+  private writeDone(error?: Error | null): void {
+    this.written!.shift()?.settle(this, error);
+    if (this.drainWaiters !== null) this.checkDrain();
   }
 
   private checkDrain(): void {
@@ -260,9 +290,9 @@ export class Outbox {
     for (const waiter of waiters) waiter.resolve();
   }
 
-  private compress(data: Buffer, isText: boolean): Promise<void> {
+  private compress(data: Buffer, isText: boolean, fragmentSize: number): Promise<void> {
     const frame = this.connection.reserveCompressed();
-    (this.jobs ??= []).push({ data, isText, frame });
+    (this.jobs ??= []).push({ data, isText, frame, fragmentSize });
     this.compressBytes += data.length;
     this.pump();
     return this.queued();
@@ -293,7 +323,7 @@ export class Outbox {
         if (error !== null) {
           // zlib fails only when memory runs out: the connection cannot go on.
           this.connection.fail(CloseCode.INTERNAL_ERROR, 'compression failed', 'WS_ERR_COMPRESSION_FAILED');
-        } else if (this.connection.completeCompressed(job.frame, compressed!, job.isText)) {
+        } else if (this.connection.completeCompressed(job.frame, compressed!, job.isText, job.fragmentSize)) {
           this.scheduleFlush();
         }
         if (jobs.length === 0 && this.jobs === jobs) this.jobs = null;
@@ -306,7 +336,7 @@ export class Outbox {
   private queued(): Promise<void> {
     this.scheduleFlush();
     let batch = this.batch;
-    if (batch === null) batch = this.batch = new Batch(this);
+    if (batch === null) batch = this.batch = new Batch();
     return batch.promise;
   }
 

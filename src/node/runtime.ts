@@ -47,13 +47,26 @@ const maskPool = Buffer.allocUnsafe(MASK_POOL_SIZE);
 let maskOffset = MASK_POOL_SIZE;
 
 export function randomMask(key: Uint8Array): void {
-  if (maskOffset + 4 > MASK_POOL_SIZE) {
-    crypto.randomFillSync(maskPool);
-    maskOffset = 0;
-  }
+  if (maskOffset + 4 > MASK_POOL_SIZE) refillPool();
   key[0] = maskPool[maskOffset]!;
   key[1] = maskPool[maskOffset + 1]!;
   key[2] = maskPool[maskOffset + 2]!;
   key[3] = maskPool[maskOffset + 3]!;
   maskOffset += 4;
+}
+
+function refillPool(): void {
+  crypto.randomFillSync(maskPool);
+  maskOffset = 0;
+}
+
+/**
+ * 16 fresh random bytes for a Sec-WebSocket-Key (RFC 6455 4.1: a randomly selected nonce), from
+ * the same CSPRNG pool: one system call per 256 connects, not one each.
+ */
+export function randomKeyBytes(): Uint8Array {
+  if (maskOffset + 16 > MASK_POOL_SIZE) refillPool();
+  const bytes = maskPool.subarray(maskOffset, maskOffset + 16);
+  maskOffset += 16;
+  return bytes;
 }

@@ -12,7 +12,6 @@
 
 import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
-import { isUtf8 } from 'node:buffer';
 import { CloseCode } from '../protocol/close.js';
 import {
   Connection,
@@ -28,21 +27,13 @@ import { coarseClock, keepaliveAction, type Heartbeat, type HeartbeatSubject, ty
 import { Inbox, type Message } from './inbox.js';
 import type { ResolvedOptions } from './options.js';
 import { Outbox } from './outbox.js';
+import { Pings } from './pings.js';
+import { sendArguments, toBytes, type BinaryData, type SendOptions } from './send-arguments.js';
 import { allocBuffer, asBuffer, bufferTextEncoding, isUtf8Buffer, randomMask, sharedSlab } from './runtime.js';
 
-export type { CloseResult, Message };
+export type { BinaryData, CloseResult, Message, SendOptions };
 
 export type ReadyState = ConnectionState;
-
-/** Binary data `send()` accepts. */
-export type BinaryData = Uint8Array | ArrayBuffer | DataView;
-
-export interface SendOptions {
-  /** Send bytes as a text message, without decoding them (they must be valid UTF-8). */
-  readonly text?: boolean;
-  /** Send a string as a binary message (its UTF-8 bytes). */
-  readonly binary?: boolean;
-}
 
 /** Everything a connection needs to know, resolved once and shared by a server's connections. */
 export interface ConnectionConfig extends ResolvedOptions {
@@ -61,12 +52,6 @@ export interface Negotiated {
   readonly deflate: PerMessageDeflate | null;
 }
 
-interface PendingPing {
-  readonly payload: Buffer;
-  readonly sentAt: number;
-  readonly resolve: (rtt: number) => void;
-  readonly reject: (error: Error) => void;
-}
 
 const kWs = Symbol('rfc6455.ws');
 type OwnedSocket = Duplex & { [kWs]?: Ws };
@@ -102,7 +87,7 @@ export class Ws implements AsyncIterableIterator<Message> {
   // `closed`, created when first asked for.
   private closedPromise: Promise<CloseResult> | null = null;
   private resolveClosed: ((result: CloseResult) => void) | null = null;
-  private pings: PendingPing[] | null = null;
+  private pings: Pings | null = null;
 
   /** @internal Keepalive stamps (coarse clock, see heartbeat.ts). */
   lastSeen: number;
@@ -214,19 +199,9 @@ export class Ws implements AsyncIterableIterator<Message> {
    * ConnectionClosedError if the connection closed first.
    */
   send(data: string | BinaryData, options?: SendOptions): Promise<void> {
-    if (typeof data === 'string') {
-      if (options?.binary === true) return this.outbox.send(Buffer.from(data), false);
-      return this.outbox.send(data, true);
-    }
-    const bytes = toBytes(data);
-    if (options?.text === true) {
-      // RFC 6455 5.6: a text message is UTF-8; the peer would fail us with 1007 otherwise.
-      if (!isUtf8(bytes)) {
-        return rejected(new WebSocketError('WS_ERR_INVALID_ARGUMENT', 'send(bytes, { text: true }): the bytes are not valid UTF-8'));
-      }
-      return this.outbox.send(bytes, true);
-    }
-    return this.outbox.send(bytes, false);
+    const message = sendArguments(data, options);
+    if (message instanceof WebSocketError) return rejected(message);
+    return this.outbox.send(message.payload, message.isText, message.fragmentSize);
   }
 
   /**
@@ -261,11 +236,7 @@ export class Ws implements AsyncIterableIterator<Message> {
     const payload = typeof data === 'string' ? Buffer.from(data) : Buffer.from(toBytes(data));
     if (!this.connection.canSend) return rejected(this.connection.closedError());
     this.outbox.ping(payload);
-    const promise = new Promise<number>((resolve, reject) => {
-      (this.pings ??= []).push({ payload, sentAt: performance.now(), resolve, reject });
-    });
-    promise.catch(noop);
-    return promise;
+    return (this.pings ??= new Pings()).sent(payload);
   }
 
   /**
@@ -314,13 +285,7 @@ export class Ws implements AsyncIterableIterator<Message> {
 
   /** @internal ConnectionHandler: settles the pings this pong answers. */
   onPong(payload: Uint8Array): void {
-    const pings = this.pings;
-    if (pings === null) return;
-    const at = pings.findIndex((ping) => ping.payload.equals(payload));
-    if (at < 0) return; // unsolicited (5.5.3): ignored
-    const now = performance.now();
-    for (const ping of pings.splice(0, at + 1)) ping.resolve(now - ping.sentAt);
-    if (pings.length === 0) this.pings = null;
+    this.pings?.pong(payload);
   }
 
   /** @internal ConnectionHandler */
@@ -414,12 +379,7 @@ export class Ws implements AsyncIterableIterator<Message> {
       this.timer = setTimeout(onAbandon, this.config.closeTimeout, this);
       this.timer.unref();
     }
-    const pings = this.pings;
-    this.pings = null;
-    if (pings !== null) {
-      const error = this.connection.closedError();
-      for (const ping of pings) ping.reject(error);
-    }
+    this.pings?.closed(() => this.connection.closedError());
     this.config.heartbeat.leave(this);
     this.resolveClosed?.(result);
     this.config.onClosed?.(this);
@@ -449,11 +409,4 @@ function onTimeout(ws: Ws): void {
 
 function onAbandon(ws: Ws): void {
   ws.abandonInbox();
-}
-
-function toBytes(data: BinaryData): Uint8Array {
-  if (data instanceof Uint8Array) return data;
-  if (data instanceof ArrayBuffer) return new Uint8Array(data);
-  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  throw new WebSocketError('WS_ERR_INVALID_ARGUMENT', 'send() takes a string, a Uint8Array, an ArrayBuffer or a DataView');
 }

@@ -194,6 +194,15 @@ export class Connection implements ParserHandler {
     this.writer.writeFrame(FIN_BINARY, payload);
   }
 
+  /**
+   * Sends a message as frames of at most `fragmentSize` payload bytes (RFC 6455 5.4); `payload`
+   * is UTF-8 for text.
+   */
+  sendFragmented(payload: Uint8Array, isText: boolean, fragmentSize: number): void {
+    this.checkCanSend();
+    this.writer.writeFragmented(isText ? FIN_TEXT : FIN_BINARY, payload, fragmentSize);
+  }
+
   /** Sends bytes known to be valid UTF-8 as a text message, without decoding them. */
   sendTextBytes(payload: Uint8Array): void {
     this.checkCanSend();
@@ -214,8 +223,9 @@ export class Connection implements ParserHandler {
    * payload the deflate output without the trailing 00 00 ff ff. Allowed after our close frame,
    * which was queued behind it. Returns false if the place was dropped (the connection failed).
    */
-  completeCompressed(frame: ReservedFrame, payload: Uint8Array, isText: boolean): boolean {
-    return this.writer.fill(frame, isText ? FIN_TEXT_RSV1 : FIN_BINARY_RSV1, payload);
+  completeCompressed(frame: ReservedFrame, payload: Uint8Array, isText: boolean, fragmentSize = 0): boolean {
+    // Fragmented, RSV1 marks the first frame only (RFC 7692 6.1).
+    return this.writer.fill(frame, isText ? FIN_TEXT_RSV1 : FIN_BINARY_RSV1, payload, fragmentSize);
   }
 
   /**

@@ -155,7 +155,9 @@ function parseHead(head: Uint8Array, length: number): ResponseHead {
       i++;
     } else if (c === LF) throw invalid('an LF not preceded by CR', i);
   }
-  const { httpVersion, status, statusText } = parseStatusLine(head, lineEnds[0]!);
+  // Decoded once; names and values are slices of it (one string per head, not one per field).
+  const text = latin1(head, 0, length);
+  const { httpVersion, status, statusText } = parseStatusLine(head, text, lineEnds[0]!);
 
   const headers: Record<string, string | string[]> = Object.create(null) as Record<string, string | string[]>;
   const rawHeaders: string[] = [];
@@ -167,7 +169,7 @@ function parseHead(head: Uint8Array, length: number): ResponseHead {
     if (first === SP || first === HTAB) {
       // RFC 9112 5.2: obs-fold continues the previous value; a user agent replaces it with SP.
       if (rawHeaders.length === 0) throw invalid('a continuation line before any header', from);
-      const more = fieldValue(head, from, to);
+      const more = fieldValue(head, text, from, to);
       const name = rawHeaders[rawHeaders.length - 2]!.toLowerCase();
       const joined = `${rawHeaders[rawHeaders.length - 1]!} ${more}`.trimEnd();
       rawHeaders[rawHeaders.length - 1] = joined;
@@ -183,8 +185,8 @@ function parseHead(head: Uint8Array, length: number): ResponseHead {
       // Covers "Name : value" too: RFC 9112 5.1 allows no whitespace before the colon.
       throw invalid('a header name followed by something other than ":"', colon);
     }
-    const name = latin1(head, from, colon);
-    const value = fieldValue(head, colon + 1, to);
+    const name = text.slice(from, colon);
+    const value = fieldValue(head, text, colon + 1, to);
     rawHeaders.push(name, value);
     const key = name.toLowerCase();
     const current = headers[key];
@@ -199,7 +201,7 @@ function parseHead(head: Uint8Array, length: number): ResponseHead {
  * `HTTP/x.y SP 3DIGIT SP reason`, RFC 9112 4. The SP before an empty reason phrase is often left
  * out; that is accepted (the reason is to be ignored anyway).
  */
-function parseStatusLine(head: Uint8Array, end: number): { httpVersion: string; status: number; statusText: string } {
+function parseStatusLine(head: Uint8Array, text: string, end: number): { httpVersion: string; status: number; statusText: string } {
   const prefix = [0x48, 0x54, 0x54, 0x50, 0x2f]; // "HTTP/"
   let ok = end >= 12;
   for (let i = 0; ok && i < 5; i++) ok = head[i] === prefix[i];
@@ -216,17 +218,17 @@ function parseStatusLine(head: Uint8Array, end: number): { httpVersion: string; 
   return {
     httpVersion,
     status: (head[9]! - 0x30) * 100 + (head[10]! - 0x30) * 10 + (head[11]! - 0x30),
-    statusText: end > 13 ? latin1(head, 13, end) : '',
+    statusText: end > 13 ? text.slice(13, end) : '',
   };
 }
 
 /** RFC 9112 5.1: OWS field-value OWS; RFC 9110 5.5: no control character but HTAB. */
-function fieldValue(head: Uint8Array, from: number, to: number): string {
+function fieldValue(head: Uint8Array, text: string, from: number, to: number): string {
   while (from < to && (head[from] === SP || head[from] === HTAB)) from++;
   while (to > from && (head[to - 1] === SP || head[to - 1] === HTAB)) to--;
   for (let i = from; i < to; i++) {
     const c = head[i]!;
     if (c !== HTAB && (c < 0x20 || c === 0x7f)) throw invalid('a control character in a header value', i);
   }
-  return latin1(head, from, to);
+  return text.slice(from, to);
 }

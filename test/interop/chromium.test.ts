@@ -213,9 +213,13 @@ describeWithPeer(chromiumPeer(), 'Chromium (headless, Debian package)', (executa
   });
 
   it.each([
-    ['on (threshold 0, as npm start)', { threshold: 0 } as DeflateOptions, 'permessage-deflate'],
-    ['off', false as const, ''],
-  ])('the browser’s WebSocket: 1 MiB binary and text messages echoed intact, permessage-deflate %s', async (_name, deflate, extensions) => {
+    ['on (threshold 0, as npm start)', { threshold: 0 } as DeflateOptions, 'permessage-deflate', 0],
+    ['off', false as const, '', 0],
+    // Issue 10: "fragmented replies": the echoes come back in 64 KiB frames (RFC 6455 5.4),
+    // compressed ones with RSV1 on the first frame only (RFC 7692 6.1).
+    ['on, replies in 64 KiB fragments', { threshold: 0 } as DeflateOptions, 'permessage-deflate', 64 * 1024],
+    ['off, replies in 64 KiB fragments', false as const, '', 64 * 1024],
+  ])('the browser’s WebSocket: 1 MiB binary and text messages echoed intact, permessage-deflate %s', async (_name, deflate, extensions, fragmentSize) => {
     const received: Array<{ type: string; bytes: number; sha256: string }> = [];
     const views: Array<{ compressed: boolean; close: CloseResult }> = [];
     const { port } = await startServer({
@@ -227,7 +231,7 @@ describeWithPeer(chromiumPeer(), 'Chromium (headless, Debian package)', (executa
           messages++;
           const bytes = message.type === 'text' ? Buffer.from(message.data, 'utf8') : message.data;
           received.push({ type: message.type, bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') });
-          await ws.send(message.data);
+          await ws.send(message.data, fragmentSize > 0 ? { fragmentSize } : undefined);
         }
         // The page's own socket sends nothing; only the test's socket is the server's view here.
         if (messages > 0) views.push({ compressed: ws.perMessageDeflate !== null, close: await ws.closed });

@@ -233,9 +233,9 @@ describe('outbound backpressure', () => {
     }
     expect(closedAfterOverflow).toBeLessThan(CLOSE_TIMEOUT + 2000);
 
-    // A few seconds in all (process start included).
-    expect(report.elapsedMs).toBeLessThan(8000);
-    expect(wallMs).toBeLessThan(15_000);
+    // A bound against a hang, not a speed claim: the fixture allocates 1 GiB and forces about 70
+    // GCs, which took 4-11 s on Node 20, 22 and 24 on 2 busy cores (an 8 s bound failed on 22 and 24).
+    expect(wallMs).toBeLessThan(20_000);
     console.info(
       `[outbound memory] RSS growth ${(report.growth / MiB).toFixed(1)} MiB (limit ${(MAX_BUFFERED * 2 + 64 * MiB) / MiB} MiB); ` +
         `${report.resolved} accepted, ${report.rejectedClosed} rejected; closed ${report.closeCode} ` +

@@ -6,7 +6,7 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, prepareFrame, type RefusedHandshake, type Ws } from '../../src/index.js';
-import { AsyncQueue, OP, cleanup, deferred, openRawClient, rawConnect, rawHttp, serverFrame, startServer, text, upgradeRequest } from './helpers.js';
+import { AsyncQueue, OP, cleanup, deferred, openRawClient, rawConnect, rawHttp, serverFrame, startServer, text, upgradeRequest, wsConnect } from './helpers.js';
 
 afterEach(cleanup);
 
@@ -165,5 +165,55 @@ describe('onRefused', () => {
     ]);
     expect(refused.find((info) => info.status === 408)!.request).toBeUndefined();
     expect(server.errors).toHaveLength(1);
+  });
+});
+
+describe('send() with fragmentSize (RFC 6455 5.4)', () => {
+  it('sends a text message as a first frame, continuations and a FIN frame, in order with other sends', async () => {
+    const server = await startServer();
+    const client = await rawConnect(server.port);
+    const ws = await server.connections.next();
+    void ws.send('Hello', { fragmentSize: 2 });
+    await ws.send('next');
+    const frames = [await client.nextFrame(), await client.nextFrame(), await client.nextFrame(), await client.nextFrame()];
+    expect(frames.map((f) => [f.fin, f.opcode, f.payload.toString()])).toEqual([
+      [false, OP.TEXT, 'He'],
+      [false, OP.CONT, 'll'],
+      [true, OP.CONT, 'o'],
+      [true, OP.TEXT, 'next'],
+    ]);
+  });
+
+  it('compressed: RSV1 on the first frame only; the ws client reassembles and inflates it (RFC 7692 6.1)', async () => {
+    const server = await startServer({ perMessageDeflate: { threshold: 0 } });
+    const { ws: peer, messages } = await wsConnect(server.url, undefined, { perMessageDeflate: true });
+    const ws = await server.connections.next();
+    const text = 'compressible '.repeat(20_000);
+    await ws.send(text, { fragmentSize: 1000 });
+    const received = await messages.next();
+    expect(received.isBinary).toBe(false);
+    expect(received.data.toString()).toBe(text);
+    expect(peer.extensions).toBe('permessage-deflate');
+  });
+
+  it('a 1 MiB binary message in 64 KiB fragments reaches the ws client intact', async () => {
+    const server = await startServer();
+    const { messages } = await wsConnect(server.url);
+    const ws = await server.connections.next();
+    const data = Buffer.alloc(1024 * 1024);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 7) & 0xff;
+    await ws.send(data, { fragmentSize: 64 * 1024 });
+    const received = await messages.next();
+    expect(received.isBinary).toBe(true);
+    expect(received.data.equals(data)).toBe(true);
+  });
+
+  it('a fragmentSize that is not a positive integer rejects with WS_ERR_INVALID_ARGUMENT', async () => {
+    const server = await startServer();
+    await rawConnect(server.port);
+    const ws = await server.connections.next();
+    for (const fragmentSize of [0, -1, 1.5, Number.NaN]) {
+      await expect(ws.send('x', { fragmentSize })).rejects.toMatchObject({ code: 'WS_ERR_INVALID_ARGUMENT' });
+    }
   });
 });

@@ -614,17 +614,19 @@ describe('FrameWriter: writeRaw and idle', () => {
     expect(writer.pendingBytes).toBe(0);
   });
 
-  it('writeRaw queues a frame of copyThreshold bytes or more by reference, in order between slab frames', () => {
-    const writer = new FrameWriter({ slab: new Slab(), copyThreshold: 7 });
-    const raw = fromHex('810548656c6c6f');
+  it('writeRaw queues a frame over 512 bytes by reference, in order between slab frames', () => {
+    const writer = new FrameWriter({ slab: new Slab() });
+    const big = frame({ opcode: 2, payload: patternBytes(600) });
+    const small = fromHex('8100');
     writer.writeTextFrame(FIN_TEXT, 'a');
-    writer.writeRaw(raw);
-    writer.writeRaw(fromHex('8100'));
+    writer.writeRaw(big);
+    writer.writeRaw(small);
     writer.writeTextFrame(FIN_TEXT, 'b');
-    expect(writer.pendingBytes).toBe(3 + 7 + 2 + 3);
+    expect(writer.pendingBytes).toBe(3 + big.length + 2 + 3);
     const chunks = writer.take();
-    expect(chunks.map(hex)).toEqual(['810161', '810548656c6c6f', '8100' + '810162']);
-    expect(chunks[1]).toBe(raw);
+    expect(chunks.map(hex)).toEqual(['810161', hex(big), '8100' + '810162']);
+    expect(chunks[1]).toBe(big);
+    expect(writer.lastTakenBytes).toBe(3 + big.length + 2 + 3);
     expect(writer.pendingBytes).toBe(0);
   });
 
@@ -828,4 +830,38 @@ describe('FrameWriter: random interleavings with reserved frames (property)', ()
       );
     });
   }
+});
+
+describe('FrameWriter: fragmented messages (RFC 6455 5.4)', () => {
+  it('writeFragmented splits a message: first frame with the opcode, continuations, FIN on the last', () => {
+    const writer = new FrameWriter({ slab: new Slab() });
+    writer.writeFragmented(FIN_TEXT, utf8('Hello'), 2);
+    // RFC 6455 5.7: "Hel" + "lo" is 01 03 48 65 6c 80 02 6c 6f; in pieces of 2: He, ll, o.
+    expect(hex(output(writer))).toBe('01024865' + '00026c6c' + '80016f');
+  });
+
+  it('a message no larger than the fragment size stays one frame', () => {
+    const writer = new FrameWriter({ slab: new Slab() });
+    writer.writeFragmented(FIN_BINARY, Uint8Array.of(1, 2), 2);
+    expect(hex(output(writer))).toBe('82020102');
+  });
+
+  it('a filled (compressed) frame fragments with RSV1 on the first frame only (RFC 7692 6.1)', () => {
+    const writer = new FrameWriter({ slab: new Slab() });
+    const reserved = writer.reserve();
+    // RFC 7692 7.2.3.1: "Hello" compressed is f2 48 cd c9 c9 07 00.
+    writer.fill(reserved, firstHeaderByte(true, Opcode.TEXT, true), fromHex('f248cdc9c90700'), 3);
+    expect(hex(output(writer))).toBe('4103f248cd' + '0003c9c907' + '800100');
+  });
+
+  it('masks every fragment with its own key in the client role', () => {
+    const mask = deterministicMask();
+    const writer = new FrameWriter({ slab: new Slab(), randomMask: mask.fill });
+    writer.writeFragmented(FIN_TEXT, utf8('Hello'), 3);
+    expect(hex(output(writer))).toBe(
+      hex(frame({ opcode: 1, fin: false, payload: utf8('Hel'), mask: RFC_MASK })) +
+        hex(frame({ opcode: 0, payload: utf8('lo'), mask: fromHex('01020304') })),
+    );
+    expect(mask.calls()).toBe(2);
+  });
 });

@@ -7,14 +7,13 @@
  * handshakeTimeout (10 s by default) bounds it all, redirects included.
  */
 
-import { randomBytes } from 'node:crypto';
 import { buildClientRequest, generateKey, validateClientResponse } from '../../protocol/client-handshake.js';
 import { HandshakeError } from '../../protocol/errors.js';
 import { buildDeflateOffer, type DeflateConfig } from '../../protocol/permessage-deflate.js';
 import { PerMessageDeflate, takeoverBytes } from '../deflate.js';
 import { sharedHeartbeat } from '../heartbeat.js';
-import type { ResolvedDeflateOptions } from '../options.js';
-import { sha1Base64 } from '../runtime.js';
+import { withResolved, type ResolvedDeflateOptions } from '../options.js';
+import { randomKeyBytes, sha1Base64 } from '../runtime.js';
 import { Ws, type ConnectionConfig } from '../ws.js';
 import { ZlibResources, deflateContextBytes, inflateContextBytes } from '../zlib-resources.js';
 import { ConnectError } from './connect-error.js';
@@ -55,7 +54,7 @@ export async function connect(url: string | URL, options: ClientOptions = {}): P
       if (performance.now() - started >= resolved.handshakeTimeout) {
         throw attempt.error('WS_ERR_TIMEOUT', `no WebSocket handshake within handshakeTimeout (${resolved.handshakeTimeout} ms)`);
       }
-      const key = generateKey(randomBytes(16));
+      const key = generateKey(randomKeyBytes());
       const deflate = offerDeflate(resolved.perMessageDeflate);
       let answered: Answered;
       try {
@@ -140,12 +139,11 @@ function upgrade(
     if (agreed.deflate === null) deflate.release();
     else codec = deflate.codec(agreed.deflate);
   }
-  const config: ConnectionConfig = {
-    ...options,
-    role: 'client',
+  const config: ConnectionConfig = withResolved(options, {
+    role: 'client' as const,
     heartbeat: sharedHeartbeat(options),
     onClosed: undefined,
-  };
+  });
   const ws = new Ws(socket, config, { protocol: agreed.protocol, extensions: agreed.extensions, deflate: codec });
   // Frames that came with the 101 (a server may send at once) are parsed one turn later, once the
   // application that awaited connect() has had the chance to start reading: a close or a bad frame

@@ -14,11 +14,11 @@ import { Socket, connect as netConnect, isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { connect as tlsConnect, type ConnectionOptions as TlsConnectionOptions, type TLSSocket } from 'node:tls';
 import { WebSocketError, type ConnectErrorCode } from '../../protocol/errors.js';
-import { bodyFraming, readBodyPrefix } from '../../protocol/http-body.js';
 import { ResponseHeadParser, type ResponseHead } from '../../protocol/http-response.js';
 import { ConnectError, type ConnectErrorDetails, type ConnectPhase, type ConnectTimings } from './connect-error.js';
 import type { ResolvedClientOptions } from './options.js';
 import { buildConnectRequest, type ProxyTarget } from './proxy.js';
+import { readBody } from './response-body.js';
 import type { Target } from './url.js';
 
 /** The response head, on the socket it came from, and the bytes that followed it. */
@@ -28,11 +28,6 @@ export interface Answered {
   readonly rest: Uint8Array;
 }
 
-// How much of a refused handshake's body is kept for the error (issue 9: "the first KiB").
-export const BODY_BYTES = 1024;
-// How long to wait for that body once the head is in: servers send it with the head, and the
-// error should not wait for a body that trickles or never ends.
-const BODY_WAIT_MS = 1000;
 
 type Resolve<T> = (value: T) => void;
 type Reject = (error: ConnectError) => void;
@@ -47,9 +42,10 @@ export class Attempt {
   private phaseStarted = 0;
   private socket: Duplex | null = null;
   private cancelled: ConnectError | null = null;
-  private readonly onCancel = new Set<Reject>();
-  /** Aborted when the attempt is cancelled: handed to createConnection. */
-  private readonly abort = new AbortController();
+  /** The reject of the step in progress, which a cancellation calls. */
+  private pending: Reject | null = null;
+  /** Aborted when the attempt is cancelled: handed to createConnection (made only for it). */
+  private abort: AbortController | null = null;
 
   constructor(target: Target, options: ResolvedClientOptions, proxy: ProxyTarget | null) {
     this.target = target;
@@ -72,9 +68,10 @@ export class Attempt {
     if (this.cancelled !== null) return;
     this.cancelled = error;
     this.socket?.destroy();
-    this.abort.abort(error);
-    for (const reject of this.onCancel) reject(error);
-    this.onCancel.clear();
+    this.abort?.abort(error);
+    const pending = this.pending;
+    this.pending = null;
+    pending?.(error);
   }
 
   /** Opens the transport and sends `request`; resolves with the response head. */
@@ -87,58 +84,9 @@ export class Attempt {
     return answered;
   }
 
-  /**
-   * The first KiB of a refused handshake's body, from what came with the head and what follows
-   * for a moment. Never rejects: a body that cannot be read is reported as what was read.
-   */
-  async readBody(answered: Answered): Promise<Buffer> {
-    let framing;
-    try {
-      framing = bodyFraming(answered.head);
-    } catch {
-      return Buffer.from(answered.rest.subarray(0, BODY_BYTES));
-    }
-    const socket = answered.socket;
-    let received = Buffer.from(answered.rest);
-    const prefix = (): Buffer => {
-      try {
-        return Buffer.from(readBodyPrefix(framing, received, BODY_BYTES).body);
-      } catch {
-        return received.subarray(0, BODY_BYTES);
-      }
-    };
-    const done = (): boolean => {
-      try {
-        const result = readBodyPrefix(framing, received, BODY_BYTES);
-        // Not `truncated`: for a Content-Length over BODY_BYTES it is set before any byte has
-        // arrived; what counts is that the first KiB is here.
-        return result.complete || result.body.length >= BODY_BYTES;
-      } catch {
-        return true;
-      }
-    };
-    if (done() || socket.destroyed) return prefix();
-    await new Promise<void>((resolve) => {
-      const finish = (): void => {
-        clearTimeout(timer);
-        socket.off('data', onData);
-        socket.off('end', finish);
-        socket.off('close', finish);
-        socket.off('error', finish);
-        resolve();
-      };
-      const onData = (chunk: Buffer): void => {
-        received = Buffer.concat([received, chunk]);
-        if (done() || received.length > BODY_BYTES * 64) finish();
-      };
-      const timer = setTimeout(finish, BODY_WAIT_MS);
-      socket.on('data', onData);
-      socket.once('end', finish);
-      socket.once('close', finish);
-      socket.once('error', finish);
-      socket.resume();
-    });
-    return prefix();
+  /** The first KiB of a refused handshake's body (see response-body.ts). Never rejects. */
+  readBody(answered: Answered): Promise<Buffer> {
+    return readBody(answered.socket, answered.head, answered.rest);
   }
 
   private async open(): Promise<Duplex> {
@@ -148,8 +96,11 @@ export class Attempt {
       this.enter('connect');
       let socket: Duplex;
       let created: Promise<Duplex> | undefined;
+      const controller = (this.abort = new AbortController());
+      if (this.cancelled !== null) controller.abort(this.cancelled);
       try {
-        created = Promise.resolve(create({ hostname: target.hostname, port: target.port, secure: target.secure, signal: this.abort.signal }));
+        const request = { hostname: target.hostname, port: target.port, secure: target.secure, signal: controller.signal };
+        created = Promise.resolve(create(request));
         socket = await this.race(created);
       } catch (error) {
         // Cancelled first: a transport that still arrives would be left open by everyone.
@@ -374,30 +325,32 @@ export class Attempt {
     this.timings.total = now - this.started;
   }
 
-  /** A step as a promise that the attempt's cancellation also rejects. */
+  /**
+   * A step as one promise that the attempt's cancellation also rejects. Steps run one at a time,
+   * so one field holds the pending step's reject (no set, no second promise per step: this runs
+   * five times per connect).
+   */
   private wait<T>(executor: (resolve: Resolve<T>, reject: Reject) => void): Promise<T> {
-    return this.race(new Promise<T>((resolve, reject) => executor(resolve, reject)));
-  }
-
-  private race<T>(promise: Promise<T>): Promise<T> {
     const cancelled = this.cancelled;
-    if (cancelled !== null) {
-      promise.catch(() => {});
-      return Promise.reject(cancelled);
-    }
+    if (cancelled !== null) return Promise.reject(cancelled);
     return new Promise<T>((resolve, reject) => {
-      const onCancel: Reject = (error) => reject(error);
-      this.onCancel.add(onCancel);
-      promise.then(
+      this.pending = reject;
+      executor(
         (value) => {
-          this.onCancel.delete(onCancel);
+          this.pending = null;
           resolve(value);
         },
-        (error: unknown) => {
-          this.onCancel.delete(onCancel);
+        (error) => {
+          this.pending = null;
           reject(error);
         },
       );
+    });
+  }
+
+  private race<T>(promise: Promise<T>): Promise<T> {
+    return this.wait<T>((resolve, reject) => {
+      promise.then(resolve, reject as (error: unknown) => void);
     });
   }
 }

@@ -4,7 +4,7 @@ import type { LookupFunction } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { SecureContextOptions } from 'node:tls';
 import { WebSocketError } from '../../protocol/errors.js';
-import { resolveOptions, type ConnectionOptions, type ResolvedOptions } from '../options.js';
+import { resolveOptions, withResolved, type ConnectionOptions, type ResolvedOptions } from '../options.js';
 
 /** What createConnection is asked for. */
 export interface TransportRequest {
@@ -95,7 +95,7 @@ function optionalFunction<T>(name: string, value: T | undefined): T | undefined 
 
 export function resolveClientOptions(options: ClientOptions = {}): ResolvedClientOptions {
   if (typeof options !== 'object' || options === null) throw invalid('options', 'an object', options);
-  const base = resolveOptions({ ...options, perMessageDeflate: options.perMessageDeflate ?? CLIENT_DEFAULTS.perMessageDeflate });
+  const base = resolveOptions(options, CLIENT_DEFAULTS.perMessageDeflate);
   const protocols = options.protocols === undefined ? [] : typeof options.protocols === 'string' ? [options.protocols] : [...options.protocols];
   for (const protocol of protocols) if (typeof protocol !== 'string') throw invalid('protocols', 'strings', protocol);
   const headers = options.headers ?? {};
@@ -121,8 +121,7 @@ export function resolveClientOptions(options: ClientOptions = {}): ResolvedClien
   const family = options.family ?? 0;
   if (family !== 0 && family !== 4 && family !== 6) throw invalid('family', '0, 4 or 6', family);
   if (options.servername !== undefined && typeof options.servername !== 'string') throw invalid('servername', 'a string', options.servername);
-  return {
-    ...base,
+  return withResolved(base, {
     protocols,
     headers,
     origin: options.origin,
@@ -141,5 +140,5 @@ export function resolveClientOptions(options: ClientOptions = {}): ResolvedClien
     createConnection: optionalFunction('createConnection', options.createConnection),
     lookup: optionalFunction('lookup', options.lookup),
     family,
-  };
+  });
 }

@@ -1,0 +1,67 @@
+/**
+ * The start of the body of a refused handshake, for the error that reports it: what came with the
+ * head, and what follows for a moment, decoded by the core's rules (http-body.ts).
+ */
+
+import type { Duplex } from 'node:stream';
+import { bodyFraming, readBodyPrefix } from '../../protocol/http-body.js';
+import type { ResponseHead } from '../../protocol/http-response.js';
+
+// How much of a refused handshake's body is kept for the error (issue 9: "the first KiB").
+export const BODY_BYTES = 1024;
+// How long to wait for that body once the head is in: servers send it with the head, and the
+// error should not wait for a body that trickles or never ends.
+const BODY_WAIT_MS = 1000;
+
+/**
+ * The first KiB of a refused handshake's body, from what came with the head and what follows
+ * for a moment. Never rejects: a body that cannot be read is reported as what was read.
+ */
+export async function readBody(socket: Duplex, head: ResponseHead, rest: Uint8Array): Promise<Buffer> {
+  let framing;
+  try {
+    framing = bodyFraming(head);
+  } catch {
+    return Buffer.from(rest.subarray(0, BODY_BYTES));
+  }
+  let received = Buffer.from(rest);
+  const prefix = (): Buffer => {
+    try {
+      return Buffer.from(readBodyPrefix(framing, received, BODY_BYTES).body);
+    } catch {
+      return received.subarray(0, BODY_BYTES);
+    }
+  };
+  const done = (): boolean => {
+    try {
+      const result = readBodyPrefix(framing, received, BODY_BYTES);
+      // Not `truncated`: for a Content-Length over BODY_BYTES it is set before any byte has
+      // arrived; what counts is that the first KiB is here.
+      return result.complete || result.body.length >= BODY_BYTES;
+    } catch {
+      return true;
+    }
+  };
+  if (done() || socket.destroyed) return prefix();
+  await new Promise<void>((resolve) => {
+    const finish = (): void => {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.off('end', finish);
+      socket.off('close', finish);
+      socket.off('error', finish);
+      resolve();
+    };
+    const onData = (chunk: Buffer): void => {
+      received = Buffer.concat([received, chunk]);
+      if (done() || received.length > BODY_BYTES * 64) finish();
+    };
+    const timer = setTimeout(finish, BODY_WAIT_MS);
+    socket.on('data', onData);
+    socket.once('end', finish);
+    socket.once('close', finish);
+    socket.once('error', finish);
+    socket.resume();
+  });
+  return prefix();
+}
