@@ -179,6 +179,9 @@ export class Attempt {
 
   /** Opens a socket and waits for its TCP connection. */
   private tcp(open: () => Socket, where: string): Promise<Socket> {
+    // Cancelled while an earlier step settled (abort during DNS, close() right after new
+    // WebSocket()): no socket at all, or its refusal would be an 'error' nobody listens to.
+    if (this.cancelled !== null) return Promise.reject(this.cancelled);
     const socket = open();
     this.socket = socket;
     return this.wait<Socket>((resolve, reject) => {
@@ -332,7 +335,11 @@ export class Attempt {
    */
   private wait<T>(executor: (resolve: Resolve<T>, reject: Reject) => void): Promise<T> {
     const cancelled = this.cancelled;
-    if (cancelled !== null) return Promise.reject(cancelled);
+    if (cancelled !== null) {
+      // A transport made after the cancellation (TLS over a tunnel) is this attempt's to end.
+      this.socket?.destroy();
+      return Promise.reject(cancelled);
+    }
     return new Promise<T>((resolve, reject) => {
       this.pending = reject;
       executor(
