@@ -85,7 +85,8 @@ export class Inbox {
 
   // Unread messages, created on first use (an idle connection that is being read from never
   // needs one: per-connection memory matters at 10,000 connections).
-  private entries: Entry[] | null = null;
+  // Slots before `head` are cleared (undefined): see shift().
+  private entries: (Entry | undefined)[] | null = null;
   private head = 0;
   /** Entries from `head` not ready yet (compressed), and the first of them being inflated. */
   private compressedCount = 0;
@@ -218,6 +219,10 @@ export class Inbox {
 
   private shift(): void {
     const entries = this.entries!;
+    // The slot lets go of its message at once: a queue that never empties (a peer that keeps
+    // messages in flight) would otherwise hold the last 1,024 messages until compaction, long
+    // enough for the collector to promote them (a 13% slower compressed echo, bench deflate-4k).
+    entries[this.head] = undefined;
     this.head++;
     if (this.head === entries.length) {
       this.entries = null;
