@@ -62,7 +62,8 @@ type MetricKey =
   | 'perServerCore'
   | 'otherCpu'
   | 'irqCpu'
-  | 'stealCpu';
+  | 'stealCpu'
+  | 'writesPerSec';
 
 interface MetricDef {
   readonly key: MetricKey;
@@ -749,7 +750,13 @@ async function runOne(
     } else {
       const start = await marks.start;
       const end = await marks.end;
-      if (start !== undefined && end !== undefined) metrics.serverCpu = cpuPercent(start.cpu, end.cpu);
+      if (start !== undefined && end !== undefined) {
+        metrics.serverCpu = cpuPercent(start.cpu, end.cpu);
+        // The server's write system calls: how many messages each one carries is the batching.
+        if (start.cpu.writes !== undefined && end.cpu.writes !== undefined && end.cpu.at > start.cpu.at) {
+          metrics.writesPerSec = (end.cpu.writes - start.cpu.writes) / ((end.cpu.at - start.cpu.at) / 1000);
+        }
+      }
       metrics.generatorCpu = result.generatorCpu;
       const from = machineMarks.start;
       const to = machineMarks.end;
@@ -854,7 +861,14 @@ const ALL_METRICS: readonly MetricKey[] = [
   'otherCpu',
   'irqCpu',
   'stealCpu',
+  'writesPerSec',
 ];
+
+/** Messages per server write system call (Linux), for the echo and fan-out cases. */
+function perWrite(m: Metrics): number | undefined {
+  if (m.messagesPerSec === undefined || m.writesPerSec === undefined || m.writesPerSec <= 0) return undefined;
+  return m.messagesPerSec / m.writesPerSec;
+}
 
 function summarize(def: CaseDef, runs: RunRecord[], rounds: number): CaseSummary {
   const medians: CaseSummary['medians'] = {};
@@ -987,13 +1001,16 @@ function renderTables(summaries: readonly CaseSummary[], options: Options): stri
     '"per server core" is msg/s (handshakes/s for the handshake case) divided by the server\'s CPU: the work the server does per second of CPU it gets.',
   );
   lines.push(
+    '"msg/write" is msg/s divided by the server\'s write system calls per second (syscw of /proc/self/io over the window): how many messages one write carries.',
+  );
+  lines.push(
     'For the fan-out cases msg/s is deliveries/s (messages read by the subscribers, all together), MB/s their uncompressed payload, and p50/p99 the time from the publisher\'s write to the last subscriber\'s read of a message.',
   );
   lines.push('');
   lines.push(
-    '| case | server | msg/s | MB/s | handshakes/s | p50 µs | p99 µs | server CPU | per server core | generator CPU | others | irq |',
+    '| case | server | msg/s | MB/s | handshakes/s | p50 µs | p99 µs | server CPU | per server core | msg/write | generator CPU | others | irq |',
   );
-  lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const summary of summaries) {
     if (summary.id === 'idle-10k') continue;
     for (const kind of summary.servers) {
@@ -1006,7 +1023,7 @@ function renderTables(summaries: readonly CaseSummary[], options: Options): stri
       lines.push(
         `| ${summary.id} | ${SERVER_LABEL[kind]} | ${formatNumber(m.messagesPerSec)} | ${formatNumber(m.mbPerSec)} | ` +
           `${formatNumber(m.handshakesPerSec)} | ${formatNumber(m.p50Us)} | ${formatNumber(m.p99Us)} | ` +
-          `${formatNumber(m.serverCpu)}% | ${formatNumber(m.perServerCore)} | ${generator} | ${formatNumber(m.otherCpu)}%${disturbed} | ${formatNumber(m.irqCpu)}% |`,
+          `${formatNumber(m.serverCpu)}% | ${formatNumber(m.perServerCore)} | ${formatNumber(perWrite(m))} | ${generator} | ${formatNumber(m.otherCpu)}%${disturbed} | ${formatNumber(m.irqCpu)}% |`,
       );
     }
   }

@@ -8,6 +8,8 @@ export interface CpuSample {
   readonly system: number;
   /** performance.now() in the server, ms: CPU% is computed with the server's own clock. */
   readonly at: number;
+  /** Write system calls so far (Linux: syscw of /proc/self/io), to tell how much each write carries. */
+  readonly writes?: number;
 }
 
 export interface MemorySample {
