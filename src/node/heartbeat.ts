@@ -5,8 +5,16 @@
  * the sweeps advance, so the per-message cost is one assignment.
  */
 
-/** Milliseconds (performance.now()) as of the latest sweep of any heartbeat. */
-export const coarseClock = { now: performance.now() };
+/**
+ * Whole milliseconds (performance.now(), rounded down) as of the latest sweep of any heartbeat.
+ * Whole: a connection's stamps copied from it are then small integers, stored in the connection's
+ * own fields, where fractional ones would each need a heap number (memory per idle connection).
+ */
+export const coarseClock = { now: wholeMilliseconds() };
+
+function wholeMilliseconds(): number {
+  return Math.floor(performance.now());
+}
 
 export interface HeartbeatSubject {
   /**
@@ -52,7 +60,7 @@ export class Heartbeat {
   join(subject: HeartbeatSubject): void {
     this.subjects.add(subject);
     if (this.timer === null && this.period > 0) {
-      coarseClock.now = performance.now();
+      coarseClock.now = wholeMilliseconds();
       this.timer = setInterval(sweep, this.period, this);
       this.timer.unref();
     }
@@ -68,7 +76,7 @@ export class Heartbeat {
 
   /** @internal */
   sweep(): void {
-    const now = (coarseClock.now = performance.now());
+    const now = (coarseClock.now = wholeMilliseconds());
     for (const subject of this.subjects) subject.heartbeat(now, this.period);
   }
 }

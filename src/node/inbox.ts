@@ -60,12 +60,45 @@ interface Entry {
   size: number;
 }
 
-interface Waiter {
-  readonly resolve: (value: Message | IteratorResult<Message>) => void;
+/** A recv() caller: rejected at the end of the stream. */
+interface RecvWaiter {
+  readonly resolve: (value: Message) => void;
   readonly reject: (error: Error) => void;
-  /** Waiting for the async iterator: settles with { done } instead of rejecting at the end. */
-  readonly iterator: boolean;
 }
+
+/**
+ * A reader waiting for a message. The async iterator's (a for-await loop: what nearly every idle
+ * connection has) is its promise's resolve function alone, since it never rejects: no object
+ * around it, and its reject function is left to the GC (memory per idle connection).
+ */
+type Waiter = ((value: IteratorResult<Message>) => void) | RecvWaiter;
+
+/**
+ * The unread messages and their counts, made when a message has to wait and dropped once the
+ * application has read them all: an idle connection carries none of these fields (memory per idle
+ * connection; every count is 0 when nothing is queued).
+ */
+class Queue {
+  /** Slots before `head` are cleared (undefined): see Inbox.shift(). */
+  readonly entries: (Entry | undefined)[] = [];
+  head = 0;
+  /** Entries from `head` not ready yet (compressed), and the first of them being inflated. */
+  compressedCount = 0;
+  inflating: Entry | null = null;
+  /** Bytes unread: ready messages plus compressed ones, as counted in each entry's `size`. */
+  unreadBytes = 0;
+  readyBytes = 0;
+}
+
+// Inbox flags, in one field rather than five booleans of 8 bytes each (memory per idle connection).
+const PAUSED = 1;
+/** Set once the application has asked for a message: it then gets every message first. */
+const READING = 2;
+/** The stream has ended after the queued entries; reported (proceed) once reached. */
+const ENDED = 4;
+const END_REPORTED = 8;
+/** The transport is gone: nothing more will come. */
+const FINISHED = 16;
 
 function noop(): void {}
 
@@ -85,28 +118,13 @@ export class Inbox {
 
   // Unread messages, created on first use (an idle connection that is being read from never
   // needs one: per-connection memory matters at 10,000 connections).
-  // Slots before `head` are cleared (undefined): see shift().
-  private entries: (Entry | undefined)[] | null = null;
-  private head = 0;
-  /** Entries from `head` not ready yet (compressed), and the first of them being inflated. */
-  private compressedCount = 0;
-  private inflating: Entry | null = null;
-  /** Bytes unread: ready messages plus compressed ones, as counted in each entry's `size`. */
-  private unreadBytes = 0;
-  private readyBytes = 0;
-  private paused = false;
+  private queued: Queue | null = null;
+  private flags = 0;
 
   // Readers waiting for a message: almost always one (a for-await loop), so it has a field of its
   // own and only further concurrent recv() calls need an array.
   private waiter: Waiter | null = null;
   private moreWaiters: Waiter[] | null = null;
-  /** Set once the application has asked for a message: it then gets every message first. */
-  private reading = false;
-  /** The stream has ended after the queued entries; reported (proceed) once reached. */
-  private ended = false;
-  private endReported = false;
-  /** The transport is gone: nothing more will come. */
-  private finished = false;
   private onDrained: OnDrained | null = null;
 
   constructor(flow: ReadFlow, end: StreamEnd, limits: InboxLimits, inflater: Inflater | null) {
@@ -118,34 +136,34 @@ export class Inbox {
 
   /** Messages still compressed (waiting for or in inflation). */
   get compressed(): number {
-    return this.compressedCount;
+    return this.queued?.compressedCount ?? 0;
   }
 
   /** Reading from the socket is paused (receiveHighWaterMark): the silence is then ours. */
   get isPaused(): boolean {
-    return this.paused;
+    return (this.flags & PAUSED) !== 0;
   }
 
   /** Bytes of messages the application has not read (compressed ones counted as received). */
   get unread(): number {
-    return this.unreadBytes;
+    return this.queued?.unreadBytes ?? 0;
   }
 
   /** A message from the connection; `compressed` ones are inflated here, in order. */
   push(payload: Buffer, isText: boolean, compressed: boolean): void {
-    if (this.finished) return;
+    if ((this.flags & FINISHED) !== 0) return;
     if (!compressed) {
       const message: Message = isText ? { type: 'text', data: payload.toString('utf8') } : { type: 'binary', data: payload };
       // The common case: nothing queued, a reader waiting.
-      if (this.waiter !== null && this.entries === null) {
+      if (this.waiter !== null && this.queued === null) {
         this.handOver(message);
         return;
       }
-      this.queue({ message, payload: null, isText, size: payload.length });
-      this.readyBytes += payload.length;
+      const queue = this.queue({ message, payload: null, isText, size: payload.length });
+      queue.readyBytes += payload.length;
     } else {
-      this.queue({ message: null, payload, isText, size: payload.length });
-      this.compressedCount++;
+      const queue = this.queue({ message: null, payload, isText, size: payload.length });
+      queue.compressedCount++;
       this.inflateNext();
     }
     this.update();
@@ -153,7 +171,7 @@ export class Inbox {
 
   /** The stream ends after what is queued (a close frame or a protocol error arrived). */
   endOfStream(): void {
-    this.ended = true;
+    this.flags |= ENDED;
     this.checkEnd();
   }
 
@@ -164,10 +182,9 @@ export class Inbox {
    * inflate, at once if nothing is.
    */
   close(onDrained: OnDrained): void {
-    if (this.finished) return;
-    this.finished = true;
-    this.ended = true;
-    if (this.compressedCount === 0) onDrained();
+    if ((this.flags & FINISHED) !== 0) return;
+    this.flags |= FINISHED | ENDED;
+    if (this.compressed === 0) onDrained();
     else this.onDrained = onDrained;
     this.update();
     this.settleWaiters();
@@ -185,69 +202,76 @@ export class Inbox {
 
   /** The next message for recv() (iterator false) or the async iterator (true). */
   take(iterator: boolean): Promise<Message | IteratorResult<Message>> {
-    this.reading = true;
-    const entries = this.entries;
-    if (entries !== null) {
-      const entry = entries[this.head]!;
+    this.flags |= READING;
+    const queue = this.queued;
+    if (queue !== null) {
+      const entry = queue.entries[queue.head]!;
       if (entry.message !== null) {
-        this.shift();
-        this.readyBytes -= entry.size;
-        this.unreadBytes -= entry.size;
+        this.shift(queue);
+        queue.readyBytes -= entry.size;
+        queue.unreadBytes -= entry.size;
         this.update();
         this.inflateNext();
         return Promise.resolve(iterator ? { done: false, value: entry.message } : entry.message);
       }
-    } else if (this.ended) {
+    } else if ((this.flags & ENDED) !== 0) {
       // Everything before the end of the stream is read: act on it now, and say so.
       this.reportEnd();
       return iterator ? Promise.resolve(DONE) : rejected(this.end.closedError());
     }
-    const promise = new Promise<Message | IteratorResult<Message>>((resolve, reject) => {
-      const waiter = { resolve, reject, iterator };
-      if (this.waiter === null) this.waiter = waiter;
-      else (this.moreWaiters ??= []).push(waiter);
-    });
+    // The iterator's waiter is its resolve function alone (see Waiter).
+    const promise = iterator
+      ? new Promise<IteratorResult<Message>>((resolve) => this.addWaiter(resolve))
+      : new Promise<Message>((resolve, reject) => this.addWaiter({ resolve, reject }));
     // A reader waiting with nothing ready is what "caught up" means.
     this.checkEnd();
     return promise;
   }
 
-  private queue(entry: Entry): void {
-    (this.entries ??= []).push(entry);
-    this.unreadBytes += entry.size;
+  private addWaiter(waiter: Waiter): void {
+    if (this.waiter === null) this.waiter = waiter;
+    else (this.moreWaiters ??= []).push(waiter);
   }
 
-  private shift(): void {
-    const entries = this.entries!;
+  private queue(entry: Entry): Queue {
+    const queue = (this.queued ??= new Queue());
+    queue.entries.push(entry);
+    queue.unreadBytes += entry.size;
+    return queue;
+  }
+
+  private shift(queue: Queue): void {
+    const entries = queue.entries;
     // The slot lets go of its message at once: a queue that never empties (a peer that keeps
     // messages in flight) would otherwise hold the last 1,024 messages until compaction, long
     // enough for the collector to promote them (a 13% slower compressed echo, bench deflate-4k).
-    entries[this.head] = undefined;
-    this.head++;
-    if (this.head === entries.length) {
-      this.entries = null;
-      this.head = 0;
-    } else if (this.head >= 1024 && this.head * 2 >= entries.length) {
-      entries.splice(0, this.head);
-      this.head = 0;
+    entries[queue.head] = undefined;
+    queue.head++;
+    if (queue.head === entries.length) {
+      // Every count is 0 again: the queue goes (a fresh one is made for the next message waiting).
+      this.queued = null;
+    } else if (queue.head >= 1024 && queue.head * 2 >= entries.length) {
+      entries.splice(0, queue.head);
+      queue.head = 0;
     }
   }
 
   private handOver(message: Message): void {
     const waiter = this.waiter!;
     this.waiter = this.moreWaiters?.shift() ?? null;
-    if (waiter.iterator) waiter.resolve({ done: false, value: message });
+    if (typeof waiter === 'function') waiter({ done: false, value: message });
     else waiter.resolve(message);
   }
 
   /** Hands ready messages at the head of the queue to waiting readers. */
   private deliverReady(): void {
-    while (this.waiter !== null && this.entries !== null) {
-      const entry = this.entries[this.head]!;
+    let queue;
+    while (this.waiter !== null && (queue = this.queued) !== null) {
+      const entry = queue.entries[queue.head]!;
       if (entry.message === null) return;
-      this.shift();
-      this.readyBytes -= entry.size;
-      this.unreadBytes -= entry.size;
+      this.shift(queue);
+      queue.readyBytes -= entry.size;
+      queue.unreadBytes -= entry.size;
       this.handOver(entry.message);
     }
   }
@@ -258,13 +282,15 @@ export class Inbox {
    */
   private update(): void {
     const mark = this.limits.receiveHighWaterMark;
-    if (!this.paused) {
-      if (this.unreadBytes >= mark && !this.finished) {
-        this.paused = true;
+    const unread = this.unread;
+    const finished = (this.flags & FINISHED) !== 0;
+    if ((this.flags & PAUSED) === 0) {
+      if (unread >= mark && !finished) {
+        this.flags |= PAUSED;
         this.flow.pause();
       }
-    } else if (this.unreadBytes <= mark / 2 || this.finished) {
-      this.paused = false;
+    } else if (unread <= mark / 2 || finished) {
+      this.flags &= ~PAUSED;
       this.flow.resume();
     }
   }
@@ -275,35 +301,37 @@ export class Inbox {
    * receiveHighWaterMark.
    */
   private inflateNext(): void {
-    if (this.inflating !== null || this.compressedCount === 0 || this.inflater === null) return;
-    if (this.readyBytes >= this.limits.receiveHighWaterMark) return;
-    const entry = this.entries![this.firstCompressed()]!;
-    this.inflating = entry;
+    const queue = this.queued;
+    if (queue === null || queue.inflating !== null || queue.compressedCount === 0 || this.inflater === null) return;
+    if (queue.readyBytes >= this.limits.receiveHighWaterMark) return;
+    const entry = queue.entries[this.firstCompressed(queue)]!;
+    queue.inflating = entry;
     this.inflater.decompress(entry.payload!, entry.isText, this.limits.maxPayload, (error, data) => {
-      if (this.inflating !== entry) return; // dropped meanwhile (the transport closed)
-      this.inflating = null;
+      // Dropped meanwhile (the transport closed): its queue is gone or no longer inflating it.
+      if (this.queued !== queue || queue.inflating !== entry) return;
+      queue.inflating = null;
       entry.payload = null;
       if (error !== null) {
         // The entry and everything after it are dropped: the connection fails (1007 / 1009).
-        this.dropFrom(this.entries!.indexOf(entry, this.head));
+        this.dropFrom(queue, queue.entries.indexOf(entry, queue.head));
         this.update();
-        if (!this.finished) this.end.failReceived(error as ProtocolError);
+        if ((this.flags & FINISHED) === 0) this.end.failReceived(error as ProtocolError);
         this.checkEnd();
         this.drained();
         this.settleWaiters();
         return;
       }
-      this.compressedCount--;
-      this.unreadBytes -= entry.size;
+      queue.compressedCount--;
+      queue.unreadBytes -= entry.size;
       entry.message = entry.isText ? { type: 'text', data: data!.toString('utf8') } : { type: 'binary', data: data! };
       entry.size = data!.length;
-      this.unreadBytes += entry.size;
-      this.readyBytes += entry.size;
+      queue.unreadBytes += entry.size;
+      queue.readyBytes += entry.size;
       this.deliverReady();
       this.update();
       this.inflateNext();
       this.checkEnd();
-      if (this.compressedCount === 0) {
+      if (this.compressed === 0) {
         this.drained();
         this.settleWaiters();
       }
@@ -311,45 +339,44 @@ export class Inbox {
   }
 
   private drained(): void {
-    if (!this.finished || this.compressedCount > 0) return;
+    if ((this.flags & FINISHED) === 0 || this.compressed > 0) return;
     const onDrained = this.onDrained;
     this.onDrained = null;
     onDrained?.();
   }
 
   /** Drops the entries from `index` on (a failed inflation, or the transport gone), and recounts. */
-  private dropFrom(index: number): void {
-    const entries = this.entries!;
+  private dropFrom(queue: Queue, index: number): void {
+    const entries = queue.entries;
     entries.length = index;
-    this.compressedCount = 0;
-    this.inflating = null;
+    queue.compressedCount = 0;
+    queue.inflating = null;
     let unread = 0;
     let ready = 0;
-    for (let i = this.head; i < entries.length; i++) {
+    for (let i = queue.head; i < entries.length; i++) {
       const entry = entries[i]!;
       unread += entry.size;
       if (entry.message !== null) ready += entry.size;
     }
-    this.unreadBytes = unread;
-    this.readyBytes = ready;
-    if (this.head === entries.length) {
-      this.entries = null;
-      this.head = 0;
-    }
+    queue.unreadBytes = unread;
+    queue.readyBytes = ready;
+    if (queue.head === entries.length) this.queued = null;
   }
 
   /** Index of the first entry still compressed (there is one: compressedCount > 0). */
-  private firstCompressed(): number {
-    const entries = this.entries!;
-    let i = this.head;
+  private firstCompressed(queue: Queue): number {
+    const entries = queue.entries;
+    let i = queue.head;
     while (entries[i]!.message !== null) i++;
     return i;
   }
 
   private dropCompressed(): void {
-    this.inflating = null;
-    if (this.compressedCount === 0 || this.entries === null) return;
-    this.dropFrom(this.firstCompressed());
+    const queue = this.queued;
+    if (queue === null) return;
+    queue.inflating = null;
+    if (queue.compressedCount === 0) return;
+    this.dropFrom(queue, this.firstCompressed(queue));
     this.update();
   }
 
@@ -358,30 +385,31 @@ export class Inbox {
    * application, if it reads, has taken every message and waits for the next.
    */
   private checkEnd(): void {
-    if (!this.ended || this.endReported || this.finished) return;
-    if (this.compressedCount > 0) return;
-    if (this.reading && (this.entries !== null || this.waiter === null)) return;
+    const flags = this.flags;
+    if ((flags & ENDED) === 0 || (flags & (END_REPORTED | FINISHED)) !== 0) return;
+    if (this.compressed > 0) return;
+    if ((flags & READING) !== 0 && (this.queued !== null || this.waiter === null)) return;
     this.reportEnd();
-    if (this.entries === null) this.settleWaiters();
+    if (this.queued === null) this.settleWaiters();
   }
 
   private reportEnd(): void {
-    if (this.endReported || this.finished) return;
-    this.endReported = true;
+    if ((this.flags & (END_REPORTED | FINISHED)) !== 0) return;
+    this.flags |= END_REPORTED;
     this.end.proceed();
   }
 
   /** Wakes readers waiting for a message that will not come. */
   private settleWaiters(): void {
-    if (this.waiter === null || this.entries !== null) return;
-    if (!this.endReported && !this.finished) return;
+    if (this.waiter === null || this.queued !== null) return;
+    if ((this.flags & (END_REPORTED | FINISHED)) === 0) return;
     const waiters = [this.waiter, ...(this.moreWaiters ?? [])];
     this.waiter = this.moreWaiters = null;
     // An Error captures a stack: only made for recv() callers, never for iterators, which the
     // normal end of every connection wakes.
     let error: ConnectionClosedError | undefined;
     for (const waiter of waiters) {
-      if (waiter.iterator) waiter.resolve(DONE);
+      if (typeof waiter === 'function') waiter(DONE);
       else waiter.reject((error ??= this.end.closedError()));
     }
   }

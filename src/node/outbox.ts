@@ -87,6 +87,12 @@ class Batch {
   }
 }
 
+// Outbox flags, one field for four booleans of 8 bytes each (memory per connection).
+const FLUSH_SCHEDULED = 1;
+const COMPRESSING = 2;
+const END_REQUESTED = 4;
+const ENDED = 8;
+
 export class Outbox {
   private readonly connection: Connection;
   private readonly socket: Duplex;
@@ -94,14 +100,12 @@ export class Outbox {
   private readonly compressor: Compressor | null;
   private readonly threshold: number;
 
-  private flushScheduled = false;
+  // FLUSH_SCHEDULED, COMPRESSING, END_REQUESTED, ENDED (read through the accessors below).
+  private flags = 0;
   private batch: Batch | null = null;
   // Messages waiting to be compressed, in order; the first is being compressed when `compressing`.
   private jobs: (Job | typeof RESET)[] | null = null;
-  private compressing = false;
   private compressBytes = 0;
-  private endRequested = false;
-  private ended = false;
   private drainWaiters: { resolve: () => void; reject: (error: Error) => void }[] | null = null;
 
   constructor(connection: Connection, socket: Duplex, limits: OutboxLimits, compressor: Compressor | null, threshold: number) {
@@ -112,9 +116,41 @@ export class Outbox {
     this.threshold = threshold;
   }
 
+  private get flushScheduled(): boolean {
+    return (this.flags & FLUSH_SCHEDULED) !== 0;
+  }
+
+  private set flushScheduled(on: boolean) {
+    this.flags = on ? this.flags | FLUSH_SCHEDULED : this.flags & ~FLUSH_SCHEDULED;
+  }
+
+  private get compressing(): boolean {
+    return (this.flags & COMPRESSING) !== 0;
+  }
+
+  private set compressing(on: boolean) {
+    this.flags = on ? this.flags | COMPRESSING : this.flags & ~COMPRESSING;
+  }
+
+  private get endRequested(): boolean {
+    return (this.flags & END_REQUESTED) !== 0;
+  }
+
+  private set endRequested(on: boolean) {
+    this.flags = on ? this.flags | END_REQUESTED : this.flags & ~END_REQUESTED;
+  }
+
+  private get ended(): boolean {
+    return (this.flags & ENDED) !== 0;
+  }
+
+  private set ended(on: boolean) {
+    this.flags = on ? this.flags | ENDED : this.flags & ~ENDED;
+  }
+
   /** Bytes accepted that the kernel has not taken yet (messages waiting to be compressed included). */
   get bufferedAmount(): number {
-    return this.compressBytes + this.connection.writer.pendingBytes + this.socket.writableLength;
+    return this.compressBytes + this.connection.pendingBytes + this.socket.writableLength;
   }
 
   /**
@@ -190,7 +226,7 @@ export class Outbox {
     if (this.socketGone()) return rejected(this.closedError());
     const promise = new Promise<void>((resolve, reject) => (this.drainWaiters ??= []).push({ resolve, reject }));
     promise.catch(noop);
-    if (this.connection.writer.pendingBytes === 0 && this.compressBytes === 0) {
+    if (this.connection.pendingBytes === 0 && this.compressBytes === 0) {
       // A write of nothing calls back once every write before it is done; once our side is ended
       // that write would be a write after end, which destroys the socket and what it still holds
       // (our close frame included), so wait for 'finish' instead: every write is done then.

@@ -285,18 +285,22 @@ export class WebSocketServer {
   }
 
   private runHandler(handler: ConnectionHandler, ws: Ws, request: IncomingMessage): void {
-    const failed = (error: unknown): void => {
-      // A recv() loop ends with ConnectionClosedError when the peer goes: that is not a bug.
-      if (error instanceof WebSocketError && error.code === 'WS_ERR_CLOSED') return;
-      this.report(error, ws);
-      ws.abort(CloseCode.INTERNAL_ERROR, 'internal error', 'WS_ERR_HANDLER_FAILED');
-    };
     try {
       const result = handler(ws, request);
-      if (isPromiseLike(result)) result.then(undefined, failed);
+      // The rejection handler lives as long as the handler runs (for an idle connection, as long
+      // as it is open): a bound method (48 + 24 bytes) rather than a closure and its context
+      // (about 104; memory per idle connection).
+      if (isPromiseLike(result)) result.then(undefined, this.handlerFailed.bind(this, ws));
     } catch (error) {
-      failed(error);
+      this.handlerFailed(ws, error);
     }
+  }
+
+  private handlerFailed(ws: Ws, error: unknown): void {
+    // A recv() loop ends with ConnectionClosedError when the peer goes: that is not a bug.
+    if (error instanceof WebSocketError && error.code === 'WS_ERR_CLOSED') return;
+    this.report(error, ws);
+    ws.abort(CloseCode.INTERNAL_ERROR, 'internal error', 'WS_ERR_HANDLER_FAILED');
   }
 
   /** A plain HTTP request on listen()'s server: the onHttpRequest hook's, else 426. */

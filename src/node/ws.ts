@@ -17,6 +17,7 @@ import {
   Connection,
   type CloseResult,
   type ConnectionHandler,
+  type ConnectionOptions,
   type ConnectionState,
   type Role,
 } from '../protocol/connection.js';
@@ -60,18 +61,54 @@ const EMPTY = Buffer.alloc(0);
 
 function noop(): void {}
 
+// The core's options, one object for all the connections with the same limits rather than a
+// literal per connection: the Connection keeps it, to make its writer on first use (memory per
+// idle connection). Bounded: a process uses a handful of distinct limits.
+const connectionOptions = new Map<string, ConnectionOptions>();
+
+function connectionOptionsFor(config: ConnectionConfig, compressed: boolean): ConnectionOptions {
+  const key = `${config.role}/${config.maxPayload}/${config.maxFragments}/${compressed}`;
+  let options = connectionOptions.get(key);
+  if (options === undefined) {
+    if (connectionOptions.size >= 64) connectionOptions.clear();
+    options = {
+      role: config.role,
+      maxPayload: config.maxPayload,
+      maxFragments: config.maxFragments,
+      allowRsv1: compressed,
+      slab: sharedSlab,
+      alloc: allocBuffer,
+      isUtf8: isUtf8Buffer,
+      textEncoding: bufferTextEncoding,
+      randomMask: config.role === 'client' ? randomMask : undefined,
+    };
+    connectionOptions.set(key, options);
+  }
+  return options;
+}
+
 function rejected<T>(error: Error): Promise<T> {
   const promise = Promise.reject(error);
   promise.catch(noop);
   return promise;
 }
 
+/**
+ * What a connection needs only once it closes, is asked how it closed, or pings: four fields an
+ * idle connection does without, made together when the first is set (memory per idle connection).
+ */
+class Extras {
+  timer: NodeJS.Timeout | null = null;
+  // `closed`, created when first asked for.
+  closedPromise: Promise<CloseResult> | null = null;
+  resolveClosed: ((result: CloseResult) => void) | null = null;
+  pings: Pings | null = null;
+}
+
 // Ws is also the core's ConnectionHandler, a HeartbeatSubject and its own KeepaliveStamps, but
 // says so only where it is passed as one: those members are internal (stripped from the published
 // types), which an `implements` clause would then contradict.
 export class Ws implements AsyncIterableIterator<Message> {
-  /** 'server' for a connection a server accepted, 'client' for one connect() made. */
-  readonly role: Role;
   /** The subprotocol agreed in the handshake, or '' when none was. */
   readonly protocol: string;
   /** The extensions agreed in the handshake (Sec-WebSocket-Extensions), or ''. */
@@ -81,13 +118,12 @@ export class Ws implements AsyncIterableIterator<Message> {
   private readonly config: ConnectionConfig;
   private readonly connection: Connection;
   private readonly inbox: Inbox;
-  private readonly outbox: Outbox;
+  // Made on first use (see `outbox`): a connection that has sent nothing yet carries none.
+  private outboxState: Outbox | null = null;
   private readonly codec: PerMessageDeflate | null;
-  private timer: NodeJS.Timeout | null = null;
-  // `closed`, created when first asked for.
-  private closedPromise: Promise<CloseResult> | null = null;
-  private resolveClosed: ((result: CloseResult) => void) | null = null;
-  private pings: Pings | null = null;
+  // The close timer, `closed` and the pings waiting for pongs, made when one is first needed
+  // (see Extras and the accessors below).
+  private extras: Extras | null = null;
 
   /** @internal Keepalive stamps (coarse clock, see heartbeat.ts). */
   lastSeen: number;
@@ -104,25 +140,15 @@ export class Ws implements AsyncIterableIterator<Message> {
   constructor(socket: Duplex, config: ConnectionConfig, negotiated: Negotiated) {
     this.socket = socket;
     this.config = config;
-    this.role = config.role;
     this.protocol = negotiated.protocol;
     this.extensions = negotiated.extensions;
     const codec = (this.codec = negotiated.deflate);
     const handler: ConnectionHandler = this;
-    const connection = (this.connection = new Connection(handler, {
-      role: config.role,
-      maxPayload: config.maxPayload,
-      maxFragments: config.maxFragments,
-      allowRsv1: codec !== null,
-      slab: sharedSlab,
-      alloc: allocBuffer,
-      isUtf8: isUtf8Buffer,
-      textEncoding: bufferTextEncoding,
-      randomMask: config.role === 'client' ? randomMask : undefined,
-    }));
+    const connection = (this.connection = new Connection(handler, connectionOptionsFor(config, codec !== null)));
     this.inbox = new Inbox(socket, connection, config, codec);
-    this.outbox = new Outbox(connection, socket, config, codec, config.perMessageDeflate?.threshold ?? 0);
-    this.lastSeen = this.lastMessageAt = performance.now();
+    // Whole milliseconds, as the coarse clock's: small integers live in the field itself, where a
+    // fraction would need a heap number per stamp (memory per idle connection).
+    this.lastSeen = this.lastMessageAt = Math.floor(performance.now());
     this.socket[kWs] = this;
     socket.on('data', onSocketData);
     socket.on('end', onSocketEnd);
@@ -132,6 +158,44 @@ export class Ws implements AsyncIterableIterator<Message> {
     if (typeof (socket as Socket).setTimeout === 'function') (socket as Socket).setTimeout(0);
     const subject: HeartbeatSubject = this;
     config.heartbeat.join(subject);
+  }
+
+  /** 'server' for a connection a server accepted, 'client' for one connect() made. */
+  get role(): Role {
+    // The config's, not a field of every connection (memory per idle connection).
+    return this.config.role;
+  }
+
+  private get timer(): NodeJS.Timeout | null {
+    return this.extras?.timer ?? null;
+  }
+
+  private set timer(timer: NodeJS.Timeout | null) {
+    if (timer !== null || this.extras !== null) (this.extras ??= new Extras()).timer = timer;
+  }
+
+  private get closedPromise(): Promise<CloseResult> | null {
+    return this.extras?.closedPromise ?? null;
+  }
+
+  private set closedPromise(promise: Promise<CloseResult> | null) {
+    (this.extras ??= new Extras()).closedPromise = promise;
+  }
+
+  private get resolveClosed(): ((result: CloseResult) => void) | null {
+    return this.extras?.resolveClosed ?? null;
+  }
+
+  private set resolveClosed(resolve: ((result: CloseResult) => void) | null) {
+    (this.extras ??= new Extras()).resolveClosed = resolve;
+  }
+
+  private get pings(): Pings | null {
+    return this.extras?.pings ?? null;
+  }
+
+  private set pings(pings: Pings | null) {
+    (this.extras ??= new Extras()).pings = pings;
   }
 
   get readyState(): ReadyState {
@@ -159,7 +223,9 @@ export class Ws implements AsyncIterableIterator<Message> {
 
   /** Bytes accepted by send() that the kernel has not taken yet. */
   get bufferedAmount(): number {
-    return this.outbox.bufferedAmount;
+    const outbox = this.outboxState;
+    // Without an outbox nothing waits for compression: what the writer and the socket hold.
+    return outbox !== null ? outbox.bufferedAmount : this.connection.pendingBytes + this.socket.writableLength;
   }
 
   /** The permessage-deflate parameters negotiated (from this side's point of view), or null. */
@@ -262,6 +328,20 @@ export class Ws implements AsyncIterableIterator<Message> {
   }
 
   // ---- internals -------------------------------------------------------------------------------
+
+  /**
+   * The outbound side, made when something is first sent or queued (a message, a ping, a pong, a
+   * close frame): until then an idle connection carries no Outbox (memory per idle connection).
+   */
+  private get outbox(): Outbox {
+    return (this.outboxState ??= new Outbox(
+      this.connection,
+      this.socket,
+      this.config,
+      this.codec,
+      this.config.perMessageDeflate?.threshold ?? 0,
+    ));
+  }
 
   /** @internal Bytes from the socket (also the `head` of the upgrade). */
   receiveChunk(chunk: Buffer): void {
@@ -371,7 +451,7 @@ export class Ws implements AsyncIterableIterator<Message> {
     const result = this.connection.transportClosed();
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
-    this.outbox.transportClosed();
+    this.outboxState?.transportClosed();
     // Messages that arrived before the end are still inflated for the application; the zlib
     // contexts and their budget are freed once they are, or after closeTimeout if it stops reading.
     this.inbox.close(() => this.freeCodec());

@@ -107,29 +107,123 @@ interface Outcome {
   readonly errorCode: WebSocketErrorCode | undefined;
 }
 
+// Connection flags, one field for three booleans of 8 bytes each (memory per idle connection).
+const FAILED = 1;
+const ENDED = 2;
+const PEER_ENDED = 4;
+
+/**
+ * What a connection knows of its ending: five fields an open connection does not need, so they
+ * are made together once it starts closing (memory per idle connection).
+ */
+class Closing {
+  sentClose: CloseInfo | null = null;
+  receivedClose: CloseInfo | null = null;
+  pending: Pending | null = null;
+  // The first explanation of why the connection is ending; `failed` when it is ours.
+  outcome: Outcome | null = null;
+  result: CloseResult | null = null;
+}
+
 export class Connection implements ParserHandler {
-  readonly role: Role;
-  readonly writer: FrameWriter;
+  // The options are kept (not copied into fields): the transport passes one object shared by its
+  // connections, and the writer is made from it on first use (memory per idle connection).
+  private readonly options: ConnectionOptions;
+  private frameWriter: FrameWriter | null = null;
   private readonly parser: FrameParser;
   private readonly handler: ConnectionHandler;
 
   private currentState: ConnectionState = 'open';
-  private sentClose: CloseInfo | null = null;
-  private receivedClose: CloseInfo | null = null;
-  private pending: Pending | null = null;
-  // The first explanation of why the connection is ending; `failed` when it is ours.
-  private outcome: Outcome | null = null;
-  private failed = false;
-  // We asked the transport to end our side of TCP; the peer ended its side.
-  private ended = false;
-  private peerEnded = false;
-  private result: CloseResult | null = null;
+  // How it is closing (see Closing, and the accessors below): made once it starts to.
+  private closing: Closing | null = null;
+  // FAILED; ENDED: we asked the transport to end our side of TCP; PEER_ENDED: the peer ended its.
+  private flags = 0;
 
   constructor(handler: ConnectionHandler, options: ConnectionOptions) {
-    this.role = options.role;
+    this.options = options;
     this.handler = handler;
     this.parser = new FrameParser(this, options);
-    this.writer = new FrameWriter(options);
+  }
+
+  get role(): Role {
+    return this.options.role;
+  }
+
+  /**
+   * Where the frames to send accumulate. Made when first needed: a connection that has sent
+   * nothing yet (an idle one) carries no writer (memory per idle connection).
+   */
+  get writer(): FrameWriter {
+    return (this.frameWriter ??= new FrameWriter(this.options));
+  }
+
+  /** Bytes queued in the writer, not taken yet (0 without a writer: none is made for asking). */
+  get pendingBytes(): number {
+    return this.frameWriter?.pendingBytes ?? 0;
+  }
+
+  private get sentClose(): CloseInfo | null {
+    return this.closing?.sentClose ?? null;
+  }
+
+  private set sentClose(info: CloseInfo | null) {
+    if (info !== null || this.closing !== null) (this.closing ??= new Closing()).sentClose = info;
+  }
+
+  private get receivedClose(): CloseInfo | null {
+    return this.closing?.receivedClose ?? null;
+  }
+
+  private set receivedClose(info: CloseInfo | null) {
+    if (info !== null || this.closing !== null) (this.closing ??= new Closing()).receivedClose = info;
+  }
+
+  private get pending(): Pending | null {
+    return this.closing?.pending ?? null;
+  }
+
+  private set pending(pending: Pending | null) {
+    if (pending !== null || this.closing !== null) (this.closing ??= new Closing()).pending = pending;
+  }
+
+  private get outcome(): Outcome | null {
+    return this.closing?.outcome ?? null;
+  }
+
+  private set outcome(outcome: Outcome | null) {
+    if (outcome !== null || this.closing !== null) (this.closing ??= new Closing()).outcome = outcome;
+  }
+
+  private get result(): CloseResult | null {
+    return this.closing?.result ?? null;
+  }
+
+  private set result(result: CloseResult | null) {
+    if (result !== null || this.closing !== null) (this.closing ??= new Closing()).result = result;
+  }
+
+  private get failed(): boolean {
+    return (this.flags & FAILED) !== 0;
+  }
+
+  private set failed(on: boolean) {
+    this.flags = on ? this.flags | FAILED : this.flags & ~FAILED;
+  }
+
+  private get ended(): boolean {
+    return (this.flags & ENDED) !== 0;
+  }
+
+  private set ended(on: boolean) {
+    this.flags = on ? this.flags | ENDED : this.flags & ~ENDED;
+  }
+
+  private get peerEnded(): boolean {
+    return (this.flags & PEER_ENDED) !== 0;
+  }
+
+  private set peerEnded(on: boolean) {
+    this.flags = on ? this.flags | PEER_ENDED : this.flags & ~PEER_ENDED;
   }
 
   get state(): ConnectionState {
@@ -293,7 +387,7 @@ export class Connection implements ParserHandler {
     this.record(code, reason, errorCode, true);
     // Our close frame, if queued, was queued behind the frames dropped (nothing is reserved after
     // it), so it was dropped with them: the failure's close frame goes out instead (7.1.7).
-    if (this.writer.dropReserved()) this.sentClose = null;
+    if (this.frameWriter !== null && this.frameWriter.dropReserved()) this.sentClose = null;
     if (this.sentClose === null) this.writeClose(payload, code, sentReason);
     this.currentState = 'closing';
     this.end();

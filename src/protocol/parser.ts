@@ -66,12 +66,9 @@ function fail(code: ConstructorParameters<typeof ProtocolError>[0], message: str
 
 export class FrameParser {
   private readonly handler: ParserHandler;
-  private readonly expectMasked: boolean;
-  private readonly maxPayload: number;
-  private readonly maxFragments: number;
-  private readonly allowRsv1: boolean;
-  private readonly alloc: (size: number) => Uint8Array;
-  private readonly isUtf8: (bytes: Uint8Array) => boolean;
+  // Kept, not copied into six fields: the transport passes one object shared by its connections
+  // (memory per idle connection). The settings are read through the getters below.
+  private readonly options: ParserOptions;
 
   private readonly header = createFrameHeader();
   // A header split across chunks is gathered here first (allocated only then: it is rare, and an
@@ -100,12 +97,31 @@ export class FrameParser {
 
   constructor(handler: ParserHandler, options: ParserOptions) {
     this.handler = handler;
-    this.expectMasked = options.role === 'server';
-    this.maxPayload = options.maxPayload;
-    this.maxFragments = options.maxFragments;
-    this.allowRsv1 = options.allowRsv1 ?? false;
-    this.alloc = options.alloc ?? defaultAlloc;
-    this.isUtf8 = options.isUtf8 ?? isValidUtf8;
+    this.options = options;
+  }
+
+  private get expectMasked(): boolean {
+    return this.options.role === 'server';
+  }
+
+  private get maxPayload(): number {
+    return this.options.maxPayload;
+  }
+
+  private get maxFragments(): number {
+    return this.options.maxFragments;
+  }
+
+  private get allowRsv1(): boolean {
+    return this.options.allowRsv1 ?? false;
+  }
+
+  private get alloc(): (size: number) => Uint8Array {
+    return this.options.alloc ?? defaultAlloc;
+  }
+
+  private get isUtf8(): (bytes: Uint8Array) => boolean {
+    return this.options.isUtf8 ?? isValidUtf8;
   }
 
   /**
