@@ -116,38 +116,6 @@ export class Outbox {
     this.threshold = threshold;
   }
 
-  private get flushScheduled(): boolean {
-    return (this.flags & FLUSH_SCHEDULED) !== 0;
-  }
-
-  private set flushScheduled(on: boolean) {
-    this.flags = on ? this.flags | FLUSH_SCHEDULED : this.flags & ~FLUSH_SCHEDULED;
-  }
-
-  private get compressing(): boolean {
-    return (this.flags & COMPRESSING) !== 0;
-  }
-
-  private set compressing(on: boolean) {
-    this.flags = on ? this.flags | COMPRESSING : this.flags & ~COMPRESSING;
-  }
-
-  private get endRequested(): boolean {
-    return (this.flags & END_REQUESTED) !== 0;
-  }
-
-  private set endRequested(on: boolean) {
-    this.flags = on ? this.flags | END_REQUESTED : this.flags & ~END_REQUESTED;
-  }
-
-  private get ended(): boolean {
-    return (this.flags & ENDED) !== 0;
-  }
-
-  private set ended(on: boolean) {
-    this.flags = on ? this.flags | ENDED : this.flags & ~ENDED;
-  }
-
   /** Bytes accepted that the kernel has not taken yet (messages waiting to be compressed included). */
   get bufferedAmount(): number {
     return this.compressBytes + this.connection.pendingBytes + this.socket.writableLength;
@@ -209,14 +177,14 @@ export class Outbox {
 
   /** Something was queued in the writer (a pong, a keepalive ping, a close frame). */
   scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
+    if ((this.flags & FLUSH_SCHEDULED) !== 0) return;
+    this.flags |= FLUSH_SCHEDULED;
     process.nextTick(flushSoon, this);
   }
 
   /** End our side of TCP once everything queued before is written. */
   requestEnd(): void {
-    this.endRequested = true;
+    this.flags |= END_REQUESTED;
     this.flush();
   }
 
@@ -238,7 +206,7 @@ export class Outbox {
 
   /** Writes everything that can be written, in one socket write where possible. */
   flush(): void {
-    this.flushScheduled = false;
+    this.flags &= ~FLUSH_SCHEDULED;
     const writer = this.connection.writer;
     const chunks = writer.take();
     let batch = this.batch;
@@ -253,7 +221,7 @@ export class Outbox {
     else batch = null;
     const socket = this.socket;
     if (chunks.length > 0) {
-      if (this.ended || socket.destroyed || !socket.writable) {
+      if ((this.flags & ENDED) !== 0 || socket.destroyed || !socket.writable) {
         batch?.settle(this, new Error('socket closed'));
         return;
       }
@@ -279,8 +247,8 @@ export class Outbox {
     } else {
       batch?.settle(this);
     }
-    if (this.endRequested && !this.ended && writer.idle) {
-      this.ended = true;
+    if ((this.flags & END_REQUESTED) !== 0 && (this.flags & ENDED) === 0 && writer.idle) {
+      this.flags |= ENDED;
       socket.end();
     }
   }
@@ -338,7 +306,7 @@ export class Outbox {
   private pump(): void {
     const jobs = this.jobs;
     const compressor = this.compressor!;
-    while (!this.compressing && jobs !== null && this.jobs === jobs && jobs.length > 0) {
+    while ((this.flags & COMPRESSING) === 0 && jobs !== null && this.jobs === jobs && jobs.length > 0) {
       const job = jobs[0]!;
       if (job === RESET) {
         jobs.shift();
@@ -350,9 +318,9 @@ export class Outbox {
         this.compressBytes -= job.data.length;
         continue;
       }
-      this.compressing = true;
+      this.flags |= COMPRESSING;
       compressor.compress(job.data, (error, compressed) => {
-        this.compressing = false;
+        this.flags &= ~COMPRESSING;
         if (this.jobs !== jobs) return; // the transport closed meanwhile
         jobs.shift();
         this.compressBytes -= job.data.length;
@@ -366,7 +334,7 @@ export class Outbox {
         this.pump();
       });
     }
-    if (!this.compressing && this.jobs !== null && this.jobs.length === 0) this.jobs = null;
+    if ((this.flags & COMPRESSING) === 0 && this.jobs !== null && this.jobs.length === 0) this.jobs = null;
   }
 
   private queued(): Promise<void> {

@@ -61,30 +61,25 @@ const EMPTY = Buffer.alloc(0);
 
 function noop(): void {}
 
-// The core's options, one object for all the connections with the same limits rather than a
-// literal per connection: the Connection keeps it, to make its writer on first use (memory per
-// idle connection). Bounded: a process uses a handful of distinct limits.
-const connectionOptions = new Map<string, ConnectionOptions>();
+// The core's options, one object per config (a server's connections share its config) and
+// compression, rather than a literal per connection: the Connection keeps it, to make its writer
+// on first use (memory per idle connection). Keyed by the config itself, so it goes with it.
+const connectionOptions = new WeakMap<ConnectionConfig, [plain?: ConnectionOptions, compressed?: ConnectionOptions]>();
 
 function connectionOptionsFor(config: ConnectionConfig, compressed: boolean): ConnectionOptions {
-  const key = `${config.role}/${config.maxPayload}/${config.maxFragments}/${compressed}`;
-  let options = connectionOptions.get(key);
-  if (options === undefined) {
-    if (connectionOptions.size >= 64) connectionOptions.clear();
-    options = {
-      role: config.role,
-      maxPayload: config.maxPayload,
-      maxFragments: config.maxFragments,
-      allowRsv1: compressed,
-      slab: sharedSlab,
-      alloc: allocBuffer,
-      isUtf8: isUtf8Buffer,
-      textEncoding: bufferTextEncoding,
-      randomMask: config.role === 'client' ? randomMask : undefined,
-    };
-    connectionOptions.set(key, options);
-  }
-  return options;
+  let pair = connectionOptions.get(config);
+  if (pair === undefined) connectionOptions.set(config, (pair = []));
+  return (pair[compressed ? 1 : 0] ??= {
+    role: config.role,
+    maxPayload: config.maxPayload,
+    maxFragments: config.maxFragments,
+    allowRsv1: compressed,
+    slab: sharedSlab,
+    alloc: allocBuffer,
+    isUtf8: isUtf8Buffer,
+    textEncoding: bufferTextEncoding,
+    randomMask: config.role === 'client' ? randomMask : undefined,
+  });
 }
 
 function rejected<T>(error: Error): Promise<T> {

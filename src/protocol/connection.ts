@@ -202,30 +202,6 @@ export class Connection implements ParserHandler {
     if (result !== null || this.closing !== null) (this.closing ??= new Closing()).result = result;
   }
 
-  private get failed(): boolean {
-    return (this.flags & FAILED) !== 0;
-  }
-
-  private set failed(on: boolean) {
-    this.flags = on ? this.flags | FAILED : this.flags & ~FAILED;
-  }
-
-  private get ended(): boolean {
-    return (this.flags & ENDED) !== 0;
-  }
-
-  private set ended(on: boolean) {
-    this.flags = on ? this.flags | ENDED : this.flags & ~ENDED;
-  }
-
-  private get peerEnded(): boolean {
-    return (this.flags & PEER_ENDED) !== 0;
-  }
-
-  private set peerEnded(on: boolean) {
-    this.flags = on ? this.flags | PEER_ENDED : this.flags & ~PEER_ENDED;
-  }
-
   get state(): ConnectionState {
     return this.currentState;
   }
@@ -250,7 +226,7 @@ export class Connection implements ParserHandler {
    * and we have not ended our side of TCP (after the peer's EOF, say: nothing could be written).
    */
   get canSend(): boolean {
-    return this.sentClose === null && !this.failed && !this.ended && this.currentState !== 'closed';
+    return this.sentClose === null && (this.flags & (FAILED | ENDED)) === 0 && this.currentState !== 'closed';
   }
 
   /**
@@ -347,10 +323,10 @@ export class Connection implements ParserHandler {
    */
   close(code?: number, reason = ''): void {
     const payload = encodeClosePayload(code, reason);
-    if (this.sentClose !== null || this.failed || this.currentState === 'closed') return;
+    if (this.sentClose !== null || (this.flags & FAILED) !== 0 || this.currentState === 'closed') return;
     const pending = this.pending;
     // Our side of TCP is ended (the peer's EOF, nothing pending): no frame can go out any more.
-    if (this.ended && pending === null) return;
+    if ((this.flags & ENDED) !== 0 && pending === null) return;
     if (pending instanceof ProtocolError) {
       // The peer broke the protocol: that decides how we close.
       this.proceed();
@@ -362,7 +338,7 @@ export class Connection implements ParserHandler {
     if (this.receivedClose !== null) {
       this.handler.setCloseTimer(false);
       this.handshakeComplete();
-    } else if (this.peerEnded) {
+    } else if ((this.flags & PEER_ENDED) !== 0) {
       // The peer is gone without a close frame: nothing will answer ours.
       this.end();
     } else {
@@ -377,10 +353,10 @@ export class Connection implements ParserHandler {
    * and `reason` (cut to 123 bytes) goes out unless ours is already sent; TCP is ended.
    */
   fail(code: number, reason: string, errorCode?: WebSocketErrorCode): void {
-    if (this.currentState === 'closed' || this.failed) return;
+    if (this.currentState === 'closed' || (this.flags & FAILED) !== 0) return;
     const sentReason = truncateCloseReason(reason);
     const payload = encodeClosePayload(code, sentReason);
-    this.failed = true;
+    this.flags |= FAILED;
     this.parser.stop();
     this.pending = null;
     this.handler.setCloseTimer(false);
@@ -428,7 +404,7 @@ export class Connection implements ParserHandler {
 
   /** The peer ended its side of TCP: nothing more will arrive. */
   receiveEnd(): void {
-    this.peerEnded = true;
+    this.flags |= PEER_ENDED;
     this.parser.stop();
     if (this.currentState === 'closed') return;
     // A close or a failure still waiting for the application keeps our side open for its reply.
@@ -445,12 +421,12 @@ export class Connection implements ParserHandler {
       this.proceed();
       return;
     }
-    if (this.sentClose !== null && this.receivedClose === null && !this.failed) {
+    if (this.sentClose !== null && this.receivedClose === null && (this.flags & FAILED) === 0) {
       this.record(CloseCode.ABNORMAL, 'closing handshake timed out', 'WS_ERR_CLOSE_TIMEOUT', true);
       this.handler.destroyTransport();
       return;
     }
-    if (!this.ended && this.receivedClose !== null && this.sentClose !== null) {
+    if ((this.flags & ENDED) === 0 && this.receivedClose !== null && this.sentClose !== null) {
       // RFC 6455 7.1.1: a client waits for the server to end TCP, and ends it itself after a while.
       this.end();
       return;
@@ -521,7 +497,7 @@ export class Connection implements ParserHandler {
   }
 
   private receivedBadData(error: ProtocolError): void {
-    if (this.failed) return;
+    if ((this.flags & FAILED) !== 0) return;
     if (this.sentClose !== null) {
       // Our close is out already: nothing to answer, just fail.
       this.fail(error.closeCode, error.message, error.code);
@@ -547,14 +523,14 @@ export class Connection implements ParserHandler {
 
   /** Close frames went both ways: who ends TCP (RFC 6455 7.1.1). */
   private handshakeComplete(): void {
-    if (this.role === 'server' || this.peerEnded) this.end();
+    if (this.role === 'server' || (this.flags & PEER_ENDED) !== 0) this.end();
     else this.handler.setCloseTimer(true);
   }
 
   /** Ends our side of TCP once what is queued is written; the peer has closeTimeout to end its. */
   private end(): void {
-    if (!this.ended) {
-      this.ended = true;
+    if ((this.flags & ENDED) === 0) {
+      this.flags |= ENDED;
       this.handler.endTransport();
     }
     // Also when ended already: fail() and proceed() stop the timer first, and the close timer is

@@ -151,6 +151,7 @@ export class Attempt {
 
   /** TLS on a transport that is already connected (a proxy's tunnel, a Unix socket). */
   private secureOver(socket: Duplex): Promise<Duplex> {
+    this.openingAllowed();
     this.enter('tls');
     const tls = tlsConnect({ ...this.tlsOptions(), socket });
     this.socket = tls;
@@ -179,9 +180,7 @@ export class Attempt {
 
   /** Opens a socket and waits for its TCP connection. */
   private tcp(open: () => Socket, where: string): Promise<Socket> {
-    // Cancelled while an earlier step settled (abort during DNS, close() right after new
-    // WebSocket()): no socket at all, or its refusal would be an 'error' nobody listens to.
-    if (this.cancelled !== null) return Promise.reject(this.cancelled);
+    this.openingAllowed();
     const socket = open();
     this.socket = socket;
     return this.wait<Socket>((resolve, reject) => {
@@ -312,6 +311,15 @@ export class Attempt {
     };
   }
 
+  /**
+   * Throws the cancellation if there was one. Called before a transport is made: a cancellation
+   * can land while an earlier step settles (an abort during DNS, close() right after
+   * new WebSocket()), and a socket opened after it would fail with nobody listening.
+   */
+  private openingAllowed(): void {
+    if (this.cancelled !== null) throw this.cancelled;
+  }
+
   /** Records the time of the phase ending and starts `phase`. */
   private enter(phase: ConnectPhase): void {
     this.closePhase();
@@ -335,11 +343,7 @@ export class Attempt {
    */
   private wait<T>(executor: (resolve: Resolve<T>, reject: Reject) => void): Promise<T> {
     const cancelled = this.cancelled;
-    if (cancelled !== null) {
-      // A transport made after the cancellation (TLS over a tunnel) is this attempt's to end.
-      this.socket?.destroy();
-      return Promise.reject(cancelled);
-    }
+    if (cancelled !== null) return Promise.reject(cancelled);
     return new Promise<T>((resolve, reject) => {
       this.pending = reject;
       executor(

@@ -15,21 +15,11 @@ import sys
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-# Incoming messages up to 32 MiB (the default is 1 MiB; the tests send 16 MiB).
-MAX_SIZE = 32 * 1024 * 1024
-
-
-def emit(obj):
-    sys.stdout.write(json.dumps(obj) + "\n")
-    sys.stdout.flush()
-
-
-def close_frame(close):
-    return None if close is None else {"code": close.code, "reason": close.reason}
+from common import MAX_SIZE, close_frames, emit
 
 
 def closed(ws):
-    return {"ok": "closed", "received": close_frame(ws.protocol.close_rcvd), "sent": close_frame(ws.protocol.close_sent)}
+    return {"ok": "closed", **close_frames(ws)}
 
 
 def describe(message):

@@ -10,22 +10,12 @@ that code and reason). It stops when its stdin closes.
 """
 
 import asyncio
-import json
 import sys
 
 from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed
 
-MAX_SIZE = 32 * 1024 * 1024
-
-
-def emit(obj):
-    sys.stdout.write(json.dumps(obj) + "\n")
-    sys.stdout.flush()
-
-
-def close_frame(close):
-    return None if close is None else {"code": close.code, "reason": close.reason}
+from common import MAX_SIZE, close_frames, emit
 
 
 async def handler(ws):
@@ -51,8 +41,7 @@ async def handler(ws):
     emit({
         "event": "closed",
         "path": ws.request.path,
-        "received": close_frame(ws.protocol.close_rcvd),
-        "sent": close_frame(ws.protocol.close_sent),
+        **close_frames(ws),
     })
 
 

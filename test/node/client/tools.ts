@@ -9,16 +9,10 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it } from 'vitest';
+import { describeWithPeer, findExecutable, type Peer } from '../../interop/peers.js';
 import { HOST, defer, freePort } from '../helpers.js';
 
-export const CI = process.env.CI === 'true';
-
-// ---- external tools: skip locally, fail in CI ----------------------------------------------------
-
-export function hasCommand(name: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' }).status === 0;
-}
+// ---- external tools: skip locally, fail in CI (the interop peers' one rule) -----------------------
 
 export interface Tool {
   readonly command: string;
@@ -27,27 +21,18 @@ export interface Tool {
 }
 
 /**
- * A describe() whose tests need external tools. When one is missing: locally, the block is one
- * skipped test whose name says how to install it; with CI=true, one failing test (CI installs
- * every tool in .ci/run, so a missing one is a broken CI, not a reason to pass).
+ * A describe() whose tests need external tools: test/interop/peers.ts's describeWithPeer, with the
+ * missing tools as one peer, so that the rule (skipped locally with how to install, a failing
+ * test with CI=true, since .ci/run installs every tool) lives in one place.
  */
 export function describeWithTools(title: string, tools: readonly Tool[], body: () => void): void {
-  const missing = tools.filter((tool) => !hasCommand(tool.command));
-  if (missing.length === 0) {
-    describe(title, body);
-    return;
-  }
-  const message = `${missing.map((tool) => tool.command).join(', ')} not installed: ${missing.map((tool) => tool.install).join('; ')}`;
-  describe(title, () => {
-    if (CI) {
-      it(`needs ${message}`, () => {
-        throw new Error(`CI must provide ${message}`);
-      });
-    } else {
-      console.warn(`[${title}] skipped: ${message}`);
-      it.skip(`skipped: ${message}`, () => {});
-    }
-  });
+  const missing = tools.filter((tool) => findExecutable([tool.command]) === null);
+  const peer: Peer = {
+    name: missing.map((tool) => tool.command).join(', '),
+    install: missing.map((tool) => tool.install).join('; '),
+    path: missing.length === 0 ? tools.map((tool) => tool.command).join(', ') : null,
+  };
+  describeWithPeer(peer, title, () => body());
 }
 
 export const OPENSSL: Tool = { command: 'openssl', install: 'apt-get install openssl' };
