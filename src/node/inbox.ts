@@ -99,6 +99,8 @@ const ENDED = 4;
 const END_REPORTED = 8;
 /** The transport is gone: nothing more will come. */
 const FINISHED = 16;
+/** The end is reached and will be reported at the end of this event-loop turn (see checkEnd). */
+const END_SCHEDULED = 32;
 
 function noop(): void {}
 
@@ -212,6 +214,8 @@ export class Inbox {
         queue.unreadBytes -= entry.size;
         this.update();
         this.inflateNext();
+        // The last message before the end is taken: nothing is left to wait for (issue 14).
+        if (this.queued === null) this.checkEnd();
         return Promise.resolve(iterator ? { done: false, value: entry.message } : entry.message);
       }
     } else if ((this.flags & ENDED) !== 0) {
@@ -382,15 +386,38 @@ export class Inbox {
 
   /**
    * Reports the end of the stream once it is reached: nothing is left to inflate, and the
-   * application, if it reads, has taken every message and waits for the next.
+   * application, if it reads, has taken every message before it.
+   *
+   * A reader that took the last message and has not asked for another yet (recv() for exactly the
+   * messages it expects, then `await ws.closed`) is not waited for: the end is reported at the end
+   * of this event-loop turn, so that a reply sent in the same turn as the read (an echo) still goes
+   * out before the close frame, and no later (issue 14: waiting for a next read that never came
+   * held `closed` until closeTimeout). A read in the meantime reports it at once.
    */
   private checkEnd(): void {
     const flags = this.flags;
     if ((flags & ENDED) === 0 || (flags & (END_REPORTED | FINISHED)) !== 0) return;
     if (this.compressed > 0) return;
-    if ((flags & READING) !== 0 && (this.queued !== null || this.waiter === null)) return;
+    if ((flags & READING) !== 0) {
+      if (this.queued !== null) return;
+      if (this.waiter === null) {
+        if ((flags & END_SCHEDULED) === 0) {
+          this.flags |= END_SCHEDULED;
+          setImmediate(reportEndOfTurn, this);
+        }
+        return;
+      }
+    }
     this.reportEnd();
     if (this.queued === null) this.settleWaiters();
+  }
+
+  /** @internal The end of the turn in which the last message was taken (see checkEnd). */
+  endOfTurn(): void {
+    this.flags &= ~END_SCHEDULED;
+    if ((this.flags & (END_REPORTED | FINISHED)) !== 0) return;
+    this.reportEnd();
+    this.settleWaiters();
   }
 
   private reportEnd(): void {
@@ -413,4 +440,8 @@ export class Inbox {
       else waiter.reject((error ??= this.end.closedError()));
     }
   }
+}
+
+function reportEndOfTurn(inbox: Inbox): void {
+  inbox.endOfTurn();
 }

@@ -353,6 +353,14 @@ export class Connection implements ParserHandler {
    * and `reason` (cut to 123 bytes) goes out unless ours is already sent; TCP is ended.
    */
   fail(code: number, reason: string, errorCode?: WebSocketErrorCode): void {
+    this.failWith(code, reason, errorCode, true);
+  }
+
+  /**
+   * fail(), and whether what is queued goes too: yes when we fail it ourselves (a peer too slow
+   * to read, 1008); no when the peer's protocol error waited for the application (see proceed()).
+   */
+  private failWith(code: number, reason: string, errorCode: WebSocketErrorCode | undefined, dropQueued: boolean): void {
     if (this.currentState === 'closed' || (this.flags & FAILED) !== 0) return;
     const sentReason = truncateCloseReason(reason);
     const payload = encodeClosePayload(code, sentReason);
@@ -363,7 +371,7 @@ export class Connection implements ParserHandler {
     this.record(code, reason, errorCode, true);
     // Our close frame, if queued, was queued behind the frames dropped (nothing is reserved after
     // it), so it was dropped with them: the failure's close frame goes out instead (7.1.7).
-    if (this.frameWriter !== null && this.frameWriter.dropReserved()) this.sentClose = null;
+    if (dropQueued && this.frameWriter !== null && this.frameWriter.dropReserved()) this.sentClose = null;
     if (this.sentClose === null) this.writeClose(payload, code, sentReason);
     this.currentState = 'closing';
     this.end();
@@ -387,7 +395,9 @@ export class Connection implements ParserHandler {
       }
       this.handshakeComplete();
     } else {
-      this.fail(pending.closeCode, pending.message, pending.code);
+      // The application has read every message before the error: its replies to them, queued or
+      // still being compressed, go out before our close frame, as they do for a peer's close.
+      this.failWith(pending.closeCode, pending.message, pending.code, false);
     }
   }
 
