@@ -27,6 +27,7 @@ import os from 'node:os';
 import { resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { CASES, METRIC_KEYS, heldConnections, type CaseDef, type MetricKey, type Metrics, type Scale, type ServerSamples } from './cases.js';
 import type {
   FromGenerator,
   FromServer,
@@ -45,266 +46,6 @@ const HOST = '127.0.0.1';
 const SATURATED = 95;
 const README_START = '<!-- bench:results:start -->';
 const README_END = '<!-- bench:results:end -->';
-
-// --- Cases -------------------------------------------------------------------------------------
-
-type MetricKey =
-  | 'messagesPerSec'
-  | 'mbPerSec'
-  | 'p50Us'
-  | 'p99Us'
-  | 'handshakesPerSec'
-  | 'heapPerConnKiB'
-  | 'rssPerConnKiB'
-  | 'externalPerConnKiB'
-  | 'serverCpu'
-  | 'generatorCpu'
-  | 'perServerCore'
-  | 'otherCpu'
-  | 'irqCpu'
-  | 'stealCpu'
-  | 'writesPerSec';
-
-interface MetricDef {
-  readonly key: MetricKey;
-  readonly label: string;
-}
-
-interface TargetDef {
-  readonly metric: MetricKey;
-  readonly against: 'ws' | 'raw';
-  readonly op: '>=' | '<=';
-  readonly ratio: number;
-  readonly text: string;
-}
-
-interface Scale {
-  readonly smoke: boolean;
-  readonly warmupMs: number;
-  readonly durationMs: number;
-}
-
-type SpecBody = LoadSpec extends infer S ? (S extends LoadSpec ? Omit<S, 'host' | 'port' | 'protocol'> : never) : never;
-
-interface CaseDef {
-  readonly id: string;
-  readonly title: string;
-  readonly servers: readonly ServerKind[];
-  /** Servers started with permessage-deflate on. */
-  readonly deflate: boolean;
-  /**
-   * The servers' scripts: bench/servers/<kind>.ts (echo), or bench/servers/fanout-<kind>.ts.
-   * 'client': the kinds are client libraries (bench/clients/<kind>.ts) in the load generator's
-   * place, against one server both share, bench/servers/ours.ts.
-   */
-  readonly script?: 'fanout' | 'client';
-  /** More arguments for our server (the ws and raw servers have no such options). */
-  readonly oursArgs?: readonly string[];
-  /**
-   * The servers a smoke run starts, when fewer than `servers`: a case whose servers and generator
-   * mode another case already smoke-tests at the same small scale needs only its own wiring checked.
-   */
-  readonly smokeServers?: readonly ServerKind[];
-  spec(scale: Scale): SpecBody;
-  /** Shown in the main table, the first one checked by the smoke test. */
-  readonly metrics: readonly MetricDef[];
-  readonly targets: readonly TargetDef[];
-}
-
-const MSGS: MetricDef = { key: 'messagesPerSec', label: 'msg/s' };
-const MBS: MetricDef = { key: 'mbPerSec', label: 'MB/s' };
-
-function echo(
-  scale: Scale,
-  full: { connections: number; inflight: number },
-  smoke: { connections: number; inflight: number },
-  size: number,
-  opcode: 'text' | 'binary',
-  deflate = false,
-): SpecBody {
-  const shape = scale.smoke ? smoke : full;
-  return { mode: 'echo', ...shape, size, opcode, deflate, warmupMs: scale.warmupMs, durationMs: scale.durationMs };
-}
-
-/** Messages the fan-out publisher keeps in flight (one more each time one has reached every subscriber). */
-const FANOUT_INFLIGHT = 4;
-
-function fanout(scale: Scale, subscribers: number, smokeSubscribers: number, size: number, deflate = false): SpecBody {
-  return {
-    mode: 'fanout',
-    subscribers: scale.smoke ? smokeSubscribers : subscribers,
-    inflight: FANOUT_INFLIGHT,
-    size,
-    deflate,
-    parallel: 200,
-    warmupMs: scale.warmupMs,
-    durationMs: scale.durationMs,
-  };
-}
-
-const DELIVERIES: MetricDef = { key: 'messagesPerSec', label: 'deliveries/s' };
-const P50: MetricDef = { key: 'p50Us', label: 'p50 µs' };
-const P99: MetricDef = { key: 'p99Us', label: 'p99 µs' };
-const P99_NO_WORSE: TargetDef = { metric: 'p99Us', against: 'ws', op: '<=', ratio: 1, text: '≤ ws' };
-
-/** Issue 11: at least 3x ws's deliveries/s uncompressed, and a p99 no worse than ws's. */
-function fanoutCase(
-  id: string,
-  title: string,
-  subscribers: number,
-  smokeSubscribers: number,
-  size: number,
-  smokeServers?: readonly ServerKind[],
-): CaseDef {
-  return {
-    id,
-    title,
-    servers: ['ours', 'ws', 'raw'],
-    ...(smokeServers === undefined ? {} : { smokeServers }),
-    deflate: false,
-    script: 'fanout',
-    spec: (s) => fanout(s, subscribers, smokeSubscribers, size),
-    metrics: [DELIVERIES, P50, P99],
-    targets: [{ metric: 'messagesPerSec', against: 'ws', op: '>=', ratio: 3, text: '≥ 3× ws' }, P99_NO_WORSE],
-  };
-}
-
-export const CASES: readonly CaseDef[] = [
-  {
-    id: 'echo-64b',
-    title: '64 B text echo, 100 connections × 10 in flight',
-    servers: ['ours', 'ws', 'raw'],
-    deflate: false,
-    spec: (s) => echo(s, { connections: 100, inflight: 10 }, { connections: 10, inflight: 4 }, 64, 'text'),
-    metrics: [MSGS],
-    targets: [{ metric: 'messagesPerSec', against: 'ws', op: '>=', ratio: 3, text: '≥ 3× ws' }],
-  },
-  {
-    id: 'echo-16k',
-    title: '16 KiB binary echo, 10 connections × 4 in flight',
-    servers: ['ours', 'ws', 'raw'],
-    deflate: false,
-    spec: (s) => echo(s, { connections: 10, inflight: 4 }, { connections: 4, inflight: 2 }, 16 * 1024, 'binary'),
-    metrics: [MBS],
-    targets: [
-      { metric: 'mbPerSec', against: 'ws', op: '>=', ratio: 1.3, text: '≥ 1.3× ws' },
-      { metric: 'mbPerSec', against: 'raw', op: '>=', ratio: 0.8, text: '≥ 80% of raw' },
-    ],
-  },
-  {
-    id: 'echo-1m',
-    title: '1 MiB binary echo, 4 connections × 2 in flight',
-    servers: ['ours', 'ws', 'raw'],
-    deflate: false,
-    spec: (s) => echo(s, { connections: 4, inflight: 2 }, { connections: 2, inflight: 1 }, 1024 * 1024, 'binary'),
-    metrics: [MBS],
-    targets: [
-      { metric: 'mbPerSec', against: 'ws', op: '>=', ratio: 1.3, text: '≥ 1.3× ws' },
-      { metric: 'mbPerSec', against: 'raw', op: '>=', ratio: 0.8, text: '≥ 80% of raw' },
-    ],
-  },
-  {
-    id: 'idle-10k',
-    title: '10,000 idle connections (server heap and RSS after GC, per connection)',
-    servers: ['ours', 'ws'],
-    deflate: false,
-    spec: (s) => ({
-      mode: 'idle',
-      connections: s.smoke ? 500 : 10_000,
-      warmupHandshakes: s.smoke ? 50 : 300,
-      parallel: 200,
-    }),
-    metrics: [
-      { key: 'heapPerConnKiB', label: 'heap KiB/conn' },
-      { key: 'rssPerConnKiB', label: 'RSS KiB/conn' },
-    ],
-    targets: [
-      { metric: 'heapPerConnKiB', against: 'ws', op: '<=', ratio: 0.5, text: '≤ 0.5× ws' },
-      { metric: 'rssPerConnKiB', against: 'ws', op: '<=', ratio: 1, text: '≤ ws' },
-    ],
-  },
-  {
-    id: 'handshake',
-    title: 'handshake + close, 8 parallel loops',
-    servers: ['ours', 'ws'],
-    deflate: false,
-    spec: (s) => ({ mode: 'handshake', loops: 8, warmupMs: s.warmupMs, durationMs: s.durationMs }),
-    metrics: [{ key: 'handshakesPerSec', label: 'handshakes/s' }],
-    targets: [{ metric: 'handshakesPerSec', against: 'ws', op: '>=', ratio: 1.5, text: '≥ 1.5× ws' }],
-  },
-  {
-    id: 'latency',
-    title: 'latency, 64 B text, 1 connection × 1 in flight',
-    servers: ['ours', 'ws', 'raw'],
-    deflate: false,
-    spec: (s) => echo(s, { connections: 1, inflight: 1 }, { connections: 1, inflight: 1 }, 64, 'text'),
-    metrics: [
-      { key: 'p50Us', label: 'p50 µs' },
-      { key: 'p99Us', label: 'p99 µs' },
-    ],
-    targets: [{ metric: 'p50Us', against: 'raw', op: '<=', ratio: 1.1, text: '≤ 1.1× raw (within 10%)' }],
-  },
-  {
-    id: 'deflate-4k',
-    title: 'permessage-deflate, 4 KiB JSON-like text, 10 connections × 4 in flight',
-    servers: ['ours', 'ws'],
-    deflate: true,
-    spec: (s) => echo(s, { connections: 10, inflight: 4 }, { connections: 4, inflight: 2 }, 4096, 'text', true),
-    metrics: [MSGS],
-    targets: [],
-  },
-  fanoutCase('fanout-64b-1k', '64 B text fan-out, 1 publisher × 4 in flight, 1,000 subscribers', 1000, 100, 64),
-  // The same three servers and generator mode as fanout-64b-1k: a smoke run checks ours only.
-  fanoutCase('fanout-64b-10k', '64 B text fan-out, 1 publisher × 4 in flight, 10,000 subscribers', 10_000, 400, 64, ['ours']),
-  fanoutCase('fanout-4k-1k', '4 KiB text fan-out, 1 publisher × 4 in flight, 1,000 subscribers', 1000, 100, 4096, ['ours']),
-  fanoutCase('fanout-4k-10k', '4 KiB text fan-out, 1 publisher × 4 in flight, 10,000 subscribers', 10_000, 400, 4096, ['ours']),
-  {
-    // Subscribers make Chromium's offer (context takeover). Ours shares one fresh-context frame
-    // per message (the topic's noContextTakeover): the configuration the hub has for compressed
-    // fan-out, and the one the 5x target is for. See bench/README.md.
-    id: 'fanout-deflate-4k-1k',
-    title: 'permessage-deflate fan-out, 4 KiB JSON-like text, 1,000 subscribers; ours: topic noContextTakeover (one compression per message)',
-    servers: ['ours', 'ws'],
-    deflate: true,
-    script: 'fanout',
-    oursArgs: ['--shared'],
-    spec: (s) => fanout(s, 1000, 100, 4096, true),
-    metrics: [DELIVERIES, P50, P99],
-    targets: [{ metric: 'messagesPerSec', against: 'ws', op: '>=', ratio: 5, text: '≥ 5× ws' }, P99_NO_WORSE],
-  },
-  {
-    // The hub's default on the same load: subscribers that kept context takeover compress each
-    // message themselves (as ws does for all); the rest share one frame. For the record.
-    id: 'fanout-deflate-own-4k-1k',
-    title: 'permessage-deflate fan-out, 4 KiB JSON-like text, 1,000 subscribers; ours: topic default (context-takeover subscribers compress it themselves)',
-    servers: ['ours', 'ws'],
-    deflate: true,
-    script: 'fanout',
-    spec: (s) => fanout(s, 1000, 100, 4096, true),
-    metrics: [DELIVERIES, P50, P99],
-    targets: [],
-  },
-  {
-    id: 'client-echo-64b',
-    title: 'client: 64 B text echo, 100 connections × 10 in flight (our server)',
-    servers: ['ours', 'ws'],
-    script: 'client',
-    deflate: false,
-    spec: (s) => echo(s, { connections: 100, inflight: 10 }, { connections: 10, inflight: 4 }, 64, 'text'),
-    metrics: [MSGS],
-    targets: [{ metric: 'messagesPerSec', against: 'ws', op: '>=', ratio: 2, text: '≥ 2× ws' }],
-  },
-  {
-    id: 'client-connect',
-    title: 'client: connect + handshake + close, 8 parallel loops (our server)',
-    servers: ['ours', 'ws'],
-    script: 'client',
-    deflate: false,
-    spec: (s) => ({ mode: 'handshake', loops: 8, warmupMs: s.warmupMs, durationMs: s.durationMs }),
-    metrics: [{ key: 'handshakesPerSec', label: 'connects/s' }],
-    targets: [{ metric: 'handshakesPerSec', against: 'ws', op: '>=', ratio: 1.5, text: '≥ 1.5× ws' }],
-  },
-];
 
 // --- Arguments ---------------------------------------------------------------------------------
 
@@ -543,8 +284,6 @@ type GeneratorChild = Child<ToGenerator, FromGenerator>;
 
 // --- One run -----------------------------------------------------------------------------------
 
-type Metrics = Partial<Record<MetricKey, number>>;
-
 interface RunRecord {
   readonly server: ServerKind;
   readonly round: number;
@@ -563,8 +302,6 @@ function cpuPercent(from: CpuSample, to: CpuSample): number {
   const used = to.user - from.user + (to.system - from.system);
   return (used / 1000 / (to.at - from.at)) * 100;
 }
-
-const KiB = 1024;
 
 interface MachineSample {
   /** Jiffies spent running processes and kernel threads (user, nice, system), all CPUs. */
@@ -663,11 +400,11 @@ async function runOne(
   pinning: Pinning,
   serverInfo: Map<ServerKind, Record<string, string | boolean>>,
 ): Promise<RunRecord> {
-  const client = def.script === 'client';
+  const processes = def.processes(kind);
   const server: ServerChild = new Child(
-    client ? 'server ours (for the clients)' : `server ${kind}`,
-    def.script === 'fanout' ? `bench/servers/fanout-${kind}.ts` : client ? 'bench/servers/ours.ts' : `bench/servers/${kind}.ts`,
-    [...(def.deflate ? ['--deflate'] : []), ...(kind === 'ours' ? (def.oursArgs ?? []) : [])],
+    processes.server.name,
+    processes.server.path,
+    processes.server.args,
     pinning.server,
     options.profile === null
       ? ['--expose-gc']
@@ -675,9 +412,9 @@ async function runOne(
         ['--expose-gc', '--cpu-prof', `--cpu-prof-dir=${options.profile}/${def.id}-${kind}-r${round}`],
   );
   const generator: GeneratorChild = new Child(
-    client ? `client ${kind}` : 'load generator',
-    client ? `bench/clients/${kind}.ts` : 'bench/load.ts',
-    [],
+    processes.generator.name,
+    processes.generator.path,
+    processes.generator.args,
     pinning.generator,
     options.profile === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${options.profile}/${def.id}-${kind}-r${round}-generator`],
   );
@@ -687,7 +424,8 @@ async function runOne(
       generator.next((m) => m.type === 'ready', 30_000, 'the generator to start'),
     ]);
     serverInfo.set(kind, ready.info);
-    const spec = { ...def.spec(options.scale), host: HOST, port: ready.port, protocol: kind === 'raw' ? 'raw' : 'ws' } as LoadSpec;
+    const body = def.spec(options.scale);
+    const spec = { ...body, host: HOST, port: ready.port, protocol: processes.protocol } as LoadSpec;
 
     const marks: Partial<Record<'start' | 'end', Promise<Extract<FromServer, { type: 'cpu' }>>>> = {};
     const machineMarks: Partial<Record<'start' | 'end', MachineSample | null>> = {};
@@ -723,7 +461,7 @@ async function runOne(
     });
     // Opening 10,000 connections (idle, fan-out) takes a while on a busy machine.
     const timeout =
-      spec.mode === 'idle' || spec.mode === 'fanout' ? 180_000 + options.scale.warmupMs + options.scale.durationMs
+      heldConnections(body) > 0 ? 180_000 + options.scale.warmupMs + options.scale.durationMs
         : options.scale.warmupMs + options.scale.durationMs + 60_000;
     const outcome = generator.next<Extract<FromGenerator, { type: 'result' | 'error' }>>(
       (m) => m.type === 'result' || m.type === 'error',
@@ -734,57 +472,22 @@ async function runOne(
     const answer = await Promise.race([outcome, stepFailed]).finally(stop);
     if (answer.type === 'error') throw new Error(`load generator: ${answer.message}`);
     const result: LoadResult = answer.result;
+    if (result.mode !== spec.mode) throw new Error(`the generator answered a ${spec.mode} run with a ${result.mode} result`);
 
-    const metrics: Metrics = {};
-    const detail: Record<string, unknown> = { ...result };
-    if (result.mode === 'idle') {
-      if (baseline === null || loaded === null) throw new Error('the idle case did not measure the server');
-      const before: MemorySample = baseline;
-      const after: MemorySample = loaded;
-      const n = idleConnections;
-      metrics.heapPerConnKiB = (after.heapUsed - before.heapUsed) / n / KiB;
-      metrics.rssPerConnKiB = (after.rss - before.rss) / n / KiB;
-      metrics.externalPerConnKiB = (after.external - before.external) / n / KiB;
-      detail['baseline'] = before;
-      detail['loaded'] = after;
-    } else {
-      const start = await marks.start;
-      const end = await marks.end;
-      if (start !== undefined && end !== undefined) {
-        metrics.serverCpu = cpuPercent(start.cpu, end.cpu);
-        // The server's write system calls: how many messages each one carries is the batching.
-        if (start.cpu.writes !== undefined && end.cpu.writes !== undefined && end.cpu.at > start.cpu.at) {
-          metrics.writesPerSec = (end.cpu.writes - start.cpu.writes) / ((end.cpu.at - start.cpu.at) / 1000);
-        }
-      }
-      metrics.generatorCpu = result.generatorCpu;
-      const from = machineMarks.start;
-      const to = machineMarks.end;
-      if (from && to && metrics.serverCpu !== undefined) {
-        const machine = machinePercent(from, to);
-        // What the server and the generator did not use: other processes (run.ts included, idle),
-        // kernel threads; interrupts and softirqs (the loopback path) apart, charged to no process.
-        metrics.otherCpu = Math.max(0, machine.processes - metrics.serverCpu - metrics.generatorCpu);
-        metrics.irqCpu = machine.irq;
-        metrics.stealCpu = machine.steal;
-      }
-      metrics.p50Us = result.p50Us;
-      metrics.p99Us = result.p99Us;
-      if (result.mode === 'echo') {
-        metrics.messagesPerSec = result.messagesPerSec;
-        metrics.mbPerSec = result.mbPerSec;
-      } else if (result.mode === 'fanout') {
-        // A fan-out's messages are its deliveries: what the subscribers read, all together.
-        metrics.messagesPerSec = result.deliveriesPerSec;
-        metrics.mbPerSec = result.mbPerSec;
-      } else {
-        metrics.handshakesPerSec = result.handshakesPerSec;
-      }
-      // Throughput per core-second of server CPU: what the server does with the CPU it gets,
-      // steadier than the throughput itself when a run stalls with the server partly idle.
-      const rate = result.mode === 'handshake' ? result.handshakesPerSec : metrics.messagesPerSec!;
-      if (metrics.serverCpu !== undefined && metrics.serverCpu > 0) metrics.perServerCore = rate / (metrics.serverCpu / 100);
+    // A windowed result (every mode but idle's) gets the CPU figures of its window first.
+    const metrics: Metrics = 'generatorCpu' in result ? await windowFigures(result.generatorCpu, marks, machineMarks) : {};
+    // The check above makes the result the mode the case's figures take.
+    const figures = def.figures as (result: LoadResult, server: ServerSamples) => Metrics;
+    Object.assign(metrics, figures(result, { baseline, loaded, connections: idleConnections }));
+    // Throughput per core-second of server CPU: what the server does with the CPU it gets,
+    // steadier than the throughput itself when a run stalls with the server partly idle.
+    const rate = metrics.messagesPerSec ?? metrics.handshakesPerSec;
+    if (rate !== undefined && metrics.serverCpu !== undefined && metrics.serverCpu > 0) {
+      metrics.perServerCore = rate / (metrics.serverCpu / 100);
     }
+    const detail: Record<string, unknown> = { ...result };
+    if (baseline !== null) detail['baseline'] = baseline;
+    if (loaded !== null) detail['loaded'] = loaded;
     return {
       server: kind,
       round,
@@ -806,6 +509,36 @@ async function runOne(
   } finally {
     await Promise.all([server.kill(options.profile !== null), generator.kill(options.profile !== null)]);
   }
+}
+
+/** The server's and the generator's CPU over the window, and what the rest of the machine used. */
+async function windowFigures(
+  generatorCpu: number,
+  marks: Partial<Record<'start' | 'end', Promise<Extract<FromServer, { type: 'cpu' }>>>>,
+  machineMarks: Partial<Record<'start' | 'end', MachineSample | null>>,
+): Promise<Metrics> {
+  const metrics: Metrics = {};
+  const start = await marks.start;
+  const end = await marks.end;
+  if (start !== undefined && end !== undefined) {
+    metrics.serverCpu = cpuPercent(start.cpu, end.cpu);
+    // The server's write system calls: how many messages each one carries is the batching.
+    if (start.cpu.writes !== undefined && end.cpu.writes !== undefined && end.cpu.at > start.cpu.at) {
+      metrics.writesPerSec = (end.cpu.writes - start.cpu.writes) / ((end.cpu.at - start.cpu.at) / 1000);
+    }
+  }
+  metrics.generatorCpu = generatorCpu;
+  const from = machineMarks.start;
+  const to = machineMarks.end;
+  if (from && to && metrics.serverCpu !== undefined) {
+    const machine = machinePercent(from, to);
+    // What the server and the generator did not use: other processes (run.ts included, idle),
+    // kernel threads; interrupts and softirqs (the loopback path) apart, charged to no process.
+    metrics.otherCpu = Math.max(0, machine.processes - metrics.serverCpu - metrics.generatorCpu);
+    metrics.irqCpu = machine.irq;
+    metrics.stealCpu = machine.steal;
+  }
+  return metrics;
 }
 
 async function waitForConnections(server: ServerChild, count: number): Promise<void> {
@@ -846,23 +579,6 @@ interface CaseSummary {
   readonly generatorSaturated: Partial<Record<ServerKind, number>>;
 }
 
-const ALL_METRICS: readonly MetricKey[] = [
-  'messagesPerSec',
-  'mbPerSec',
-  'p50Us',
-  'p99Us',
-  'handshakesPerSec',
-  'heapPerConnKiB',
-  'rssPerConnKiB',
-  'externalPerConnKiB',
-  'serverCpu',
-  'generatorCpu',
-  'perServerCore',
-  'otherCpu',
-  'irqCpu',
-  'stealCpu',
-  'writesPerSec',
-];
 
 /** Messages per server write system call (Linux), for the echo and fan-out cases. */
 function perWrite(m: Metrics): number | undefined {
@@ -876,7 +592,7 @@ function summarize(def: CaseDef, runs: RunRecord[], rounds: number): CaseSummary
   for (const kind of def.servers) {
     const mine = runs.filter((run) => run.server === kind && run.ok);
     const metrics: Metrics = {};
-    for (const key of ALL_METRICS) {
+    for (const key of METRIC_KEYS) {
       const values = mine.map((run) => run.metrics[key]).filter((v): v is number => v !== undefined);
       if (values.length > 0) metrics[key] = median(values);
     }
@@ -890,7 +606,7 @@ function summarize(def: CaseDef, runs: RunRecord[], rounds: number): CaseSummary
     if (!def.servers.includes(against)) continue;
     const perMetric: Partial<Record<MetricKey, number[]>> = {};
     const medianPerMetric: Metrics = {};
-    for (const key of ALL_METRICS) {
+    for (const key of METRIC_KEYS) {
       const list: number[] = [];
       for (let round = 1; round <= rounds; round++) {
         const ours = runs.find((run) => run.server === 'ours' && run.round === round && run.ok)?.metrics[key];
@@ -1102,8 +818,7 @@ async function main(): Promise<void> {
   const largest = Math.max(
     0,
     ...options.cases.map((c) => {
-      const spec = c.spec(options.scale);
-      return spec.mode === 'idle' ? spec.connections : spec.mode === 'fanout' ? spec.subscribers + 1 : 0;
+      return heldConnections(c.spec(options.scale));
     }),
   );
   if (largest > 0) {
