@@ -20,14 +20,27 @@
  * Exit code: 0 when every run completed, 1 when one failed, 2 for bad arguments.
  */
 
-import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import os from 'node:os';
 import { resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Child, choosePinning, type Pinning } from './child.js';
+import {
+  BUSY,
+  DISTURBED,
+  MAX_ATTEMPTS,
+  QUIET_WAIT_MS,
+  checkFileLimit,
+  describeLoad,
+  describeMachine,
+  machinePercent,
+  measureBackground,
+  sampleMachine,
+  waitForQuiet,
+  type Machine,
+  type MachineLoad,
+  type MachineSample,
+} from './machine.js';
 import { CASES, METRIC_KEYS, heldConnections, type CaseDef, type MetricKey, type Metrics, type Scale, type ServerSamples } from './cases.js';
 import type {
   FromGenerator,
@@ -164,95 +177,6 @@ interface RunRecord {
 function cpuPercent(from: CpuSample, to: CpuSample): number {
   const used = to.user - from.user + (to.system - from.system);
   return (used / 1000 / (to.at - from.at)) * 100;
-}
-
-interface MachineSample {
-  /** Jiffies spent running processes and kernel threads (user, nice, system), all CPUs. */
-  readonly processes: number;
-  /** Jiffies in interrupts and softirqs (the loopback network path), charged to no process. */
-  readonly irq: number;
-  /** Jiffies taken by the hypervisor. */
-  readonly steal: number;
-  /** All jiffies, all CPUs. */
-  readonly total: number;
-  readonly cpus: number;
-}
-
-/** The machine's CPU counters from /proc/stat, or null off Linux. */
-function sampleMachine(): MachineSample | null {
-  let text: string;
-  try {
-    text = readFileSync('/proc/stat', 'utf8');
-  } catch {
-    return null;
-  }
-  const line = /^cpu\s+(.+)$/m.exec(text)?.[1];
-  if (line === undefined) return null;
-  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = line
-    .trim()
-    .split(/\s+/)
-    .map(Number);
-  const cpus = (text.match(/^cpu\d+\s/gm) ?? []).length || 1;
-  const processes = user + nice + system;
-  return { processes, irq: irq + softirq, steal, total: processes + irq + softirq + idle + iowait + steal, cpus };
-}
-
-interface MachineLoad {
-  /** CPU used by every process and kernel thread, % of one core. */
-  readonly processes: number;
-  /** Interrupts and softirqs, % of one core. */
-  readonly irq: number;
-  readonly steal: number;
-}
-
-function machinePercent(from: MachineSample, to: MachineSample): MachineLoad {
-  const perCore = (to.total - from.total) / to.cpus;
-  const percent = (jiffies: number): number => (perCore > 0 ? (jiffies / perCore) * 100 : NaN);
-  return {
-    processes: percent(to.processes - from.processes),
-    irq: percent(to.irq - from.irq),
-    steal: percent(to.steal - from.steal),
-  };
-}
-
-/** The machine's load over `ms` (run.ts itself idle meanwhile), or null off Linux. */
-async function measureBackground(ms: number): Promise<MachineLoad | null> {
-  const from = sampleMachine();
-  await new Promise((resolve) => setTimeout(resolve, ms));
-  const to = sampleMachine();
-  return from && to ? machinePercent(from, to) : null;
-}
-
-/** Other processes using more than this (% of one core) make a machine "busy". */
-const BUSY = 10;
-/** A run during whose window other processes used more than this (% of one core) is run again. */
-const DISTURBED = 15;
-const MAX_ATTEMPTS = 3;
-const QUIET_WAIT_MS = 2 * 60_000;
-
-function describeLoad(load: MachineLoad): string {
-  return (
-    `other processes ${formatNumber(load.processes)}% of a core, interrupts/softirqs ${formatNumber(load.irq)}%, ` +
-    `steal ${formatNumber(load.steal)}%`
-  );
-}
-
-/**
- * Waits, up to `maxMs`, for a half second in which other processes use less than BUSY% of a core.
- * Returns the milliseconds waited, or -1 when the machine stayed busy.
- */
-async function waitForQuiet(maxMs: number, log: (line: string) => void): Promise<number> {
-  const started = performance.now();
-  let said = false;
-  for (;;) {
-    const load = await measureBackground(500);
-    if (load === null || load.processes < BUSY) return Math.round(performance.now() - started);
-    if (performance.now() - started > maxMs) return -1;
-    if (!said) {
-      log(`bench: other processes use ${formatNumber(load.processes)}% of a core; waiting for a quiet machine`);
-      said = true;
-    }
-  }
 }
 
 async function runOne(
@@ -496,45 +420,6 @@ function summarize(def: CaseDef, runs: RunRecord[], rounds: number): CaseSummary
 
 // --- Report ------------------------------------------------------------------------------------
 
-interface Machine {
-  readonly cpu: string;
-  readonly cores: number;
-  readonly memoryGiB: number;
-  readonly os: string;
-  readonly node: string;
-  readonly ws: string;
-  readonly bufferutil: string;
-  readonly pinning: string;
-}
-
-function describeMachine(pinning: Pinning): Machine {
-  const require = createRequire(import.meta.url);
-  let cpu = os.cpus()[0]?.model ?? 'unknown';
-  try {
-    const model = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1];
-    if (model !== undefined) cpu = model.trim();
-  } catch {
-    // not Linux: os.cpus() it is
-  }
-  const version = (name: string): string => {
-    try {
-      return (require(`${name}/package.json`) as { version: string }).version;
-    } catch {
-      return 'not installed';
-    }
-  };
-  return {
-    cpu,
-    cores: os.availableParallelism(),
-    memoryGiB: Math.round((os.totalmem() / 1024 ** 3) * 10) / 10,
-    os: `${os.type()} ${os.release()} ${os.arch()}`,
-    node: process.version,
-    ws: version('ws'),
-    bufferutil: version('bufferutil'),
-    pinning: pinning.description,
-  };
-}
-
 const SERVER_LABEL: Record<ServerKind, string> = { ours: 'ours', ws: 'ws + bufferutil', raw: 'raw TCP echo' };
 
 function ratioCell(summary: CaseSummary, against: 'ws' | 'raw', key: MetricKey): string {
@@ -672,21 +557,9 @@ async function main(): Promise<void> {
     }
   }
 
-  // Node raises its soft open-file limit to the hard one by itself: the hard one must fit the
-  // largest case (10,000 idle connections, 10,000 subscribers) in each process.
-  const largest = Math.max(
-    0,
-    ...options.cases.map((c) => {
-      return heldConnections(c.spec(options.scale));
-    }),
-  );
-  if (largest > 0) {
-    const needed = largest + 512;
-    const hard = spawnSync('sh', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).stdout?.trim();
-    if (hard !== undefined && hard !== 'unlimited' && Number(hard) < needed) {
-      log(`bench: WARNING: the hard open-file limit is ${hard}, the largest case needs about ${needed} per process`);
-    }
-  }
+  const largest = Math.max(0, ...options.cases.map((c) => heldConnections(c.spec(options.scale))));
+  const files = checkFileLimit(largest);
+  if (files !== null) log(`bench: WARNING: ${files}`);
 
   const summaries: CaseSummary[] = [];
   let failures = 0;
