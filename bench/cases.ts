@@ -37,8 +37,9 @@ export interface MetricDef {
   readonly label: string;
 }
 
-/** The peers our figures are divided by. */
-export type Peer = 'ws' | 'raw';
+/** The kinds our figures are divided by, in the report's column order. */
+export const PEERS = ['ws', 'raw'] as const;
+export type Peer = (typeof PEERS)[number];
 
 export interface TargetDef {
   readonly metric: MetricKey;
