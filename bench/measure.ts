@@ -5,8 +5,7 @@
  * figures (the case's own, from its `figures`, plus the CPU ones every windowed run has).
  */
 
-import type { CaseDef, Metrics, Scale, ServerSamples } from './cases.js';
-import { heldConnections } from './cases.js';
+import { heldConnections, type CaseDef, type Metrics, type Scale, type ServerSamples } from './cases.js';
 import { Child, type Pinning } from './child.js';
 import type {
   CpuSample,
@@ -34,6 +33,7 @@ export interface RunSettings {
 type ServerChild = Child<ToServer, FromServer>;
 type GeneratorChild = Child<ToGenerator, FromGenerator>;
 
+/** One run as results.json keeps it. */
 export interface RunRecord {
   readonly server: ServerKind;
   readonly round: number;
@@ -53,6 +53,7 @@ function cpuPercent(from: CpuSample, to: CpuSample): number {
   return (used / 1000 / (to.at - from.at)) * 100;
 }
 
+/** Runs `def` against `kind` once; a failure is a record with `ok: false`, never a throw. */
 export async function runOne(
   def: CaseDef,
   kind: ServerKind,

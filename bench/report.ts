@@ -12,7 +12,7 @@ import { SATURATED, type RunRecord } from './measure.js';
 import { formatNumber, formatRatio } from './lib/stats.js';
 import type { CaseSummary } from './summary.js';
 
-export const README_PATH = fileURLToPath(new URL('README.md', import.meta.url));
+const README_PATH = fileURLToPath(new URL('README.md', import.meta.url));
 const README_START = '<!-- bench:results:start -->';
 const README_END = '<!-- bench:results:end -->';
 

@@ -18,6 +18,10 @@
  * being the main thread's, and the load generator to DIR/<case>-<server>-r<round>-generator/;
  * the figures of such a run are printed only).
  * Exit code: 0 when every run completed, 1 when one failed, 2 for bad arguments.
+ *
+ * This module parses the arguments and runs the rounds; the only one that runs anything on import.
+ * The cases are declared in cases.ts, one run is measure.ts, the machine checks machine.ts,
+ * the processes child.ts, the figures summed up summary.ts, and the output report.ts.
  */
 
 import { resolve as resolvePath } from 'node:path';
