@@ -5,6 +5,8 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { WebSocketError } from '../protocol/errors.js';
+import type { OriginsOption } from '../protocol/origin.js';
+import type { LimitOptions, RateLimitEvent } from './limits.js';
 import type { Ws } from './ws.js';
 
 /** Limits and timeouts of one connection, the same for both roles. */
@@ -112,7 +114,26 @@ export interface ServerOptions extends ConnectionOptions {
    * It must return one of `offered`. By default none is chosen.
    */
   selectProtocol?: (offered: readonly string[], request: IncomingMessage) => string | undefined;
-  /** Decides whether to accept a request (check Origin, cookies...); false answers 403. */
+  /**
+   * Which browser origins may connect (cross-site WebSocket hijacking: a page of any site can open
+   * a WebSocket to this server, with this site's cookies). A list of `'same-origin'` (the
+   * Origin's host and port equal Host's), exact origins (`'https://app.example.com'`) and host
+   * patterns (`'*.example.com'`, `'localhost:*'`); others get 403 (WS_ERR_HANDSHAKE_ORIGIN).
+   * A request without Origin (not from a browser page) is accepted unless `requireOrigin`.
+   * `'*'` accepts every origin. Default `['same-origin']`.
+   */
+  origins?: OriginsOption;
+  /** Refuse (403) requests without an Origin header, i.e. every client but a browser page. Default false. */
+  requireOrigin?: boolean;
+  /** Abuse limits: message and byte rates per connection, handshakes and connections per client address. Default: none. */
+  limits?: LimitOptions;
+  /**
+   * Told of each message a connection sent over its `limits` (it was not delivered); the
+   * connection is closed with 1008 (WS_ERR_RATE_LIMITED) once `limits.maxDropped` are dropped in
+   * a row. A good place to tell the client it is rate limited.
+   */
+  onRateLimit?: (ws: Ws, event: RateLimitEvent) => void;
+  /** Decides whether to accept a request (check cookies, tokens...) once its origin is accepted; false answers 403. */
   allowRequest?: (request: IncomingMessage) => boolean | Promise<boolean>;
   /**
    * Receives errors the library cannot hand back to a caller: a handler that threw, a hook that
@@ -307,7 +328,7 @@ export function resolveOptions(
 
 export function resolveServerOptions(options: ServerOptions = {}): ResolvedOptions {
   const resolved = resolveOptions(options);
-  for (const hook of ['handler', 'selectProtocol', 'allowRequest', 'onError', 'onRefused', 'onHttpRequest'] as const) {
+  for (const hook of ['handler', 'selectProtocol', 'allowRequest', 'onError', 'onRefused', 'onHttpRequest', 'onRateLimit'] as const) {
     if (options[hook] !== undefined && typeof options[hook] !== 'function') {
       throw invalid(hook, 'a function', options[hook]);
     }

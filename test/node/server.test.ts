@@ -213,6 +213,8 @@ describe('handshake', () => {
     const seen: string[] = [];
     const server = await startServer({
       handler: echoHandler,
+      // Every origin passes the origins check, so that allowRequest decides.
+      origins: '*',
       allowRequest: (request) => {
         seen.push(request.headers.origin ?? '');
         return allowRequest();

@@ -68,7 +68,7 @@ async function framesUntil(peer: RawPeer, opcode: number): Promise<ClientFrame[]
 
 describe('connect() against our WebSocketServer', () => {
   it('sends a well-formed request: Host with the port, a fresh 16-byte key per connect, Origin, extra headers, the default deflate offer', async () => {
-    const server = await startOurServer({ handler: echo });
+    const server = await startOurServer({ handler: echo, origins: ['https://app.example'] });
     const a = await dial(`${server.url}/chat?room=1`, { origin: 'https://app.example', headers: { 'X-Trace': 'abc', Cookie: 'session=1' } });
     const first = await server.accepted.next();
     await dial(server.url);
