@@ -8,6 +8,9 @@
 
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { connect, createServer as createNetServer, type Socket } from 'node:net';
+// Real timers even where a test fakes the global ones (vi.useFakeTimers replaces globalThis.setTimeout,
+// not node:timers): a bound on a wait stays a bound in real time on a fake clock.
+import { clearTimeout as realClearTimeout, setTimeout as realSetTimeout } from 'node:timers';
 import WebSocket from 'ws';
 import { WebSocketServer, type ServerOptions } from '../../src/index.js';
 import type { Ws } from '../../src/node/ws.js';
@@ -469,15 +472,16 @@ export async function wsConnect(
 // ---- timing helpers (limits and keepalive tests) -------------------------------------------------
 
 /**
- * Rejects if `promise` has not settled within `ms`: a bound on how long a test waits for an event
- * that must come, so that a missing feature fails fast instead of at the test timeout.
+ * Rejects if `promise` has not settled within `ms` of real time (also on a fake clock): a bound on
+ * how long a test waits for an event that must come, so that a missing feature fails fast instead
+ * of at the test timeout.
  */
 export function deadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+    timer = realSetTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
   });
-  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
+  return Promise.race([promise, expired]).finally(() => realClearTimeout(timer));
 }
 
 /**
