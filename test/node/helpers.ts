@@ -484,22 +484,6 @@ export function deadline<T>(promise: Promise<T>, ms: number, what: string): Prom
   return Promise.race([promise, expired]).finally(() => realClearTimeout(timer));
 }
 
-/**
- * Races `promise` against a timer of `ms`: 'timer' if the timer came first, 'settled' otherwise.
- * Only for asserting that an event does NOT happen within a period (the timer is the point).
- */
-export function raceTimer(promise: Promise<unknown>, ms: number): Promise<'timer' | 'settled'> {
-  let timer: NodeJS.Timeout | undefined;
-  const elapsed = new Promise<'timer'>((resolve) => {
-    timer = setTimeout(() => resolve('timer'), ms);
-  });
-  const settled = promise.then(
-    () => 'settled' as const,
-    () => 'settled' as const,
-  );
-  return Promise.race([settled, elapsed]).finally(() => clearTimeout(timer));
-}
-
 /** A RawClient whose TCP connection is established, with nothing sent yet. */
 export async function openRawClient(port: number): Promise<RawClient> {
   const client = new RawClient(port);
