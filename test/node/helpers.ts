@@ -11,6 +11,7 @@ import { connect, createServer as createNetServer, type Socket } from 'node:net'
 // Real timers even where a test fakes the global ones (vi.useFakeTimers replaces globalThis.setTimeout,
 // not node:timers): a bound on a wait stays a bound in real time on a fake clock.
 import { clearTimeout as realClearTimeout, setTimeout as realSetTimeout } from 'node:timers';
+import { vi } from 'vitest';
 import WebSocket from 'ws';
 import { WebSocketServer, type ServerOptions } from '../../src/index.js';
 import type { Ws } from '../../src/node/ws.js';
@@ -45,8 +46,13 @@ export function defer(fn: () => unknown): void {
   cleanups.push(fn);
 }
 
-/** Runs every registered cleanup; for afterEach. */
+/**
+ * Runs every registered cleanup; for afterEach. Real timers first, if the test faked them: the fake
+ * timers still pending are dropped, and closing servers and clients must not wait for a clock that
+ * nobody advances any more.
+ */
 export async function cleanup(): Promise<void> {
+  vi.useRealTimers();
   while (cleanups.length > 0) {
     const fn = cleanups.pop()!;
     try {

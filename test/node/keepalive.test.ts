@@ -46,10 +46,7 @@ beforeEach(() => {
   vi.useFakeTimers({ toFake: [...HEARTBEAT_TIMERS] });
 });
 
-afterEach(async () => {
-  await cleanup(); // closes servers and clients while their timers are still the fake ones
-  vi.useRealTimers();
-});
+afterEach(cleanup); // real timers again, then servers and clients closed
 
 const PING = Buffer.from([0x89, 0x00]);
 

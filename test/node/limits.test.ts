@@ -37,12 +37,7 @@ import {
   type RawClient,
 } from './helpers.js';
 
-afterEach(async () => {
-  // Real timers first: pending fake ones (handshake clocks, drips) are dropped, and closing the
-  // servers must not wait for a clock that no longer moves.
-  vi.useRealTimers();
-  await cleanup();
-});
+afterEach(cleanup); // real timers again (see cleanup), then servers and clients closed
 
 const STATUS_431 = 'HTTP/1.1 431 Request Header Fields Too Large';
 const STATUS_408 = 'HTTP/1.1 408 Request Timeout';
@@ -405,8 +400,7 @@ describe('handshake timeout (slowloris)', () => {
   const TIMEOUT = 300;
 
   // On a fake clock: the handshake clocks (setTimeout) and the slow client's drip (setInterval) move
-  // only when the test advances them; sockets stay real. Restored before cleanup (see afterEach),
-  // so that closing the servers runs on real timers.
+  // only when the test advances them; sockets stay real. cleanup() restores real timers first.
   beforeEach(() => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] });
   });
