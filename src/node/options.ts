@@ -3,12 +3,14 @@
  * defaults exported to users, the README and the bounds test all read it.
  */
 
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { WebSocketError } from '../protocol/errors.js';
-import type { Ws } from './ws.js';
+import { DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_PAYLOAD } from '../protocol/parser.js';
 
-/** Limits and timeouts of one connection, the same for both roles. */
-export interface ConnectionOptions {
+/**
+ * The options of every connection, either role: limits, timeouts, keepalive, permessage-deflate.
+ * ServerOptions and ClientOptions extend it.
+ */
+export interface WsOptions {
   /**
    * Largest message accepted, all its fragments together, in bytes; a larger one fails the
    * connection with 1009 before it is buffered. Default 64 MiB.
@@ -91,45 +93,6 @@ export interface DeflateOptions {
   maxContextMemory?: number;
 }
 
-export type ConnectionHandler = (ws: Ws, request: IncomingMessage) => unknown;
-
-/** A handshake the server refused: what the client was answered, and why. */
-export interface RefusedHandshake {
-  /** The HTTP status sent (400, 403, 405, 408, 426, 431, 500, 503). */
-  readonly status: number;
-  /** The stable code of the reason (WS_ERR_HANDSHAKE_*, or WS_ERR_HOOK_FAILED for a hook that threw). */
-  readonly code: string;
-  readonly message: string;
-  /** The request, when one was read (a handshake timeout may come before it). */
-  readonly request: IncomingMessage | undefined;
-}
-
-export interface ServerOptions extends ConnectionOptions {
-  /** Called with each new connection. If it throws or rejects, the connection closes with 1011. */
-  handler?: ConnectionHandler;
-  /**
-   * Chooses a subprotocol among those the client offered (RFC 6455 4.2.2), or undefined for none.
-   * It must return one of `offered`. By default none is chosen.
-   */
-  selectProtocol?: (offered: readonly string[], request: IncomingMessage) => string | undefined;
-  /** Decides whether to accept a request (check Origin, cookies...); false answers 403. */
-  allowRequest?: (request: IncomingMessage) => boolean | Promise<boolean>;
-  /**
-   * Receives errors the library cannot hand back to a caller: a handler that threw, a hook that
-   * failed. Each error is reported once. Default: console.error.
-   */
-  onError?: (error: unknown, ws: Ws | undefined) => void;
-  /** Called for every handshake the server refuses, with the status sent and the reason's code (metrics, logs). */
-  onRefused?: (refused: RefusedHandshake) => void;
-  /**
-   * Plain HTTP requests (not upgrades) on the server `listen()` starts: return true once the
-   * request is answered, false to leave it to the default 426 Upgrade Required. If it throws, the
-   * error goes to `onError` and the client gets 500. Servers of your own (`attach`,
-   * `handleUpgrade`) keep their own request handlers and never call it.
-   */
-  onHttpRequest?: (request: IncomingMessage, response: ServerResponse) => boolean;
-}
-
 export interface ResolvedDeflateOptions {
   readonly serverNoContextTakeover: boolean;
   readonly clientNoContextTakeover: boolean;
@@ -186,9 +149,6 @@ export function withResolved<T extends object>(resolved: ResolvedOptions, more: 
   );
 }
 
-/** Back-compatible names for the resolved options. */
-export type ResolvedServerOptions = ResolvedOptions;
-
 export interface Bound {
   readonly default: number;
   readonly min: number;
@@ -206,8 +166,8 @@ type NumericOption = {
 
 /** The one table of numeric connection options: default, smallest and largest allowed. */
 export const OPTION_BOUNDS: Readonly<Record<NumericOption, Bound>> = {
-  maxPayload: { default: 64 * 1024 * 1024, min: 0, max: MAX_BYTES },
-  maxFragments: { default: 128 * 1024, min: 1, max: 2 ** 32 },
+  maxPayload: { default: DEFAULT_MAX_PAYLOAD, min: 0, max: MAX_BYTES },
+  maxFragments: { default: DEFAULT_MAX_FRAGMENTS, min: 1, max: 2 ** 32 },
   closeTimeout: { default: 5000, min: 1, max: MAX_TIMEOUT },
   maxBufferedAmount: { default: 16 * 1024 * 1024, min: 1, max: Number.MAX_SAFE_INTEGER },
   receiveHighWaterMark: { default: 1024 * 1024, min: 1, max: Number.MAX_SAFE_INTEGER },
@@ -252,7 +212,8 @@ export const DEFAULTS: ResolvedOptions = {
   ...defaultsOf(OPTION_BOUNDS),
 };
 
-function invalid(name: string, expected: string, value: unknown): WebSocketError {
+/** WS_ERR_INVALID_ARGUMENT for an option out of its bounds: `option <name> must be <expected>, got <value>`. */
+export function invalidOption(name: string, expected: string, value: unknown): WebSocketError {
   return new WebSocketError(
     'WS_ERR_INVALID_ARGUMENT',
     `option ${name} must be ${expected}, got ${typeof value === 'string' ? JSON.stringify(value) : String(value)}`,
@@ -262,14 +223,14 @@ function invalid(name: string, expected: string, value: unknown): WebSocketError
 function integerOption(name: string, value: unknown, bound: Bound): number {
   if (value === undefined) return bound.default;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < bound.min || value > bound.max) {
-    throw invalid(name, `an integer from ${bound.min} to ${bound.max}`, value);
+    throw invalidOption(name, `an integer from ${bound.min} to ${bound.max}`, value);
   }
   return value;
 }
 
 function booleanOption(name: string, value: unknown, fallback: boolean): boolean {
   if (value === undefined) return fallback;
-  if (typeof value !== 'boolean') throw invalid(name, 'true or false', value);
+  if (typeof value !== 'boolean') throw invalidOption(name, 'true or false', value);
   return value;
 }
 
@@ -279,13 +240,13 @@ function booleanOption(name: string, value: unknown, fallback: boolean): boolean
  * Each option is read by name (no loop over the table): this runs for every connect().
  */
 export function resolveOptions(
-  options: ConnectionOptions = {},
+  options: WsOptions = {},
   deflateDefault: boolean | DeflateOptions = false,
 ): ResolvedOptions {
-  if (typeof options !== 'object' || options === null) throw invalid('options', 'an object', options);
+  if (typeof options !== 'object' || options === null) throw invalidOption('options', 'an object', options);
   const sendOverflow = options.sendOverflow === undefined ? DEFAULTS.sendOverflow : options.sendOverflow;
   if (sendOverflow !== 'close' && sendOverflow !== 'reject') {
-    throw invalid('sendOverflow', "'close' or 'reject'", sendOverflow);
+    throw invalidOption('sendOverflow', "'close' or 'reject'", sendOverflow);
   }
   const B = OPTION_BOUNDS;
   return {
@@ -305,20 +266,10 @@ export function resolveOptions(
   };
 }
 
-export function resolveServerOptions(options: ServerOptions = {}): ResolvedOptions {
-  const resolved = resolveOptions(options);
-  for (const hook of ['handler', 'selectProtocol', 'allowRequest', 'onError', 'onRefused', 'onHttpRequest'] as const) {
-    if (options[hook] !== undefined && typeof options[hook] !== 'function') {
-      throw invalid(hook, 'a function', options[hook]);
-    }
-  }
-  return resolved;
-}
-
 export function resolveDeflateOptions(option: boolean | DeflateOptions | undefined): ResolvedDeflateOptions | null {
   if (option === undefined || option === false) return null;
   if (option === true) return DEFLATE_DEFAULTS;
-  if (typeof option !== 'object' || option === null) throw invalid('perMessageDeflate', 'a boolean or an object', option);
+  if (typeof option !== 'object' || option === null) throw invalidOption('perMessageDeflate', 'a boolean or an object', option);
   const name = (key: string): string => `perMessageDeflate.${key}`;
   const numbers = {} as Record<NumericDeflateOption, number>;
   for (const key of Object.keys(DEFLATE_BOUNDS) as NumericDeflateOption[]) {

@@ -4,7 +4,9 @@
  */
 
 import { isUtf8 } from 'node:buffer';
+import { encodeClosePayload } from '../protocol/close.js';
 import { WebSocketError } from '../protocol/errors.js';
+import { toBytes } from './util.js';
 
 /** Binary data `send()` accepts. */
 export type BinaryData = Uint8Array | ArrayBuffer | DataView;
@@ -28,18 +30,14 @@ export interface SendArguments {
   readonly fragmentSize: number;
 }
 
-/** Binary data as bytes; throws WS_ERR_INVALID_ARGUMENT for anything else. */
-export function toBytes(data: BinaryData): Uint8Array {
-  if (data instanceof Uint8Array) return data;
-  if (data instanceof ArrayBuffer) return new Uint8Array(data);
-  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  throw new WebSocketError('WS_ERR_INVALID_ARGUMENT', 'send() takes a string, a Uint8Array, an ArrayBuffer or a DataView');
+/** The error for data that is neither a string nor binary data (send() and the like reject with it). */
+export function notData(method: string): WebSocketError {
+  return new WebSocketError('WS_ERR_INVALID_ARGUMENT', `${method} takes a string, a Uint8Array, an ArrayBuffer or a DataView`);
 }
 
 /**
- * The message send() was asked for. Throws WS_ERR_INVALID_ARGUMENT for data that is not a string
- * or bytes (synchronously, as send() always did); returns it for a bad option or text bytes that
- * are not UTF-8, which send() rejects with.
+ * The message send() was asked for, or the WS_ERR_INVALID_ARGUMENT error that send() rejects with:
+ * data that is not a string or bytes, a bad option, text bytes that are not UTF-8.
  */
 export function sendArguments(data: string | BinaryData, options: SendOptions | undefined): SendArguments | WebSocketError {
   let fragmentSize = 0;
@@ -55,10 +53,25 @@ export function sendArguments(data: string | BinaryData, options: SendOptions | 
       : { payload: data, isText: true, fragmentSize };
   }
   const bytes = toBytes(data);
+  if (bytes === null) return notData('send()');
   if (options?.text === true) {
     // RFC 6455 5.6: a text message is UTF-8; the peer would fail us with 1007 otherwise.
     if (!isUtf8(bytes)) return new WebSocketError('WS_ERR_INVALID_ARGUMENT', 'send(bytes, { text: true }): the bytes are not valid UTF-8');
     return { payload: bytes, isText: true, fragmentSize };
   }
   return { payload: bytes, isText: false, fragmentSize };
+}
+
+/**
+ * The WS_ERR_INVALID_ARGUMENT error for a close code that may not be sent or a reason that does
+ * not fit (RFC 6455 5.5, 7.4), or null: close() methods reject with it before anything changes.
+ */
+export function closeArgumentsError(code: number | undefined, reason: string | undefined): WebSocketError | null {
+  try {
+    encodeClosePayload(code, reason);
+    return null;
+  } catch (error) {
+    if (error instanceof WebSocketError) return error;
+    throw error;
+  }
 }

@@ -19,14 +19,10 @@ import { HandshakeTimers, checkHeaderLimits, refuse, respondNotWebSocket } from 
 import { negotiatePermessageDeflate } from '../protocol/permessage-deflate.js';
 import { PerMessageDeflate, takeoverBytes } from './deflate.js';
 import { Heartbeat } from './heartbeat.js';
-import {
-  resolveServerOptions,
-  withResolved,
-  type ConnectionHandler,
-  type ResolvedOptions,
-  type ServerOptions,
-} from './options.js';
+import { withResolved, type ResolvedOptions } from './options.js';
+import { resolveServerOptions, type ServerHandler, type ServerOptions } from './server-options.js';
 import { sha1Base64 } from './runtime.js';
+import { noop } from './util.js';
 import { Ws, type ConnectionConfig } from './ws.js';
 import { ZlibResources } from './zlib-resources.js';
 
@@ -144,10 +140,10 @@ export class WebSocketServer {
     request: IncomingMessage,
     socket: Duplex,
     head: Buffer = Buffer.alloc(0),
-    handler: ConnectionHandler | undefined = this.hooks.handler,
+    handler: ServerHandler | undefined = this.hooks.handler,
   ): Promise<Ws | undefined> {
     // Until the Ws owns the socket, an error on it must not be an unhandled 'error' event.
-    socket.on('error', ignoreError);
+    socket.on('error', noop);
     // A guarded server timed the request since TCP accept; otherwise time the rest from now.
     this.handshakeTimers.arm(socket);
     // Context memory reserved by the negotiation, released if the handshake goes no further.
@@ -184,7 +180,7 @@ export class WebSocketServer {
       const deflate = accepted.deflate === null ? null : new PerMessageDeflate(accepted.deflate, this.zlib!, reserved);
       reserved = 0;
       const ws = new Ws(socket, this.config, { protocol: accepted.protocol, extensions: accepted.extensions, deflate });
-      socket.off('error', ignoreError);
+      socket.off('error', noop);
       this.live.add(ws);
       if (handler !== undefined) this.runHandler(handler, ws, request);
       if (head.length > 0) ws.receiveChunk(head);
@@ -284,7 +280,7 @@ export class WebSocketServer {
     }
   }
 
-  private runHandler(handler: ConnectionHandler, ws: Ws, request: IncomingMessage): void {
+  private runHandler(handler: ServerHandler, ws: Ws, request: IncomingMessage): void {
     try {
       const result = handler(ws, request);
       // The rejection handler lives as long as the handler runs (for an idle connection, as long
@@ -339,6 +335,4 @@ function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
     typeof value === 'object' && value !== null && typeof (value as PromiseLike<unknown>).then === 'function'
   );
 }
-
-function ignoreError(): void {}
 

@@ -12,9 +12,6 @@ import { parseExtensions, type ExtensionOffer } from './extensions.js';
 import { checkHeaderField, formatHeaders, isToken, listHasToken, splitHeaderList } from './http-syntax.js';
 import type { DeflateAgreement } from './permessage-deflate.js';
 
-// Re-exported: they were first defined here, and callers import them from here.
-export { isToken, splitHeaderList } from './http-syntax.js';
-
 /** RFC 6455 1.3: appended to the key before hashing. */
 export const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 

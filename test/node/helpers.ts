@@ -8,6 +8,7 @@
 
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { connect, createServer as createNetServer, type Socket } from 'node:net';
+import { expect } from 'vitest';
 import WebSocket from 'ws';
 import { WebSocketServer, type ServerOptions } from '../../src/index.js';
 import type { Ws } from '../../src/node/ws.js';
@@ -129,6 +130,22 @@ export async function settle<T>(promise: Promise<T>): Promise<{ ok: true; value:
 }
 
 // ---- servers -----------------------------------------------------------------------------------
+
+/**
+ * Errors are reported one way (issue 14): a method that returns a promise never throws, it
+ * rejects. Calls `call` (which must not throw), and expects its promise to reject with `code`.
+ */
+export async function expectRejection(call: () => Promise<unknown>, code: string): Promise<unknown> {
+  let promise: Promise<unknown> | undefined;
+  expect(() => {
+    promise = call();
+  }).not.toThrow();
+  const outcome = await settle(promise!);
+  expect(outcome.ok).toBe(false);
+  const error = (outcome as { error: unknown }).error;
+  expect(error).toMatchObject({ code });
+  return error;
+}
 
 export interface TestServer {
   readonly server: WebSocketServer;

@@ -7,7 +7,7 @@
  * handshakeTimeout (10 s by default) bounds it all, redirects included.
  */
 
-import { buildClientRequest, generateKey, validateClientResponse } from '../../protocol/client-handshake.js';
+import { buildClientRequest, generateHandshakeKey, validateClientResponse } from '../../protocol/client-handshake.js';
 import { HandshakeError } from '../../protocol/errors.js';
 import { buildDeflateOffer, type DeflateConfig } from '../../protocol/permessage-deflate.js';
 import { PerMessageDeflate, takeoverBytes } from '../deflate.js';
@@ -54,7 +54,7 @@ export async function connect(url: string | URL, options: ClientOptions = {}): P
       if (performance.now() - started >= resolved.handshakeTimeout) {
         throw attempt.error('WS_ERR_TIMEOUT', `no WebSocket handshake within handshakeTimeout (${resolved.handshakeTimeout} ms)`);
       }
-      const key = generateKey(randomKeyBytes());
+      const key = generateHandshakeKey(randomKeyBytes());
       const deflate = offerDeflate(resolved.perMessageDeflate);
       let answered: Answered;
       try {

@@ -17,8 +17,12 @@
  */
 
 import { isUtf8 } from 'node:buffer';
+import { CloseCode } from '../../protocol/close.js';
 import { WebSocketError } from '../../protocol/errors.js';
-import type { BinaryData, Message, SendOptions, Ws } from '../ws.js';
+import type { Message } from '../inbox.js';
+import { closeArgumentsError, notData, type BinaryData, type SendOptions } from '../send-arguments.js';
+import { noop, rejected, toBytes } from '../util.js';
+import type { Ws } from '../ws.js';
 import { Dialer } from './dialer.js';
 import { ReconnectError } from './errors.js';
 import { resolveClient, type ReconnectingClientOptions, type ResolvedClient } from './options.js';
@@ -45,8 +49,6 @@ export interface ReconnectCounters {
 export type ReconnectState = 'connecting' | 'open' | 'closed';
 
 const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
-
-function noop(): void {}
 
 export class ReconnectingClient implements AsyncIterableIterator<Message> {
   readonly #options: ResolvedClient;
@@ -108,9 +110,11 @@ export class ReconnectingClient implements AsyncIterableIterator<Message> {
   send(data: string | BinaryData, options?: SendOptions): Promise<void> {
     let payload: string | Buffer;
     if (typeof data === 'string') payload = data;
-    else if (data instanceof ArrayBuffer) payload = Buffer.from(new Uint8Array(data));
-    else if (ArrayBuffer.isView(data)) payload = Buffer.from(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-    else return rejected(new WebSocketError('WS_ERR_INVALID_ARGUMENT', 'send() takes a string, a Uint8Array, an ArrayBuffer or a DataView'));
+    else {
+      const bytes = toBytes(data);
+      if (bytes === null) return rejected(notData('send()'));
+      payload = Buffer.from(bytes);
+    }
     // RFC 6455 5.6: checked now, not when the message finally goes out on some connection.
     if (options?.text === true && typeof payload !== 'string' && !isUtf8(payload)) {
       return rejected(new WebSocketError('WS_ERR_INVALID_ARGUMENT', 'send(bytes, { text: true }): the bytes are not valid UTF-8'));
@@ -137,9 +141,12 @@ export class ReconnectingClient implements AsyncIterableIterator<Message> {
   /**
    * Stops for good: no more attempts, every queued message rejects with WS_ERR_GAVE_UP, and the live
    * connection (if any) is closed with `code` and `reason` after what was handed to it. Resolves once
-   * it is closed.
+   * it is closed. Rejects with WS_ERR_INVALID_ARGUMENT, before anything stops, for a code that may
+   * not be sent or a reason too long.
    */
   async close(code?: number, reason?: string): Promise<void> {
+    const invalid = closeArgumentsError(code ?? CloseCode.NORMAL, reason ?? '');
+    if (invalid !== null) throw invalid;
     const ws = this.#hooking ?? this.#live;
     this.#stop(new ReconnectError('WS_ERR_GAVE_UP', 'the client was closed'));
     if (ws !== null) await ws.close(code, reason);
@@ -257,10 +264,4 @@ export class ReconnectingClient implements AsyncIterableIterator<Message> {
     if (this.#live !== ws || (this.#stopError !== null && this.#live === null)) return Promise.resolve();
     return new Promise((resolve) => this.#changed.push(resolve));
   }
-}
-
-function rejected(error: Error): Promise<never> {
-  const promise = Promise.reject(error);
-  promise.catch(noop);
-  return promise;
 }

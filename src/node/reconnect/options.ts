@@ -1,8 +1,8 @@
 /** The options of reconnect() and ReconnectingClient, their defaults and bounds. */
 
-import { WebSocketError } from '../../protocol/errors.js';
 import type { ClientOptions } from '../client/options.js';
 import { resolveClientOptions } from '../client/options.js';
+import { invalidOption } from '../options.js';
 import { parseTarget } from '../client/url.js';
 import type { Ws } from '../ws.js';
 import { shouldReconnectByDefault, type DisconnectInfo, type Policy } from './policy.js';
@@ -85,25 +85,21 @@ const globalScheduler: Scheduler = {
   now: () => Date.now(),
 };
 
-function invalid(name: string, expected: string, value: unknown): WebSocketError {
-  return new WebSocketError('WS_ERR_INVALID_ARGUMENT', `option ${name} must be ${expected}, got ${String(value)}`);
-}
-
 function number(name: string, value: number | undefined, fallback: number, min: number, max: number, integer: boolean): number {
   const x = value ?? fallback;
   const ok = typeof x === 'number' && x >= min && x <= max && (integer ? Number.isInteger(x) || x === Infinity : Number.isFinite(x));
-  if (!ok) throw invalid(name, `${integer ? 'an integer' : 'a number'} from ${min} to ${max}`, x);
+  if (!ok) throw invalidOption(name, `${integer ? 'an integer' : 'a number'} from ${min} to ${max}`, x);
   return x;
 }
 
 function fn<T>(name: string, value: T | undefined): T | undefined {
-  if (value !== undefined && typeof value !== 'function') throw invalid(name, 'a function', value);
+  if (value !== undefined && typeof value !== 'function') throw invalidOption(name, 'a function', value);
   return value;
 }
 
 /** Checks every option (throws WS_ERR_INVALID_ARGUMENT, or the URL's ConnectError) once, up front. */
 export function resolveReconnect(url: string | URL, options: ReconnectOptions = {}): ResolvedReconnect {
-  if (typeof options !== 'object' || options === null) throw invalid('options', 'an object', options);
+  if (typeof options !== 'object' || options === null) throw invalidOption('options', 'an object', options);
   const { minDelay, maxDelay, factor, maxAttempts, shouldReconnect, onDisconnect, random, scheduler, ...connectOptions } = options;
   // A bad URL or connect() option would fail every attempt the same way: say so now.
   parseTarget(url);
@@ -125,10 +121,10 @@ export function resolveReconnect(url: string | URL, options: ReconnectOptions = 
 }
 
 export function resolveClient(url: string | URL, options: ReconnectingClientOptions = {}): ResolvedClient {
-  if (typeof options !== 'object' || options === null) throw invalid('options', 'an object', options);
+  if (typeof options !== 'object' || options === null) throw invalidOption('options', 'an object', options);
   const { onConnect, maxQueuedMessages, maxQueuedBytes, queuePolicy, ...rest } = options;
   const policy = queuePolicy ?? RECONNECT_DEFAULTS.queuePolicy;
-  if (policy !== 'reject' && policy !== 'drop-oldest') throw invalid('queuePolicy', "'reject' or 'drop-oldest'", policy);
+  if (policy !== 'reject' && policy !== 'drop-oldest') throw invalidOption('queuePolicy', "'reject' or 'drop-oldest'", policy);
   return {
     ...resolveReconnect(url, rest),
     onConnect: fn('onConnect', onConnect),

@@ -5,7 +5,7 @@
  * without its promise saying so.
  */
 
-import type { SendOptions } from '../ws.js';
+import type { SendOptions } from '../send-arguments.js';
 import type { QueuePolicy } from './options.js';
 
 export interface Outgoing {

@@ -15,11 +15,14 @@
  */
 
 import { types } from 'node:util';
+import type { CloseResult } from '../../protocol/connection.js';
 import { WebSocketError } from '../../protocol/errors.js';
 import { connect } from '../client/connect.js';
 import { ConnectError } from '../client/connect-error.js';
 import { resolveClientOptions, type ClientOptions } from '../client/options.js';
-import type { CloseResult, Message, Ws } from '../ws.js';
+import type { Message } from '../inbox.js';
+import { noop } from '../util.js';
+import type { Ws } from '../ws.js';
 import { CloseEvent, ErrorEvent } from './events.js';
 import { EventHandlers, type EventHandler } from './handlers.js';
 import { checkClose, checkProtocols, clampUnsignedShort, parseWebSocketUrl, toProtocolList, toUSVString } from './webidl.js';
@@ -44,8 +47,6 @@ const CLOSED = 3;
 const BINARY_TYPES: ReadonlySet<string> = new Set<BinaryType>(['blob', 'arraybuffer', 'nodebuffer']);
 // RFC 6455 7.1.5: no close frame was received (we failed the connection, or it was lost).
 const ABNORMAL = 1006;
-
-function noop(): void {}
 
 function isOptionsObject(value: unknown): value is WebSocketOptions {
   return typeof value === 'object' && value !== null && !(Symbol.iterator in value);
@@ -335,7 +336,7 @@ export class WebSocket extends EventTarget {
     const ws = this.#ws!;
     // A compressed message is read asynchronously: it must not see later changes to the caller's
     // buffer. (Uncompressed, the client's writer copies while masking.)
-    const bytes = typeof data === 'string' || ws.perMessageDeflate === null ? data : Buffer.from(data);
+    const bytes = typeof data === 'string' || ws.deflateAgreement === null ? data : Buffer.from(data);
     ws.send(bytes).then(() => {
       this.#bufferedAmount -= size;
     }, noop);

@@ -5,7 +5,8 @@
  */
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { CLIENT_DEFAULTS, ConnectError, WebSocketError, connect, type ClientOptions } from '../../../src/index.js';
+import { ConnectError, WebSocketError, connect, type ClientOptions } from '../../../src/index.js';
+import { CLIENT_DEFAULTS } from '../../../src/node/client/options.js';
 import { cleanup, defer, settle } from '../helpers.js';
 import { expectNothingDialed, startRawServer } from './helpers.js';
 

@@ -6,7 +6,7 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { ReconnectingClient, WebSocketServer, type ReconnectError, type Ws } from '../../../src/index.js';
-import { AsyncQueue, HOST, cleanup, defer, settle, until } from '../helpers.js';
+import { AsyncQueue, HOST, cleanup, defer, expectRejection, settle, until } from '../helpers.js';
 import { ManualScheduler } from './scheduler.js';
 
 afterEach(cleanup);
@@ -151,6 +151,17 @@ describe('ReconnectingClient', () => {
     const serverSide = await server.connections.next();
     await c.close(4000, 'done here');
     expect(await serverSide.closed).toMatchObject({ code: 4000, reason: 'done here', wasClean: true });
+  });
+
+  it('close() with a code that may not be sent rejects (never throws) with WS_ERR_INVALID_ARGUMENT, and stops nothing', async () => {
+    const server = await recordingServer();
+    const c = client(server.port, { scheduler: new ManualScheduler({ auto: true }) });
+    const ws = await connected(c);
+    await expectRejection(() => c.close(1005), 'WS_ERR_INVALID_ARGUMENT');
+    await expectRejection(() => c.close(4000, 'x'.repeat(124)), 'WS_ERR_INVALID_ARGUMENT');
+    await expectRejection(() => c.send(42 as unknown as string), 'WS_ERR_INVALID_ARGUMENT');
+    expect([c.state, ws.readyState]).toEqual(['open', 'open']);
+    await c.send('still here');
   });
 
   it('aborting the signal stops for good: the live connection closes, later sends reject WS_ERR_GAVE_UP', async () => {
