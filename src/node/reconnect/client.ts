@@ -23,18 +23,13 @@ import type { Message } from '../inbox.js';
 import { closeArgumentsError, notData, type BinaryData, type SendOptions } from '../send-arguments.js';
 import { noop, rejected, toBytes } from '../util.js';
 import type { Ws } from '../ws.js';
-import { Dialer } from './dialer.js';
+import { Dialer, type DialCounters } from './dialer.js';
 import { ReconnectError } from './errors.js';
 import { resolveClient, type ReconnectingClientOptions, type ResolvedClient } from './options.js';
 import { SendQueue, type Outgoing } from './send-queue.js';
 
-export interface ReconnectCounters {
-  /** Connection attempts made. */
-  readonly attempts: number;
-  /** Attempts that opened a connection. */
-  readonly connects: number;
-  /** Open connections that closed since. */
-  readonly disconnects: number;
+/** What a ReconnectingClient counts: reconnect()'s counters, and what became of its sends. */
+export interface ReconnectCounters extends DialCounters {
   /** send() promises resolved (handed to a live connection). */
   readonly sent: number;
   /** Messages put back in the outbox because their connection closed before confirming them. */
