@@ -201,7 +201,8 @@ export class Connection {
   /**
    * The bytes to write to the transport, in order, and forgets them: everything sent so far, up to
    * a message still being compressed (reserveCompressed), whose bytes and what follows come once
-   * it is completed. The chunks may be views of a shared buffer: write them before the next send.
+   * it is completed. The chunks may be views of a buffer shared by connections (never written
+   * again): write them as they are, and copy any that must be modified.
    */
   takeOutput(): Uint8Array[] {
     return this.frameWriter === null ? [] : this.frameWriter.take();

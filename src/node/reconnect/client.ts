@@ -4,11 +4,11 @@
  *
  * - it resolves once the message was handed to a live connection and that connection's send()
  *   resolved (the kernel has the bytes);
- * - it rejects with WS_ERR_DROPPED when the bounded outbox refused it or dropped it by its policy,
+ * - it rejects with WS_ERR_DROPPED when the bounded send queue refused it or dropped it by its policy,
  *   or the connection refused it (its `cause`);
  * - it rejects with WS_ERR_GAVE_UP when the client stopped for good before it was handed over.
  *
- * A message whose connection closed before confirming it is put back in the outbox, at its place,
+ * A message whose connection closed before confirming it is put back in the send queue, at its place,
  * and sent on the next connection (counted in `requeued`): it is never lost silently, and it may
  * arrive twice only when the old connection delivered it without confirming (at-least-once; use
  * message ids where that matters).
@@ -32,7 +32,7 @@ import { SendQueue, type Outgoing } from './send-queue.js';
 export interface ReconnectCounters extends DialCounters {
   /** send() promises resolved (handed to a live connection). */
   readonly sent: number;
-  /** Messages put back in the outbox because their connection closed before confirming them. */
+  /** Messages put back in the send queue because their connection closed before confirming them. */
   readonly requeued: number;
   /** send() promises rejected with WS_ERR_DROPPED. */
   readonly dropped: number;
@@ -51,7 +51,7 @@ export class ReconnectingClient implements AsyncIterableIterator<Message> {
   readonly #queue: SendQueue;
   #seq = 0;
   #counts = { sent: 0, requeued: 0, dropped: 0, gaveUp: 0 };
-  // The connection sends go straight to: during onConnect, then once the outbox is flushed.
+  // The connection sends go straight to: during onConnect, then once the send queue is flushed.
   #live: Ws | null = null;
   #hooking: Ws | null = null;
   #stopError: ReconnectError | null = null;
@@ -82,12 +82,12 @@ export class ReconnectingClient implements AsyncIterableIterator<Message> {
     return { ...this.#dialer.counters, ...this.#counts };
   }
 
-  /** Messages waiting in the outbox. */
+  /** Messages waiting in the send queue. */
   get queuedMessages(): number {
     return this.#queue.length;
   }
 
-  /** Bytes waiting in the outbox. */
+  /** Bytes waiting in the send queue. */
   get queuedBytes(): number {
     return this.#queue.bytes;
   }
@@ -128,7 +128,7 @@ export class ReconnectingClient implements AsyncIterableIterator<Message> {
     if (direct !== null && direct.readyState === 'open' && (this.#hooking !== null || this.#queue.length === 0)) {
       this.#transmit(direct, entry);
     } else {
-      this.#drop(this.#queue.add(entry), 'the outbox is full');
+      this.#drop(this.#queue.add(entry), 'the send queue is full');
     }
     return promise;
   }
@@ -224,7 +224,7 @@ export class ReconnectingClient implements AsyncIterableIterator<Message> {
         } else {
           // Not confirmed before the connection closed: it goes again on the next one.
           this.#counts.requeued++;
-          this.#drop(this.#queue.restore([entry]), 'the outbox is full');
+          this.#drop(this.#queue.restore([entry]), 'the send queue is full');
         }
       },
     );

@@ -47,7 +47,7 @@ export interface ReconnectingClientOptions extends ReconnectOptions {
   maxQueuedMessages?: number;
   /** Most bytes held while disconnected. Default 1 MiB. */
   maxQueuedBytes?: number;
-  /** When the outbox is full: 'reject' the new send (default), or 'drop-oldest'. */
+  /** When the send queue is full: 'reject' the new send (default), or 'drop-oldest'. */
   queuePolicy?: QueuePolicy;
 }
 

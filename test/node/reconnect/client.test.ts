@@ -65,7 +65,7 @@ describe('ReconnectingClient', () => {
     expect(c.counters).toMatchObject({ attempts: 1, connects: 1, sent: 2, dropped: 0, gaveUp: 0 });
   });
 
-  it('while the server is down, sends wait in the outbox and go out in order on the next connection, after onConnect\'s', async () => {
+  it('while the server is down, sends wait in the send queue and go out in order on the next connection, after onConnect\'s', async () => {
     const first = await recordingServer();
     const port = first.port;
     const scheduler = new ManualScheduler();
@@ -96,7 +96,7 @@ describe('ReconnectingClient', () => {
     expect(c.counters).toEqual({ attempts: 3, connects: 2, disconnects: 1, sent: 5, requeued: 0, dropped: 0, gaveUp: 0 });
   });
 
-  it("a full outbox with 'reject' rejects the new send with WS_ERR_DROPPED; the others are delivered", async () => {
+  it("a full send queue with 'reject' rejects the new send with WS_ERR_DROPPED; the others are delivered", async () => {
     const server = await recordingServer();
     const scheduler = new ManualScheduler();
     // Never connected yet: the first attempt is still on its way when these are queued.
