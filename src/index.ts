@@ -21,7 +21,7 @@ export { type Message } from './node/inbox.js';
 export { type BinaryData, type SendOptions } from './node/send-arguments.js';
 
 // The WHATWG WebSocket interface over connect().
-export { WebSocket, type BinaryType, type WebSocketData, type WebSocketOptions } from './node/websocket/websocket.js';
+export { WebSocket, type BinaryType, type WebSocketData } from './node/websocket/websocket.js';
 export { CloseEvent, ErrorEvent, type CloseEventInit, type ErrorEventInit, type EventInit } from './node/websocket/events.js';
 export { type EventHandler } from './node/websocket/handlers.js';
 

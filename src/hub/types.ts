@@ -90,12 +90,16 @@ export interface HubSendOptions {
 
 /** Options of one topic. */
 export interface TopicOptions {
-  /** What to do when a subscriber's queue is full. Default: the hub's `topic.policy` ('close'). */
+  /**
+   * What to do when a subscriber's queue is full.
+   * @defaultValue the hub's `topic.policy` ('close')
+   */
   readonly policy?: OverflowPolicy;
   /**
    * One fresh-context compressed frame per window size serves every subscriber, also those whose
-   * connection keeps context takeover (they reset their compressor after it). Default false:
-   * those connections compress each broadcast with their own context. See Hub for the trade.
+   * connection keeps context takeover (they reset their compressor after it). Without it, those
+   * connections compress each broadcast with their own context. See Hub for the trade.
+   * @defaultValue false
    */
   readonly noContextTakeover?: boolean;
 }

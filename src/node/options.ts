@@ -1,6 +1,7 @@
 /**
- * Options, their defaults and their bounds, in one table (OPTION_BOUNDS): resolution, the
- * defaults exported to users, the README and the bounds test all read it.
+ * The options of every connection, their defaults and their bounds, in one table (OPTION_BOUNDS):
+ * resolution, the README test and the bounds test all read it (users read the defaults in each
+ * option's doc comment and the README).
  */
 
 import { WebSocketError } from '../protocol/errors.js';
@@ -13,82 +14,130 @@ import { DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_PAYLOAD } from '../protocol/parser.j
 export interface WsOptions {
   /**
    * Largest message accepted, all its fragments together, in bytes; a larger one fails the
-   * connection with 1009 before it is buffered. Default 64 MiB.
+   * connection with 1009 before it is buffered.
+   * @defaultValue 64 MiB
    */
   maxPayload?: number;
-  /** Most frames one message may be split into; more fails the connection with 1008. Default 131072. */
+  /**
+   * Most frames one message may be split into; more fails the connection with 1008.
+   * @defaultValue 131072
+   */
   maxFragments?: number;
   /**
-   * Milliseconds to wait for the peer's side of the closing handshake (its close frame, then the end
-   * of TCP), and for the application to read the messages that came before a close or a protocol
-   * error, before the socket is destroyed. Default 5000.
+   * Milliseconds to wait for the peer's side of the closing handshake (its close frame, then the
+   * end of TCP), and for the application to read the messages that came before a close or a
+   * protocol error, before the socket is destroyed.
+   * @defaultValue 5000
    */
   closeTimeout?: number;
   /**
    * Outbound limit: when `bufferedAmount` (bytes accepted by send() that the kernel has not taken)
-   * reaches this, the next send() overflows and `sendOverflow` decides. Default 16 MiB.
+   * reaches this, the next send() overflows and `sendOverflow` decides.
+   * @defaultValue 16 MiB
    */
   maxBufferedAmount?: number;
   /**
-   * What an overflowing send() does: 'close' (default) rejects it and closes the connection with
-   * 1008 "too slow"; 'reject' rejects it with WS_ERR_BUFFER_FULL and keeps the connection.
+   * What an overflowing send() does: 'close' rejects it and closes the connection with 1008 "too
+   * slow"; 'reject' rejects it with WS_ERR_BUFFER_FULL and keeps the connection.
+   * @defaultValue 'close'
    */
   sendOverflow?: 'close' | 'reject';
   /**
    * Inbound limit: once this many bytes of messages wait for the application (nobody calls recv()),
    * reading from the socket pauses, so TCP pushes back on the peer; it resumes below half.
-   * Default 1 MiB.
+   * @defaultValue 1 MiB
    */
   receiveHighWaterMark?: number;
   /**
-   * Keepalive: a connection that has received nothing for this many milliseconds is pinged.
-   * 0 disables pings. Default 30000.
+   * Keepalive: a connection that has received nothing for this many milliseconds is pinged. 0
+   * disables pings.
+   * @defaultValue 30000
    */
   pingInterval?: number;
   /**
-   * A pinged connection that has received nothing (no pong, no data) for this many milliseconds
-   * is terminated: its close code is 1006, its reason says it timed out. Default 20000.
+   * A pinged connection that has received nothing (no pong, no data) for this many milliseconds is
+   * terminated: its close code is 1006, its reason says it timed out.
+   * @defaultValue 20000
    */
   pingTimeout?: number;
-  /** Closes (1001 "idle timeout") a connection that has received no message for this long. 0 (default) never. */
+  /**
+   * Closes (1001 "idle timeout") a connection that has received no message for this many
+   * milliseconds; 0 never.
+   * @defaultValue 0
+   */
   idleTimeout?: number;
   /**
    * Milliseconds for the opening handshake. Server: from TCP accept to the 101 on servers the
    * library guards (`listen()`, `attach()`, `guard()`), 408 after it. Client: from the start of
-   * connect() to the 101, DNS, TCP, TLS and proxy included. Default 10000.
+   * connect() to the 101, DNS, TCP, TLS and proxy included.
+   * @defaultValue 10000
    */
   handshakeTimeout?: number;
-  /** Largest handshake head (names and values of all headers), in bytes: 431 on a server. Default 16 KiB. */
+  /**
+   * Largest handshake head (names and values of all headers), in bytes: 431 on a server.
+   * @defaultValue 16 KiB
+   */
   maxHeaderSize?: number;
-  /** Most header lines in a handshake head: 431 on a server. Default 100. */
+  /**
+   * Most header lines in a handshake head: 431 on a server.
+   * @defaultValue 100
+   */
   maxHeaderCount?: number;
-  /** permessage-deflate: `true` or settings to offer (client) or accept (server) it; false to decline. */
+  /**
+   * permessage-deflate: `true` or settings to offer (client) or accept (server) it; false to
+   * decline. What was agreed is `ws.deflateAgreement`.
+   * @defaultValue false for a server, true for a client
+   */
   perMessageDeflate?: boolean | DeflateOptions;
 }
 
 /** permessage-deflate (RFC 7692) settings; `true` takes every default. */
 export interface DeflateOptions {
-  /** The server resets its compressor after each message (RFC 7692 7.1.1.1). Default false. */
+  /**
+   * The server resets its compressor after each message (RFC 7692 7.1.1.1).
+   * @defaultValue false
+   */
   serverNoContextTakeover?: boolean;
-  /** The client resets its compressor after each message (7.1.1.2). Default false. */
+  /**
+   * The client resets its compressor after each message (7.1.1.2).
+   * @defaultValue false
+   */
   clientNoContextTakeover?: boolean;
-  /** The server's LZ77 window, 8-15 (7.1.2.1). Default 15. */
+  /**
+   * The server's LZ77 window, 8-15 (7.1.2.1).
+   * @defaultValue 15
+   */
   serverMaxWindowBits?: number;
-  /** The client's LZ77 window, 8-15 (7.1.2.2). Default 15. */
+  /**
+   * The client's LZ77 window, 8-15 (7.1.2.2).
+   * @defaultValue 15
+   */
   clientMaxWindowBits?: number;
-  /** Messages smaller than this many bytes are sent uncompressed. Default 1024. */
+  /**
+   * Messages smaller than this many bytes are sent uncompressed.
+   * @defaultValue 1024
+   */
   threshold?: number;
-  /** zlib compression level, 0-9. Default 6 (zlib's default, as in `ws`). */
+  /**
+   * zlib compression level, 0-9.
+   * @defaultValue 6 (zlib's default, as in `ws`)
+   */
   level?: number;
-  /** zlib memLevel, 1-9. Default 8. */
+  /**
+   * zlib memLevel, 1-9.
+   * @defaultValue 8
+   */
   memLevel?: number;
-  /** zlib operations running at once, all connections that share these settings together. Default 10. */
+  /**
+   * zlib operations running at once, all connections that share these settings together.
+   * @defaultValue 10
+   */
   concurrency?: number;
   /**
-   * Memory the per-connection contexts may hold together. A connection with context takeover
-   * keeps about 300 KiB (window 15, memLevel 8) for its whole life; once this is spent, new server
+   * Memory the per-connection contexts may hold together. A connection with context takeover keeps
+   * about 300 KiB (window 15, memLevel 8) for its whole life; once this is spent, new server
    * connections negotiate no context takeover and borrow pooled contexts per message.
-   * Default 64 MiB.
+   * @defaultValue 64 MiB
    */
   maxContextMemory?: number;
 }

@@ -27,9 +27,15 @@ import { Ws, type ConnectionConfig } from './ws.js';
 import { ZlibResources } from './zlib-resources.js';
 
 export interface ShutdownOptions {
-  /** Close code sent to every connection. Default 1001 (going away). */
+  /**
+   * Close code sent to every connection.
+   * @defaultValue 1001 (going away)
+   */
   code?: number;
-  /** Milliseconds to wait for closing handshakes before destroying what is left. Default closeTimeout. */
+  /**
+   * Milliseconds to wait for closing handshakes before destroying what is left.
+   * @defaultValue closeTimeout
+   */
   timeout?: number;
 }
 

@@ -15,11 +15,20 @@ export interface TransportRequest {
 }
 
 export interface ClientOptions extends WsOptions {
-  /** Subprotocols to offer, in order of preference (RFC 6455 4.1). Default none. */
+  /**
+   * Subprotocols to offer, in order of preference (RFC 6455 4.1).
+   * @defaultValue none
+   */
   protocols?: string | readonly string[];
-  /** Extra request headers (cookies, authorization...). Default none. */
+  /**
+   * Extra request headers (cookies, authorization...).
+   * @defaultValue none
+   */
   headers?: Readonly<Record<string, string>>;
-  /** The Origin header. Default none (browsers send one; servers may require it). */
+  /**
+   * The Origin header.
+   * @defaultValue none (browsers send one; servers may require it)
+   */
   origin?: string;
   /** Aborts the connect (WS_ERR_ABORTED). Once connected, it no longer affects the connection. */
   signal?: AbortSignal;
@@ -29,24 +38,46 @@ export interface ClientOptions extends WsOptions {
   cert?: SecureContextOptions['cert'];
   key?: SecureContextOptions['key'];
   passphrase?: string;
-  /** wss: refuse a server whose certificate does not verify. Default true. */
+  /**
+   * wss: refuse a server whose certificate does not verify.
+   * @defaultValue true
+   */
   rejectUnauthorized?: boolean;
-  /** wss: the TLS server name (SNI) and the name the certificate must match. Default the URL's host. */
+  /**
+   * wss: the TLS server name (SNI) and the name the certificate must match.
+   * @defaultValue the URL's host
+   */
   servername?: string;
-  /** Follow 301, 302, 303, 307 and 308 answers to the handshake. Default false. */
+  /**
+   * Follow 301, 302, 303, 307 and 308 answers to the handshake.
+   * @defaultValue false
+   */
   followRedirects?: boolean;
-  /** Most redirects followed. Default 10. */
+  /**
+   * Most redirects followed.
+   * @defaultValue 10
+   */
   maxRedirects?: number;
   /**
    * An HTTP CONNECT proxy: 'http://user:pass@host:port'; 'env' for HTTPS_PROXY / HTTP_PROXY /
-   * NO_PROXY; false (default) for none.
+   * NO_PROXY; false for none.
+   * @defaultValue false
    */
   proxy?: string | false;
-  /** Any transport instead of TCP/TLS (a test pipe, a socket you opened). */
+  /**
+   * Any transport instead of TCP/TLS (a test pipe, a socket you opened).
+   * @defaultValue TCP, and TLS for wss:
+   */
   createConnection?: (request: TransportRequest) => Duplex | Promise<Duplex>;
-  /** Resolves host names instead of dns.lookup. */
+  /**
+   * Resolves host names.
+   * @defaultValue dns.lookup
+   */
   lookup?: LookupFunction;
-  /** Resolve to IPv4 (4) or IPv6 (6) addresses only. Default either. */
+  /**
+   * Resolve to IPv4 (4) or IPv6 (6) addresses only; 0 to either.
+   * @defaultValue 0
+   */
   family?: 0 | 4 | 6;
 }
 

@@ -16,21 +16,39 @@ export interface Scheduler {
 }
 
 export interface ReconnectOptions extends ClientOptions {
-  /** The first retry's largest wait, in ms. Default 1000. */
+  /**
+   * The first retry's largest wait, in ms.
+   * @defaultValue 1000
+   */
   minDelay?: number;
-  /** The longest wait between attempts, in ms, whatever the server says. Default 30000. */
+  /**
+   * The longest wait between attempts, in ms, whatever the server says.
+   * @defaultValue 30000
+   */
   maxDelay?: number;
-  /** How much the largest wait grows with each failure in a row. Default 2. */
+  /**
+   * How much the largest wait grows with each failure in a row.
+   * @defaultValue 2
+   */
   factor?: number;
-  /** Attempts in a row that may fail before giving up (WS_ERR_GAVE_UP). Default Infinity. */
+  /**
+   * Attempts in a row that may fail before giving up (WS_ERR_GAVE_UP).
+   * @defaultValue Infinity
+   */
   maxAttempts?: number;
-  /** Whether to come back after this. Default: not after close codes 4000-4999, nor after 401 or 403. */
+  /**
+   * Whether to come back after this.
+   * @defaultValue not after close codes 4000-4999, nor after 401 or 403
+   */
   shouldReconnect?: (info: DisconnectInfo) => boolean;
   /** Told of every disconnect and failed attempt, with the wait before the next (undefined: giving up). */
   onDisconnect?: (info: DisconnectInfo, retryIn: number | undefined) => void;
-  /** The random source of the jitter: uniform in [0, 1). Default Math.random. */
+  /**
+   * The random source of the jitter: uniform in [0, 1).
+   * @defaultValue Math.random
+   */
   random?: () => number;
-  /** @internal Timers and clock (tests). Default the global ones. */
+  /** @internal Timers and clock (tests); the global ones by default. */
   scheduler?: Scheduler;
 }
 
@@ -43,11 +61,20 @@ export interface ReconnectingClientOptions extends ReconnectOptions {
    * counts as a failed attempt.
    */
   onConnect?: (ws: Ws) => void | Promise<void>;
-  /** Most messages held while disconnected. Default 1000. */
+  /**
+   * Most messages held while disconnected.
+   * @defaultValue 1000
+   */
   maxQueuedMessages?: number;
-  /** Most bytes held while disconnected. Default 1 MiB. */
+  /**
+   * Most bytes held while disconnected.
+   * @defaultValue 1 MiB
+   */
   maxQueuedBytes?: number;
-  /** When the send queue is full: 'reject' the new send (default), or 'drop-oldest'. */
+  /**
+   * When the send queue is full: 'reject' the new send, or 'drop-oldest'.
+   * @defaultValue 'reject'
+   */
   queuePolicy?: QueuePolicy;
 }
 

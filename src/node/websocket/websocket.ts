@@ -30,12 +30,6 @@ import { checkClose, checkProtocols, clampUnsignedShort, parseWebSocketUrl, toPr
 /** How binary messages are handed to `message` listeners. 'nodebuffer' is our extension. */
 export type BinaryType = 'blob' | 'arraybuffer' | 'nodebuffer';
 
-/**
- * The second constructor argument in its object form: the subprotocols, and any connect() option
- * (headers, origin, TLS, handshakeTimeout, perMessageDeflate, limits...).
- */
-export type WebSocketOptions = ClientOptions;
-
 /** What send() takes: Web IDL `(BufferSource or Blob or USVString)`. */
 export type WebSocketData = string | Blob | ArrayBuffer | ArrayBufferView;
 
@@ -48,7 +42,7 @@ const BINARY_TYPES: ReadonlySet<string> = new Set<BinaryType>(['blob', 'arraybuf
 // RFC 6455 7.1.5: no close frame was received (we failed the connection, or it was lost).
 const ABNORMAL = 1006;
 
-function isOptionsObject(value: unknown): value is WebSocketOptions {
+function isOptionsObject(value: unknown): value is ClientOptions {
   return typeof value === 'object' && value !== null && !(Symbol.iterator in value);
 }
 
@@ -81,13 +75,14 @@ export class WebSocket extends EventTarget {
    * WebSockets Standard, "new WebSocket(url, protocols)". Throws a SyntaxError DOMException for a
    * URL that does not parse, is not ws:/wss: (or http:/https:) or has a fragment, and for
    * subprotocols that repeat or are not tokens; a WebSocketError (WS_ERR_INVALID_ARGUMENT) for an
-   * option of ours out of its bounds.
+   * option of ours out of its bounds. As undici allows, `protocols` may be connect()'s options
+   * (ClientOptions: `protocols`, headers, origin, TLS, limits...).
    */
-  constructor(url: string | URL, protocols?: string | Iterable<string> | WebSocketOptions) {
+  constructor(url: string | URL, protocols?: string | Iterable<string> | ClientOptions) {
     super();
     if (arguments.length === 0) throw new TypeError("Failed to construct 'WebSocket': 1 argument required, but only 0 present.");
     const urlRecord = parseWebSocketUrl(url);
-    const options: WebSocketOptions = isOptionsObject(protocols) ? protocols : {};
+    const options: ClientOptions = isOptionsObject(protocols) ? protocols : {};
     const list = toProtocolList(isOptionsObject(protocols) ? options.protocols : protocols);
     checkProtocols(list);
     // "If the data cannot be sent, ... flag the WebSocket as full and then close the WebSocket
