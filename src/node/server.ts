@@ -14,9 +14,9 @@ import { Server as TlsServer } from 'node:tls';
 import { CloseCode, encodeClosePayload } from '../protocol/close.js';
 import { HandshakeError, WebSocketError } from '../protocol/errors.js';
 import type { ExtensionOffer } from '../protocol/extensions.js';
-import { acceptHandshake, type NegotiatedExtensions } from '../protocol/handshake.js';
+import { acceptHandshake } from '../protocol/handshake.js';
 import { HandshakeTimers, checkHeaderLimits, refuse, respondNotWebSocket } from './handshake-guard.js';
-import { negotiatePermessageDeflate } from '../protocol/permessage-deflate.js';
+import { negotiatePermessageDeflate, type DeflateNegotiation } from '../protocol/permessage-deflate.js';
 import { PerMessageDeflate, takeoverBytes } from './deflate.js';
 import { Heartbeat } from './heartbeat.js';
 import { withResolved, type ResolvedOptions } from './options.js';
@@ -256,7 +256,7 @@ export class WebSocketServer {
    * connection gets no context takeover either way, and pooled contexts (RFC 7692 7.1.1 lets the
    * server ask that of the client in any case).
    */
-  private negotiateDeflate(offers: readonly ExtensionOffer[]): (NegotiatedExtensions & { reserved: number }) | undefined {
+  private negotiateDeflate(offers: readonly ExtensionOffer[]): (DeflateNegotiation & { reserved: number }) | undefined {
     const config = this.options.perMessageDeflate;
     const zlib = this.zlib;
     if (config === null || zlib === null) return undefined;

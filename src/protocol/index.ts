@@ -18,7 +18,6 @@ export {
   type AcceptedHandshake,
   type HandshakeRequest,
   type HeaderValue,
-  type NegotiatedExtensions,
 } from './handshake.js';
 
 // The client's opening handshake.
