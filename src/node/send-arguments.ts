@@ -67,6 +67,9 @@ export function sendArguments(data: string | BinaryData, options: SendOptions | 
  * not fit (RFC 6455 5.5, 7.4), or null: close() methods reject with it before anything changes.
  */
 export function closeArgumentsError(code: number | undefined, reason: string | undefined): WebSocketError | null {
+  if (reason !== undefined && typeof reason !== 'string') {
+    return new WebSocketError('WS_ERR_INVALID_ARGUMENT', `a close reason must be a string, got ${typeof reason}`);
+  }
   try {
     encodeClosePayload(code, reason);
     return null;

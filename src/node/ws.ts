@@ -267,6 +267,9 @@ export class Ws implements AsyncIterableIterator<Message> {
    * permessage-deflate, or a larger window than the peer allows).
    */
   sendPrepared(frame: PreparedFrame): Promise<void> {
+    if (typeof frame !== 'object' || frame === null || !(frame.frame instanceof Uint8Array)) {
+      return rejected(new WebSocketError('WS_ERR_INVALID_ARGUMENT', 'sendPrepared() takes a frame from prepareFrame()'));
+    }
     const bits = frame.deflateWindowBits;
     if (bits !== undefined) {
       const agreement = this.deflateAgreement;

@@ -75,6 +75,8 @@ describe('sendPrepared()', () => {
     // RFC 7692 7.2.3.1: "Hello" compressed.
     const compressed = prepareFrame(true, Buffer.from([0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]), 15);
     await expectRejection(() => ws.sendPrepared(compressed), 'WS_ERR_INVALID_ARGUMENT');
+    await expectRejection(() => ws.sendPrepared(undefined as never), 'WS_ERR_INVALID_ARGUMENT');
+    await expectRejection(() => ws.sendPrepared({ firstByte: 0x81 } as never), 'WS_ERR_INVALID_ARGUMENT');
     expect(ws.readyState).toBe('open');
   });
 

@@ -599,6 +599,7 @@ describe('close initiated by the server', () => {
     const client = await rawConnect(server.port);
     const ws = await server.connections.next();
     await expectRejection(() => ws.close(code, reason), 'WS_ERR_INVALID_ARGUMENT');
+    await expectRejection(() => ws.close(1000, Symbol('not a string') as never), 'WS_ERR_INVALID_ARGUMENT');
     expect(ws.readyState).toBe('open');
     client.sendFrame({ opcode: OP.TEXT, payload: text('still open') });
     await expectFrame(client, serverFrame(OP.TEXT, 'still open'));
