@@ -1,6 +1,7 @@
 /**
- * What send(data, options) means, checked before anything is queued: the payload and whether it
- * is text, and the fragment size. Bad arguments get WS_ERR_INVALID_ARGUMENT.
+ * The arguments of the connection's methods, checked before anything is queued or sent: what
+ * send(data, options) means (the payload, whether it is text, the fragment size), and close()'s
+ * code and reason. Bad arguments get a WS_ERR_INVALID_ARGUMENT error, which the methods reject with.
  */
 
 import { isUtf8 } from 'node:buffer';
@@ -8,7 +9,7 @@ import { encodeClosePayload } from '../protocol/close.js';
 import { WebSocketError } from '../protocol/errors.js';
 import { toBytes } from './util.js';
 
-/** Binary data `send()` accepts. */
+/** Binary data `send()`, `ping()` and the hub's `publish()` accept. */
 export type BinaryData = Uint8Array | ArrayBuffer | DataView;
 
 export interface SendOptions {
