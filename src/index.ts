@@ -1,73 +1,52 @@
 /**
- * rfc6455: a WebSocket library for Node.js (server and client), written from scratch with no dependencies.
- *
- * The Node layer (server, connection) is exported here; the protocol core, which has no I/O, is
- * also available on its own as `rfc6455/protocol`.
+ * rfc6455: a WebSocket library for Node.js (server and client), written from scratch with no
+ * dependencies. This entry point is everything an application uses, and the vocabulary every layer
+ * shares (close codes, errors, results); `rfc6455/protocol` is the Sans-I/O core for transport
+ * adapters, `rfc6455/hub` the hub. Each name is exported by exactly one of them (see the README).
  */
+
+// The server.
 export { WebSocketServer, type ShutdownOptions, type ShutdownResult } from './node/server.js';
+export { type RefusedHandshake, type ServerHandler, type ServerOptions } from './node/server-options.js';
+export { type LimitOptions, type Rate, type RateLimitEvent } from './node/limits.js';
+export { type OriginsOption } from './protocol/origin.js';
+
+// The client.
 export { connect } from './node/client/connect.js';
 export { ConnectError, type ConnectPhase, type ConnectTimings } from './node/client/connect-error.js';
-export { CLIENT_DEFAULTS, type ClientOptions, type TransportRequest } from './node/client/options.js';
-export {
-  WebSocket,
-  CloseEvent,
-  ErrorEvent,
-  type BinaryType,
-  type CloseEventInit,
-  type ErrorEventInit,
-  type EventHandler,
-  type EventInit,
-  type WebSocketData,
-  type WebSocketOptions,
-} from './node/websocket/index.js';
-export {
-  reconnect,
-  ReconnectingClient,
-  ReconnectError,
-  RECONNECT_DEFAULTS,
-  backoffCap,
-  backoffDelay,
-  parseRetryAfter,
-  shouldReconnectByDefault,
-  type Connections,
-  type DialCounters,
-  type DisconnectInfo,
-  type QueuePolicy,
-  type ReconnectCounters,
-  type ReconnectOptions,
-  type ReconnectState,
-  type ReconnectingClientOptions,
-} from './node/reconnect/index.js';
-export {
-  Ws,
-  type BinaryData,
-  type CloseResult,
-  type Message,
-  type ReadyState,
-  type SendOptions,
-} from './node/ws.js';
-export type { DeflateParams } from './node/deflate.js';
-export {
-  DEFAULTS,
-  DEFLATE_BOUNDS,
-  DEFLATE_DEFAULTS,
-  OPTION_BOUNDS,
-  type Bound,
-  type ConnectionHandler,
-  type ConnectionOptions,
-  type DeflateOptions,
-  type RefusedHandshake,
-  type ServerOptions,
-} from './node/options.js';
-export { prepareFrame, type PreparedFrame } from './protocol/prepared.js';
+export { type ClientOptions, type TransportRequest } from './node/client/options.js';
+
+// A connection, either role.
+export { Ws } from './node/ws.js';
+export { type DeflateOptions, type WsOptions } from './node/options.js';
+export { type Message } from './node/inbox.js';
+export { type BinaryData, type SendOptions } from './node/send-arguments.js';
+
+// The WHATWG WebSocket interface over connect().
+export { WebSocket, type BinaryType, type WebSocketData } from './node/websocket/websocket.js';
+export { CloseEvent, ErrorEvent, type CloseEventInit, type ErrorEventInit, type EventInit } from './node/websocket/events.js';
+export { type EventHandler } from './node/websocket/handlers.js';
+
+// Reconnection.
+export { reconnect, type Connections } from './node/reconnect/reconnect.js';
+export { ReconnectingClient, type ReconnectCounters, type ReconnectState } from './node/reconnect/client.js';
+export { ReconnectError } from './node/reconnect/errors.js';
+export { type DialCounters } from './node/reconnect/dialer.js';
+export { type QueuePolicy, type ReconnectOptions, type ReconnectingClientOptions } from './node/reconnect/options.js';
+export { shouldReconnectByDefault, type DisconnectInfo } from './node/reconnect/policy.js';
+
+// The vocabulary every layer shares.
 export { CloseCode, isSendableCloseCode } from './protocol/close.js';
+export { type CloseResult, type ReadyState, type Role } from './protocol/connection.js';
+export { type DeflateAgreement } from './protocol/permessage-deflate.js';
+export { prepareFrame, type PreparedFrame } from './protocol/prepared.js';
 export {
   ConnectionClosedError,
   HandshakeError,
   ProtocolError,
   WebSocketError,
-  type HandshakeErrorCode,
   type ConnectErrorCode,
+  type HandshakeErrorCode,
   type ProtocolErrorCode,
   type ReconnectErrorCode,
   type TerminationCode,

@@ -10,7 +10,8 @@ import { createInterface } from 'node:readline';
 import { connect } from '../node/client/connect.js';
 import { ConnectError } from '../node/client/connect-error.js';
 import type { ClientOptions } from '../node/client/options.js';
-import type { Message, Ws } from '../node/ws.js';
+import type { Message } from '../node/inbox.js';
+import type { Ws } from '../node/ws.js';
 import { WebSocketError } from '../protocol/errors.js';
 import { usageError } from './usage.js';
 

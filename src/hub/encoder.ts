@@ -16,8 +16,10 @@
 
 import { constants, deflateRawSync } from 'node:zlib';
 import { WebSocketError } from '../protocol/errors.js';
+import { toBytes } from '../node/util.js';
 import { prepareFrame, type PreparedFrame } from '../protocol/prepared.js';
-import type { HubData, HubDeflateParameters } from './types.js';
+import type { DeflateAgreement } from '../protocol/permessage-deflate.js';
+import type { BinaryData } from '../node/send-arguments.js';
 
 export interface CompressionSettings {
   readonly threshold: number;
@@ -26,11 +28,10 @@ export interface CompressionSettings {
 }
 
 /** The bytes of a message and its kind; text is encoded to UTF-8 here, once. */
-export function encodePayload(data: HubData): { readonly payload: Uint8Array; readonly isText: boolean } {
+export function encodePayload(data: string | BinaryData): { readonly payload: Uint8Array; readonly isText: boolean } {
   if (typeof data === 'string') return { payload: Buffer.from(data, 'utf8'), isText: true };
-  if (data instanceof Uint8Array) return { payload: data, isText: false };
-  if (data instanceof ArrayBuffer) return { payload: new Uint8Array(data), isText: false };
-  if (ArrayBuffer.isView(data)) return { payload: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), isText: false };
+  const bytes = toBytes(data);
+  if (bytes !== null) return { payload: bytes, isText: false };
   throw new WebSocketError(
     'WS_ERR_INVALID_ARGUMENT',
     `a message must be a string, a Uint8Array, an ArrayBuffer or a DataView, got ${typeof data}`,
@@ -89,7 +90,7 @@ export class OutgoingMessage {
    * that it will reset it (`noContextTakeover`); and for a connection that keeps context takeover
    * otherwise, OWN_COMPRESSOR: its own context, as the user who turned compression on asked.
    */
-  frameFor(deflate: HubDeflateParameters | null, noContextTakeover: boolean): PreparedFrame | typeof OWN_COMPRESSOR {
+  frameFor(deflate: DeflateAgreement | null, noContextTakeover: boolean): PreparedFrame | typeof OWN_COMPRESSOR {
     if (deflate === null || this.payload.length < this.settings.threshold) return this.plain;
     if (!deflate.ourNoContextTakeover && !noContextTakeover) return OWN_COMPRESSOR;
     const bits = deflate.ourMaxWindowBits;

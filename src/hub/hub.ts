@@ -21,21 +21,22 @@
 
 import { randomUUID } from 'node:crypto';
 import { WebSocketError } from '../protocol/errors.js';
+import type { BinaryData } from '../node/send-arguments.js';
+import { noop } from '../node/util.js';
 import { InProcessBroker, type Broker, type BrokerMessage } from './broker.js';
 import { encodePayload, OutgoingMessage, type CompressionSettings } from './encoder.js';
 import { HubEventTarget, type Listener } from './events.js';
 import { resolveHubOptions, type HubOptions, type ResolvedHubOptions } from './options.js';
-import { Outbox, type Dropped, type OutboxOwner } from './outbox.js';
+import { SubscriberQueue, type Dropped, type QueueOwner } from './subscriber-queue.js';
 import { TopicRegistry } from './topics.js';
 import type {
   DropReason,
   HubConnection,
-  HubData,
   HubEvents,
   PublishOptions,
   PublishResult,
-  SendOptions,
-  SendResult,
+  HubSendOptions,
+  HubSendResult,
   TopicOptions,
   TopicStats,
 } from './types.js';
@@ -44,8 +45,6 @@ import type {
 const TOO_SLOW = { code: 1008, reason: 'too slow' } as const;
 
 const NOBODY: PublishResult = Object.freeze({ recipients: 0, queued: 0, dropped: 0, closed: 0 });
-
-function ignore(): void {}
 
 function invalid(message: string): WebSocketError {
   return new WebSocketError('WS_ERR_INVALID_ARGUMENT', message);
@@ -61,10 +60,10 @@ export class Hub<C extends HubConnection = HubConnection> {
   private readonly ids = new Map<C, string>();
   private readonly byId = new Map<string, C>();
   /** Outlive membership: a removed connection's queue still drains in order, and a re-added one reuses it (and its id). */
-  private readonly outboxes = new WeakMap<C, Outbox<C>>();
+  private readonly queues = new WeakMap<C, SubscriberQueue<C>>();
   private readonly knownIds = new WeakMap<C, string>();
   private readonly watched = new WeakSet<C>();
-  private readonly owner: OutboxOwner<C>;
+  private readonly owner: QueueOwner<C>;
   private isClosed = false;
 
   constructor(options?: HubOptions) {
@@ -98,7 +97,7 @@ export class Hub<C extends HubConnection = HubConnection> {
     if (id === undefined) this.knownIds.set(connection, (id = randomUUID()));
     this.ids.set(connection, id);
     this.byId.set(id, connection);
-    if (!this.outboxes.has(connection)) this.outboxes.set(connection, new Outbox(connection, this.owner));
+    if (!this.queues.has(connection)) this.queues.set(connection, new SubscriberQueue(connection, this.owner));
     if (!this.watched.has(connection)) {
       this.watched.add(connection);
       // Issue 11: a connection that closes leaves every topic by itself.
@@ -143,8 +142,8 @@ export class Hub<C extends HubConnection = HubConnection> {
 
   /** Bytes and messages the hub holds for a connection that is behind (not yet given to it). */
   queued(connection: C): { readonly messages: number; readonly bytes: number } {
-    const outbox = this.outboxes.get(connection);
-    return { messages: outbox?.queuedMessages ?? 0, bytes: outbox?.queuedBytes ?? 0 };
+    const queue = this.queues.get(connection);
+    return { messages: queue?.queuedMessages ?? 0, bytes: queue?.queuedBytes ?? 0 };
   }
 
   // --- topics --------------------------------------------------------------------------------
@@ -205,7 +204,7 @@ export class Hub<C extends HubConnection = HubConnection> {
    * subscribers: `queued + dropped + closed === recipients`. Losses that happen later (a
    * connection that closes before its queue was written) are reported by the 'drop' event.
    */
-  publish(topic: string, data: HubData, options?: PublishOptions<C>): PublishResult {
+  publish(topic: string, data: string | BinaryData, options?: PublishOptions<C>): PublishResult {
     this.checkOpen();
     checkTopic(topic);
     const key = options?.key;
@@ -218,19 +217,19 @@ export class Hub<C extends HubConnection = HubConnection> {
   }
 
   /** Sends to one connection, in order with everything the hub sends it, under the hub's sendPolicy. */
-  send(connection: C, data: HubData, options?: SendOptions): SendResult {
+  send(connection: C, data: string | BinaryData, options?: HubSendOptions): HubSendResult {
     this.checkOpen();
     const key = options?.key;
     checkKey(key);
-    const outbox = this.outboxes.get(connection);
-    if (outbox === undefined || (!this.ids.has(connection) && connection.readyState === 'open')) {
+    const queue = this.queues.get(connection);
+    if (queue === undefined || (!this.ids.has(connection) && connection.readyState === 'open')) {
       throw invalid('send: the connection is not in this hub (add it first)');
     }
     const { payload, isText } = encodePayload(data);
     const message = new OutgoingMessage(payload, isText, this.compression);
     // One recipient: nothing to share, so a connection with context takeover keeps using its own.
-    const frame = message.frameFor(connection.perMessageDeflate, false);
-    return this.events.holding(() => outbox.offer(frame, message, null, key, this.options.sendPolicy));
+    const frame = message.frameFor(connection.deflateAgreement, false);
+    return this.events.holding(() => queue.offer(frame, message, null, key, this.options.sendPolicy));
   }
 
   // --- events --------------------------------------------------------------------------------
@@ -271,8 +270,8 @@ export class Hub<C extends HubConnection = HubConnection> {
       for (const member of members) {
         if (member === except) continue;
         recipients++;
-        const frame = message.frameFor(member.perMessageDeflate, noContextTakeover);
-        const outcome = this.outboxes.get(member)!.offer(frame, message, topic, key, policy);
+        const frame = message.frameFor(member.deflateAgreement, noContextTakeover);
+        const outcome = this.queues.get(member)!.offer(frame, message, topic, key, policy);
         if (outcome === 'queued') queued++;
         else if (outcome === 'dropped') dropped++;
         else closed++;
@@ -307,7 +306,7 @@ export class Hub<C extends HubConnection = HubConnection> {
     // Out of every topic at once: later publishes do not count it as a recipient.
     this.detach(connection);
     try {
-      connection.close(TOO_SLOW.code, TOO_SLOW.reason).then(ignore, ignore);
+      connection.close(TOO_SLOW.code, TOO_SLOW.reason).then(noop, noop);
     } catch (error) {
       this.options.onError(error);
     }
@@ -315,7 +314,7 @@ export class Hub<C extends HubConnection = HubConnection> {
   }
 
   private connectionClosed(connection: C): void {
-    this.outboxes.get(connection)?.discard('closed');
+    this.queues.get(connection)?.discard('closed');
     this.detach(connection);
   }
 

@@ -1,26 +1,23 @@
 /**
  * rfc6455/hub: topics, encode-once broadcast, honest publish results and slow-consumer policies
- * (issue 11), on the connection's public API.
+ * (issue 11), on the connection's public API. The vocabulary it shares with connections
+ * (CloseResult, ReadyState, DeflateAgreement, BinaryData, PreparedFrame) is exported by `rfc6455`.
  */
 export { Hub } from './hub.js';
 export { InProcessBroker, InProcessBus, type Broker, type BrokerMessage } from './broker.js';
-export { HUB_DEFAULTS, type HubOptions } from './options.js';
-export type { Listener } from './events.js';
-export type {
-  DropReason,
-  HubCloseResult,
-  HubConnection,
-  HubData,
-  HubDeflateParameters,
-  HubDropEvent,
-  HubEvents,
-  HubEvictEvent,
-  OverflowPolicy,
-  PublishOptions,
-  PublishResult,
-  SendOptions,
-  SendResult,
-  TopicOptions,
-  TopicStats,
+export { type HubOptions } from './options.js';
+export { type Listener } from './events.js';
+export {
+  type DropReason,
+  type HubConnection,
+  type HubDropEvent,
+  type HubEvents,
+  type HubEvictEvent,
+  type HubSendOptions,
+  type HubSendResult,
+  type OverflowPolicy,
+  type PublishOptions,
+  type PublishResult,
+  type TopicOptions,
+  type TopicStats,
 } from './types.js';
-export { prepareFrame, type PreparedFrame } from '../protocol/prepared.js';

@@ -7,23 +7,51 @@ import type { Broker } from './broker.js';
 import type { OverflowPolicy, TopicOptions } from './types.js';
 
 export interface HubOptions {
-  /** Most bytes of frames the hub holds for one connection that is behind (issue 11: bounded). Default 1 MiB. */
+  /**
+   * Most bytes of frames the hub holds for one connection that is behind (issue 11: bounded).
+   * @defaultValue 1 MiB
+   */
   readonly maxQueuedBytes?: number;
-  /** The hub writes straight to a connection while its bufferedAmount is below this; above it, it queues. Default 64 KiB. */
+  /**
+   * The hub writes straight to a connection while its bufferedAmount is below this; above it, it
+   * queues.
+   * @defaultValue 64 KiB
+   */
   readonly lowWatermark?: number;
-  /** Messages smaller than this are sent uncompressed. Default 1024, like the server's perMessageDeflate.threshold. */
+  /**
+   * Messages smaller than this are sent uncompressed (as the server's perMessageDeflate.threshold).
+   * @defaultValue 1024
+   */
   readonly deflateThreshold?: number;
-  /** zlib level for broadcasts, 0-9. Default 6. */
+  /**
+   * zlib level for broadcasts, 0-9.
+   * @defaultValue 6
+   */
   readonly deflateLevel?: number;
-  /** zlib memLevel for broadcasts, 1-9. Default 8. */
+  /**
+   * zlib memLevel for broadcasts, 1-9.
+   * @defaultValue 8
+   */
   readonly deflateMemLevel?: number;
-  /** Defaults for every topic. */
+  /**
+   * Defaults for every topic.
+   * @defaultValue `{ policy: 'close', noContextTakeover: false }`
+   */
   readonly topic?: TopicOptions;
-  /** The policy of send(). Default 'close'. */
+  /**
+   * The policy of send().
+   * @defaultValue 'close'
+   */
   readonly sendPolicy?: OverflowPolicy;
-  /** Carries publishes to other hubs. Default: an InProcessBroker of its own. */
+  /**
+   * Carries publishes to other hubs.
+   * @defaultValue an InProcessBroker of its own
+   */
   readonly broker?: Broker;
-  /** Receives errors thrown by event listeners. Default console.error. */
+  /**
+   * Receives errors thrown by event listeners.
+   * @defaultValue console.error
+   */
   readonly onError?: (error: unknown) => void;
 }
 

@@ -44,10 +44,6 @@ export class TopicRegistry<C> {
     return this.topics.get(topic);
   }
 
-  optionsOf(topic: string): ResolvedTopicOptions {
-    return this.topics.get(topic)?.options ?? this.defaults;
-  }
-
   /** Sets a topic's options (merged over the hub's defaults); undefined forgets them. */
   configure(topic: string, options: TopicOptions | undefined): void {
     if (options === undefined) {

@@ -1,41 +1,23 @@
 /**
  * The hub's public types (issue 11). The hub depends on a connection only through
- * `HubConnection`, the part of the connection API it needs; `Ws` implements it structurally.
+ * `HubConnection`, the part of the connection API it needs; `Ws` implements it structurally. The
+ * vocabulary it shares with the connection (ReadyState, CloseResult, DeflateAgreement,
+ * BinaryData) is rfc6455's.
  */
 
+import type { CloseResult, ReadyState } from '../protocol/connection.js';
+import type { DeflateAgreement } from '../protocol/permessage-deflate.js';
 import type { PreparedFrame } from '../protocol/prepared.js';
-
-/**
- * The permessage-deflate parameters a connection agreed (RFC 7692 7.1), seen from our side:
- * "our" is the compressor of this endpoint, "their" the peer's.
- */
-export interface HubDeflateParameters {
-  /** We reset our compressor after every message (server_no_context_takeover for a server). */
-  readonly ourNoContextTakeover: boolean;
-  /** The peer resets its compressor after every message. */
-  readonly theirNoContextTakeover: boolean;
-  /** Our compressor's LZ77 window, 8-15 bits: the peer's inflater holds no more. */
-  readonly ourMaxWindowBits: number;
-  /** The peer's compressor's window, 8-15 bits. */
-  readonly theirMaxWindowBits: number;
-}
-
-/** How a connection ended. */
-export interface HubCloseResult {
-  readonly code: number;
-  readonly reason: string;
-  readonly wasClean: boolean;
-}
 
 /** What the hub needs from a connection. */
 export interface HubConnection {
-  readonly readyState: 'open' | 'closing' | 'closed';
+  readonly readyState: ReadyState;
   /** Bytes accepted for sending that the kernel has not taken yet; includes a frame as soon as sendPrepared() returns. */
   readonly bufferedAmount: number;
-  /** The negotiated permessage-deflate parameters, or null when it was not negotiated. */
-  readonly perMessageDeflate: HubDeflateParameters | null;
+  /** The permessage-deflate the connection agreed, or null when it agreed none. */
+  readonly deflateAgreement: DeflateAgreement | null;
   /** Settles (never rejects) once the connection is gone. */
-  readonly closed: Promise<HubCloseResult>;
+  readonly closed: Promise<CloseResult>;
   /**
    * Writes a frame built once for many connections, in order with the connection's other sends.
    * Resolves when the kernel has the bytes; rejects with WS_ERR_CLOSED if the connection closed
@@ -53,9 +35,6 @@ export interface HubConnection {
   drain(): Promise<void>;
   close(code?: number, reason?: string): Promise<unknown>;
 }
-
-/** A message: a string goes as text (UTF-8), bytes as binary. */
-export type HubData = string | Uint8Array | ArrayBuffer | DataView;
 
 /**
  * What happens to a message for a subscriber whose queue in the hub is full (issue 11):
@@ -93,8 +72,8 @@ export interface PublishResult {
   readonly closed: number;
 }
 
-/** What one send() did. */
-export type SendResult = 'queued' | 'dropped' | 'closed';
+/** What one Hub.send() did. */
+export type HubSendResult = 'queued' | 'dropped' | 'closed';
 
 export interface PublishOptions<C> {
   /** A subscriber that does not get the message (typically its sender). */
@@ -103,19 +82,24 @@ export interface PublishOptions<C> {
   readonly key?: string | undefined;
 }
 
-export interface SendOptions {
+/** Options of one Hub.send(). */
+export interface HubSendOptions {
   /** The conflation key, when the hub's sendPolicy is 'conflate'. */
   readonly key?: string | undefined;
 }
 
 /** Options of one topic. */
 export interface TopicOptions {
-  /** What to do when a subscriber's queue is full. Default: the hub's `topic.policy` ('close'). */
+  /**
+   * What to do when a subscriber's queue is full.
+   * @defaultValue the hub's `topic.policy` ('close')
+   */
   readonly policy?: OverflowPolicy;
   /**
    * One fresh-context compressed frame per window size serves every subscriber, also those whose
-   * connection keeps context takeover (they reset their compressor after it). Default false:
-   * those connections compress each broadcast with their own context. See Hub for the trade.
+   * connection keeps context takeover (they reset their compressor after it). Without it, those
+   * connections compress each broadcast with their own context. See Hub for the trade.
+   * @defaultValue false
    */
   readonly noContextTakeover?: boolean;
 }

@@ -13,6 +13,7 @@ import { CloseCode } from '../protocol/close.js';
 import { ProtocolError } from '../protocol/errors.js';
 import type { DeflateAgreement } from '../protocol/permessage-deflate.js';
 import { UTF8_ACCEPT, UTF8_REJECT, validateUtf8Bulk } from '../protocol/utf8.js';
+import { noop } from './util.js';
 import { deflateContextBytes, inflateContextBytes, type ZlibResources } from './zlib-resources.js';
 
 // RFC 7692 7.2.1: a sync flush ends with these 4 bytes; they are removed before sending and put
@@ -21,23 +22,16 @@ const TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
 
 type Callback = (error: Error | null, result?: Buffer) => void;
 
-/**
- * What was negotiated, from this endpoint's point of view (the core's DeflateAgreement), so that
- * one codec serves both roles: "ours" is the compressor of the side we are, "theirs" the peer's,
- * which our inflater must match.
- */
-export type DeflateParams = DeflateAgreement;
-
-/** The memory a connection's own contexts take under `params`, to reserve from the budget. */
-export function takeoverBytes(params: DeflateParams, memLevel: number): number {
+/** The memory a connection's own contexts take under `agreement`, to reserve from the budget. */
+export function takeoverBytes(agreement: DeflateAgreement, memLevel: number): number {
   let bytes = 0;
-  if (!params.ourNoContextTakeover) bytes += deflateContextBytes(params.ourMaxWindowBits, memLevel);
-  if (!params.theirNoContextTakeover) bytes += inflateContextBytes(params.theirMaxWindowBits);
+  if (!agreement.ourNoContextTakeover) bytes += deflateContextBytes(agreement.ourMaxWindowBits, memLevel);
+  if (!agreement.theirNoContextTakeover) bytes += inflateContextBytes(agreement.theirMaxWindowBits);
   return bytes;
 }
 
 export class PerMessageDeflate {
-  readonly params: DeflateParams;
+  readonly agreement: DeflateAgreement;
   private readonly resources: ZlibResources;
   private readonly reservedBytes: number;
   // Own streams when the context is kept between messages, created on first use.
@@ -48,8 +42,8 @@ export class PerMessageDeflate {
   private resetPending = false;
 
   /** `reservedBytes` were taken from the budget for this connection's own contexts. */
-  constructor(params: DeflateParams, resources: ZlibResources, reservedBytes: number) {
-    this.params = params;
+  constructor(agreement: DeflateAgreement, resources: ZlibResources, reservedBytes: number) {
+    this.agreement = agreement;
     this.resources = resources;
     this.reservedBytes = reservedBytes;
   }
@@ -58,11 +52,11 @@ export class PerMessageDeflate {
   compress(data: Buffer, callback: Callback): void {
     this.resources.limiter.run((release) => {
       if (this.closed) return finish(release, callback, closedError());
-      const takeover = !this.params.ourNoContextTakeover;
-      const pool = takeover ? null : this.resources.deflaterPool(this.params.ourMaxWindowBits);
+      const takeover = !this.agreement.ourNoContextTakeover;
+      const pool = takeover ? null : this.resources.deflaterPool(this.agreement.ourMaxWindowBits);
       let stream: DeflateRaw;
       if (pool === null) {
-        if (this.deflater === null) this.deflater = this.resources.createDeflater(this.params.ourMaxWindowBits);
+        if (this.deflater === null) this.deflater = this.resources.createDeflater(this.agreement.ourMaxWindowBits);
         else if (this.resetPending) this.deflater.reset();
         this.resetPending = false;
         stream = this.deflater;
@@ -80,7 +74,7 @@ export class PerMessageDeflate {
         failed = true;
         stream.off('data', onData);
         if (stream === this.deflater) this.deflater = null;
-        stream.on('error', ignore);
+        stream.on('error', noop);
         stream.close();
         finish(release, callback, error);
       };
@@ -106,11 +100,11 @@ export class PerMessageDeflate {
   decompress(data: Buffer, isText: boolean, maxPayload: number, callback: Callback): void {
     this.resources.limiter.run((release) => {
       if (this.closed) return finish(release, callback, closedError());
-      const takeover = !this.params.theirNoContextTakeover;
-      const pool = takeover ? null : this.resources.inflaterPool(this.params.theirMaxWindowBits);
+      const takeover = !this.agreement.theirNoContextTakeover;
+      const pool = takeover ? null : this.resources.inflaterPool(this.agreement.theirMaxWindowBits);
       let stream: InflateRaw;
       if (pool === null) {
-        this.inflater ??= this.resources.createInflater(this.params.theirMaxWindowBits);
+        this.inflater ??= this.resources.createInflater(this.agreement.theirMaxWindowBits);
         stream = this.inflater;
       } else stream = pool.take();
 
@@ -126,7 +120,7 @@ export class PerMessageDeflate {
         if (error !== null) {
           // A stream stopped halfway is not reusable: close it, and a kept context with it. Late
           // errors from the closed stream must not become unhandled 'error' events.
-          stream.on('error', ignore);
+          stream.on('error', noop);
           stream.close();
           if (stream === this.inflater) this.inflater = null;
           return finish(release, callback, error);
@@ -175,7 +169,7 @@ export class PerMessageDeflate {
 
   /** Whether our compressor keeps its window between messages. */
   get keepsContext(): boolean {
-    return !this.params.ourNoContextTakeover;
+    return !this.agreement.ourNoContextTakeover;
   }
 
   /**
@@ -205,8 +199,6 @@ function finish(release: () => void, callback: Callback, error: Error | null, re
 function invalidUtf8(): ProtocolError {
   return new ProtocolError('WS_ERR_INVALID_UTF8', CloseCode.INVALID_PAYLOAD, 'text is not valid UTF-8');
 }
-
-function ignore(): void {}
 
 function closedError(): Error {
   return new Error('connection closed');

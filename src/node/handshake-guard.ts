@@ -9,8 +9,7 @@ import type { Duplex } from 'node:stream';
 import { HandshakeError } from '../protocol/errors.js';
 import { buildErrorResponse, validateHandshakeRequest } from '../protocol/handshake.js';
 import type { ResolvedOptions } from './options.js';
-
-function ignoreError(): void {}
+import { noop } from './util.js';
 
 /**
  * The upgrade request's size, checked before anything else reads it. Node's parser bounds the head
@@ -87,7 +86,7 @@ export function refuse(
   linger: number,
 ): void {
   if (socket.destroyed) return;
-  socket.on('error', ignoreError);
+  socket.on('error', noop);
   if (socket.writable) socket.end(buildErrorResponse(status, message, headers), 'latin1');
   socket.resume();
   const timer = setTimeout(() => socket.destroy(), linger);

@@ -5,6 +5,8 @@
  * the sweeps advance, so the per-message cost is one assignment.
  */
 
+import { OPTION_BOUNDS } from './options.js';
+
 /**
  * Whole milliseconds (performance.now(), rounded down) as of the latest sweep of any heartbeat.
  * Whole: a connection's stamps copied from it are then small integers, stored in the connection's
@@ -45,11 +47,20 @@ export function sweepPeriod(times: HeartbeatTimes): number {
 
 export class Heartbeat {
   readonly period: number;
+  /** The timings it was made for. */
+  readonly times: HeartbeatTimes;
   private readonly subjects = new Set<HeartbeatSubject>();
   private timer: NodeJS.Timeout | null = null;
 
   constructor(times: HeartbeatTimes) {
+    this.times = { pingInterval: times.pingInterval, pingTimeout: times.pingTimeout, idleTimeout: times.idleTimeout };
     this.period = sweepPeriod(times);
+  }
+
+  /** Whether it was made for these timings. */
+  serves(times: HeartbeatTimes): boolean {
+    const own = this.times;
+    return own.pingInterval === times.pingInterval && own.pingTimeout === times.pingTimeout && own.idleTimeout === times.idleTimeout;
   }
 
   get size(): number {
@@ -85,17 +96,24 @@ function sweep(heartbeat: Heartbeat): void {
   heartbeat.sweep();
 }
 
-// Client connections with the same timings share one heartbeat (a process may dial thousands).
-const shared = new Map<string, Heartbeat>();
+// Client connections share heartbeats (a process may dial thousands): all those with the default
+// timings one, the others one per options object they were made with. Keyed by the object, so an
+// entry goes with it: no map of every timing ever used.
+const shared = new WeakMap<object, Heartbeat>();
+const DEFAULT_TIMINGS = {};
 
-/** The heartbeat for connections with these timings, made on first use. */
-export function sharedHeartbeat(times: HeartbeatTimes): Heartbeat {
-  const key = `${times.pingInterval}/${times.pingTimeout}/${times.idleTimeout}`;
+/**
+ * The heartbeat for a client connection with these timings, made with the options object `owner`
+ * (connect()'s argument): the default timings share one whatever the object.
+ */
+export function sharedHeartbeat(times: HeartbeatTimes, owner: object): Heartbeat {
+  const B = OPTION_BOUNDS;
+  const defaults =
+    times.pingInterval === B.pingInterval.default && times.pingTimeout === B.pingTimeout.default && times.idleTimeout === B.idleTimeout.default;
+  const key = defaults ? DEFAULT_TIMINGS : owner;
   let heartbeat = shared.get(key);
-  if (heartbeat === undefined) {
-    heartbeat = new Heartbeat(times);
-    shared.set(key, heartbeat);
-  }
+  // Also when the same object now holds other timings (changed since): connections made before keep theirs.
+  if (heartbeat === undefined || !heartbeat.serves(times)) shared.set(key, (heartbeat = new Heartbeat(times)));
   return heartbeat;
 }
 

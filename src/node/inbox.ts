@@ -14,6 +14,7 @@
  */
 
 import { ConnectionClosedError, ProtocolError } from '../protocol/errors.js';
+import { rejected } from './util.js';
 
 export type Message =
   | { readonly type: 'text'; readonly data: string }
@@ -106,14 +107,6 @@ const END_REPORTED = 8;
 const FINISHED = 16;
 /** The end is reached and will be reported at the end of this event-loop turn (see checkEnd). */
 const END_SCHEDULED = 32;
-
-function noop(): void {}
-
-function rejected<T>(error: Error): Promise<T> {
-  const promise = Promise.reject(error);
-  promise.catch(noop);
-  return promise;
-}
 
 const DONE: IteratorResult<Message> = Object.freeze({ done: true, value: undefined });
 

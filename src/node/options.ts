@@ -1,154 +1,145 @@
 /**
- * Options, their defaults and their bounds, in one table (OPTION_BOUNDS): resolution, the
- * defaults exported to users, the README and the bounds test all read it.
+ * The options of every connection, their defaults and their bounds, in one table (OPTION_BOUNDS):
+ * resolution, the README test and the bounds test all read it (users read the defaults in each
+ * option's doc comment and the README).
  */
 
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { WebSocketError } from '../protocol/errors.js';
-import type { OriginsOption } from '../protocol/origin.js';
-import type { LimitOptions, RateLimitEvent } from './limits.js';
-import type { Ws } from './ws.js';
+import { DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_PAYLOAD } from '../protocol/parser.js';
 
-/** Limits and timeouts of one connection, the same for both roles. */
-export interface ConnectionOptions {
+/**
+ * The options of every connection, either role: limits, timeouts, keepalive, permessage-deflate.
+ * ServerOptions and ClientOptions extend it.
+ */
+export interface WsOptions {
   /**
    * Largest message accepted, all its fragments together, in bytes; a larger one fails the
-   * connection with 1009 before it is buffered. Default 64 MiB.
+   * connection with 1009 before it is buffered.
+   * @defaultValue 64 MiB
    */
   maxPayload?: number;
-  /** Most frames one message may be split into; more fails the connection with 1008. Default 131072. */
+  /**
+   * Most frames one message may be split into; more fails the connection with 1008.
+   * @defaultValue 131072
+   */
   maxFragments?: number;
   /**
-   * Milliseconds to wait for the peer's side of the closing handshake (its close frame, then the end
-   * of TCP), and for the application to read the messages that came before a close or a protocol
-   * error, before the socket is destroyed. Default 5000.
+   * Milliseconds to wait for the peer's side of the closing handshake (its close frame, then the
+   * end of TCP), and for the application to read the messages that came before a close or a
+   * protocol error, before the socket is destroyed.
+   * @defaultValue 5000
    */
   closeTimeout?: number;
   /**
    * Outbound limit: when `bufferedAmount` (bytes accepted by send() that the kernel has not taken)
-   * reaches this, the next send() overflows and `sendOverflow` decides. Default 16 MiB.
+   * reaches this, the next send() overflows and `sendOverflow` decides.
+   * @defaultValue 16 MiB
    */
   maxBufferedAmount?: number;
   /**
-   * What an overflowing send() does: 'close' (default) rejects it and closes the connection with
-   * 1008 "too slow"; 'reject' rejects it with WS_ERR_BUFFER_FULL and keeps the connection.
+   * What an overflowing send() does: 'close' rejects it and closes the connection with 1008 "too
+   * slow"; 'reject' rejects it with WS_ERR_BUFFER_FULL and keeps the connection.
+   * @defaultValue 'close'
    */
   sendOverflow?: 'close' | 'reject';
   /**
    * Inbound limit: once this many bytes of messages wait for the application (nobody calls recv()),
    * reading from the socket pauses, so TCP pushes back on the peer; it resumes below half.
-   * Default 1 MiB.
+   * @defaultValue 1 MiB
    */
   receiveHighWaterMark?: number;
   /**
-   * Keepalive: a connection that has received nothing for this many milliseconds is pinged.
-   * 0 disables pings. Default 30000.
+   * Keepalive: a connection that has received nothing for this many milliseconds is pinged. 0
+   * disables pings.
+   * @defaultValue 30000
    */
   pingInterval?: number;
   /**
-   * A pinged connection that has received nothing (no pong, no data) for this many milliseconds
-   * is terminated: its close code is 1006, its reason says it timed out. Default 20000.
+   * A pinged connection that has received nothing (no pong, no data) for this many milliseconds is
+   * terminated: its close code is 1006, its reason says it timed out.
+   * @defaultValue 20000
    */
   pingTimeout?: number;
-  /** Closes (1001 "idle timeout") a connection that has received no message for this long. 0 (default) never. */
+  /**
+   * Closes (1001 "idle timeout") a connection that has received no message for this many
+   * milliseconds; 0 never.
+   * @defaultValue 0
+   */
   idleTimeout?: number;
   /**
    * Milliseconds for the opening handshake. Server: from TCP accept to the 101 on servers the
    * library guards (`listen()`, `attach()`, `guard()`), 408 after it. Client: from the start of
-   * connect() to the 101, DNS, TCP, TLS and proxy included. Default 10000.
+   * connect() to the 101, DNS, TCP, TLS and proxy included.
+   * @defaultValue 10000
    */
   handshakeTimeout?: number;
-  /** Largest handshake head (names and values of all headers), in bytes: 431 on a server. Default 16 KiB. */
+  /**
+   * Largest handshake head (names and values of all headers), in bytes: 431 on a server.
+   * @defaultValue 16 KiB
+   */
   maxHeaderSize?: number;
-  /** Most header lines in a handshake head: 431 on a server. Default 100. */
+  /**
+   * Most header lines in a handshake head: 431 on a server.
+   * @defaultValue 100
+   */
   maxHeaderCount?: number;
-  /** permessage-deflate: `true` or settings to offer (client) or accept (server) it; false to decline. */
+  /**
+   * permessage-deflate: `true` or settings to offer (client) or accept (server) it; false to
+   * decline. What was agreed is `ws.deflateAgreement`.
+   * @defaultValue false for a server, true for a client
+   */
   perMessageDeflate?: boolean | DeflateOptions;
 }
 
 /** permessage-deflate (RFC 7692) settings; `true` takes every default. */
 export interface DeflateOptions {
-  /** The server resets its compressor after each message (RFC 7692 7.1.1.1). Default false. */
+  /**
+   * The server resets its compressor after each message (RFC 7692 7.1.1.1).
+   * @defaultValue false
+   */
   serverNoContextTakeover?: boolean;
-  /** The client resets its compressor after each message (7.1.1.2). Default false. */
+  /**
+   * The client resets its compressor after each message (7.1.1.2).
+   * @defaultValue false
+   */
   clientNoContextTakeover?: boolean;
-  /** The server's LZ77 window, 8-15 (7.1.2.1). Default 15. */
+  /**
+   * The server's LZ77 window, 8-15 (7.1.2.1).
+   * @defaultValue 15
+   */
   serverMaxWindowBits?: number;
-  /** The client's LZ77 window, 8-15 (7.1.2.2). Default 15. */
+  /**
+   * The client's LZ77 window, 8-15 (7.1.2.2).
+   * @defaultValue 15
+   */
   clientMaxWindowBits?: number;
-  /** Messages smaller than this many bytes are sent uncompressed. Default 1024. */
+  /**
+   * Messages smaller than this many bytes are sent uncompressed.
+   * @defaultValue 1024
+   */
   threshold?: number;
-  /** zlib compression level, 0-9. Default 6 (zlib's default, as in `ws`). */
+  /**
+   * zlib compression level, 0-9.
+   * @defaultValue 6 (zlib's default, as in `ws`)
+   */
   level?: number;
-  /** zlib memLevel, 1-9. Default 8. */
+  /**
+   * zlib memLevel, 1-9.
+   * @defaultValue 8
+   */
   memLevel?: number;
-  /** zlib operations running at once, all connections that share these settings together. Default 10. */
+  /**
+   * zlib operations running at once, all connections that share these settings together.
+   * @defaultValue 10
+   */
   concurrency?: number;
   /**
-   * Memory the per-connection contexts may hold together. A connection with context takeover
-   * keeps about 300 KiB (window 15, memLevel 8) for its whole life; once this is spent, new server
+   * Memory the per-connection contexts may hold together. A connection with context takeover keeps
+   * about 300 KiB (window 15, memLevel 8) for its whole life; once this is spent, new server
    * connections negotiate no context takeover and borrow pooled contexts per message.
-   * Default 64 MiB.
+   * @defaultValue 64 MiB
    */
   maxContextMemory?: number;
-}
-
-export type ConnectionHandler = (ws: Ws, request: IncomingMessage) => unknown;
-
-/** A handshake the server refused: what the client was answered, and why. */
-export interface RefusedHandshake {
-  /** The HTTP status sent (400, 403, 405, 408, 426, 431, 500, 503). */
-  readonly status: number;
-  /** The stable code of the reason (WS_ERR_HANDSHAKE_*, or WS_ERR_HOOK_FAILED for a hook that threw). */
-  readonly code: string;
-  readonly message: string;
-  /** The request, when one was read (a handshake timeout may come before it). */
-  readonly request: IncomingMessage | undefined;
-}
-
-export interface ServerOptions extends ConnectionOptions {
-  /** Called with each new connection. If it throws or rejects, the connection closes with 1011. */
-  handler?: ConnectionHandler;
-  /**
-   * Chooses a subprotocol among those the client offered (RFC 6455 4.2.2), or undefined for none.
-   * It must return one of `offered`. By default none is chosen.
-   */
-  selectProtocol?: (offered: readonly string[], request: IncomingMessage) => string | undefined;
-  /**
-   * Which browser origins may connect (cross-site WebSocket hijacking: a page of any site can open
-   * a WebSocket to this server, with this site's cookies). A list of `'same-origin'` (the
-   * Origin's host and port equal Host's), exact origins (`'https://app.example.com'`) and host
-   * patterns (`'*.example.com'`, `'localhost:*'`); others get 403 (WS_ERR_HANDSHAKE_ORIGIN).
-   * A request without Origin (not from a browser page) is accepted unless `requireOrigin`.
-   * `'*'` accepts every origin. Default `['same-origin']`.
-   */
-  origins?: OriginsOption;
-  /** Refuse (403) requests without an Origin header, i.e. every client but a browser page. Default false. */
-  requireOrigin?: boolean;
-  /** Abuse limits: message and byte rates per connection, handshakes and connections per client address. Default: none. */
-  limits?: LimitOptions;
-  /**
-   * Told of each message a connection sent over its `limits` (it was not delivered); the
-   * connection is closed with 1008 (WS_ERR_RATE_LIMITED) once `limits.maxDropped` are dropped in
-   * a row. A good place to tell the client it is rate limited.
-   */
-  onRateLimit?: (ws: Ws, event: RateLimitEvent) => void;
-  /** Decides whether to accept a request (check cookies, tokens...) once its origin is accepted; false answers 403. */
-  allowRequest?: (request: IncomingMessage) => boolean | Promise<boolean>;
-  /**
-   * Receives errors the library cannot hand back to a caller: a handler that threw, a hook that
-   * failed. Each error is reported once. Default: console.error.
-   */
-  onError?: (error: unknown, ws: Ws | undefined) => void;
-  /** Called for every handshake the server refuses, with the status sent and the reason's code (metrics, logs). */
-  onRefused?: (refused: RefusedHandshake) => void;
-  /**
-   * Plain HTTP requests (not upgrades) on the server `listen()` starts: return true once the
-   * request is answered, false to leave it to the default 426 Upgrade Required. If it throws, the
-   * error goes to `onError` and the client gets 500. Servers of your own (`attach`,
-   * `handleUpgrade`) keep their own request handlers and never call it.
-   */
-  onHttpRequest?: (request: IncomingMessage, response: ServerResponse) => boolean;
 }
 
 export interface ResolvedDeflateOptions {
@@ -207,9 +198,6 @@ export function withResolved<T extends object>(resolved: ResolvedOptions, more: 
   );
 }
 
-/** Back-compatible names for the resolved options. */
-export type ResolvedServerOptions = ResolvedOptions;
-
 export interface Bound {
   readonly default: number;
   readonly min: number;
@@ -227,8 +215,8 @@ type NumericOption = {
 
 /** The one table of numeric connection options: default, smallest and largest allowed. */
 export const OPTION_BOUNDS: Readonly<Record<NumericOption, Bound>> = {
-  maxPayload: { default: 64 * 1024 * 1024, min: 0, max: MAX_BYTES },
-  maxFragments: { default: 128 * 1024, min: 1, max: 2 ** 32 },
+  maxPayload: { default: DEFAULT_MAX_PAYLOAD, min: 0, max: MAX_BYTES },
+  maxFragments: { default: DEFAULT_MAX_FRAGMENTS, min: 1, max: 2 ** 32 },
   closeTimeout: { default: 5000, min: 1, max: MAX_TIMEOUT },
   maxBufferedAmount: { default: 16 * 1024 * 1024, min: 1, max: Number.MAX_SAFE_INTEGER },
   receiveHighWaterMark: { default: 1024 * 1024, min: 1, max: Number.MAX_SAFE_INTEGER },
@@ -273,7 +261,8 @@ export const DEFAULTS: ResolvedOptions = {
   ...defaultsOf(OPTION_BOUNDS),
 };
 
-function invalid(name: string, expected: string, value: unknown): WebSocketError {
+/** WS_ERR_INVALID_ARGUMENT for an option out of its bounds: `option <name> must be <expected>, got <value>`. */
+export function invalidOption(name: string, expected: string, value: unknown): WebSocketError {
   return new WebSocketError(
     'WS_ERR_INVALID_ARGUMENT',
     `option ${name} must be ${expected}, got ${typeof value === 'string' ? JSON.stringify(value) : String(value)}`,
@@ -283,14 +272,14 @@ function invalid(name: string, expected: string, value: unknown): WebSocketError
 function integerOption(name: string, value: unknown, bound: Bound): number {
   if (value === undefined) return bound.default;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < bound.min || value > bound.max) {
-    throw invalid(name, `an integer from ${bound.min} to ${bound.max}`, value);
+    throw invalidOption(name, `an integer from ${bound.min} to ${bound.max}`, value);
   }
   return value;
 }
 
 function booleanOption(name: string, value: unknown, fallback: boolean): boolean {
   if (value === undefined) return fallback;
-  if (typeof value !== 'boolean') throw invalid(name, 'true or false', value);
+  if (typeof value !== 'boolean') throw invalidOption(name, 'true or false', value);
   return value;
 }
 
@@ -300,13 +289,13 @@ function booleanOption(name: string, value: unknown, fallback: boolean): boolean
  * Each option is read by name (no loop over the table): this runs for every connect().
  */
 export function resolveOptions(
-  options: ConnectionOptions = {},
+  options: WsOptions = {},
   deflateDefault: boolean | DeflateOptions = false,
 ): ResolvedOptions {
-  if (typeof options !== 'object' || options === null) throw invalid('options', 'an object', options);
+  if (typeof options !== 'object' || options === null) throw invalidOption('options', 'an object', options);
   const sendOverflow = options.sendOverflow === undefined ? DEFAULTS.sendOverflow : options.sendOverflow;
   if (sendOverflow !== 'close' && sendOverflow !== 'reject') {
-    throw invalid('sendOverflow', "'close' or 'reject'", sendOverflow);
+    throw invalidOption('sendOverflow', "'close' or 'reject'", sendOverflow);
   }
   const B = OPTION_BOUNDS;
   return {
@@ -326,20 +315,10 @@ export function resolveOptions(
   };
 }
 
-export function resolveServerOptions(options: ServerOptions = {}): ResolvedOptions {
-  const resolved = resolveOptions(options);
-  for (const hook of ['handler', 'selectProtocol', 'allowRequest', 'onError', 'onRefused', 'onHttpRequest', 'onRateLimit'] as const) {
-    if (options[hook] !== undefined && typeof options[hook] !== 'function') {
-      throw invalid(hook, 'a function', options[hook]);
-    }
-  }
-  return resolved;
-}
-
 export function resolveDeflateOptions(option: boolean | DeflateOptions | undefined): ResolvedDeflateOptions | null {
   if (option === undefined || option === false) return null;
   if (option === true) return DEFLATE_DEFAULTS;
-  if (typeof option !== 'object' || option === null) throw invalid('perMessageDeflate', 'a boolean or an object', option);
+  if (typeof option !== 'object' || option === null) throw invalidOption('perMessageDeflate', 'a boolean or an object', option);
   const name = (key: string): string => `perMessageDeflate.${key}`;
   const numbers = {} as Record<NumericDeflateOption, number>;
   for (const key of Object.keys(DEFLATE_BOUNDS) as NumericDeflateOption[]) {

@@ -19,6 +19,7 @@ import type { Connection } from '../protocol/connection.js';
 import { WebSocketError } from '../protocol/errors.js';
 import type { PreparedFrame } from '../protocol/prepared.js';
 import type { ReservedFrame } from '../protocol/writer.js';
+import { asBuffer, noop, rejected } from './util.js';
 
 /** Compresses one message (PerMessageDeflate.compress). */
 export interface Compressor {
@@ -44,14 +45,6 @@ interface Job {
 
 // In the compression queue: reset our context before the next job (see sendPrepared).
 const RESET = 'reset';
-
-function noop(): void {}
-
-function rejected<T>(error: Error): Promise<T> {
-  const promise = Promise.reject(error);
-  promise.catch(noop);
-  return promise;
-}
 
 const EMPTY = Buffer.alloc(0);
 
@@ -363,8 +356,4 @@ export class Outbox {
 
 function flushSoon(outbox: Outbox): void {
   outbox.flush();
-}
-
-function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }

@@ -4,6 +4,7 @@
  */
 
 import type { ConnectionClosedError } from '../protocol/errors.js';
+import { noop } from './util.js';
 
 interface PendingPing {
   readonly payload: Buffer;
@@ -11,8 +12,6 @@ interface PendingPing {
   readonly resolve: (rtt: number) => void;
   readonly reject: (error: Error) => void;
 }
-
-function noop(): void {}
 
 export class Pings {
   private readonly pending: PendingPing[] = [];

@@ -25,11 +25,6 @@ export function isUtf8Buffer(bytes: Uint8Array): boolean {
   return isUtf8(bytes);
 }
 
-/** Buffers handed out by the core are Buffers already; this only wraps what is not. */
-export function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
 export const bufferTextEncoding: TextEncoding = {
   byteLength: (text) => Buffer.byteLength(text, 'utf8'),
   // The slab is made of Buffers (see sharedSlab), so Buffer's own encoder can write into it.

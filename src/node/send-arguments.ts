@@ -1,12 +1,15 @@
 /**
- * What send(data, options) means, checked before anything is queued: the payload and whether it
- * is text, and the fragment size. Bad arguments get WS_ERR_INVALID_ARGUMENT.
+ * The arguments of the connection's methods, checked before anything is queued or sent: what
+ * send(data, options) means (the payload, whether it is text, the fragment size), and close()'s
+ * code and reason. Bad arguments get a WS_ERR_INVALID_ARGUMENT error, which the methods reject with.
  */
 
 import { isUtf8 } from 'node:buffer';
+import { encodeClosePayload } from '../protocol/close.js';
 import { WebSocketError } from '../protocol/errors.js';
+import { toBytes } from './util.js';
 
-/** Binary data `send()` accepts. */
+/** Binary data `send()`, `ping()` and the hub's `publish()` accept. */
 export type BinaryData = Uint8Array | ArrayBuffer | DataView;
 
 export interface SendOptions {
@@ -28,18 +31,14 @@ export interface SendArguments {
   readonly fragmentSize: number;
 }
 
-/** Binary data as bytes; throws WS_ERR_INVALID_ARGUMENT for anything else. */
-export function toBytes(data: BinaryData): Uint8Array {
-  if (data instanceof Uint8Array) return data;
-  if (data instanceof ArrayBuffer) return new Uint8Array(data);
-  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  throw new WebSocketError('WS_ERR_INVALID_ARGUMENT', 'send() takes a string, a Uint8Array, an ArrayBuffer or a DataView');
+/** The error for data that is neither a string nor binary data (send() and the like reject with it). */
+export function notData(method: string): WebSocketError {
+  return new WebSocketError('WS_ERR_INVALID_ARGUMENT', `${method} takes a string, a Uint8Array, an ArrayBuffer or a DataView`);
 }
 
 /**
- * The message send() was asked for. Throws WS_ERR_INVALID_ARGUMENT for data that is not a string
- * or bytes (synchronously, as send() always did); returns it for a bad option or text bytes that
- * are not UTF-8, which send() rejects with.
+ * The message send() was asked for, or the WS_ERR_INVALID_ARGUMENT error that send() rejects with:
+ * data that is not a string or bytes, a bad option, text bytes that are not UTF-8.
  */
 export function sendArguments(data: string | BinaryData, options: SendOptions | undefined): SendArguments | WebSocketError {
   let fragmentSize = 0;
@@ -55,10 +54,28 @@ export function sendArguments(data: string | BinaryData, options: SendOptions | 
       : { payload: data, isText: true, fragmentSize };
   }
   const bytes = toBytes(data);
+  if (bytes === null) return notData('send()');
   if (options?.text === true) {
     // RFC 6455 5.6: a text message is UTF-8; the peer would fail us with 1007 otherwise.
     if (!isUtf8(bytes)) return new WebSocketError('WS_ERR_INVALID_ARGUMENT', 'send(bytes, { text: true }): the bytes are not valid UTF-8');
     return { payload: bytes, isText: true, fragmentSize };
   }
   return { payload: bytes, isText: false, fragmentSize };
+}
+
+/**
+ * The WS_ERR_INVALID_ARGUMENT error for a close code that may not be sent or a reason that does
+ * not fit (RFC 6455 5.5, 7.4), or null: close() methods reject with it before anything changes.
+ */
+export function closeArgumentsError(code: number | undefined, reason: string | undefined): WebSocketError | null {
+  if (reason !== undefined && typeof reason !== 'string') {
+    return new WebSocketError('WS_ERR_INVALID_ARGUMENT', `a close reason must be a string, got ${typeof reason}`);
+  }
+  try {
+    encodeClosePayload(code, reason);
+    return null;
+  } catch (error) {
+    if (error instanceof WebSocketError) return error;
+    throw error;
+  }
 }

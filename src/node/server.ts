@@ -14,28 +14,30 @@ import { Server as TlsServer, TLSSocket } from 'node:tls';
 import { CloseCode, encodeClosePayload } from '../protocol/close.js';
 import { HandshakeError, WebSocketError } from '../protocol/errors.js';
 import type { ExtensionOffer } from '../protocol/extensions.js';
-import { acceptHandshake, type NegotiatedExtensions } from '../protocol/handshake.js';
+import { acceptHandshake } from '../protocol/handshake.js';
 import { HandshakeTimers, checkHeaderLimits, refuse, respondNotWebSocket } from './handshake-guard.js';
 import { checkOrigin, originPolicy, type OriginPolicy } from '../protocol/origin.js';
-import { negotiatePermessageDeflate } from '../protocol/permessage-deflate.js';
+import { negotiatePermessageDeflate, type DeflateNegotiation } from '../protocol/permessage-deflate.js';
 import { Admission, resolveLimits, type Admitted, type RateLimitEvent } from './limits.js';
 import { PerMessageDeflate, takeoverBytes } from './deflate.js';
 import { Heartbeat } from './heartbeat.js';
-import {
-  resolveServerOptions,
-  withResolved,
-  type ConnectionHandler,
-  type ResolvedOptions,
-  type ServerOptions,
-} from './options.js';
+import { withResolved, type ResolvedOptions } from './options.js';
+import { resolveServerOptions, type ServerHandler, type ServerOptions } from './server-options.js';
 import { sha1Base64 } from './runtime.js';
+import { noop } from './util.js';
 import { Ws, type ConnectionConfig } from './ws.js';
 import { ZlibResources } from './zlib-resources.js';
 
 export interface ShutdownOptions {
-  /** Close code sent to every connection. Default 1001 (going away). */
+  /**
+   * Close code sent to every connection.
+   * @defaultValue 1001 (going away)
+   */
   code?: number;
-  /** Milliseconds to wait for closing handshakes before destroying what is left. Default closeTimeout. */
+  /**
+   * Milliseconds to wait for closing handshakes before destroying what is left.
+   * @defaultValue closeTimeout
+   */
   timeout?: number;
 }
 
@@ -157,10 +159,10 @@ export class WebSocketServer {
     request: IncomingMessage,
     socket: Duplex,
     head: Buffer = Buffer.alloc(0),
-    handler: ConnectionHandler | undefined = this.hooks.handler,
+    handler: ServerHandler | undefined = this.hooks.handler,
   ): Promise<Ws | undefined> {
     // Until the Ws owns the socket, an error on it must not be an unhandled 'error' event.
-    socket.on('error', ignoreError);
+    socket.on('error', noop);
     // A guarded server timed the request since TCP accept; otherwise time the rest from now.
     this.handshakeTimers.arm(socket);
     // Context memory reserved by the negotiation, released if the handshake goes no further.
@@ -205,7 +207,7 @@ export class WebSocketServer {
       const deflate = accepted.deflate === null ? null : new PerMessageDeflate(accepted.deflate, this.zlib!, reserved);
       reserved = 0;
       const ws = new Ws(socket, this.config, { protocol: accepted.protocol, extensions: accepted.extensions, deflate });
-      socket.off('error', ignoreError);
+      socket.off('error', noop);
       this.live.add(ws);
       if (admitted !== null) this.admitted.set(ws, admitted);
       if (handler !== undefined) this.runHandler(handler, ws, request);
@@ -277,7 +279,7 @@ export class WebSocketServer {
    * connection gets no context takeover either way, and pooled contexts (RFC 7692 7.1.1 lets the
    * server ask that of the client in any case).
    */
-  private negotiateDeflate(offers: readonly ExtensionOffer[]): (NegotiatedExtensions & { reserved: number }) | undefined {
+  private negotiateDeflate(offers: readonly ExtensionOffer[]): (DeflateNegotiation & { reserved: number }) | undefined {
     const config = this.options.perMessageDeflate;
     const zlib = this.zlib;
     if (config === null || zlib === null) return undefined;
@@ -324,7 +326,7 @@ export class WebSocketServer {
     }
   }
 
-  private runHandler(handler: ConnectionHandler, ws: Ws, request: IncomingMessage): void {
+  private runHandler(handler: ServerHandler, ws: Ws, request: IncomingMessage): void {
     try {
       const result = handler(ws, request);
       // The rejection handler lives as long as the handler runs (for an idle connection, as long
@@ -379,6 +381,4 @@ function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
     typeof value === 'object' && value !== null && typeof (value as PromiseLike<unknown>).then === 'function'
   );
 }
-
-function ignoreError(): void {}
 

@@ -16,26 +16,26 @@ import { CloseCode } from '../protocol/close.js';
 import {
   Connection,
   type CloseResult,
-  type ConnectionHandler,
+  type ConnectionHost,
   type ConnectionOptions,
-  type ConnectionState,
+  type ReadyState,
   type Role,
 } from '../protocol/connection.js';
 import { WebSocketError } from '../protocol/errors.js';
+import { MAX_CONTROL_PAYLOAD } from '../protocol/frame.js';
 import type { PreparedFrame } from '../protocol/prepared.js';
-import type { DeflateParams, PerMessageDeflate } from './deflate.js';
+import type { DeflateAgreement } from '../protocol/permessage-deflate.js';
+import type { PerMessageDeflate } from './deflate.js';
 import { coarseClock, keepaliveAction, type Heartbeat, type HeartbeatSubject, type KeepaliveStamps } from './heartbeat.js';
 import { Inbox, type Message } from './inbox.js';
 import { MessageLimiter, type RateLimitEvent, type ResolvedMessageLimits } from './limits.js';
 import type { ResolvedOptions } from './options.js';
 import { Outbox } from './outbox.js';
 import { Pings } from './pings.js';
-import { sendArguments, toBytes, type BinaryData, type SendOptions } from './send-arguments.js';
-import { allocBuffer, asBuffer, bufferTextEncoding, isUtf8Buffer, randomMask, sharedSlab } from './runtime.js';
+import { closeArgumentsError, notData, sendArguments, type BinaryData, type SendOptions } from './send-arguments.js';
+import { allocBuffer, bufferTextEncoding, isUtf8Buffer, randomMask, sharedSlab } from './runtime.js';
+import { asBuffer, rejected, toBytes } from './util.js';
 
-export type { BinaryData, CloseResult, Message, SendOptions };
-
-export type ReadyState = ConnectionState;
 
 /** Everything a connection needs to know, resolved once and shared by a server's connections. */
 export interface ConnectionConfig extends ResolvedOptions {
@@ -64,8 +64,6 @@ type OwnedSocket = Duplex & { [kWs]?: Ws };
 
 const EMPTY = Buffer.alloc(0);
 
-function noop(): void {}
-
 // The core's options, one object per config (a server's connections share its config) and
 // compression, rather than a literal per connection: the Connection keeps it, to make its writer
 // on first use (memory per idle connection). Keyed by the config itself, so it goes with it.
@@ -87,12 +85,6 @@ function connectionOptionsFor(config: ConnectionConfig, compressed: boolean): Co
   });
 }
 
-function rejected<T>(error: Error): Promise<T> {
-  const promise = Promise.reject(error);
-  promise.catch(noop);
-  return promise;
-}
-
 /**
  * What a connection needs only once it closes, is asked how it closed, or pings: four fields an
  * idle connection does without, made together when the first is set (memory per idle connection).
@@ -105,7 +97,7 @@ class Extras {
   pings: Pings | null = null;
 }
 
-// Ws is also the core's ConnectionHandler, a HeartbeatSubject and its own KeepaliveStamps, but
+// Ws is also the core's ConnectionHost, a HeartbeatSubject and its own KeepaliveStamps, but
 // says so only where it is passed as one: those members are internal (stripped from the published
 // types), which an `implements` clause would then contradict.
 export class Ws implements AsyncIterableIterator<Message> {
@@ -145,8 +137,8 @@ export class Ws implements AsyncIterableIterator<Message> {
     this.protocol = negotiated.protocol;
     this.extensions = negotiated.extensions;
     const codec = (this.codec = negotiated.deflate);
-    const handler: ConnectionHandler = this;
-    const connection = (this.connection = new Connection(handler, connectionOptionsFor(config, codec !== null)));
+    const host: ConnectionHost = this;
+    const connection = (this.connection = new Connection(host, connectionOptionsFor(config, codec !== null)));
     this.inbox = new Inbox(socket, connection, config, codec);
     const limits = config.messageLimits;
     this.limiter = limits == null ? null : new MessageLimiter(limits, performance.now());
@@ -232,9 +224,12 @@ export class Ws implements AsyncIterableIterator<Message> {
     return outbox !== null ? outbox.bufferedAmount : this.connection.pendingBytes + this.socket.writableLength;
   }
 
-  /** The permessage-deflate parameters negotiated (from this side's point of view), or null. */
-  get perMessageDeflate(): DeflateParams | null {
-    return this.codec?.params ?? null;
+  /**
+   * What permessage-deflate the handshake agreed, from this side's point of view, or null when it
+   * agreed none (the option that offers or accepts it is `perMessageDeflate`).
+   */
+  get deflateAgreement(): DeflateAgreement | null {
+    return this.codec?.agreement ?? null;
   }
 
   /**
@@ -275,21 +270,26 @@ export class Ws implements AsyncIterableIterator<Message> {
   }
 
   /**
-   * Sends a frame built once for many connections (prepared.ts; the hub does this): the same
-   * bytes as every other server connection, ordered with send(). Throws WS_ERR_INVALID_ARGUMENT
-   * for a compressed frame this connection cannot take (no permessage-deflate, or a larger
-   * window than the peer allows).
+   * Sends a frame built once for many connections (prepareFrame; the hub does this): the same
+   * bytes as every other server connection, ordered with send(). Rejects with
+   * WS_ERR_INVALID_ARGUMENT for a compressed frame this connection cannot take (no
+   * permessage-deflate, or a larger window than the peer allows).
    */
   sendPrepared(frame: PreparedFrame): Promise<void> {
+    if (typeof frame !== 'object' || frame === null || !(frame.frame instanceof Uint8Array)) {
+      return rejected(new WebSocketError('WS_ERR_INVALID_ARGUMENT', 'sendPrepared() takes a frame from prepareFrame()'));
+    }
     const bits = frame.deflateWindowBits;
     if (bits !== undefined) {
-      const params = this.perMessageDeflate;
-      if (params === null || params.ourMaxWindowBits < bits) {
-        throw new WebSocketError(
-          'WS_ERR_INVALID_ARGUMENT',
-          params === null
-            ? 'a compressed frame for a connection without permessage-deflate'
-            : `a frame compressed with a ${bits}-bit window for a peer that allows ${params.ourMaxWindowBits}`,
+      const agreement = this.deflateAgreement;
+      if (agreement === null || agreement.ourMaxWindowBits < bits) {
+        return rejected(
+          new WebSocketError(
+            'WS_ERR_INVALID_ARGUMENT',
+            agreement === null
+              ? 'a compressed frame for a connection without permessage-deflate'
+              : `a frame compressed with a ${bits}-bit window for a peer that allows ${agreement.ourMaxWindowBits}`,
+          ),
         );
       }
     }
@@ -300,10 +300,22 @@ export class Ws implements AsyncIterableIterator<Message> {
    * Sends a ping (at most 125 bytes of payload) and resolves with the round-trip time in
    * milliseconds once its pong arrives (a pong answers the latest ping with its payload and every
    * ping before it, RFC 6455 5.5.3). Rejects with ConnectionClosedError if the connection closes
-   * first.
+   * first, with WS_ERR_INVALID_ARGUMENT for data that is not a string or bytes or is too long.
    */
   ping(data: string | BinaryData = EMPTY): Promise<number> {
-    const payload = typeof data === 'string' ? Buffer.from(data) : Buffer.from(toBytes(data));
+    let payload: Buffer;
+    if (typeof data === 'string') payload = Buffer.from(data);
+    else {
+      const bytes = toBytes(data);
+      if (bytes === null) return rejected(notData('ping()'));
+      payload = Buffer.from(bytes);
+    }
+    // RFC 6455 5.5: a control frame's payload is at most 125 bytes.
+    if (payload.length > MAX_CONTROL_PAYLOAD) {
+      return rejected(
+        new WebSocketError('WS_ERR_INVALID_ARGUMENT', `ping(): a payload of ${payload.length} bytes (at most ${MAX_CONTROL_PAYLOAD})`),
+      );
+    }
     if (!this.connection.canSend) return rejected(this.connection.closedError());
     this.outbox.ping(payload);
     return (this.pings ??= new Pings()).sent(payload);
@@ -312,10 +324,13 @@ export class Ws implements AsyncIterableIterator<Message> {
   /**
    * Starts the closing handshake (RFC 6455 7.1.2) with `code` (default 1000) and `reason` (at most
    * 123 bytes of UTF-8). Messages sent before are delivered first. Resolves when the connection is
-   * closed: the peer answered, or closeTimeout passed and the socket was destroyed. Throws
-   * WS_ERR_INVALID_ARGUMENT for a code that may not be sent.
+   * closed: the peer answered, or closeTimeout passed and the socket was destroyed. Rejects with
+   * WS_ERR_INVALID_ARGUMENT, before anything is sent, for a code that may not be sent or a reason
+   * too long.
    */
   close(code: number = CloseCode.NORMAL, reason = ''): Promise<CloseResult> {
+    const invalid = closeArgumentsError(code, reason);
+    if (invalid !== null) return rejected(invalid);
     const connection = this.connection;
     if (connection.state !== 'closed' && connection.canSend) connection.close(code, reason);
     return this.closed;
@@ -358,7 +373,7 @@ export class Ws implements AsyncIterableIterator<Message> {
     this.connection.fail(code, reason, errorCode);
   }
 
-  /** @internal ConnectionHandler */
+  /** @internal ConnectionHost */
   onMessage(payload: Uint8Array, isText: boolean, compressed: boolean): void {
     this.lastMessageAt = coarseClock.now;
     const limiter = this.limiter;
@@ -377,35 +392,35 @@ export class Ws implements AsyncIterableIterator<Message> {
     if (limiter.exhausted) this.connection.fail(CloseCode.POLICY_VIOLATION, 'rate limit exceeded', 'WS_ERR_RATE_LIMITED');
   }
 
-  /** @internal ConnectionHandler: the pong is queued by the core. */
+  /** @internal ConnectionHost: the pong is queued by the core. */
   onPing(): void {}
 
-  /** @internal ConnectionHandler: settles the pings this pong answers. */
+  /** @internal ConnectionHost: settles the pings this pong answers. */
   onPong(payload: Uint8Array): void {
     this.pings?.pong(payload);
   }
 
-  /** @internal ConnectionHandler */
+  /** @internal ConnectionHost */
   onEnd(): void {
     this.inbox.endOfStream();
   }
 
-  /** @internal ConnectionHandler */
+  /** @internal ConnectionHost */
   onOutput(): void {
     this.outbox.scheduleFlush();
   }
 
-  /** @internal ConnectionHandler */
+  /** @internal ConnectionHost */
   endTransport(): void {
     this.outbox.requestEnd();
   }
 
-  /** @internal ConnectionHandler */
+  /** @internal ConnectionHost */
   destroyTransport(): void {
     this.socket.destroy();
   }
 
-  /** @internal ConnectionHandler */
+  /** @internal ConnectionHost */
   setCloseTimer(on: boolean): void {
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;

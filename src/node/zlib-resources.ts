@@ -149,6 +149,17 @@ export class ZlibResources {
     this.budget = new ContextBudget(settings.maxContextMemory);
   }
 
+  /** Whether it was made for these settings. */
+  serves(settings: ZlibSettings): boolean {
+    const own = this.settings;
+    return (
+      own.level === settings.level &&
+      own.memLevel === settings.memLevel &&
+      own.concurrency === settings.concurrency &&
+      own.maxContextMemory === settings.maxContextMemory
+    );
+  }
+
   createDeflater(windowBits: number): DeflateRaw {
     return createDeflateRaw({ level: this.settings.level, memLevel: this.settings.memLevel, windowBits });
   }

@@ -1,7 +1,8 @@
 /**
  * The opening handshake, client side (RFC 6455 4.1), pure: the key, the request head, and the
- * checks on the server's response. Sockets, DNS, TLS, proxies and randomness belong to the caller
- * (the key's 16 random bytes and the SHA-1 are passed in), so every rule here is tested by bytes.
+ * checks on the server's response. Sockets, DNS, TLS and proxies belong to the caller, and so does
+ * the SHA-1 (the core has no hash); the key's 16 random bytes may be passed in, so every rule here
+ * is tested by bytes.
  */
 
 import { HandshakeError, WebSocketError } from './errors.js';
@@ -38,9 +39,10 @@ function encodeBase64(bytes: Uint8Array): string {
 
 /**
  * RFC 6455 4.1: Sec-WebSocket-Key is a nonce of 16 random bytes, base64-encoded (24 characters
- * ending in "=="). The caller supplies the bytes from a CSPRNG; a new key per connection.
+ * ending in "=="); a new key per connection. The bytes come from crypto.getRandomValues unless the
+ * caller supplies them (from a CSPRNG).
  */
-export function generateKey(random16: Uint8Array): string {
+export function generateHandshakeKey(random16: Uint8Array = crypto.getRandomValues(new Uint8Array(16))): string {
   if (random16.length !== 16) {
     throw new WebSocketError(
       'WS_ERR_INVALID_ARGUMENT',
@@ -50,12 +52,13 @@ export function generateKey(random16: Uint8Array): string {
   return encodeBase64(random16);
 }
 
-export interface ClientRequestSpec {
+/** What the client's handshake request says (buildClientRequest writes it). */
+export interface ClientHandshakeRequest {
   /** The request target in origin form: the path and query, starting with "/" (RFC 9112 3.2.1). */
   readonly path: string;
   /** The Host value: host, plus ":port" when not the scheme's default (the caller decides). */
   readonly host: string;
-  /** From generateKey. */
+  /** The Sec-WebSocket-Key: from generateHandshakeKey. */
   readonly key: string;
   readonly origin?: string | undefined;
   /** Subprotocols in order of preference: distinct tokens (RFC 6455 4.1). */
@@ -90,11 +93,11 @@ const REQUEST_HEADERS: ReadonlySet<string> = new Set([
  * in a value, a name that is not a token, a bad path, host or key, subprotocols that are not
  * distinct tokens, a malformed extension offer, an extra header that the handshake writes itself.
  */
-export function buildClientRequest(spec: ClientRequestSpec): string {
+export function buildClientRequest(spec: ClientHandshakeRequest): string {
   checkPath(spec.path);
   checkHost(spec.host);
   if (!isValidKey(spec.key)) {
-    throw new WebSocketError('WS_ERR_INVALID_ARGUMENT', 'the key must be 16 bytes in base64 (see generateKey)');
+    throw new WebSocketError('WS_ERR_INVALID_ARGUMENT', 'the key must be 16 bytes in base64 (see generateHandshakeKey)');
   }
   let head =
     `GET ${spec.path} HTTP/1.1\r\n` +
@@ -172,8 +175,8 @@ function checkProtocols(protocols: readonly string[]): void {
 
 // ---- the server's response ----------------------------------------------------------------------
 
-/** The server's response head (parseResponseHead's result, or Node's IncomingMessage, fits). */
-export interface ClientResponse {
+/** The server's response to the handshake, its head (a ResponseHeadParser's result, or Node's IncomingMessage, fits). */
+export interface ClientHandshakeResponse {
   readonly status: number;
   /** Lower-case names; repeated headers as arrays. */
   readonly headers: Readonly<Record<string, HeaderValue>>;
@@ -190,7 +193,8 @@ export interface ClientExpectation {
   sha1Base64(input: string): string;
 }
 
-export interface ClientHandshake {
+/** What the client's handshake agreed with the server. */
+export interface ClientHandshakeResult {
   /** The subprotocol the server selected, '' for none. */
   readonly protocol: string;
   /** The extensions in use, as `name; param` elements, '' for none. */
@@ -199,7 +203,7 @@ export interface ClientHandshake {
   readonly deflate: DeflateAgreement | null;
 }
 
-function headerValue(response: ClientResponse, name: string): string | undefined {
+function headerValue(response: ClientHandshakeResponse, name: string): string | undefined {
   const value = response.headers[name];
   if (value === undefined) return undefined;
   return typeof value === 'string' ? value : value.join(', ');
@@ -229,7 +233,7 @@ function shown(value: string): string {
  * then with status 101: WS_ERR_HANDSHAKE_UPGRADE, WS_ERR_HANDSHAKE_CONNECTION,
  * WS_ERR_HANDSHAKE_ACCEPT, WS_ERR_HANDSHAKE_PROTOCOL, WS_ERR_HANDSHAKE_EXTENSIONS.
  */
-export function validateClientResponse(response: ClientResponse, expected: ClientExpectation): ClientHandshake {
+export function validateClientResponse(response: ClientHandshakeResponse, expected: ClientExpectation): ClientHandshakeResult {
   // 1. Anything but 101 is handled per HTTP (a redirect, an authentication challenge...).
   if (response.status !== 101) {
     throw new HandshakeError('WS_ERR_HANDSHAKE_STATUS', response.status, `expected status 101, got ${response.status}`);

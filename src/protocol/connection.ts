@@ -1,7 +1,7 @@
 /**
  * The WebSocket connection as a state machine with no I/O (the python-websockets "Sans-I/O"
- * design), for both roles: received bytes go in through receive(), events come out through the
- * handler, and the bytes to send accumulate in `writer` for the transport to take. The whole
+ * design), for both roles: received bytes go in through receive(), events come out to its
+ * ConnectionHost, and the bytes to send accumulate until the transport takes them (takeOutput()). The whole
  * lifecycle is decided here, so a test drives it by feeding bytes and reading exact output:
  *
  * - state: open -> closing -> closed;
@@ -18,7 +18,8 @@
  * - how it ended (`CloseResult`: code, reason, wasClean, and our error code when we failed it).
  *
  * The transport only moves bytes and runs one timer: it calls receive(), receiveEnd(), timeout()
- * and transportClosed(), and does what the handler's endTransport/destroyTransport/setCloseTimer say.
+ * and transportClosed(), writes what takeOutput() gives, and does what its ConnectionHost's
+ * endTransport/destroyTransport/setCloseTimer say.
  */
 
 import {
@@ -33,9 +34,14 @@ import { MAX_CONTROL_PAYLOAD, Opcode, firstHeaderByte } from './frame.js';
 import { FrameParser, type ParserHandler } from './parser.js';
 import { FrameWriter, type ReservedFrame, type Slab, type TextEncoding } from './writer.js';
 
+/** Which end of the connection this is: the server accepted it, the client opened it. */
 export type Role = 'server' | 'client';
 
-export type ConnectionState = 'open' | 'closing' | 'closed';
+/**
+ * 'open' until the closing handshake starts (either side's close frame, or a failure), 'closing'
+ * until the transport is gone, then 'closed'.
+ */
+export type ReadyState = 'open' | 'closing' | 'closed';
 
 /** How a connection ended. */
 export interface CloseResult {
@@ -52,8 +58,16 @@ export interface CloseResult {
   readonly errorCode?: WebSocketErrorCode;
 }
 
-export interface ConnectionHandler {
-  /** `compressed`: permessage-deflate data still to be inflated (see ParserHandler). */
+/**
+ * What hosts a Connection: receives its events, moves its bytes, runs its timer. A transport
+ * adapter (a net.Socket in the Node layer, a Duplex in examples/duplex.ts) implements it.
+ */
+export interface ConnectionHost {
+  /**
+   * A complete data message. `compressed`: its first frame had RSV1 set (permessage-deflate), so
+   * the payload is still deflated and, for text, not checked for UTF-8: inflate it, then hand a
+   * failure back with failReceived().
+   */
   onMessage(payload: Uint8Array, isText: boolean, compressed: boolean): void;
   /** A ping arrived; its pong is already queued. The payload is only valid during the call. */
   onPing(payload: Uint8Array): void;
@@ -65,9 +79,9 @@ export interface ConnectionHandler {
    * it does not read); until then the connection waits, at most closeTimeout.
    */
   onEnd(): void;
-  /** The connection queued frames of its own (a pong, a close frame): write them soon. */
+  /** The connection queued frames of its own (a pong, a close frame): write them soon (takeOutput()). */
   onOutput(): void;
-  /** Write everything the writer holds, then end our side of TCP. */
+  /** Write everything takeOutput() gives (now and as it completes), then end our side of the transport. */
   endTransport(): void;
   /** Destroy the transport now. */
   destroyTransport(): void;
@@ -75,18 +89,41 @@ export interface ConnectionHandler {
   setCloseTimer(on: boolean): void;
 }
 
+/** The options of a Connection. One object may serve many connections: it is kept, not copied. */
 export interface ConnectionOptions {
+  /** A server receives masked frames and sends unmasked ones; a client the reverse (RFC 6455 5.1). */
   readonly role: Role;
-  readonly maxPayload: number;
-  readonly maxFragments: number;
-  /** permessage-deflate was negotiated: RSV1 marks compressed messages (RFC 7692 6). */
+  /**
+   * Largest message accepted, all its fragments together, in bytes; a larger one fails the
+   * connection with 1009 before it is buffered.
+   * @defaultValue 67108864 (64 MiB)
+   */
+  readonly maxPayload?: number;
+  /**
+   * Most frames one message may be split into; more fails the connection with 1008.
+   * @defaultValue 131072
+   */
+  readonly maxFragments?: number;
+  /**
+   * permessage-deflate was negotiated: RSV1 marks compressed messages (RFC 7692 6), which
+   * onMessage then reports as `compressed`.
+   * @defaultValue false
+   */
   readonly allowRsv1?: boolean;
-  readonly slab: Slab;
-  readonly alloc?: (size: number) => Uint8Array;
-  readonly isUtf8?: (bytes: Uint8Array) => boolean;
-  readonly textEncoding?: TextEncoding;
-  /** Client role: fills 4 bytes with a fresh masking key from a strong random source (5.3). */
+  /**
+   * Client role: fills 4 bytes with a fresh masking key from a strong source of entropy (RFC 6455
+   * 5.3).
+   * @defaultValue `crypto.getRandomValues`
+   */
   readonly randomMask?: (key: Uint8Array) => void;
+  /** @internal Where frames are encoded; by default a slab shared by every connection without one. */
+  readonly slab?: Slab;
+  /** @internal Allocates message buffers (Node: Buffer.allocUnsafe, so payloads arrive as Buffers). */
+  readonly alloc?: (size: number) => Uint8Array;
+  /** @internal A faster whole-buffer UTF-8 check (Node: buffer.isUtf8). */
+  readonly isUtf8?: (bytes: Uint8Array) => boolean;
+  /** @internal A faster UTF-8 encoder (Node: Buffer's, straight into the slab). */
+  readonly textEncoding?: TextEncoding;
 }
 
 const FIN_TEXT = firstHeaderByte(true, Opcode.TEXT);
@@ -125,24 +162,27 @@ class Closing {
   result: CloseResult | null = null;
 }
 
-export class Connection implements ParserHandler {
+// The parser's callbacks (onMessage, onControlFrame) are internal members, so no `implements
+// ParserHandler` clause: the published type, without them, would contradict it.
+export class Connection {
   // The options are kept (not copied into fields): the transport passes one object shared by its
   // connections, and the writer is made from it on first use (memory per idle connection).
   private readonly options: ConnectionOptions;
   private frameWriter: FrameWriter | null = null;
   private readonly parser: FrameParser;
-  private readonly handler: ConnectionHandler;
+  private readonly host: ConnectionHost;
 
-  private currentState: ConnectionState = 'open';
+  private currentState: ReadyState = 'open';
   // How it is closing (see Closing, and the accessors below): made once it starts to.
   private closing: Closing | null = null;
   // FAILED; ENDED: we asked the transport to end our side of TCP; PEER_ENDED: the peer ended its.
   private flags = 0;
 
-  constructor(handler: ConnectionHandler, options: ConnectionOptions) {
+  constructor(host: ConnectionHost, options: ConnectionOptions) {
     this.options = options;
-    this.handler = handler;
-    this.parser = new FrameParser(this, options);
+    this.host = host;
+    const parserHandler: ParserHandler = this;
+    this.parser = new FrameParser(parserHandler, options);
   }
 
   get role(): Role {
@@ -150,14 +190,25 @@ export class Connection implements ParserHandler {
   }
 
   /**
-   * Where the frames to send accumulate. Made when first needed: a connection that has sent
-   * nothing yet (an idle one) carries no writer (memory per idle connection).
+   * @internal Where the frames to send accumulate. Made when first needed: a connection that has
+   * sent nothing yet (an idle one) carries no writer (memory per idle connection). A client's
+   * frames are masked (RFC 6455 5.1).
    */
   get writer(): FrameWriter {
-    return (this.frameWriter ??= new FrameWriter(this.options));
+    return (this.frameWriter ??= new FrameWriter(this.options, this.options.role === 'client'));
   }
 
-  /** Bytes queued in the writer, not taken yet (0 without a writer: none is made for asking). */
+  /**
+   * The bytes to write to the transport, in order, and forgets them: everything sent so far, up to
+   * a message still being compressed (reserveCompressed), whose bytes and what follows come once
+   * it is completed. The chunks may be views of a buffer shared by connections (never written
+   * again): write them as they are, and copy any that must be modified.
+   */
+  takeOutput(): Uint8Array[] {
+    return this.frameWriter === null ? [] : this.frameWriter.take();
+  }
+
+  /** Bytes queued for the transport, not taken yet (takeOutput()). */
   get pendingBytes(): number {
     return this.frameWriter?.pendingBytes ?? 0;
   }
@@ -202,7 +253,7 @@ export class Connection implements ParserHandler {
     if (result !== null || this.closing !== null) (this.closing ??= new Closing()).result = result;
   }
 
-  get state(): ConnectionState {
+  get state(): ReadyState {
     return this.currentState;
   }
 
@@ -336,14 +387,14 @@ export class Connection implements ParserHandler {
     this.writeClose(payload, code, reason);
     this.currentState = 'closing';
     if (this.receivedClose !== null) {
-      this.handler.setCloseTimer(false);
+      this.host.setCloseTimer(false);
       this.handshakeComplete();
     } else if ((this.flags & PEER_ENDED) !== 0) {
       // The peer is gone without a close frame: nothing will answer ours.
       this.end();
     } else {
       // Wait for the peer's close frame.
-      this.handler.setCloseTimer(true);
+      this.host.setCloseTimer(true);
     }
   }
 
@@ -367,7 +418,7 @@ export class Connection implements ParserHandler {
     this.flags |= FAILED;
     this.parser.stop();
     this.pending = null;
-    this.handler.setCloseTimer(false);
+    this.host.setCloseTimer(false);
     this.record(code, reason, errorCode, true);
     // Our close frame, if queued, was queued behind the frames dropped (nothing is reserved after
     // it), so it was dropped with them: the failure's close frame goes out instead (7.1.7).
@@ -385,7 +436,7 @@ export class Connection implements ParserHandler {
     const pending = this.pending;
     if (pending === null) return;
     this.pending = null;
-    this.handler.setCloseTimer(false);
+    this.host.setCloseTimer(false);
     if (pending === PEER_CLOSE) {
       // RFC 6455 5.5.1: answer a close with a close echoing its code.
       const received = this.receivedClose!;
@@ -409,7 +460,7 @@ export class Connection implements ParserHandler {
     this.pending = null;
     // Nothing more reaches the application, not even the rest of the chunk being parsed.
     this.parser.stop();
-    this.handler.destroyTransport();
+    this.host.destroyTransport();
   }
 
   /** The peer ended its side of TCP: nothing more will arrive. */
@@ -433,7 +484,7 @@ export class Connection implements ParserHandler {
     }
     if (this.sentClose !== null && this.receivedClose === null && (this.flags & FAILED) === 0) {
       this.record(CloseCode.ABNORMAL, 'closing handshake timed out', 'WS_ERR_CLOSE_TIMEOUT', true);
-      this.handler.destroyTransport();
+      this.host.destroyTransport();
       return;
     }
     if ((this.flags & ENDED) === 0 && this.receivedClose !== null && this.sentClose !== null) {
@@ -441,7 +492,7 @@ export class Connection implements ParserHandler {
       this.end();
       return;
     }
-    this.handler.destroyTransport();
+    this.host.destroyTransport();
   }
 
   /** The transport is gone: the connection is closed. Returns how it ended. */
@@ -450,7 +501,7 @@ export class Connection implements ParserHandler {
     this.currentState = 'closed';
     this.pending = null;
     this.parser.stop();
-    this.handler.setCloseTimer(false);
+    this.host.setCloseTimer(false);
     const outcome = this.outcome ?? {
       code: CloseCode.ABNORMAL,
       reason: 'connection ended without a closing handshake',
@@ -473,22 +524,22 @@ export class Connection implements ParserHandler {
     return new ConnectionClosedError(CloseCode.ABNORMAL, 'closing');
   }
 
-  /** ParserHandler: a complete data message. */
+  /** @internal ParserHandler: a complete data message. */
   onMessage(payload: Uint8Array, isText: boolean, compressed: boolean): void {
-    this.handler.onMessage(payload, isText, compressed);
+    this.host.onMessage(payload, isText, compressed);
   }
 
-  /** ParserHandler: a complete control frame. */
+  /** @internal ParserHandler: a complete control frame. */
   onControlFrame(opcode: number, payload: Uint8Array): void {
     if (opcode === Opcode.PING) {
       // RFC 6455 5.5.2: answer with a pong carrying the same payload, unless we are closing.
       if (this.canSend) {
         this.writer.writeFrame(FIN_PONG, payload);
-        this.handler.onOutput();
+        this.host.onOutput();
       }
-      this.handler.onPing(payload);
+      this.host.onPing(payload);
     } else if (opcode === Opcode.PONG) {
-      this.handler.onPong(payload);
+      this.host.onPong(payload);
     } else {
       const info = parseClosePayload(payload);
       this.receivedClose = info;
@@ -498,7 +549,7 @@ export class Connection implements ParserHandler {
       this.currentState = 'closing';
       if (this.sentClose !== null) {
         // The answer to our close (or the closes crossed).
-        this.handler.setCloseTimer(false);
+        this.host.setCloseTimer(false);
         this.handshakeComplete();
       } else {
         this.awaitApplication(PEER_CLOSE);
@@ -527,31 +578,31 @@ export class Connection implements ParserHandler {
   /** The stream has ended: let the application catch up, then proceed (or at closeTimeout). */
   private awaitApplication(pending: Pending): void {
     this.pending = pending;
-    this.handler.onEnd();
-    if (this.pending !== null) this.handler.setCloseTimer(true);
+    this.host.onEnd();
+    if (this.pending !== null) this.host.setCloseTimer(true);
   }
 
   /** Close frames went both ways: who ends TCP (RFC 6455 7.1.1). */
   private handshakeComplete(): void {
     if (this.role === 'server' || (this.flags & PEER_ENDED) !== 0) this.end();
-    else this.handler.setCloseTimer(true);
+    else this.host.setCloseTimer(true);
   }
 
   /** Ends our side of TCP once what is queued is written; the peer has closeTimeout to end its. */
   private end(): void {
     if ((this.flags & ENDED) === 0) {
       this.flags |= ENDED;
-      this.handler.endTransport();
+      this.host.endTransport();
     }
     // Also when ended already: fail() and proceed() stop the timer first, and the close timer is
     // the only bound on a transport whose peer never ends its side.
-    if (this.currentState !== 'closed') this.handler.setCloseTimer(true);
+    if (this.currentState !== 'closed') this.host.setCloseTimer(true);
   }
 
   private writeClose(payload: Uint8Array, code: number | undefined, reason: string): void {
     this.sentClose = { code: code ?? CloseCode.NO_STATUS, reason };
     this.writer.writeFrame(FIN_CLOSE, payload);
-    this.handler.onOutput();
+    this.host.onOutput();
   }
 
   /** Keeps the first explanation of why the connection is ending, unless `override`. */

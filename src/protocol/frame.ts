@@ -23,8 +23,6 @@ export const Opcode = {
   PONG: 0xa,
 } as const;
 
-export type OpcodeValue = (typeof Opcode)[keyof typeof Opcode];
-
 /** RFC 6455 5.5: opcodes with the high bit set are control frames. */
 export function isControlOpcode(opcode: number): boolean {
   return (opcode & 0x8) !== 0;

@@ -10,10 +10,7 @@
 import { HandshakeError, WebSocketError } from './errors.js';
 import { parseExtensions, type ExtensionOffer } from './extensions.js';
 import { checkHeaderField, formatHeaders, isToken, listHasToken, splitHeaderList } from './http-syntax.js';
-import type { DeflateAgreement } from './permessage-deflate.js';
-
-// Re-exported: they were first defined here, and callers import them from here.
-export { isToken, splitHeaderList } from './http-syntax.js';
+import type { DeflateAgreement, DeflateNegotiation } from './permessage-deflate.js';
 
 /** RFC 6455 1.3: appended to the key before hashing. */
 export const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
@@ -212,21 +209,16 @@ export interface AcceptPolicy {
   selectProtocol?(offered: readonly string[]): string | undefined;
   /**
    * Picks from the client's extension offers (called only when there are some), e.g. with
-   * negotiatePermessageDeflate; undefined declines them all. A callback, so that the caller can
-   * negotiate again with other settings (say, without context takeover when memory is short).
+   * negotiatePermessageDeflate (permessage-deflate is the one extension the core knows);
+   * undefined declines them all. A callback, so that the caller can negotiate again with other
+   * settings (say, without context takeover when memory is short).
    */
-  negotiateExtensions?(offers: readonly ExtensionOffer[]): NegotiatedExtensions | undefined;
+  negotiateExtensions?(offers: readonly ExtensionOffer[]): DeflateNegotiation | undefined;
   /** Extra response headers, checked as HandshakeResponse.headers are. */
   headers?: Readonly<Record<string, string>>;
 }
 
-/** What negotiateExtensions agreed: the response element, and what it means for the connection. */
-export interface NegotiatedExtensions {
-  /** The Sec-WebSocket-Extensions value of the 101, e.g. `permessage-deflate`. */
-  readonly response: string;
-  readonly agreement: DeflateAgreement;
-}
-
+/** The server's opening handshake, done: the 101 to write and what it agreed. */
 export interface AcceptedHandshake {
   /** The complete 101 response head, CRLFCRLF included. */
   readonly response: string;

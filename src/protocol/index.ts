@@ -1,14 +1,43 @@
 /**
- * The protocol core: pure TypeScript with no I/O and no `node:*` import, usable on any runtime and
- * testable by feeding bytes.
+ * rfc6455/protocol: the Sans-I/O core, for someone writing an adapter for another transport. Pure
+ * TypeScript with no I/O and no `node:*` import: the connection's state machine (bytes in, events
+ * and bytes out), the server's and the client's opening handshakes, and the permessage-deflate
+ * negotiation. The vocabulary its types use (CloseResult, ReadyState, Role, the errors,
+ * DeflateAgreement, PreparedFrame) is exported by `rfc6455`; see examples/duplex.ts.
  */
-export * from './close.js';
-export * from './connection.js';
-export * from './errors.js';
-export * from './frame.js';
-export * from './handshake.js';
-export * from './mask.js';
-export * from './parser.js';
-export * from './prepared.js';
-export * from './utf8.js';
-export * from './writer.js';
+
+// The connection.
+export { Connection, type ConnectionHost, type ConnectionOptions } from './connection.js';
+export { type CloseInfo } from './close.js';
+
+// The server's opening handshake.
+export {
+  acceptHandshake,
+  buildErrorResponse,
+  type AcceptPolicy,
+  type AcceptedHandshake,
+  type HandshakeRequest,
+  type HeaderValue,
+} from './handshake.js';
+
+// The client's opening handshake.
+export {
+  buildClientRequest,
+  generateHandshakeKey,
+  validateClientResponse,
+  type ClientExpectation,
+  type ClientHandshakeRequest,
+  type ClientHandshakeResponse,
+  type ClientHandshakeResult,
+} from './client-handshake.js';
+export { ResponseHeadParser, type ResponseHead, type ResponseHeadLimits } from './http-response.js';
+
+// Extensions, and the permessage-deflate negotiation (compressing is the adapter's: zlib).
+export { parseExtensions, type ExtensionOffer, type ExtensionParam } from './extensions.js';
+export {
+  acceptDeflateResponse,
+  buildDeflateOffer,
+  negotiatePermessageDeflate,
+  type DeflateConfig,
+  type DeflateNegotiation,
+} from './permessage-deflate.js';

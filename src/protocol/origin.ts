@@ -13,7 +13,7 @@
 import { WebSocketError } from './errors.js';
 
 /**
- * An entry of the `origins` option:
+ * The `origins` option: `'*'` accepts every origin; a list accepts what one of its entries accepts:
  * - `'same-origin'`: the Origin's host and port equal the request's `Host` (the default);
  * - an exact origin, `scheme://host[:port]` (`https://app.example.com`; the scheme's default port
  *   may be written or not);
@@ -21,10 +21,7 @@ import { WebSocketError } from './errors.js';
  *   `*.example.com` for any subdomain, `localhost:*` for any port): `*` stands for any run of
  *   characters.
  */
-export type OriginRule = string;
-
-/** `'*'` accepts every origin; a list accepts what one of its rules accepts. */
-export type OriginsOption = '*' | readonly OriginRule[];
+export type OriginsOption = '*' | readonly string[];
 
 /** An `origins` option checked once: what a handshake is matched against. */
 export interface OriginPolicy {

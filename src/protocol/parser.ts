@@ -43,10 +43,10 @@ export interface ParserHandler {
 export interface ParserOptions {
   /** A server receives masked frames only, a client unmasked ones (RFC 6455 5.1). */
   readonly role: 'server' | 'client';
-  /** Largest message, all its fragments together, in bytes. Checked before anything is buffered. */
-  readonly maxPayload: number;
-  /** Largest number of frames one message may be split into. */
-  readonly maxFragments: number;
+  /** Largest message, all its fragments together, in bytes. Checked before anything is buffered. Default DEFAULT_MAX_PAYLOAD. */
+  readonly maxPayload?: number;
+  /** Largest number of frames one message may be split into. Default DEFAULT_MAX_FRAGMENTS. */
+  readonly maxFragments?: number;
   /** Whether RSV1 may be set on the first frame of a data message (a negotiated extension). */
   readonly allowRsv1?: boolean;
   /** Allocates a buffer whose bytes will all be written before they are read. */
@@ -54,6 +54,10 @@ export interface ParserOptions {
   /** A fast whole-buffer UTF-8 check (Node's buffer.isUtf8); the portable one by default. */
   readonly isUtf8?: (bytes: Uint8Array) => boolean;
 }
+
+/** The limits a connection gets when its options set none (the Node layer's defaults too). */
+export const DEFAULT_MAX_PAYLOAD = 64 * 1024 * 1024;
+export const DEFAULT_MAX_FRAGMENTS = 128 * 1024;
 
 // A message that starts fragmented gets a buffer of at least this much, then doubles.
 const MIN_MESSAGE_BUFFER = 16 * 1024;
@@ -105,11 +109,11 @@ export class FrameParser {
   }
 
   private get maxPayload(): number {
-    return this.options.maxPayload;
+    return this.options.maxPayload ?? DEFAULT_MAX_PAYLOAD;
   }
 
   private get maxFragments(): number {
-    return this.options.maxFragments;
+    return this.options.maxFragments ?? DEFAULT_MAX_FRAGMENTS;
   }
 
   private get allowRsv1(): boolean {

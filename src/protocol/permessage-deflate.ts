@@ -53,7 +53,10 @@ export interface DeflateAgreement {
   readonly theirMaxWindowBits: number;
 }
 
-/** The server's choice: what is agreed, and the Sec-WebSocket-Extensions element that says so. */
+/**
+ * The server's choice (negotiatePermessageDeflate, AcceptPolicy.negotiateExtensions): what is
+ * agreed, and the Sec-WebSocket-Extensions element of the 101 that says so.
+ */
 export interface DeflateNegotiation {
   readonly agreement: DeflateAgreement;
   /** The element for the 101 response, e.g. `permessage-deflate; server_no_context_takeover`. */

@@ -84,10 +84,23 @@ export class Slab {
   }
 }
 
+// The slab of writers given none, made on first use: one for all of them, as in the Node layer.
+let defaultSlab: Slab | null = null;
+
+/** RFC 6455 5.3: a masking key from a strong source of entropy; WebCrypto's, on every runtime. */
+function cryptoRandomMask(key: Uint8Array): void {
+  crypto.getRandomValues(key);
+}
+
 export interface WriterOptions {
-  readonly slab: Slab;
+  /** Default: one slab shared by every writer given none. */
+  readonly slab?: Slab;
   readonly textEncoding?: TextEncoding;
-  /** Fills 4 bytes with a fresh masking key; set for the client role only (RFC 6455 5.3). */
+  /**
+   * Fills 4 bytes with a fresh masking key (RFC 6455 5.3). Without the constructor's `masked`,
+   * setting it is what makes the writer mask (the client role); masked without it, the writer
+   * uses crypto.getRandomValues.
+   */
   readonly randomMask?: (key: Uint8Array) => void;
   /** Unmasked payloads of at least this many bytes are queued by reference, not copied. */
   readonly copyThreshold?: number;
@@ -159,11 +172,12 @@ export class FrameWriter {
   /** Bytes of the chunks the latest take() handed out. */
   lastTakenBytes = 0;
 
-  constructor(options: WriterOptions) {
-    this.slab = options.slab;
+  /** `masked`: the client role, whose frames are masked (RFC 6455 5.1). */
+  constructor(options: WriterOptions, masked = options.randomMask !== undefined) {
+    this.slab = options.slab ?? (defaultSlab ??= new Slab());
     this.text = options.textEncoding ?? standardTextEncoding;
-    this.randomMask = options.randomMask;
-    this.maskKey = options.randomMask === undefined ? null : new Uint8Array(4);
+    this.randomMask = masked ? (options.randomMask ?? cryptoRandomMask) : undefined;
+    this.maskKey = masked ? new Uint8Array(4) : null;
     this.copyThreshold = options.copyThreshold ?? 16 * 1024;
   }
 

@@ -5,7 +5,7 @@
 
 import { readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { DEFLATE_BOUNDS, OPTION_BOUNDS } from '../../src/index.js';
+import { DEFLATE_BOUNDS, OPTION_BOUNDS } from '../../src/node/options.js';
 
 const ROOT = new URL('../../', import.meta.url);
 const readme = readFileSync(new URL('README.md', ROOT), 'utf8');

@@ -2,7 +2,7 @@ import { deflateRawSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { deflateFresh } from '../../src/hub/encoder.js';
 import { Hub } from '../../src/hub/hub.js';
-import type { HubDeflateParameters } from '../../src/hub/types.js';
+import type { DeflateAgreement } from '../../src/protocol/permessage-deflate.js';
 import { FakeConnection, decodeFrame } from './fake-connection.js';
 
 const LONG = 'the quick brown fox jumps over the lazy dog; '.repeat(50); // 2250 bytes, compressible
@@ -22,7 +22,7 @@ function hexOf(bytes: Uint8Array): string {
   return Buffer.from(bytes).toString('hex');
 }
 
-function subscriber(hub: Hub<FakeConnection>, deflate?: Partial<HubDeflateParameters>): FakeConnection {
+function subscriber(hub: Hub<FakeConnection>, deflate?: Partial<DeflateAgreement>): FakeConnection {
   const conn = new FakeConnection(deflate === undefined ? { fast: true } : { fast: true, deflate });
   hub.add(conn);
   hub.subscribe(conn, 't');
@@ -83,7 +83,7 @@ describe('publish with permessage-deflate: compressed once per window size', () 
     expect(new Set(groups).size).toBe(3);
     expect(groups.map((f) => f.deflateWindowBits)).toEqual([15, 10, 8]);
     for (const conn of [...wide, ten, ...eight]) {
-      const decoded = decodeFrame(conn.frames[0]!, conn.perMessageDeflate);
+      const decoded = decodeFrame(conn.frames[0]!, conn.deflateAgreement);
       expect(decoded.compressed).toBe(true);
       expect(decoded.opcode).toBe(1);
       expect(decoded.text).toBe(LONG);
@@ -100,11 +100,11 @@ describe('publish with permessage-deflate: compressed once per window size', () 
     for (const conn of takeover) {
       // Through the connection's own path, as text, the UTF-8 bytes the hub encoded once.
       expect(conn.frames[0]!.own).toBe(true);
-      expect(decodeFrame(conn.frames[0]!, conn.perMessageDeflate)).toMatchObject({ opcode: 1, text: LONG });
+      expect(decodeFrame(conn.frames[0]!, conn.deflateAgreement)).toMatchObject({ opcode: 1, text: LONG });
     }
     expect(takeover[0]!.frames[0]!.payload).toEqual(takeover[1]!.frames[0]!.payload);
     expect(noTakeover.frames[0]!.own).toBeUndefined();
-    expect(decodeFrame(noTakeover.frames[0]!, noTakeover.perMessageDeflate)).toMatchObject({ compressed: true, text: LONG });
+    expect(decodeFrame(noTakeover.frames[0]!, noTakeover.deflateAgreement)).toMatchObject({ compressed: true, text: LONG });
   });
 
   it('binary broadcasts go through the own path as binary; messages under the threshold still share the plain frame', () => {
@@ -114,7 +114,7 @@ describe('publish with permessage-deflate: compressed once per window size', () 
     hub.publish('t', Buffer.from(LONG));
     hub.publish('t', 'short');
     expect(takeover.frames[0]!.own).toBe(true);
-    expect(decodeFrame(takeover.frames[0]!, takeover.perMessageDeflate)).toMatchObject({ opcode: 2, text: LONG });
+    expect(decodeFrame(takeover.frames[0]!, takeover.deflateAgreement)).toMatchObject({ opcode: 2, text: LONG });
     // Under deflateThreshold nothing is compressed: the one plain frame serves everyone.
     expect(takeover.frames[1]).toBe(plain.frames[1]);
     expect(hexOf(takeover.frames[1]!.frame)).toBe('8105' + Buffer.from('short').toString('hex'));
@@ -159,7 +159,7 @@ describe('publish with permessage-deflate: compressed once per window size', () 
     const noTakeover = subscriber(hub, { ourNoContextTakeover: true });
     hub.publish('t', LONG);
     expect(takeover.frames[0]).toBe(noTakeover.frames[0]);
-    expect(decodeFrame(takeover.frames[0]!, takeover.perMessageDeflate)).toMatchObject({ compressed: true, text: LONG });
+    expect(decodeFrame(takeover.frames[0]!, takeover.deflateAgreement)).toMatchObject({ compressed: true, text: LONG });
   });
 
   it('the hub-wide topic default applies to every topic', () => {
@@ -179,7 +179,7 @@ describe('publish with permessage-deflate: compressed once per window size', () 
     const b = subscriber(low, { ourNoContextTakeover: true });
     low.publish('t', 'a'.repeat(20));
     expect(b.frames[0]!.deflateWindowBits).toBe(15);
-    expect(decodeFrame(b.frames[0]!, b.perMessageDeflate)).toMatchObject({ compressed: true, text: 'a'.repeat(20) });
+    expect(decodeFrame(b.frames[0]!, b.deflateAgreement)).toMatchObject({ compressed: true, text: 'a'.repeat(20) });
     // "Hello" deflates to 7 bytes (RFC 7692 7.2.3.1), more than its 5: it goes uncompressed.
     low.publish('t', 'Hello');
     expect(hexOf(b.frames[1]!.frame)).toBe('810548656c6c6f');
@@ -191,7 +191,7 @@ describe('publish with permessage-deflate: compressed once per window size', () 
     const data = noise(4096, 1);
     hub.publish('t', data);
     expect(a.frames[0]!.deflateWindowBits).toBeUndefined();
-    expect(Buffer.compare(decodeFrame(a.frames[0]!, a.perMessageDeflate).data, data)).toBe(0);
+    expect(Buffer.compare(decodeFrame(a.frames[0]!, a.deflateAgreement).data, data)).toBe(0);
   });
 
   it('compresses binary messages too, keeping opcode 2', () => {
@@ -199,7 +199,7 @@ describe('publish with permessage-deflate: compressed once per window size', () 
     const a = subscriber(hub, { ourNoContextTakeover: true, ourMaxWindowBits: 9 });
     const data = Buffer.from(LONG);
     hub.publish('t', data);
-    const decoded = decodeFrame(a.frames[0]!, a.perMessageDeflate);
+    const decoded = decodeFrame(a.frames[0]!, a.deflateAgreement);
     expect(decoded).toMatchObject({ compressed: true, opcode: 2 });
     expect(Buffer.compare(decoded.data, data)).toBe(0);
   });
@@ -215,8 +215,8 @@ describe('publish with permessage-deflate: compressed once per window size', () 
     expect(hub.send(noTakeover, LONG)).toBe('queued');
     expect(hub.send(takeover, LONG)).toBe('queued');
     expect(noTakeover.frames[0]!.deflateWindowBits).toBe(15);
-    expect(decodeFrame(noTakeover.frames[0]!, noTakeover.perMessageDeflate)).toMatchObject({ compressed: true, text: LONG });
+    expect(decodeFrame(noTakeover.frames[0]!, noTakeover.deflateAgreement)).toMatchObject({ compressed: true, text: LONG });
     expect(takeover.frames[0]!.own).toBe(true);
-    expect(decodeFrame(takeover.frames[0]!, takeover.perMessageDeflate)).toMatchObject({ opcode: 1, text: LONG });
+    expect(decodeFrame(takeover.frames[0]!, takeover.deflateAgreement)).toMatchObject({ opcode: 1, text: LONG });
   });
 });

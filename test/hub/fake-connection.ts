@@ -16,13 +16,15 @@ import { expect } from 'vitest';
 import { ConnectionClosedError, WebSocketError } from '../../src/protocol/errors.js';
 import { createFrameHeader, readFrameHeader } from '../../src/protocol/frame.js';
 import { prepareFrame, type PreparedFrame } from '../../src/protocol/prepared.js';
-import type { HubCloseResult, HubConnection, HubDeflateParameters } from '../../src/hub/types.js';
+import type { HubConnection } from '../../src/hub/types.js';
+import type { CloseResult, ReadyState } from '../../src/protocol/connection.js';
+import type { DeflateAgreement } from '../../src/protocol/permessage-deflate.js';
 import { inflateMessage } from '../../testkit/index.js';
 
 export interface FakeOptions {
   readonly fast?: boolean;
   readonly batched?: boolean;
-  readonly deflate?: Partial<HubDeflateParameters> | true;
+  readonly deflate?: Partial<DeflateAgreement> | true;
 }
 
 /** A frame handed over: by sendPrepared(), or built by send() (`own`). */
@@ -35,10 +37,10 @@ interface Pending {
 }
 
 export class FakeConnection implements HubConnection {
-  readyState: 'open' | 'closing' | 'closed' = 'open';
+  readyState: ReadyState = 'open';
   bufferedAmount = 0;
-  readonly perMessageDeflate: HubDeflateParameters | null;
-  readonly closed: Promise<HubCloseResult>;
+  readonly deflateAgreement: DeflateAgreement | null;
+  readonly closed: Promise<CloseResult>;
   /** Every frame handed over (sendPrepared, send), in order. */
   readonly frames: SentFrame[] = [];
   /** Frames the kernel took. */
@@ -51,13 +53,13 @@ export class FakeConnection implements HubConnection {
   private batch: { promise: Promise<void>; resolve: () => void; reject: (error: Error) => void } | null = null;
   private pending: Pending[] = [];
   private drains: { resolve: () => void; reject: (error: Error) => void }[] = [];
-  private resolveClosed!: (result: HubCloseResult) => void;
+  private resolveClosed!: (result: CloseResult) => void;
 
   constructor(options: FakeOptions = {}) {
     this.fast = options.fast ?? false;
     this.batched = options.batched ?? false;
     const deflate = options.deflate;
-    this.perMessageDeflate =
+    this.deflateAgreement =
       deflate === undefined
         ? null
         : {
@@ -73,7 +75,7 @@ export class FakeConnection implements HubConnection {
   sendPrepared(frame: PreparedFrame): Promise<void> {
     // The contract: compressed frames only where they can be decoded.
     if (frame.deflateWindowBits !== undefined) {
-      const deflate = this.perMessageDeflate;
+      const deflate = this.deflateAgreement;
       if (deflate === null || deflate.ourMaxWindowBits < frame.deflateWindowBits) {
         throw new WebSocketError('WS_ERR_INVALID_ARGUMENT', 'compressed frame this connection cannot send');
       }
@@ -115,7 +117,7 @@ export class FakeConnection implements HubConnection {
     return new Promise((resolve, reject) => this.drains.push({ resolve, reject }));
   }
 
-  close(code?: number, reason?: string): Promise<HubCloseResult> {
+  close(code?: number, reason?: string): Promise<CloseResult> {
     this.closeCalls.push({ code, reason });
     if (this.readyState === 'open') this.readyState = 'closing';
     return this.closed;
@@ -154,12 +156,12 @@ export class FakeConnection implements HubConnection {
 
   /** The messages the peer would read from the delivered frames, decompressed where RSV1 is set. */
   receivedTexts(): string[] {
-    return this.delivered.map((frame) => decodeFrame(frame, this.perMessageDeflate).text);
+    return this.delivered.map((frame) => decodeFrame(frame, this.deflateAgreement).text);
   }
 
   /** The same for every frame handed over, delivered or still buffered. */
   sentTexts(): string[] {
-    return this.frames.map((frame) => decodeFrame(frame, this.perMessageDeflate).text);
+    return this.frames.map((frame) => decodeFrame(frame, this.deflateAgreement).text);
   }
 }
 
@@ -174,7 +176,7 @@ export interface DecodedFrame {
  * Reads a prepared frame the way a peer would: an unmasked, final frame whose header matches its
  * length; RSV1 means inflate (RFC 7692 7.2.2: append 00 00 ff ff) within the agreed window.
  */
-export function decodeFrame(frame: PreparedFrame, deflate: HubDeflateParameters | null): DecodedFrame {
+export function decodeFrame(frame: PreparedFrame, deflate: DeflateAgreement | null): DecodedFrame {
   const header = createFrameHeader();
   const size = readFrameHeader(frame.frame, 0, frame.frame.length, header);
   expect(size).toBeGreaterThan(0);

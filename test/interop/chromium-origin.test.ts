@@ -9,7 +9,7 @@
 import { createServer } from 'node:http';
 import type { Browser } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import type { RefusedHandshake } from '../../src/node/options.js';
+import type { RefusedHandshake } from '../../src/node/server-options.js';
 import { HOST, cleanup, defer, echoHandler, startHttpServer, startServer } from '../node/helpers.js';
 import { launchChromium, newContext } from './chromium.js';
 import { chromiumPeer, describeWithPeer } from './peers.js';

@@ -234,7 +234,7 @@ describeWithPeer(chromiumPeer(), 'Chromium (headless, Debian package)', (executa
           await ws.send(message.data, fragmentSize > 0 ? { fragmentSize } : undefined);
         }
         // The page's own socket sends nothing; only the test's socket is the server's view here.
-        if (messages > 0) views.push({ compressed: ws.perMessageDeflate !== null, close: await ws.closed });
+        if (messages > 0) views.push({ compressed: ws.deflateAgreement !== null, close: await ws.closed });
       },
     });
     const context = await newContext(browser);

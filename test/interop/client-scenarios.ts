@@ -42,10 +42,10 @@ async function open(peer: ClientPeer, deflate: boolean): Promise<{ server: OurEc
     // Both ends agree: what the peer saw in our 101, and what our side negotiated.
     expect(opened['extensions']).toMatch(/^permessage-deflate(;|$)/);
     expect(ours.ws.extensions).toBe(opened['extensions']);
-    expect(ours.ws.perMessageDeflate).not.toBeNull();
+    expect(ours.ws.deflateAgreement).not.toBeNull();
   } else {
     expect(opened['extensions']).toBe('');
-    expect(ours.ws.perMessageDeflate).toBeNull();
+    expect(ours.ws.deflateAgreement).toBeNull();
   }
   return { server, client, ours };
 }

@@ -48,10 +48,10 @@ async function dial(peer: ServerPeer, deflate: boolean): Promise<{ server: Their
     expect(opened.offered).toMatch(/^permessage-deflate(;|$)/);
     expect(opened.extensions).toMatch(/^permessage-deflate(;|$)/);
     expect(ws.extensions).toBe(opened.extensions);
-    expect(ws.perMessageDeflate).not.toBeNull();
+    expect(ws.deflateAgreement).not.toBeNull();
   } else {
     expect(opened).toEqual({ offered: '', extensions: '' });
-    expect(ws.perMessageDeflate).toBeNull();
+    expect(ws.deflateAgreement).toBeNull();
   }
   return { server, ws };
 }

@@ -5,7 +5,7 @@
 
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Admission, addressKey, resolveLimits } from '../../src/node/limits.js';
-import type { RefusedHandshake } from '../../src/node/options.js';
+import type { RefusedHandshake } from '../../src/node/server-options.js';
 import { HOST, RawClient, cleanup, echoHandler, startServer, until, upgradeRequest, type HttpHead } from './helpers.js';
 import type { IncomingMessage } from 'node:http';
 

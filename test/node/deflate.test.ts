@@ -218,7 +218,7 @@ describe('negotiation over the wire: the 101 Sec-WebSocket-Extensions header', (
   it('a plain offer gets a plain "permessage-deflate"', async () => {
     const { port, connections } = await deflateServer(true);
     expect((await rawOffer(port, 'permessage-deflate')).extensions).toBe('permessage-deflate');
-    expect((await connections.next()).perMessageDeflate !== null).toBe(true);
+    expect((await connections.next()).deflateAgreement !== null).toBe(true);
   });
 
   it('the first acceptable offer wins; declined ones (leading zero, unknown parameter) are skipped', async () => {
@@ -238,7 +238,7 @@ describe('negotiation over the wire: the 101 Sec-WebSocket-Extensions header', (
     expect(client.response!.status).toBe(101);
     expect(extensions).toBeUndefined();
     expect(Object.keys(client.response!.headers)).not.toContain('sec-websocket-extensions');
-    expect((await connections.next()).perMessageDeflate !== null).toBe(false);
+    expect((await connections.next()).deflateAgreement !== null).toBe(false);
     // And the connection works, uncompressed.
     client.sendFrame({ opcode: OP.TEXT, payload: Buffer.from('plain') });
     expect((await deadline(client.nextFrame(), 5000, 'the echo')).raw).toEqual(serverFrame(OP.TEXT, 'plain'));

@@ -5,7 +5,7 @@
  * - sweepPeriod: a quarter of the shortest active period, at least 5 ms, 0 when nothing is on;
  * - Heartbeat: the interval runs while it has members, and each sweep calls every member with the
  *   time and the period (and advances the coarse clock the connections stamp activity with);
- * - sharedHeartbeat: one per set of timings;
+ * - sharedHeartbeat: one for the default timings, one per options object for the others;
  * - keepaliveAction: every branch, at the exact millisecond it changes, and "never early" for
  *   activity stamped with the coarse clock.
  */
@@ -145,14 +145,28 @@ describe('Heartbeat', () => {
 });
 
 describe('sharedHeartbeat', () => {
-  it('one heartbeat per set of timings', () => {
-    const a = sharedHeartbeat(times(11_000, 7000, 0));
-    expect(sharedHeartbeat(times(11_000, 7000, 0))).toBe(a);
+  it('the default timings: one heartbeat for every client, whatever options object it was made with', () => {
+    const defaults = times(30_000, 20_000, 0);
+    const a = sharedHeartbeat(defaults, {});
+    expect(sharedHeartbeat(defaults, {})).toBe(a);
+    expect(sharedHeartbeat(times(30_000, 20_000, 0), { perMessageDeflate: false })).toBe(a);
+    expect(a.period).toBe(5000);
+  });
+
+  it('other timings: one heartbeat per options object (kept no longer than the object), renewed when its timings change', () => {
+    const options = times(11_000, 7000, 0);
+    const a = sharedHeartbeat(options, options);
+    expect(sharedHeartbeat(options, options)).toBe(a);
     expect(a.period).toBe(1750);
-    expect(sharedHeartbeat(times(11_001, 7000, 0))).not.toBe(a);
-    expect(sharedHeartbeat(times(11_000, 7001, 0))).not.toBe(a);
-    expect(sharedHeartbeat(times(11_000, 7000, 1))).not.toBe(a);
-    expect(sharedHeartbeat(times(11_000, 7000, 1))).toBe(sharedHeartbeat(times(11_000, 7000, 1)));
+    // Another object, even with the same timings, gets its own: no map of every timing ever used.
+    expect(sharedHeartbeat(times(11_000, 7000, 0), {})).not.toBe(a);
+    // The same object with other timings: a heartbeat for them, which the next connections share.
+    const changed = { ...options, pingInterval: 12_000 };
+    const b = sharedHeartbeat(changed, options);
+    expect(b).not.toBe(a);
+    expect(b.period).toBe(1750);
+    expect(b.times).toEqual(changed);
+    expect(sharedHeartbeat(changed, options)).toBe(b);
   });
 });
 

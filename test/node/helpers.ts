@@ -11,7 +11,7 @@ import { connect, createServer as createNetServer, type Socket } from 'node:net'
 // Real timers even where a test fakes the global ones (vi.useFakeTimers replaces globalThis.setTimeout,
 // not node:timers): a bound on a wait stays a bound in real time on a fake clock.
 import { clearTimeout as realClearTimeout, setTimeout as realSetTimeout } from 'node:timers';
-import { vi } from 'vitest';
+import { expect, vi } from 'vitest';
 import WebSocket from 'ws';
 import { WebSocketServer, type ServerOptions } from '../../src/index.js';
 import type { Ws } from '../../src/node/ws.js';
@@ -138,6 +138,22 @@ export async function settle<T>(promise: Promise<T>): Promise<{ ok: true; value:
 }
 
 // ---- servers -----------------------------------------------------------------------------------
+
+/**
+ * Errors are reported one way (issue 14): a method that returns a promise never throws, it
+ * rejects. Calls `call` (which must not throw), and expects its promise to reject with `code`.
+ */
+export async function expectRejection(call: () => Promise<unknown>, code: string): Promise<unknown> {
+  let promise: Promise<unknown> | undefined;
+  expect(() => {
+    promise = call();
+  }).not.toThrow();
+  const outcome = await settle(promise!);
+  expect(outcome.ok).toBe(false);
+  const error = (outcome as { error: unknown }).error;
+  expect(error).toMatchObject({ code });
+  return error;
+}
 
 export interface TestServer {
   readonly server: WebSocketServer;

@@ -7,18 +7,17 @@
  */
 
 import { describe, expect, it } from 'vitest';
+import { WebSocketServer, WebSocketError, type DeflateOptions, type ServerOptions } from '../../src/index.js';
 import {
   DEFAULTS,
   DEFLATE_BOUNDS,
   DEFLATE_DEFAULTS,
   OPTION_BOUNDS,
-  WebSocketServer,
-  WebSocketError,
+  resolveDeflateOptions,
+  resolveOptions,
   type Bound,
-  type DeflateOptions,
-  type ServerOptions,
-} from '../../src/index.js';
-import { resolveDeflateOptions, resolveOptions, resolveServerOptions } from '../../src/node/options.js';
+} from '../../src/node/options.js';
+import { resolveServerOptions } from '../../src/node/server-options.js';
 
 /** Runs `fn`, expects a WebSocketError WS_ERR_INVALID_ARGUMENT that names `name`; returns its message. */
 function refused(fn: () => unknown, name: string): string {

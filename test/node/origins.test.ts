@@ -8,7 +8,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import { connect as tlsConnect } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketServer } from '../../src/index.js';
-import type { RefusedHandshake } from '../../src/node/options.js';
+import type { RefusedHandshake } from '../../src/node/server-options.js';
 import { HOST, RawClient, cleanup, defer, echoHandler, startServer, upgradeRequest, type HttpHead, type RawHttpResult } from './helpers.js';
 import { OPENSSL, describeWithTools, makeCertificate } from './client/tools.js';
 

@@ -13,7 +13,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { type Compressor, Outbox, type OutboxLimits } from '../../src/node/outbox.js';
 import { bufferTextEncoding } from '../../src/node/runtime.js';
 import { CloseCode } from '../../src/protocol/close.js';
-import { Connection, type ConnectionHandler } from '../../src/protocol/connection.js';
+import { Connection, type ConnectionHost } from '../../src/protocol/connection.js';
 import { ConnectionClosedError, WebSocketError } from '../../src/protocol/errors.js';
 import { prepareFrame } from '../../src/protocol/prepared.js';
 import { Slab } from '../../src/protocol/writer.js';
@@ -110,7 +110,7 @@ class FakeCompressor implements Compressor {
 }
 
 /** What Ws does for the Outbox: the core's requests go to it; the socket's close to both. */
-class Harness implements ConnectionHandler {
+class Harness implements ConnectionHost {
   readonly connection: Connection;
   readonly outbox: Outbox;
   readonly closeTimer: boolean[] = [];

@@ -10,7 +10,6 @@ import { fileURLToPath } from 'node:url';
 import {
   CloseCode,
   ConnectionClosedError,
-  DEFAULTS,
   WebSocketError,
   WebSocketServer,
   Ws,
@@ -77,22 +76,7 @@ describe("import 'rfc6455'", () => {
     expect(error).toMatchObject({ code: 'WS_ERR_CLOSED', closeCode: 1000 });
   });
 
-  it('exports the documented defaults and close codes', () => {
-    expect(DEFAULTS).toEqual({
-      perMessageDeflate: null,
-      maxPayload: 64 * 1024 * 1024,
-      maxFragments: 128 * 1024,
-      closeTimeout: 5000,
-      maxBufferedAmount: 16 * 1024 * 1024,
-      sendOverflow: 'close',
-      receiveHighWaterMark: 1024 * 1024,
-      handshakeTimeout: 10_000,
-      maxHeaderSize: 16 * 1024,
-      maxHeaderCount: 100,
-      pingInterval: 30_000,
-      pingTimeout: 20_000,
-      idleTimeout: 0,
-    });
+  it('exports the close codes', () => {
     expect(CloseCode.GOING_AWAY).toBe(1001);
     expect(isSendableCloseCode(4000)).toBe(true);
     expect(isSendableCloseCode(1006)).toBe(false);
@@ -108,17 +92,25 @@ describe("require('rfc6455')", () => {
 });
 
 describe("import 'rfc6455/protocol'", () => {
-  it('exports encodeFrame, which builds the RFC 6455 5.7 masked "Hello"', () => {
-    expect(typeof protocol.encodeFrame).toBe('function');
-    const frame = protocol.encodeFrame({
-      opcode: protocol.Opcode.TEXT,
-      payload: new TextEncoder().encode('Hello'),
-      mask: new Uint8Array([0x37, 0xfa, 0x21, 0x3d]),
-    });
-    expect(Buffer.from(frame)).toEqual(Buffer.from([0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]));
-    expect(Buffer.from(protocol.encodeFrame({ opcode: protocol.Opcode.TEXT, payload: new TextEncoder().encode('Hello') }))).toEqual(
-      Buffer.from([0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f]),
-    );
+  const noop = (): void => {};
+  const host: protocol.ConnectionHost = {
+    onMessage: noop,
+    onPing: noop,
+    onPong: noop,
+    onEnd: noop,
+    onOutput: noop,
+    endTransport: noop,
+    destroyTransport: noop,
+    setCloseTimer: noop,
+  };
+
+  it('exports Connection, which frames the RFC 6455 5.7 "Hello" as a server (unmasked) and a client (masked)', () => {
+    const server = new protocol.Connection(host, { role: 'server' });
+    server.sendText('Hello');
+    expect(Buffer.concat(server.takeOutput())).toEqual(Buffer.from([0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f]));
+    const client = new protocol.Connection(host, { role: 'client', randomMask: (key) => key.set([0x37, 0xfa, 0x21, 0x3d]) });
+    client.sendText('Hello');
+    expect(Buffer.concat(client.takeOutput())).toEqual(Buffer.from([0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]));
   });
 });
 
@@ -127,7 +119,7 @@ describe('plain Node (no bundler) resolves the package by its name', () => {
     const script = [
       "const main = await import('rfc6455');",
       "const proto = await import('rfc6455/protocol');",
-      'console.log(JSON.stringify({ server: typeof main.WebSocketServer, encodeFrame: typeof proto.encodeFrame }));',
+      'console.log(JSON.stringify({ server: typeof main.WebSocketServer, connection: typeof proto.Connection }));',
     ].join('\n');
     const env: NodeJS.ProcessEnv = { ...process.env };
     delete env['NODE_OPTIONS'];
@@ -142,6 +134,6 @@ describe('plain Node (no bundler) resolves the package by its name', () => {
     const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
     expect(err).toBe('');
     expect(code).toBe(0);
-    expect(JSON.parse(out)).toEqual({ server: 'function', encodeFrame: 'function' });
+    expect(JSON.parse(out)).toEqual({ server: 'function', connection: 'function' });
   });
 });

@@ -6,7 +6,7 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, prepareFrame, type RefusedHandshake, type Ws } from '../../src/index.js';
-import { AsyncQueue, OP, cleanup, deferred, openRawClient, rawConnect, rawHttp, serverFrame, startServer, text, upgradeRequest, wsConnect } from './helpers.js';
+import { AsyncQueue, OP, cleanup, defer, deferred, expectRejection, openRawClient, rawConnect, rawHttp, serverFrame, startServer, text, upgradeRequest, wsConnect } from './helpers.js';
 
 afterEach(cleanup);
 
@@ -68,13 +68,26 @@ describe('sendPrepared()', () => {
     expect(await received.next()).toBe('binary:bytes');
   });
 
-  it('a compressed frame for a connection without permessage-deflate throws WS_ERR_INVALID_ARGUMENT', async () => {
+  it('a compressed frame for a connection without permessage-deflate rejects with WS_ERR_INVALID_ARGUMENT (never a throw)', async () => {
     const server = await startServer();
     await rawConnect(server.port);
     const ws = await server.connections.next();
     // RFC 7692 7.2.3.1: "Hello" compressed.
     const compressed = prepareFrame(true, Buffer.from([0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]), 15);
-    expect(() => ws.sendPrepared(compressed)).toThrow(expect.objectContaining({ code: 'WS_ERR_INVALID_ARGUMENT' }));
+    await expectRejection(() => ws.sendPrepared(compressed), 'WS_ERR_INVALID_ARGUMENT');
+    await expectRejection(() => ws.sendPrepared(undefined as never), 'WS_ERR_INVALID_ARGUMENT');
+    await expectRejection(() => ws.sendPrepared({ firstByte: 0x81 } as never), 'WS_ERR_INVALID_ARGUMENT');
+    expect(ws.readyState).toBe('open');
+  });
+
+  it('a frame compressed with a larger window than the peer allows rejects with WS_ERR_INVALID_ARGUMENT', async () => {
+    const server = await startServer({ perMessageDeflate: { clientMaxWindowBits: 9, serverMaxWindowBits: 9 } });
+    const client = await connect(server.url);
+    defer(() => client.terminate());
+    const ws = await server.connections.next();
+    expect(ws.deflateAgreement).toMatchObject({ ourMaxWindowBits: 9 });
+    const compressed = prepareFrame(true, Buffer.from([0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]), 15);
+    await expectRejection(() => ws.sendPrepared(compressed), 'WS_ERR_INVALID_ARGUMENT');
   });
 
   it('a compressed frame reaches a compressed connection, and its own messages still inflate after it', async () => {

@@ -20,13 +20,14 @@ afterAll(() => project?.remove());
 // Prints the port, echoes until stdin ends, then closes the server and exits 0 by itself.
 const ECHO_CJS = `'use strict';
 const { WebSocketServer, CloseCode, WebSocketError } = require('rfc6455');
-const { encodeFrame, Opcode } = require('rfc6455/protocol');
+const { Connection } = require('rfc6455/protocol');
 
-const frame = encodeFrame({
-  opcode: Opcode.TEXT,
-  payload: new TextEncoder().encode('Hello'),
-  mask: new Uint8Array([0x37, 0xfa, 0x21, 0x3d]),
-});
+// The core in the client role, with the masking key of RFC 6455 5.7.
+const noop = () => {};
+const host = { onMessage: noop, onPing: noop, onPong: noop, onEnd: noop, onOutput: noop, endTransport: noop, destroyTransport: noop, setCloseTimer: noop };
+const client = new Connection(host, { role: 'client', randomMask: (key) => key.set([0x37, 0xfa, 0x21, 0x3d]) });
+client.sendText('Hello');
+const frame = Buffer.concat(client.takeOutput());
 const server = new WebSocketServer({
   handler: async (ws) => {
     for await (const message of ws) await ws.send(message.data);

@@ -61,13 +61,14 @@ const USE = `
     },
   });
   const address = await server.listen(0, ${JSON.stringify(HOST)});
-  const frame: Uint8Array = encodeFrame({ opcode: Opcode.TEXT, payload: new TextEncoder().encode('Hello') });
+  const frame: Uint8Array = prepareFrame(true, new TextEncoder().encode('Hello')).frame;
+  const key: string = generateHandshakeKey(new Uint8Array(16));
   const result: ShutdownResult = await server.close();
   const hex = Buffer.from(frame).toString('hex');
-  console.log(JSON.stringify({ listened: address.port > 0, frame: hex, goingAway: CloseCode.GOING_AWAY, result }));
+  console.log(JSON.stringify({ listened: address.port > 0, frame: hex, key, goingAway: CloseCode.GOING_AWAY, result }));
 `;
-const IMPORTS = `import { CloseCode, WebSocketServer, type Message, type ShutdownResult, type Ws } from 'rfc6455';
-import { Opcode, encodeFrame } from 'rfc6455/protocol';
+const IMPORTS = `import { CloseCode, WebSocketServer, prepareFrame, type Message, type ShutdownResult, type Ws } from 'rfc6455';
+import { generateHandshakeKey } from 'rfc6455/protocol';
 `;
 const ESM_MAIN = `${IMPORTS}${USE}`;
 const CJS_MAIN = `${IMPORTS}
@@ -76,10 +77,10 @@ void main();
 `;
 // Lines 4 and 5 hold one type error each.
 const BAD = `import { WebSocketServer } from 'rfc6455';
-import { Opcode } from 'rfc6455/protocol';
+import { generateHandshakeKey } from 'rfc6455/protocol';
 
 export const clients: number = new WebSocketServer().clients;
-export const opcode: string = Opcode.TEXT;
+export const key: number = generateHandshakeKey();
 `;
 
 /** tsc's errors (`--pretty false`) as `file(line,col): TSnnnn message`. */
@@ -104,6 +105,7 @@ describe.concurrent('TypeScript (module: nodenext) in a "type": "module" and a "
       expect(JSON.parse(node.stdout), kind).toEqual({
         listened: true,
         frame: '810548656c6c6f', // RFC 6455 5.7: unmasked "Hello"
+        key: 'AAAAAAAAAAAAAAAAAAAAAA==', // RFC 6455 4.1: 16 bytes in base64
         goingAway: 1001,
         result: { closed: 0, terminated: 0 },
       });
@@ -115,7 +117,7 @@ describe.concurrent('TypeScript (module: nodenext) in a "type": "module" and a "
     expect(errors(tsc.stdout).sort()).toEqual(
       KINDS.flatMap((kind) => [
         `${kind}/bad.ts(4,14): TS2322 Type 'ReadonlySet<Ws>' is not assignable to type 'number'.`,
-        `${kind}/bad.ts(5,14): TS2322 Type 'number' is not assignable to type 'string'.`,
+        `${kind}/bad.ts(5,14): TS2322 Type 'string' is not assignable to type 'number'.`,
       ]).sort(),
     );
     expect(tsc.code).toBe(2);

@@ -11,11 +11,11 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   buildClientRequest,
-  generateKey,
+  generateHandshakeKey,
   validateClientResponse,
   type ClientExpectation,
-  type ClientRequestSpec,
-  type ClientResponse,
+  type ClientHandshakeRequest,
+  type ClientHandshakeResponse,
 } from '../../src/protocol/client-handshake.js';
 import { HandshakeError } from '../../src/protocol/errors.js';
 import { acceptHandshake, type HandshakeRequest, type HeaderValue } from '../../src/protocol/handshake.js';
@@ -42,33 +42,33 @@ const DEFLATE: DeflateConfig = {
   clientMaxWindowBits: 15,
 };
 
-describe('generateKey', () => {
+describe('generateHandshakeKey', () => {
   it('encodes the RFC 6455 sample nonce as dGhlIHNhbXBsZSBub25jZQ==', () => {
     expect(SAMPLE_NONCE).toHaveLength(16);
-    expect(generateKey(SAMPLE_NONCE)).toBe(SAMPLE_KEY);
+    expect(generateHandshakeKey(SAMPLE_NONCE)).toBe(SAMPLE_KEY);
   });
 
   it('is base64 of the 16 bytes: 24 characters ending in "==" (checked against Buffer on random bytes)', () => {
     fc.assert(
       fc.property(fc.uint8Array({ minLength: 16, maxLength: 16 }), (bytes) => {
-        const key = generateKey(bytes);
+        const key = generateHandshakeKey(bytes);
         expect(key).toBe(Buffer.from(bytes).toString('base64'));
         expect(key).toMatch(/^[A-Za-z0-9+/]{22}==$/);
       }),
       { seed: 4648, numRuns: 500 },
     );
-    expect(generateKey(new Uint8Array(16))).toBe('AAAAAAAAAAAAAAAAAAAAAA==');
-    expect(generateKey(new Uint8Array(16).fill(255))).toBe('/////////////////////w==');
+    expect(generateHandshakeKey(new Uint8Array(16))).toBe('AAAAAAAAAAAAAAAAAAAAAA==');
+    expect(generateHandshakeKey(new Uint8Array(16).fill(255))).toBe('/////////////////////w==');
   });
 
   it.each([0, 15, 17, 32])('refuses %i bytes: WS_ERR_INVALID_ARGUMENT', (length) => {
-    expectWebSocketError(() => generateKey(new Uint8Array(length)), 'WS_ERR_INVALID_ARGUMENT');
+    expectWebSocketError(() => generateHandshakeKey(new Uint8Array(length)), 'WS_ERR_INVALID_ARGUMENT');
   });
 });
 
 // ---- the request ------------------------------------------------------------------------------
 
-const BASE: ClientRequestSpec = { path: '/chat', host: 'server.example.com', key: SAMPLE_KEY };
+const BASE: ClientHandshakeRequest = { path: '/chat', host: 'server.example.com', key: SAMPLE_KEY };
 
 describe('buildClientRequest: the exact request head', () => {
   it('writes the minimal request', () => {
@@ -153,7 +153,7 @@ describe('buildClientRequest: the exact request head', () => {
     ['an extra Origin header (spec.origin sets it)', { headers: { Origin: 'http://example.com' } }],
     ['an extra Content-Length header (no body)', { headers: { 'Content-Length': '0' } }],
     ['an extra Transfer-Encoding header (no body)', { headers: { 'Transfer-Encoding': 'chunked' } }],
-  ] as Array<[string, Partial<ClientRequestSpec>]>)('refuses %s: WS_ERR_INVALID_ARGUMENT', (_what, change) => {
+  ] as Array<[string, Partial<ClientHandshakeRequest>]>)('refuses %s: WS_ERR_INVALID_ARGUMENT', (_what, change) => {
     expectWebSocketError(() => buildClientRequest({ ...BASE, ...change }), 'WS_ERR_INVALID_ARGUMENT');
   });
 
@@ -173,7 +173,7 @@ describe('buildClientRequest: the exact request head', () => {
 
 // ---- the response -----------------------------------------------------------------------------
 
-function response(headers: Record<string, HeaderValue> = {}, status = 101): ClientResponse {
+function response(headers: Record<string, HeaderValue> = {}, status = 101): ClientHandshakeResponse {
   const base: Record<string, HeaderValue> = {
     upgrade: 'websocket',
     connection: 'Upgrade',
@@ -188,7 +188,7 @@ function response(headers: Record<string, HeaderValue> = {}, status = 101): Clie
 
 const EXPECTED: ClientExpectation = { key: SAMPLE_KEY, protocols: [], deflate: null, sha1Base64: sha1 };
 
-function refusedWith(res: ClientResponse, expected: Partial<ClientExpectation>, code: string, message?: string): HandshakeError {
+function refusedWith(res: ClientHandshakeResponse, expected: Partial<ClientExpectation>, code: string, message?: string): HandshakeError {
   const error = thrown(() => validateClientResponse(res, { ...EXPECTED, ...expected }));
   expect(error).toBeInstanceOf(HandshakeError);
   const e = error as HandshakeError;
@@ -390,7 +390,7 @@ describe('client and server cores, end to end through bytes', () => {
   it('the RFC 6455 1.2/1.3 exchange: request -> acceptHandshake -> 101 bytes -> validateClientResponse', () => {
     const request = buildClientRequest({
       ...BASE,
-      key: generateKey(SAMPLE_NONCE),
+      key: generateHandshakeKey(SAMPLE_NONCE),
       origin: 'http://example.com',
       protocols: ['chat', 'superchat'],
     });
@@ -424,7 +424,7 @@ describe('client and server cores, end to end through bytes', () => {
   it('for every pair of configurations, the server accepts the client offer and both sides agree (mirror images)', () => {
     fc.assert(
       fc.property(config, config, fc.uint8Array({ minLength: 16, maxLength: 16 }), (client, server, nonce) => {
-        const key = generateKey(nonce);
+        const key = generateHandshakeKey(nonce);
         const request = buildClientRequest({ ...BASE, key, extensions: buildDeflateOffer(client) });
         const accepted = acceptHandshake(parseRequestHead(request), {
           sha1Base64: sha1,
@@ -457,11 +457,11 @@ describe('client and server cores, end to end through bytes', () => {
   });
 
   it('a random key round-trips too (the accept is checked against the key actually sent)', () => {
-    const key = generateKey(new Uint8Array(randomBytes(16)));
+    const key = generateHandshakeKey(new Uint8Array(randomBytes(16)));
     const accepted = acceptHandshake(parseRequestHead(buildClientRequest({ ...BASE, key })), { sha1Base64: sha1 });
     const head = parseResponseHead(latin1Bytes(accepted.response), LIMITS)!;
     expect(validateClientResponse(head, { ...EXPECTED, key }).protocol).toBe('');
     // Checked against another key, the same response is refused.
-    refusedWith(head, { key: SAMPLE_KEY === key ? generateKey(new Uint8Array(16)) : SAMPLE_KEY }, 'WS_ERR_HANDSHAKE_ACCEPT');
+    refusedWith(head, { key: SAMPLE_KEY === key ? generateHandshakeKey(new Uint8Array(16)) : SAMPLE_KEY }, 'WS_ERR_HANDSHAKE_ACCEPT');
   });
 });

@@ -9,7 +9,7 @@
  */
 
 import { expect } from 'vitest';
-import { Connection, type CloseResult, type ConnectionHandler, type ConnectionOptions, type Role } from '../../src/protocol/connection.js';
+import { Connection, type CloseResult, type ConnectionHost, type ConnectionOptions, type Role } from '../../src/protocol/connection.js';
 import { ProtocolError } from '../../src/protocol/errors.js';
 import { Slab } from '../../src/protocol/writer.js';
 import { RFC_MASK, concat, frame, fromHex, hex, masked, utf8, type RawFrame } from './helpers.js';
@@ -20,7 +20,7 @@ export function keyAt(n: number): Uint8Array {
   return n === 0 ? RFC_MASK : Uint8Array.of(n & 0xff, (n + 1) & 0xff, (n + 2) & 0xff, (n + 3) & 0xff);
 }
 
-export class Recorder implements ConnectionHandler {
+export class Recorder implements ConnectionHost {
   private log: string[] = [];
   /** The application does not read: it lets the connection proceed as soon as the stream ends. */
   proceedOnEnd = false;

@@ -6,12 +6,14 @@
  */
 
 import { describe, expect, it } from 'vitest';
+import { Connection } from '../../src/protocol/connection.js';
 import { ConnectionClosedError } from '../../src/protocol/errors.js';
 import { prepareFrame } from '../../src/protocol/prepared.js';
 import {
   NO_HANDSHAKE,
   PROCEED_TO_FAIL,
   ROLES,
+  Recorder,
   badFrame,
   closeSpec,
   expectFailedStream,
@@ -488,5 +490,51 @@ describe.each(ROLES)('Connection (%s): sends refused after our close (RFC 6455 5
     const t = open(role);
     t.connection.transportClosed();
     expectRefused(t, 1006, NO_HANDSHAKE);
+  });
+});
+
+describe('Connection: options beyond the role are optional (rfc6455/protocol needs no buffer management)', () => {
+  const recorder = (): Recorder => new Recorder();
+
+  it('a server with only its role frames "Hello" unmasked, from a slab of its own (RFC 6455 5.7)', () => {
+    const connection = new Connection(recorder(), { role: 'server' });
+    expect(connection.takeOutput()).toEqual([]);
+    connection.sendText('Hello');
+    expect(hex(concat(...connection.takeOutput()))).toBe('810548656c6c6f');
+    expect(connection.pendingBytes).toBe(0);
+  });
+
+  it('a client with only its role masks every frame with a fresh key from crypto.getRandomValues (RFC 6455 5.3)', () => {
+    const connection = new Connection(recorder(), { role: 'client' });
+    connection.sendText('Hello');
+    connection.sendText('Hello');
+    const bytes = concat(...connection.takeOutput());
+    expect(bytes.length).toBe(22);
+    const keys = [bytes.subarray(2, 6), bytes.subarray(13, 17)];
+    for (const [i, key] of keys.entries()) {
+      const start = 11 * i;
+      expect([bytes[start], bytes[start + 1]]).toEqual([0x81, 0x85]);
+      const payload = bytes.subarray(start + 6, start + 11).map((byte, j) => byte ^ key[j % 4]!);
+      expect(hex(payload)).toBe(hex(utf8('Hello')));
+    }
+    // Two draws of 32 random bits are equal once in 2^32 runs.
+    expect(hex(keys[0]!)).not.toBe(hex(keys[1]!));
+  });
+
+  it('the default limits: a message over 64 MiB fails with 1009, one at 64 MiB is read (its header is enough to tell)', () => {
+    const over = new Recorder();
+    const connection = new Connection(over, { role: 'client' });
+    over.connection = connection;
+    over.proceedOnEnd = true;
+    // A binary frame header declaring 2^26 + 1 bytes (64-bit length): refused before any payload.
+    connection.receive(fromHex('827f0000000004000001'));
+    expect(over.calls()).toContain('endTransport');
+    expect(connection.closeSent).toEqual({ code: 1009, reason: 'message exceeds maxPayload (67108864 bytes)' });
+    expect(connection.state).toBe('closing');
+    const within = new Recorder();
+    const reader = new Connection(within, { role: 'client' });
+    reader.receive(fromHex('827f0000000004000000'));
+    expect(within.calls()).toEqual([]);
+    expect(reader.state).toBe('open');
   });
 });

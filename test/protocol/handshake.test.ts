@@ -8,13 +8,12 @@ import {
   buildErrorResponse,
   buildHandshakeResponse,
   computeAcceptKey,
-  isToken,
-  splitHeaderList,
   validateHandshakeRequest,
   type AcceptPolicy,
   type HandshakeRequest,
   type HeaderValue,
 } from '../../src/protocol/handshake.js';
+import { isToken, splitHeaderList } from '../../src/protocol/http-syntax.js';
 import { negotiatePermessageDeflate, type DeflateConfig } from '../../src/protocol/permessage-deflate.js';
 import { expectWebSocketError, thrown } from './helpers.js';
 

@@ -7,12 +7,12 @@
  * handshakeTimeout (10 s by default) bounds it all, redirects included.
  */
 
-import { buildClientRequest, generateKey, validateClientResponse } from '../../protocol/client-handshake.js';
+import { buildClientRequest, generateHandshakeKey, validateClientResponse } from '../../protocol/client-handshake.js';
 import { HandshakeError } from '../../protocol/errors.js';
 import { buildDeflateOffer, type DeflateConfig } from '../../protocol/permessage-deflate.js';
 import { PerMessageDeflate, takeoverBytes } from '../deflate.js';
 import { sharedHeartbeat } from '../heartbeat.js';
-import { withResolved, type ResolvedDeflateOptions } from '../options.js';
+import { DEFLATE_DEFAULTS, withResolved, type ResolvedDeflateOptions } from '../options.js';
 import { randomKeyBytes, sha1Base64 } from '../runtime.js';
 import { Ws, type ConnectionConfig } from '../ws.js';
 import { ZlibResources, deflateContextBytes, inflateContextBytes } from '../zlib-resources.js';
@@ -54,8 +54,8 @@ export async function connect(url: string | URL, options: ClientOptions = {}): P
       if (performance.now() - started >= resolved.handshakeTimeout) {
         throw attempt.error('WS_ERR_TIMEOUT', `no WebSocket handshake within handshakeTimeout (${resolved.handshakeTimeout} ms)`);
       }
-      const key = generateKey(randomKeyBytes());
-      const deflate = offerDeflate(resolved.perMessageDeflate);
+      const key = generateHandshakeKey(randomKeyBytes());
+      const deflate = offerDeflate(resolved.perMessageDeflate, options.perMessageDeflate);
       let answered: Answered;
       try {
         // Inside the try: a request that cannot be built (a bad header) must release the offer's
@@ -75,7 +75,7 @@ export async function connect(url: string | URL, options: ClientOptions = {}): P
         throw error;
       }
       const { head } = answered;
-      if (head.status === 101) return upgrade(answered, key, target, resolved, deflate, attempt);
+      if (head.status === 101) return upgrade(answered, key, options, resolved, deflate, attempt);
       deflate?.release();
       const location = head.headers['location'];
       if (resolved.followRedirects && REDIRECTS.has(head.status) && typeof location === 'string') {
@@ -109,7 +109,7 @@ export async function connect(url: string | URL, options: ClientOptions = {}): P
 function upgrade(
   answered: Answered,
   key: string,
-  target: Target,
+  given: ClientOptions,
   options: ResolvedClientOptions,
   deflate: DeflateOffer | null,
   attempt: Attempt,
@@ -141,7 +141,7 @@ function upgrade(
   }
   const config: ConnectionConfig = withResolved(options, {
     role: 'client' as const,
-    heartbeat: sharedHeartbeat(options),
+    heartbeat: sharedHeartbeat(options, given),
     onClosed: undefined,
   });
   const ws = new Ws(socket, config, { protocol: agreed.protocol, extensions: agreed.extensions, deflate: codec });
@@ -153,7 +153,6 @@ function upgrade(
     if (rest.length > 0) ws.receiveChunk(Buffer.from(rest));
     socket.resume();
   });
-  void target;
   return ws;
 }
 
@@ -214,16 +213,19 @@ interface DeflateOffer {
   release(): void;
 }
 
-// Client connections with the same zlib settings share their limits (a process may dial thousands).
-const clientZlib = new Map<string, ZlibResources>();
+// Client connections share their zlib limits and pools (a process may dial thousands): all those
+// with the default zlib settings one, the others one per perMessageDeflate object they were made
+// with. Keyed by the object, so an entry goes with it: no map of every setting ever used.
+const clientZlib = new WeakMap<object, ZlibResources>();
 
-function zlibFor(settings: ResolvedDeflateOptions): ZlibResources {
-  const key = `${settings.level}/${settings.memLevel}/${settings.concurrency}/${settings.maxContextMemory}`;
+function zlibFor(settings: ResolvedDeflateOptions, given: ClientOptions['perMessageDeflate']): ZlibResources {
+  const D = DEFLATE_DEFAULTS;
+  const defaults =
+    settings.level === D.level && settings.memLevel === D.memLevel && settings.concurrency === D.concurrency && settings.maxContextMemory === D.maxContextMemory;
+  const key = defaults || typeof given !== 'object' ? D : given;
   let resources = clientZlib.get(key);
-  if (resources === undefined) {
-    resources = new ZlibResources(settings);
-    clientZlib.set(key, resources);
-  }
+  // Also when the same object now holds other settings (changed since): connections made before keep theirs.
+  if (resources === undefined || !resources.serves(settings)) clientZlib.set(key, (resources = new ZlibResources(settings)));
   return resources;
 }
 
@@ -232,9 +234,9 @@ function zlibFor(settings: ResolvedDeflateOptions): ZlibResources {
  * past it, the offer asks for no context takeover both ways (RFC 7692 7.1.1), so that a process
  * with thousands of compressed client connections stays within maxContextMemory.
  */
-function offerDeflate(settings: ResolvedDeflateOptions | null): DeflateOffer | null {
+function offerDeflate(settings: ResolvedDeflateOptions | null, given: ClientOptions['perMessageDeflate']): DeflateOffer | null {
   if (settings === null) return null;
-  const zlib = zlibFor(settings);
+  const zlib = zlibFor(settings, given);
   let config: DeflateConfig = settings;
   let reserved = 0;
   const most =

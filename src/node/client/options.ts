@@ -3,8 +3,7 @@
 import type { LookupFunction } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { SecureContextOptions } from 'node:tls';
-import { WebSocketError } from '../../protocol/errors.js';
-import { resolveOptions, withResolved, type ConnectionOptions, type ResolvedOptions } from '../options.js';
+import { invalidOption, resolveOptions, withResolved, type ResolvedOptions, type WsOptions } from '../options.js';
 
 /** What createConnection is asked for. */
 export interface TransportRequest {
@@ -15,12 +14,21 @@ export interface TransportRequest {
   readonly signal: AbortSignal;
 }
 
-export interface ClientOptions extends ConnectionOptions {
-  /** Subprotocols to offer, in order of preference (RFC 6455 4.1). Default none. */
+export interface ClientOptions extends WsOptions {
+  /**
+   * Subprotocols to offer, in order of preference (RFC 6455 4.1).
+   * @defaultValue none
+   */
   protocols?: string | readonly string[];
-  /** Extra request headers (cookies, authorization...). Default none. */
+  /**
+   * Extra request headers (cookies, authorization...).
+   * @defaultValue none
+   */
   headers?: Readonly<Record<string, string>>;
-  /** The Origin header. Default none (browsers send one; servers may require it). */
+  /**
+   * The Origin header.
+   * @defaultValue none (browsers send one; servers may require it)
+   */
   origin?: string;
   /** Aborts the connect (WS_ERR_ABORTED). Once connected, it no longer affects the connection. */
   signal?: AbortSignal;
@@ -30,24 +38,46 @@ export interface ClientOptions extends ConnectionOptions {
   cert?: SecureContextOptions['cert'];
   key?: SecureContextOptions['key'];
   passphrase?: string;
-  /** wss: refuse a server whose certificate does not verify. Default true. */
+  /**
+   * wss: refuse a server whose certificate does not verify.
+   * @defaultValue true
+   */
   rejectUnauthorized?: boolean;
-  /** wss: the TLS server name (SNI) and the name the certificate must match. Default the URL's host. */
+  /**
+   * wss: the TLS server name (SNI) and the name the certificate must match.
+   * @defaultValue the URL's host
+   */
   servername?: string;
-  /** Follow 301, 302, 303, 307 and 308 answers to the handshake. Default false. */
+  /**
+   * Follow 301, 302, 303, 307 and 308 answers to the handshake.
+   * @defaultValue false
+   */
   followRedirects?: boolean;
-  /** Most redirects followed. Default 10. */
+  /**
+   * Most redirects followed.
+   * @defaultValue 10
+   */
   maxRedirects?: number;
   /**
    * An HTTP CONNECT proxy: 'http://user:pass@host:port'; 'env' for HTTPS_PROXY / HTTP_PROXY /
-   * NO_PROXY; false (default) for none.
+   * NO_PROXY; false for none.
+   * @defaultValue false
    */
   proxy?: string | false;
-  /** Any transport instead of TCP/TLS (a test pipe, a socket you opened). */
+  /**
+   * Any transport instead of TCP/TLS (a test pipe, a socket you opened).
+   * @defaultValue TCP, and TLS for wss:
+   */
   createConnection?: (request: TransportRequest) => Duplex | Promise<Duplex>;
-  /** Resolves host names instead of dns.lookup. */
+  /**
+   * Resolves host names.
+   * @defaultValue dns.lookup
+   */
   lookup?: LookupFunction;
-  /** Resolve to IPv4 (4) or IPv6 (6) addresses only. Default either. */
+  /**
+   * Resolve to IPv4 (4) or IPv6 (6) addresses only; 0 to either.
+   * @defaultValue 0
+   */
   family?: 0 | 4 | 6;
 }
 
@@ -81,46 +111,39 @@ export const CLIENT_DEFAULTS = {
   proxy: false,
 } as const;
 
-function invalid(name: string, expected: string, value: unknown): WebSocketError {
-  return new WebSocketError(
-    'WS_ERR_INVALID_ARGUMENT',
-    `option ${name} must be ${expected}, got ${typeof value === 'string' ? JSON.stringify(value) : String(value)}`,
-  );
-}
-
 function optionalFunction<T>(name: string, value: T | undefined): T | undefined {
-  if (value !== undefined && typeof value !== 'function') throw invalid(name, 'a function', value);
+  if (value !== undefined && typeof value !== 'function') throw invalidOption(name, 'a function', value);
   return value;
 }
 
 export function resolveClientOptions(options: ClientOptions = {}): ResolvedClientOptions {
-  if (typeof options !== 'object' || options === null) throw invalid('options', 'an object', options);
+  if (typeof options !== 'object' || options === null) throw invalidOption('options', 'an object', options);
   const base = resolveOptions(options, CLIENT_DEFAULTS.perMessageDeflate);
   const protocols = options.protocols === undefined ? [] : typeof options.protocols === 'string' ? [options.protocols] : [...options.protocols];
-  for (const protocol of protocols) if (typeof protocol !== 'string') throw invalid('protocols', 'strings', protocol);
+  for (const protocol of protocols) if (typeof protocol !== 'string') throw invalidOption('protocols', 'strings', protocol);
   const headers = options.headers ?? {};
-  if (typeof headers !== 'object' || headers === null) throw invalid('headers', 'an object', headers);
+  if (typeof headers !== 'object' || headers === null) throw invalidOption('headers', 'an object', headers);
   for (const [name, value] of Object.entries(headers)) {
-    if (typeof value !== 'string') throw invalid(`headers[${JSON.stringify(name)}]`, 'a string', value);
+    if (typeof value !== 'string') throw invalidOption(`headers[${JSON.stringify(name)}]`, 'a string', value);
   }
-  if (options.origin !== undefined && typeof options.origin !== 'string') throw invalid('origin', 'a string', options.origin);
+  if (options.origin !== undefined && typeof options.origin !== 'string') throw invalidOption('origin', 'a string', options.origin);
   const signal = options.signal;
   if (signal !== undefined && (typeof signal !== 'object' || signal === null || typeof signal.aborted !== 'boolean')) {
-    throw invalid('signal', 'an AbortSignal', signal);
+    throw invalidOption('signal', 'an AbortSignal', signal);
   }
   const rejectUnauthorized = options.rejectUnauthorized ?? CLIENT_DEFAULTS.rejectUnauthorized;
-  if (typeof rejectUnauthorized !== 'boolean') throw invalid('rejectUnauthorized', 'true or false', rejectUnauthorized);
+  if (typeof rejectUnauthorized !== 'boolean') throw invalidOption('rejectUnauthorized', 'true or false', rejectUnauthorized);
   const followRedirects = options.followRedirects ?? CLIENT_DEFAULTS.followRedirects;
-  if (typeof followRedirects !== 'boolean') throw invalid('followRedirects', 'true or false', followRedirects);
+  if (typeof followRedirects !== 'boolean') throw invalidOption('followRedirects', 'true or false', followRedirects);
   const maxRedirects = options.maxRedirects ?? CLIENT_DEFAULTS.maxRedirects;
   if (!Number.isInteger(maxRedirects) || maxRedirects < 0 || maxRedirects > 100) {
-    throw invalid('maxRedirects', 'an integer from 0 to 100', maxRedirects);
+    throw invalidOption('maxRedirects', 'an integer from 0 to 100', maxRedirects);
   }
   const proxy = options.proxy ?? CLIENT_DEFAULTS.proxy;
-  if (proxy !== false && typeof proxy !== 'string') throw invalid('proxy', "a URL, 'env' or false", proxy);
+  if (proxy !== false && typeof proxy !== 'string') throw invalidOption('proxy', "a URL, 'env' or false", proxy);
   const family = options.family ?? 0;
-  if (family !== 0 && family !== 4 && family !== 6) throw invalid('family', '0, 4 or 6', family);
-  if (options.servername !== undefined && typeof options.servername !== 'string') throw invalid('servername', 'a string', options.servername);
+  if (family !== 0 && family !== 4 && family !== 6) throw invalidOption('family', '0, 4 or 6', family);
+  if (options.servername !== undefined && typeof options.servername !== 'string') throw invalidOption('servername', 'a string', options.servername);
   return withResolved(base, {
     protocols,
     headers,

@@ -4,11 +4,11 @@
  *
  * - it resolves once the message was handed to a live connection and that connection's send()
  *   resolved (the kernel has the bytes);
- * - it rejects with WS_ERR_DROPPED when the bounded outbox refused it or dropped it by its policy,
+ * - it rejects with WS_ERR_DROPPED when the bounded send queue refused it or dropped it by its policy,
  *   or the connection refused it (its `cause`);
  * - it rejects with WS_ERR_GAVE_UP when the client stopped for good before it was handed over.
  *
- * A message whose connection closed before confirming it is put back in the outbox, at its place,
+ * A message whose connection closed before confirming it is put back in the send queue, at its place,
  * and sent on the next connection (counted in `requeued`): it is never lost silently, and it may
  * arrive twice only when the old connection delivered it without confirming (at-least-once; use
  * message ids where that matters).
@@ -17,23 +17,22 @@
  */
 
 import { isUtf8 } from 'node:buffer';
+import { CloseCode } from '../../protocol/close.js';
 import { WebSocketError } from '../../protocol/errors.js';
-import type { BinaryData, Message, SendOptions, Ws } from '../ws.js';
-import { Dialer } from './dialer.js';
+import type { Message } from '../inbox.js';
+import { closeArgumentsError, notData, type BinaryData, type SendOptions } from '../send-arguments.js';
+import { noop, rejected, toBytes } from '../util.js';
+import type { Ws } from '../ws.js';
+import { Dialer, type DialCounters } from './dialer.js';
 import { ReconnectError } from './errors.js';
 import { resolveClient, type ReconnectingClientOptions, type ResolvedClient } from './options.js';
 import { SendQueue, type Outgoing } from './send-queue.js';
 
-export interface ReconnectCounters {
-  /** Connection attempts made. */
-  readonly attempts: number;
-  /** Attempts that opened a connection. */
-  readonly connects: number;
-  /** Open connections that closed since. */
-  readonly disconnects: number;
+/** What a ReconnectingClient counts: reconnect()'s counters, and what became of its sends. */
+export interface ReconnectCounters extends DialCounters {
   /** send() promises resolved (handed to a live connection). */
   readonly sent: number;
-  /** Messages put back in the outbox because their connection closed before confirming them. */
+  /** Messages put back in the send queue because their connection closed before confirming them. */
   readonly requeued: number;
   /** send() promises rejected with WS_ERR_DROPPED. */
   readonly dropped: number;
@@ -46,15 +45,13 @@ export type ReconnectState = 'connecting' | 'open' | 'closed';
 
 const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
 
-function noop(): void {}
-
 export class ReconnectingClient implements AsyncIterableIterator<Message> {
   readonly #options: ResolvedClient;
   readonly #dialer: Dialer;
   readonly #queue: SendQueue;
   #seq = 0;
   #counts = { sent: 0, requeued: 0, dropped: 0, gaveUp: 0 };
-  // The connection sends go straight to: during onConnect, then once the outbox is flushed.
+  // The connection sends go straight to: during onConnect, then once the send queue is flushed.
   #live: Ws | null = null;
   #hooking: Ws | null = null;
   #stopError: ReconnectError | null = null;
@@ -85,12 +82,12 @@ export class ReconnectingClient implements AsyncIterableIterator<Message> {
     return { ...this.#dialer.counters, ...this.#counts };
   }
 
-  /** Messages waiting in the outbox. */
+  /** Messages waiting in the send queue. */
   get queuedMessages(): number {
     return this.#queue.length;
   }
 
-  /** Bytes waiting in the outbox. */
+  /** Bytes waiting in the send queue. */
   get queuedBytes(): number {
     return this.#queue.bytes;
   }
@@ -108,9 +105,11 @@ export class ReconnectingClient implements AsyncIterableIterator<Message> {
   send(data: string | BinaryData, options?: SendOptions): Promise<void> {
     let payload: string | Buffer;
     if (typeof data === 'string') payload = data;
-    else if (data instanceof ArrayBuffer) payload = Buffer.from(new Uint8Array(data));
-    else if (ArrayBuffer.isView(data)) payload = Buffer.from(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-    else return rejected(new WebSocketError('WS_ERR_INVALID_ARGUMENT', 'send() takes a string, a Uint8Array, an ArrayBuffer or a DataView'));
+    else {
+      const bytes = toBytes(data);
+      if (bytes === null) return rejected(notData('send()'));
+      payload = Buffer.from(bytes);
+    }
     // RFC 6455 5.6: checked now, not when the message finally goes out on some connection.
     if (options?.text === true && typeof payload !== 'string' && !isUtf8(payload)) {
       return rejected(new WebSocketError('WS_ERR_INVALID_ARGUMENT', 'send(bytes, { text: true }): the bytes are not valid UTF-8'));
@@ -129,7 +128,7 @@ export class ReconnectingClient implements AsyncIterableIterator<Message> {
     if (direct !== null && direct.readyState === 'open' && (this.#hooking !== null || this.#queue.length === 0)) {
       this.#transmit(direct, entry);
     } else {
-      this.#drop(this.#queue.add(entry), 'the outbox is full');
+      this.#drop(this.#queue.add(entry), 'the send queue is full');
     }
     return promise;
   }
@@ -137,9 +136,12 @@ export class ReconnectingClient implements AsyncIterableIterator<Message> {
   /**
    * Stops for good: no more attempts, every queued message rejects with WS_ERR_GAVE_UP, and the live
    * connection (if any) is closed with `code` and `reason` after what was handed to it. Resolves once
-   * it is closed.
+   * it is closed. Rejects with WS_ERR_INVALID_ARGUMENT, before anything stops, for a code that may
+   * not be sent or a reason too long.
    */
   async close(code?: number, reason?: string): Promise<void> {
+    const invalid = closeArgumentsError(code ?? CloseCode.NORMAL, reason ?? '');
+    if (invalid !== null) throw invalid;
     const ws = this.#hooking ?? this.#live;
     this.#stop(new ReconnectError('WS_ERR_GAVE_UP', 'the client was closed'));
     if (ws !== null) await ws.close(code, reason);
@@ -222,7 +224,7 @@ export class ReconnectingClient implements AsyncIterableIterator<Message> {
         } else {
           // Not confirmed before the connection closed: it goes again on the next one.
           this.#counts.requeued++;
-          this.#drop(this.#queue.restore([entry]), 'the outbox is full');
+          this.#drop(this.#queue.restore([entry]), 'the send queue is full');
         }
       },
     );
@@ -257,10 +259,4 @@ export class ReconnectingClient implements AsyncIterableIterator<Message> {
     if (this.#live !== ws || (this.#stopError !== null && this.#live === null)) return Promise.resolve();
     return new Promise((resolve) => this.#changed.push(resolve));
   }
-}
-
-function rejected(error: Error): Promise<never> {
-  const promise = Promise.reject(error);
-  promise.catch(noop);
-  return promise;
 }

@@ -6,11 +6,13 @@
 
 import type { ConnectError } from '../client/connect-error.js';
 import { connect } from '../client/connect.js';
+import type { ClientOptions } from '../client/options.js';
 import type { Ws } from '../ws.js';
 import { ReconnectError } from './errors.js';
 import type { ResolvedReconnect } from './options.js';
 import { decide, type DisconnectInfo } from './policy.js';
 
+/** What reconnect() counts: its attempts, and the connections they opened and saw close. */
 export interface DialCounters {
   /** Connection attempts made. */
   readonly attempts: number;
@@ -32,6 +34,8 @@ function toInfo(error: unknown): DisconnectInfo {
 export class Dialer {
   readonly #options: ResolvedReconnect;
   readonly #abort = new AbortController();
+  // One object for every dial: its connections share what connect() shares per options object.
+  readonly #connectOptions: ClientOptions;
   #counters = { attempts: 0, connects: 0, disconnects: 0 };
   // Attempts in a row that failed (0 again once an open connection closes normally).
   #failures = 0;
@@ -46,6 +50,7 @@ export class Dialer {
 
   constructor(options: ResolvedReconnect) {
     this.#options = options;
+    this.#connectOptions = { ...options.connectOptions, signal: this.#abort.signal };
     // The caller's signal ends it all: no more attempts, and the open connection is closed.
     const signal = options.signal;
     const abort = (): void => {
@@ -90,7 +95,7 @@ export class Dialer {
       this.#counters.attempts++;
       let ws: Ws;
       try {
-        ws = await connect(this.#options.url, { ...this.#options.connectOptions, signal: this.#abort.signal });
+        ws = await connect(this.#options.url, this.#connectOptions);
       } catch (error) {
         if (this.#stopped) return null;
         this.#failures++;

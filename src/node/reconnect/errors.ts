@@ -4,8 +4,8 @@ import { WebSocketError, type ReconnectErrorCode } from '../../protocol/errors.j
 import type { DisconnectInfo } from './policy.js';
 
 /**
- * WS_ERR_DROPPED: the message never reached a live connection because the outbox policy dropped
- * it, the outbox refused it (full, or larger than maxQueuedBytes), or the connection refused it
+ * WS_ERR_DROPPED: the message never reached a live connection because the send queue's policy dropped
+ * it, the send queue refused it (full, or larger than maxQueuedBytes), or the connection refused it
  * (its `cause`). WS_ERR_GAVE_UP: the client stopped for good (close(), an abort, a do-not-come-back
  * answer, maxAttempts); `info` says what made it stop, when it was not the application.
  */

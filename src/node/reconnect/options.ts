@@ -1,8 +1,8 @@
 /** The options of reconnect() and ReconnectingClient, their defaults and bounds. */
 
-import { WebSocketError } from '../../protocol/errors.js';
 import type { ClientOptions } from '../client/options.js';
 import { resolveClientOptions } from '../client/options.js';
+import { invalidOption } from '../options.js';
 import { parseTarget } from '../client/url.js';
 import type { Ws } from '../ws.js';
 import { shouldReconnectByDefault, type DisconnectInfo, type Policy } from './policy.js';
@@ -16,21 +16,39 @@ export interface Scheduler {
 }
 
 export interface ReconnectOptions extends ClientOptions {
-  /** The first retry's largest wait, in ms. Default 1000. */
+  /**
+   * The first retry's largest wait, in ms.
+   * @defaultValue 1000
+   */
   minDelay?: number;
-  /** The longest wait between attempts, in ms, whatever the server says. Default 30000. */
+  /**
+   * The longest wait between attempts, in ms, whatever the server says.
+   * @defaultValue 30000
+   */
   maxDelay?: number;
-  /** How much the largest wait grows with each failure in a row. Default 2. */
+  /**
+   * How much the largest wait grows with each failure in a row.
+   * @defaultValue 2
+   */
   factor?: number;
-  /** Attempts in a row that may fail before giving up (WS_ERR_GAVE_UP). Default Infinity. */
+  /**
+   * Attempts in a row that may fail before giving up (WS_ERR_GAVE_UP).
+   * @defaultValue Infinity
+   */
   maxAttempts?: number;
-  /** Whether to come back after this. Default: not after close codes 4000-4999, nor after 401 or 403. */
+  /**
+   * Whether to come back after this.
+   * @defaultValue not after close codes 4000-4999, nor after 401 or 403
+   */
   shouldReconnect?: (info: DisconnectInfo) => boolean;
   /** Told of every disconnect and failed attempt, with the wait before the next (undefined: giving up). */
   onDisconnect?: (info: DisconnectInfo, retryIn: number | undefined) => void;
-  /** The random source of the jitter: uniform in [0, 1). Default Math.random. */
+  /**
+   * The random source of the jitter: uniform in [0, 1).
+   * @defaultValue Math.random
+   */
   random?: () => number;
-  /** @internal Timers and clock (tests). Default the global ones. */
+  /** @internal Timers and clock (tests); the global ones by default. */
   scheduler?: Scheduler;
 }
 
@@ -43,11 +61,20 @@ export interface ReconnectingClientOptions extends ReconnectOptions {
    * counts as a failed attempt.
    */
   onConnect?: (ws: Ws) => void | Promise<void>;
-  /** Most messages held while disconnected. Default 1000. */
+  /**
+   * Most messages held while disconnected.
+   * @defaultValue 1000
+   */
   maxQueuedMessages?: number;
-  /** Most bytes held while disconnected. Default 1 MiB. */
+  /**
+   * Most bytes held while disconnected.
+   * @defaultValue 1 MiB
+   */
   maxQueuedBytes?: number;
-  /** When the outbox is full: 'reject' the new send (default), or 'drop-oldest'. */
+  /**
+   * When the send queue is full: 'reject' the new send, or 'drop-oldest'.
+   * @defaultValue 'reject'
+   */
   queuePolicy?: QueuePolicy;
 }
 
@@ -85,25 +112,21 @@ const globalScheduler: Scheduler = {
   now: () => Date.now(),
 };
 
-function invalid(name: string, expected: string, value: unknown): WebSocketError {
-  return new WebSocketError('WS_ERR_INVALID_ARGUMENT', `option ${name} must be ${expected}, got ${String(value)}`);
-}
-
 function number(name: string, value: number | undefined, fallback: number, min: number, max: number, integer: boolean): number {
   const x = value ?? fallback;
   const ok = typeof x === 'number' && x >= min && x <= max && (integer ? Number.isInteger(x) || x === Infinity : Number.isFinite(x));
-  if (!ok) throw invalid(name, `${integer ? 'an integer' : 'a number'} from ${min} to ${max}`, x);
+  if (!ok) throw invalidOption(name, `${integer ? 'an integer' : 'a number'} from ${min} to ${max}`, x);
   return x;
 }
 
 function fn<T>(name: string, value: T | undefined): T | undefined {
-  if (value !== undefined && typeof value !== 'function') throw invalid(name, 'a function', value);
+  if (value !== undefined && typeof value !== 'function') throw invalidOption(name, 'a function', value);
   return value;
 }
 
 /** Checks every option (throws WS_ERR_INVALID_ARGUMENT, or the URL's ConnectError) once, up front. */
 export function resolveReconnect(url: string | URL, options: ReconnectOptions = {}): ResolvedReconnect {
-  if (typeof options !== 'object' || options === null) throw invalid('options', 'an object', options);
+  if (typeof options !== 'object' || options === null) throw invalidOption('options', 'an object', options);
   const { minDelay, maxDelay, factor, maxAttempts, shouldReconnect, onDisconnect, random, scheduler, ...connectOptions } = options;
   // A bad URL or connect() option would fail every attempt the same way: say so now.
   parseTarget(url);
@@ -125,10 +148,10 @@ export function resolveReconnect(url: string | URL, options: ReconnectOptions = 
 }
 
 export function resolveClient(url: string | URL, options: ReconnectingClientOptions = {}): ResolvedClient {
-  if (typeof options !== 'object' || options === null) throw invalid('options', 'an object', options);
+  if (typeof options !== 'object' || options === null) throw invalidOption('options', 'an object', options);
   const { onConnect, maxQueuedMessages, maxQueuedBytes, queuePolicy, ...rest } = options;
   const policy = queuePolicy ?? RECONNECT_DEFAULTS.queuePolicy;
-  if (policy !== 'reject' && policy !== 'drop-oldest') throw invalid('queuePolicy', "'reject' or 'drop-oldest'", policy);
+  if (policy !== 'reject' && policy !== 'drop-oldest') throw invalidOption('queuePolicy', "'reject' or 'drop-oldest'", policy);
   return {
     ...resolveReconnect(url, rest),
     onConnect: fn('onConnect', onConnect),

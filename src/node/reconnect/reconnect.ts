@@ -9,6 +9,8 @@
  *     }
  */
 
+import { CloseCode } from '../../protocol/close.js';
+import { closeArgumentsError } from '../send-arguments.js';
 import type { Ws } from '../ws.js';
 import { Dialer, type DialCounters } from './dialer.js';
 import { resolveReconnect, type ReconnectOptions } from './options.js';
@@ -19,6 +21,7 @@ export interface Connections extends AsyncIterableIterator<Ws> {
   /**
    * Stops reconnecting: a pending attempt or wait ends, the loop ends (done), and the connection
    * yielded last is closed with `code` and `reason`. Leaving a for-await loop does the same.
+   * Rejects with WS_ERR_INVALID_ARGUMENT, before anything stops, for a code that may not be sent.
    */
   stop(code?: number, reason?: string): Promise<void>;
 }
@@ -33,6 +36,9 @@ const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
 export function reconnect(url: string | URL, options?: ReconnectOptions): Connections {
   const dialer = new Dialer(resolveReconnect(url, options));
   const stop = async (code?: number, reason?: string): Promise<void> => {
+    // A bad argument rejects before anything stops.
+    const invalid = closeArgumentsError(code ?? CloseCode.NORMAL, reason ?? '');
+    if (invalid !== null) throw invalid;
     const ws = dialer.current;
     dialer.stop();
     if (ws !== null) await ws.close(code, reason);

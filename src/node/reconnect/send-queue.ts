@@ -1,11 +1,11 @@
 /**
- * The outbox of a ReconnectingClient: messages waiting for a connection, in send() order, bounded
+ * The send queue of a ReconnectingClient: messages waiting for a connection, in send() order, bounded
  * in messages and bytes. It never settles anything itself: every operation returns the entries it
  * let go of, and the client rejects each one with WS_ERR_DROPPED, so that no message leaves
  * without its promise saying so.
  */
 
-import type { SendOptions } from '../ws.js';
+import type { SendOptions } from '../send-arguments.js';
 import type { QueuePolicy } from './options.js';
 
 export interface Outgoing {

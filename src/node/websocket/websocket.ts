@@ -15,23 +15,20 @@
  */
 
 import { types } from 'node:util';
+import type { CloseResult } from '../../protocol/connection.js';
 import { WebSocketError } from '../../protocol/errors.js';
 import { connect } from '../client/connect.js';
 import { ConnectError } from '../client/connect-error.js';
 import { resolveClientOptions, type ClientOptions } from '../client/options.js';
-import type { CloseResult, Message, Ws } from '../ws.js';
+import type { Message } from '../inbox.js';
+import { noop } from '../util.js';
+import type { Ws } from '../ws.js';
 import { CloseEvent, ErrorEvent } from './events.js';
 import { EventHandlers, type EventHandler } from './handlers.js';
 import { checkClose, checkProtocols, clampUnsignedShort, parseWebSocketUrl, toProtocolList, toUSVString } from './webidl.js';
 
 /** How binary messages are handed to `message` listeners. 'nodebuffer' is our extension. */
 export type BinaryType = 'blob' | 'arraybuffer' | 'nodebuffer';
-
-/**
- * The second constructor argument in its object form: the subprotocols, and any connect() option
- * (headers, origin, TLS, handshakeTimeout, perMessageDeflate, limits...).
- */
-export type WebSocketOptions = ClientOptions;
 
 /** What send() takes: Web IDL `(BufferSource or Blob or USVString)`. */
 export type WebSocketData = string | Blob | ArrayBuffer | ArrayBufferView;
@@ -45,9 +42,7 @@ const BINARY_TYPES: ReadonlySet<string> = new Set<BinaryType>(['blob', 'arraybuf
 // RFC 6455 7.1.5: no close frame was received (we failed the connection, or it was lost).
 const ABNORMAL = 1006;
 
-function noop(): void {}
-
-function isOptionsObject(value: unknown): value is WebSocketOptions {
+function isOptionsObject(value: unknown): value is ClientOptions {
   return typeof value === 'object' && value !== null && !(Symbol.iterator in value);
 }
 
@@ -80,13 +75,14 @@ export class WebSocket extends EventTarget {
    * WebSockets Standard, "new WebSocket(url, protocols)". Throws a SyntaxError DOMException for a
    * URL that does not parse, is not ws:/wss: (or http:/https:) or has a fragment, and for
    * subprotocols that repeat or are not tokens; a WebSocketError (WS_ERR_INVALID_ARGUMENT) for an
-   * option of ours out of its bounds.
+   * option of ours out of its bounds. As undici allows, `protocols` may be connect()'s options
+   * (ClientOptions: `protocols`, headers, origin, TLS, limits...).
    */
-  constructor(url: string | URL, protocols?: string | Iterable<string> | WebSocketOptions) {
+  constructor(url: string | URL, protocols?: string | Iterable<string> | ClientOptions) {
     super();
     if (arguments.length === 0) throw new TypeError("Failed to construct 'WebSocket': 1 argument required, but only 0 present.");
     const urlRecord = parseWebSocketUrl(url);
-    const options: WebSocketOptions = isOptionsObject(protocols) ? protocols : {};
+    const options: ClientOptions = isOptionsObject(protocols) ? protocols : {};
     const list = toProtocolList(isOptionsObject(protocols) ? options.protocols : protocols);
     checkProtocols(list);
     // "If the data cannot be sent, ... flag the WebSocket as full and then close the WebSocket
@@ -335,7 +331,7 @@ export class WebSocket extends EventTarget {
     const ws = this.#ws!;
     // A compressed message is read asynchronously: it must not see later changes to the caller's
     // buffer. (Uncompressed, the client's writer copies while masking.)
-    const bytes = typeof data === 'string' || ws.perMessageDeflate === null ? data : Buffer.from(data);
+    const bytes = typeof data === 'string' || ws.deflateAgreement === null ? data : Buffer.from(data);
     ws.send(bytes).then(() => {
       this.#bufferedAmount -= size;
     }, noop);

@@ -111,7 +111,7 @@ describe('connect() against our WebSocketServer', () => {
     it(`echoes a 16 MiB random binary message, then more traffic and a ping (compression ${perMessageDeflate ? 'on' : 'off'})`, async () => {
       const server = await startOurServer({ handler: echo, perMessageDeflate });
       const ws = await dial(server.url, { perMessageDeflate });
-      expect(ws.perMessageDeflate !== null).toBe(perMessageDeflate);
+      expect(ws.deflateAgreement !== null).toBe(perMessageDeflate);
       const big = randomBytes(16 * MiB);
       void ws.send(big);
       const back = await ws.recv();
@@ -191,8 +191,8 @@ describe('connect() against our WebSocketServer', () => {
     const ws = await dial(server.url);
     const peer = await server.accepted.next();
     expect(ws.extensions).toMatch(/^permessage-deflate/);
-    expect(ws.perMessageDeflate).not.toBeNull();
-    expect(peer.ws.perMessageDeflate).not.toBeNull();
+    expect(ws.deflateAgreement).not.toBeNull();
+    expect(peer.ws.deflateAgreement).not.toBeNull();
     for (const size of [0, 1, 1023, 1024, 70_000]) {
       const data = 'a'.repeat(size);
       await ws.send(data);
@@ -206,8 +206,8 @@ describe('connect() against our WebSocketServer', () => {
     const peer = await server.accepted.next();
     expect(peer.request.headers['sec-websocket-extensions']).toBeUndefined();
     expect(ws.extensions).toBe('');
-    expect(ws.perMessageDeflate).toBeNull();
-    expect(peer.ws.perMessageDeflate).toBeNull();
+    expect(ws.deflateAgreement).toBeNull();
+    expect(peer.ws.deflateAgreement).toBeNull();
     await ws.send('x'.repeat(5000));
     expect(await ws.recv()).toEqual({ type: 'text', data: 'x'.repeat(5000) });
   });
@@ -218,7 +218,7 @@ describe('connect() against our WebSocketServer', () => {
     const peer = await server.accepted.next();
     expect(peer.request.headers['sec-websocket-extensions']).toBe('permessage-deflate; client_max_window_bits');
     expect(ws.extensions).toBe('');
-    expect(ws.perMessageDeflate).toBeNull();
+    expect(ws.deflateAgreement).toBeNull();
   });
 });
 
@@ -267,7 +267,7 @@ describe('connect() against the ws npm server', () => {
       const server = await startWsServer({ perMessageDeflate });
       const ws = await dial(server.url, { perMessageDeflate });
       const peer = await server.peers.next();
-      expect(ws.perMessageDeflate !== null).toBe(perMessageDeflate);
+      expect(ws.deflateAgreement !== null).toBe(perMessageDeflate);
       const big = randomBytes(16 * MiB);
       void ws.send(big);
       const received = await peer.messages.next();
@@ -441,7 +441,7 @@ describe('connect() on the wire (a raw server)', () => {
 
   it("honours the server's client_no_context_takeover: every message is compressed from an empty window", async () => {
     const { peer, ws } = await rawSession({ 'Sec-WebSocket-Extensions': 'permessage-deflate; client_no_context_takeover' });
-    expect(ws.perMessageDeflate).toMatchObject({ ourNoContextTakeover: true });
+    expect(ws.deflateAgreement).toMatchObject({ ourNoContextTakeover: true });
     const message = randomBytes(600).toString('hex');
     await ws.send(message);
     await ws.send(message);
@@ -463,7 +463,7 @@ describe('connect() on the wire (a raw server)', () => {
 
   it("honours the server's client_max_window_bits=9", async () => {
     const { ws } = await rawSession({ 'Sec-WebSocket-Extensions': 'permessage-deflate; client_max_window_bits=9' });
-    expect(ws.perMessageDeflate).toMatchObject({ ourMaxWindowBits: 9 });
+    expect(ws.deflateAgreement).toMatchObject({ ourMaxWindowBits: 9 });
   });
 
   it('compression off: no offer, and large messages go out without RSV1', async () => {

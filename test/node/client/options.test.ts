@@ -5,7 +5,8 @@
  */
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { CLIENT_DEFAULTS, ConnectError, WebSocketError, connect, type ClientOptions } from '../../../src/index.js';
+import { ConnectError, WebSocketError, connect, type ClientOptions } from '../../../src/index.js';
+import { CLIENT_DEFAULTS } from '../../../src/node/client/options.js';
 import { cleanup, defer, settle } from '../helpers.js';
 import { expectNothingDialed, startRawServer } from './helpers.js';
 
@@ -97,6 +98,21 @@ describe('a connect that fails before dialing holds nothing', () => {
     pending.catch(() => {});
     const peer = await server.peers.next();
     expect((await peer.request()).headers['sec-websocket-extensions']).toBe('permessage-deflate; client_max_window_bits');
+  });
+
+  it('clients made with one perMessageDeflate object share its context budget, also through other options objects', async () => {
+    // Room for one context-takeover pair: the first offer takes it, the second asks for none.
+    const perMessageDeflate = { maxContextMemory: 400 * 1024 };
+    const server = await startRawServer();
+    const offers: unknown[] = [];
+    for (const headers of [{ 'X-Dial': '1' }, { 'X-Dial': '2' }]) {
+      connect(server.url, { perMessageDeflate, headers }).catch(() => {});
+      offers.push((await (await server.peers.next()).request()).headers['sec-websocket-extensions']);
+    }
+    expect(offers).toEqual([
+      'permessage-deflate; client_max_window_bits',
+      'permessage-deflate; server_no_context_takeover; client_no_context_takeover; client_max_window_bits',
+    ]);
   });
 });
 

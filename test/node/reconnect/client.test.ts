@@ -6,7 +6,7 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { ReconnectingClient, WebSocketServer, type ReconnectError, type Ws } from '../../../src/index.js';
-import { AsyncQueue, HOST, cleanup, defer, settle, until } from '../helpers.js';
+import { AsyncQueue, HOST, cleanup, defer, expectRejection, settle, until } from '../helpers.js';
 import { ManualScheduler } from './scheduler.js';
 
 afterEach(cleanup);
@@ -65,7 +65,7 @@ describe('ReconnectingClient', () => {
     expect(c.counters).toMatchObject({ attempts: 1, connects: 1, sent: 2, dropped: 0, gaveUp: 0 });
   });
 
-  it('while the server is down, sends wait in the outbox and go out in order on the next connection, after onConnect\'s', async () => {
+  it('while the server is down, sends wait in the send queue and go out in order on the next connection, after onConnect\'s', async () => {
     const first = await recordingServer();
     const port = first.port;
     const scheduler = new ManualScheduler();
@@ -96,7 +96,7 @@ describe('ReconnectingClient', () => {
     expect(c.counters).toEqual({ attempts: 3, connects: 2, disconnects: 1, sent: 5, requeued: 0, dropped: 0, gaveUp: 0 });
   });
 
-  it("a full outbox with 'reject' rejects the new send with WS_ERR_DROPPED; the others are delivered", async () => {
+  it("a full send queue with 'reject' rejects the new send with WS_ERR_DROPPED; the others are delivered", async () => {
     const server = await recordingServer();
     const scheduler = new ManualScheduler();
     // Never connected yet: the first attempt is still on its way when these are queued.
@@ -151,6 +151,17 @@ describe('ReconnectingClient', () => {
     const serverSide = await server.connections.next();
     await c.close(4000, 'done here');
     expect(await serverSide.closed).toMatchObject({ code: 4000, reason: 'done here', wasClean: true });
+  });
+
+  it('close() with a code that may not be sent rejects (never throws) with WS_ERR_INVALID_ARGUMENT, and stops nothing', async () => {
+    const server = await recordingServer();
+    const c = client(server.port, { scheduler: new ManualScheduler({ auto: true }) });
+    const ws = await connected(c);
+    await expectRejection(() => c.close(1005), 'WS_ERR_INVALID_ARGUMENT');
+    await expectRejection(() => c.close(4000, 'x'.repeat(124)), 'WS_ERR_INVALID_ARGUMENT');
+    await expectRejection(() => c.send(42 as unknown as string), 'WS_ERR_INVALID_ARGUMENT');
+    expect([c.state, ws.readyState]).toEqual(['open', 'open']);
+    await c.send('still here');
   });
 
   it('aborting the signal stops for good: the live connection closes, later sends reject WS_ERR_GAVE_UP', async () => {

@@ -5,9 +5,17 @@
  */
 
 import { describe, expect, it } from 'vitest';
-import { ConnectError, RECONNECT_DEFAULTS, ReconnectingClient, backoffCap, backoffDelay, parseRetryAfter, reconnect, shouldReconnectByDefault } from '../../../src/index.js';
-import { resolveClient, resolveReconnect } from '../../../src/node/reconnect/options.js';
-import { decide, retryDelay, type DisconnectInfo, type Policy } from '../../../src/node/reconnect/policy.js';
+import { ConnectError, ReconnectingClient, reconnect, shouldReconnectByDefault } from '../../../src/index.js';
+import { RECONNECT_DEFAULTS, resolveClient, resolveReconnect } from '../../../src/node/reconnect/options.js';
+import {
+  backoffCap,
+  backoffDelay,
+  decide,
+  parseRetryAfter,
+  retryDelay,
+  type DisconnectInfo,
+  type Policy,
+} from '../../../src/node/reconnect/policy.js';
 
 /** mulberry32: a small seeded PRNG, uniform in [0, 1). */
 export function seeded(seed: number): () => number {

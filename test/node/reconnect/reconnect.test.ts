@@ -9,7 +9,7 @@ import { createServer, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketServer, reconnect, type DisconnectInfo, type ReconnectError, type Ws } from '../../../src/index.js';
-import { HOST, cleanup, defer, settle, startHttpServer, startServer } from '../helpers.js';
+import { HOST, cleanup, defer, expectRejection, settle, startHttpServer, startServer } from '../helpers.js';
 import { ManualScheduler } from './scheduler.js';
 
 afterEach(cleanup);
@@ -216,5 +216,15 @@ describe('reconnect(url)', () => {
     expect((await serverSide.closed).code).toBe(1000);
     expect(await connections.next()).toEqual({ done: true, value: undefined });
     expect(connections.counters.attempts).toBe(1);
+  });
+
+  it('stop() with a code that may not be sent rejects (never throws) with WS_ERR_INVALID_ARGUMENT, and stops nothing', async () => {
+    const server = await startServer({ handler: () => undefined });
+    const connections = reconnect(server.url, { scheduler: new ManualScheduler({ auto: true }) });
+    const { value: ws } = await connections.next();
+    await expectRejection(() => connections.stop(1006), 'WS_ERR_INVALID_ARGUMENT');
+    expect((ws as Ws).readyState).toBe('open');
+    await connections.stop(4000, 'done');
+    expect((await (ws as Ws).closed).code).toBe(4000);
   });
 });

@@ -1,5 +1,5 @@
 /**
- * The outbox of ReconnectingClient (src/node/reconnect/send-queue.ts): bounded in messages and
+ * The send queue of ReconnectingClient (src/node/reconnect/send-queue.ts): bounded in messages and
  * bytes, with its two policies; every entry it lets go of is returned, to be rejected.
  */
 

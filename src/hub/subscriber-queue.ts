@@ -1,5 +1,5 @@
 /**
- * One connection's outbound queue in the hub, and the policies that bound it (issue 11: "bounded,
+ * One subscriber's bounded queue in the hub, and the policies that bound it (issue 11: "bounded,
  * and never blocking"). While the connection's own buffer is below the low watermark, frames go
  * straight to it; behind that, they wait here, bounded in bytes, and are pumped when the connection
  * drains. Nothing here ever waits for a slow connection before returning, so one slow subscriber
@@ -14,7 +14,7 @@
 
 import { headerSizeFor } from '../protocol/frame.js';
 import type { PreparedFrame } from '../protocol/prepared.js';
-import type { DropReason, HubConnection, OverflowPolicy, SendResult } from './types.js';
+import type { DropReason, HubConnection, HubSendResult, OverflowPolicy } from './types.js';
 
 /** The message a frame carries, as published: what a drop report hands back to the application. */
 export interface MessageSource {
@@ -23,7 +23,8 @@ export interface MessageSource {
   readonly isText: boolean;
 }
 
-export interface OutboxOwner<C> {
+/** The hub, as its subscribers' queues see it: their bounds, and whom they report to. */
+export interface QueueOwner<C> {
   readonly maxQueuedBytes: number;
   readonly lowWatermark: number;
   /** A message that will not reach the connection. */
@@ -62,9 +63,9 @@ function bytesOf(frame: PreparedFrame | null, message: MessageSource): number {
 /** Past this many consumed entries at the head, and more than half the array, it is compacted. */
 const COMPACT_AFTER = 1024;
 
-export class Outbox<C extends HubConnection> {
+export class SubscriberQueue<C extends HubConnection> {
   readonly connection: C;
-  private readonly owner: OutboxOwner<C>;
+  private readonly owner: QueueOwner<C>;
   private queue: (Entry | undefined)[] = [];
   private head = 0;
   private liveCount = 0;
@@ -82,7 +83,7 @@ export class Outbox<C extends HubConnection> {
   /** Set once the policy closed the connection: nothing more is written or queued. */
   private evicted = false;
 
-  constructor(connection: C, owner: OutboxOwner<C>) {
+  constructor(connection: C, owner: QueueOwner<C>) {
     this.connection = connection;
     this.owner = owner;
   }
@@ -105,7 +106,7 @@ export class Outbox<C extends HubConnection> {
     topic: string | null,
     key: string | undefined,
     policy: OverflowPolicy,
-  ): SendResult {
+  ): HubSendResult {
     const connection = this.connection;
     const low = this.owner.lowWatermark;
     if (!this.evicted && connection.readyState === 'open') {
@@ -167,7 +168,7 @@ export class Outbox<C extends HubConnection> {
   private write(frame: PreparedFrame | null, message: MessageSource, topic: string | null, key: string | undefined): void {
     let sent: Promise<void>;
     try {
-      // Through the connection's own compressor: in order with its other sends (one outbox).
+      // Through the connection's own compressor: in order with its other sends (one queue).
       sent = frame === null ? this.connection.send(message.payload, { text: message.isText }) : this.connection.sendPrepared(frame);
     } catch (error) {
       // A connection that closed between our readyState check and the write (WS_ERR_CLOSED).

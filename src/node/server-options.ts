@@ -1,0 +1,97 @@
+/**
+ * The server's own options: its hooks (the handler, subprotocol selection, the request check,
+ * error and refusal reports, plain HTTP requests) over the options of every connection.
+ */
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { OriginsOption } from '../protocol/origin.js';
+import type { LimitOptions, RateLimitEvent } from './limits.js';
+import { invalidOption, resolveOptions, type ResolvedOptions, type WsOptions } from './options.js';
+import type { Ws } from './ws.js';
+
+/** The server's `handler`: called with each new connection and the request that opened it. */
+export type ServerHandler = (ws: Ws, request: IncomingMessage) => unknown;
+
+/** A handshake the server refused: what the client was answered, and why. */
+export interface RefusedHandshake {
+  /** The HTTP status sent (400, 403, 405, 408, 426, 429, 431, 500, 503). */
+  readonly status: number;
+  /** The stable code of the reason (WS_ERR_HANDSHAKE_*, or WS_ERR_HOOK_FAILED for a hook that threw). */
+  readonly code: string;
+  readonly message: string;
+  /** The request, when one was read (a handshake timeout may come before it). */
+  readonly request: IncomingMessage | undefined;
+}
+
+export interface ServerOptions extends WsOptions {
+  /**
+   * Called with each new connection. If it throws or rejects, the connection closes with 1011.
+   * @defaultValue none: connections are only reachable through `clients` and handleUpgrade()
+   */
+  handler?: ServerHandler;
+  /**
+   * Chooses a subprotocol among those the client offered (RFC 6455 4.2.2), or undefined for none.
+   * It must return one of `offered`.
+   * @defaultValue none is chosen
+   */
+  selectProtocol?: (offered: readonly string[], request: IncomingMessage) => string | undefined;
+  /**
+   * Which browser origins may connect (cross-site WebSocket hijacking: a page of any site can open
+   * a WebSocket to this server, with this site's cookies). A list of `'same-origin'` (the
+   * Origin's host and port equal Host's), exact origins (`'https://app.example.com'`) and host
+   * patterns (`'*.example.com'`, `'localhost:*'`); others get 403 (WS_ERR_HANDSHAKE_ORIGIN).
+   * A request without Origin (not from a browser page) is accepted unless `requireOrigin`.
+   * `'*'` accepts every origin.
+   * @defaultValue `['same-origin']`
+   */
+  origins?: OriginsOption;
+  /**
+   * Refuse (403) requests without an Origin header, i.e. every client but a browser page.
+   * @defaultValue false
+   */
+  requireOrigin?: boolean;
+  /**
+   * Abuse limits: message and byte rates per connection, handshakes and connections per client
+   * address (see LimitOptions).
+   * @defaultValue none
+   */
+  limits?: LimitOptions;
+  /**
+   * Told of each message a connection sent over its `limits` (it was not delivered); the
+   * connection is closed with 1008 (WS_ERR_RATE_LIMITED) once `limits.maxDropped` are dropped in
+   * a row. A good place to tell the client it is rate limited.
+   */
+  onRateLimit?: (ws: Ws, event: RateLimitEvent) => void;
+  /**
+   * Decides whether to accept a request (check cookies, tokens...) once its origin is accepted;
+   * false answers 403.
+   * @defaultValue every request that follows RFC 6455 and `origins` is accepted
+   */
+  allowRequest?: (request: IncomingMessage) => boolean | Promise<boolean>;
+  /**
+   * Receives errors the library cannot hand back to a caller: a handler that threw, a hook that
+   * failed. Each error is reported once.
+   * @defaultValue console.error
+   */
+  onError?: (error: unknown, ws: Ws | undefined) => void;
+  /** Called for every handshake the server refuses, with the status sent and the reason's code (metrics, logs). */
+  onRefused?: (refused: RefusedHandshake) => void;
+  /**
+   * Plain HTTP requests (not upgrades) on the server `listen()` starts: return true once the
+   * request is answered, false to leave it to the default 426 Upgrade Required. If it throws, the
+   * error goes to `onError` and the client gets 500. Servers of your own (`attach`,
+   * `handleUpgrade`) keep their own request handlers and never call it.
+   */
+  onHttpRequest?: (request: IncomingMessage, response: ServerResponse) => boolean;
+}
+
+/** The connection options resolved, and every hook checked to be a function (WS_ERR_INVALID_ARGUMENT). */
+export function resolveServerOptions(options: ServerOptions = {}): ResolvedOptions {
+  const resolved = resolveOptions(options);
+  for (const hook of ['handler', 'selectProtocol', 'allowRequest', 'onError', 'onRefused', 'onHttpRequest', 'onRateLimit'] as const) {
+    if (options[hook] !== undefined && typeof options[hook] !== 'function') {
+      throw invalidOption(hook, 'a function', options[hook]);
+    }
+  }
+  return resolved;
+}
