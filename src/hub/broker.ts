@@ -56,7 +56,7 @@ export interface HistoryOptions {
   readonly ttl: number;
 }
 
-export interface AppendOptions {
+export interface BrokerAppendOptions {
   readonly history: HistoryOptions;
   /**
    * Makes the append idempotent: a second append to the same topic with the same key, while the
@@ -120,7 +120,7 @@ export interface Broker {
    * once it is in the history, and delivers it to every hub with members in the topic, this one
    * included. Rejects with WS_ERR_UNAVAILABLE when the broker cannot.
    */
-  append(message: BrokerMessage, options: AppendOptions): Promise<Appended>;
+  append(message: BrokerMessage, options: BrokerAppendOptions): Promise<Appended>;
   /**
    * The stream of `topic` after `since` (its whole history when undefined), at most `limit`
    * messages. Rejects with WS_ERR_UNAVAILABLE when the broker cannot.
@@ -162,14 +162,14 @@ interface Stream {
 }
 
 /**
- * Topics' streams kept in memory: what the in-process bus appends to, and what other brokers that
- * keep history in their process can reuse. Epochs are new per process, so a restart is detected.
+ * Topics' streams kept in memory: what the in-process bus appends to. Epochs are new per process,
+ * so a client that comes back after a restart is told its position is from a history now gone.
  */
 export class MemoryStreams {
   private readonly streams = new Map<string, Stream>();
 
   /** Appends `message` to its topic's stream; returns its position, or the earlier one for a repeated idempotency key. */
-  append(message: BrokerMessage, options: AppendOptions, now = performance.now()): Appended & { readonly message: BrokerMessage } {
+  append(message: BrokerMessage, options: BrokerAppendOptions, now = performance.now()): Appended & { readonly message: BrokerMessage } {
     const { size, ttl } = options.history;
     let stream = this.live(message.topic, now);
     if (stream === undefined) {
@@ -231,12 +231,8 @@ export class MemoryStreams {
 export class InProcessBus {
   /** topic -> the brokers whose hubs have members in it. */
   private readonly routes = new Map<string, Set<InProcessBroker>>();
-  /** The topics' streams (append, history), shared by the hubs on this bus. */
-  readonly streams: MemoryStreams;
-
-  constructor(streams: MemoryStreams = new MemoryStreams()) {
-    this.streams = streams;
-  }
+  /** @internal The topics' streams (append, history), shared by the hubs on this bus. */
+  readonly streams = new MemoryStreams();
 
   /** A broker for one more hub on this bus. */
   broker(): InProcessBroker {
@@ -297,7 +293,7 @@ export class InProcessBroker implements Broker {
     if (!this.closed) this.bus.carry(message, this);
   }
 
-  append(message: BrokerMessage, options: AppendOptions): Promise<Appended> {
+  append(message: BrokerMessage, options: BrokerAppendOptions): Promise<Appended> {
     if (this.closed) return Promise.reject(new WebSocketError('WS_ERR_UNAVAILABLE', 'the broker is closed'));
     const appended = this.bus.streams.append(message, options);
     if (!appended.duplicate) this.bus.carry(appended.message, null);
