@@ -427,16 +427,33 @@ export class Hub<C extends HubConnection = HubConnection> {
   /** Delivers a broker's message like a local one; its losses go to the events. */
   private deliverRemote(message: BrokerMessage): void {
     if (this.isClosed) return;
-    const outgoing = new OutgoingMessage(message.payload, message.opcode === 0x1, this.compression);
+    const outgoing = this.outgoing(message);
+    if (outgoing === null) return;
     const except = message.except === undefined ? undefined : this.byId.get(message.except);
     this.deliver(message.topic, outgoing, except, message.key, message.position === undefined ? null : message);
+  }
+
+  /** A broker's message ready to frame: a stream message as `renderStream` makes it (null if it threw: reported). */
+  private outgoing(message: BrokerMessage): OutgoingMessage | null {
+    const render = this.options.renderStream;
+    if (render === undefined || message.position === undefined) {
+      return new OutgoingMessage(message.payload, message.opcode === 0x1, this.compression);
+    }
+    try {
+      const { payload, isText } = encodePayload(render(message));
+      return new OutgoingMessage(payload, isText, this.compression);
+    } catch (error) {
+      this.options.onError(error);
+      return null;
+    }
   }
 
   /** One stream message to one connection (recover()), under the topic's policy. */
   private offerOne(connection: C, topic: string, message: BrokerMessage): void {
     const queue = this.queues.get(connection);
     if (queue === undefined || !this.ids.has(connection)) return;
-    const outgoing = new OutgoingMessage(message.payload, message.opcode === 0x1, this.compression);
+    const outgoing = this.outgoing(message);
+    if (outgoing === null) return;
     const entry = this.registry.get(topic);
     const policy = entry?.options.policy ?? this.options.topic.policy;
     const frame = outgoing.frameFor(connection.deflateAgreement, entry?.options.noContextTakeover ?? false);

@@ -3,7 +3,8 @@
  */
 
 import { WebSocketError } from '../protocol/errors.js';
-import type { Broker, HistoryOptions } from './broker.js';
+import type { BinaryData } from '../node/send-arguments.js';
+import type { Broker, BrokerMessage, HistoryOptions } from './broker.js';
 import type { OverflowPolicy, TopicOptions } from './types.js';
 
 export interface HubOptions {
@@ -50,6 +51,14 @@ export interface HubOptions {
    */
   readonly history?: Partial<HistoryOptions>;
   /**
+   * Makes the bytes each subscriber gets from a stream message (append()), once per message and
+   * hub, when they depend on its position: e.g. a JSON envelope whose id is `<epoch>-<offset>`,
+   * which only the broker knows once it has appended the message. Stored and carried between hubs
+   * is what append() was given; recover() renders the missed messages the same way.
+   * @defaultValue the message as appended
+   */
+  readonly renderStream?: (message: BrokerMessage) => string | BinaryData;
+  /**
    * Carries publishes to other hubs.
    * @defaultValue an InProcessBroker of its own
    */
@@ -75,6 +84,7 @@ export interface ResolvedHubOptions {
   readonly topic: ResolvedTopicOptions;
   readonly sendPolicy: OverflowPolicy;
   readonly history: HistoryOptions;
+  readonly renderStream: ((message: BrokerMessage) => string | BinaryData) | undefined;
   readonly onError: (error: unknown) => void;
 }
 
@@ -87,6 +97,7 @@ export const HUB_DEFAULTS: ResolvedHubOptions = {
   topic: { policy: 'close', noContextTakeover: false },
   sendPolicy: 'close',
   history: { size: 100, ttl: 0 },
+  renderStream: undefined,
   onError: (error) => console.error(error),
 };
 
@@ -143,8 +154,14 @@ export function resolveHubOptions(options: HubOptions = {}): ResolvedHubOptions 
     topic: resolveTopicOptions('topic', options.topic, d.topic),
     sendPolicy: policy('sendPolicy', options.sendPolicy, d.sendPolicy),
     history: resolveHistory('history', options.history, d.history),
+    renderStream: optionalFunction('renderStream', options.renderStream),
     onError,
   };
+}
+
+function optionalFunction<T>(name: string, value: T | undefined): T | undefined {
+  if (value !== undefined && typeof value !== 'function') throw invalid(name, 'a function', value);
+  return value;
 }
 
 /** History options over `defaults`, checked. */

@@ -212,3 +212,42 @@ describe('hub events of the broker', () => {
     expect(local.receivedTexts()).toEqual(['still local', 'a', 'c']);
   });
 });
+
+describe('renderStream', () => {
+  it('makes each stream message once per hub from its position, live and recovered; publish() is untouched', async () => {
+    const rendered: number[] = [];
+    const hub = new Hub<FakeConnection>({
+      renderStream: (m) => {
+        rendered.push(m.position!.offset);
+        return `{"id":"${m.position!.epoch}-${m.position!.offset}"${Buffer.from(m.payload).toString()}`;
+      },
+    });
+    const a = member(hub, 'room');
+    const b = member(hub, 'room');
+    const first = await hub.append('room', ',"text":"hi"}');
+    const epoch = first.position.epoch;
+    hub.publish('room', 'plain');
+    expect(a.receivedTexts()).toEqual([`{"id":"${epoch}-1","text":"hi"}`, 'plain']);
+    expect(b.receivedTexts()).toEqual(a.receivedTexts());
+    expect(rendered).toEqual([1]);
+    const late = member(hub);
+    await hub.recover(late, 'room', { epoch, offset: 0 });
+    expect(late.receivedTexts()).toEqual([`{"id":"${epoch}-1","text":"hi"}`]);
+  });
+
+  it('a renderStream that throws is reported to onError and that message skipped', async () => {
+    const errors: unknown[] = [];
+    const hub = new Hub<FakeConnection>({
+      onError: (error) => errors.push(error),
+      renderStream: (m) => {
+        if (m.position!.offset === 1) throw new Error('bad message');
+        return Buffer.from(m.payload).toString();
+      },
+    });
+    const a = member(hub, 'room');
+    await hub.append('room', 'one');
+    await hub.append('room', 'two');
+    expect(a.receivedTexts()).toEqual(['two']);
+    expect(errors).toEqual([new Error('bad message')]);
+  });
+});
