@@ -23,15 +23,19 @@ import { randomUUID } from 'node:crypto';
 import { WebSocketError } from '../protocol/errors.js';
 import type { BinaryData } from '../node/send-arguments.js';
 import { noop } from '../node/util.js';
-import { InProcessBroker, type Broker, type BrokerMessage } from './broker.js';
+import { InProcessBroker, type Appended, type Broker, type BrokerMessage, type BrokerState, type HistoryPage, type StreamPosition } from './broker.js';
 import { encodePayload, OutgoingMessage, type CompressionSettings } from './encoder.js';
 import { HubEventTarget, type Listener } from './events.js';
-import { resolveHubOptions, type HubOptions, type ResolvedHubOptions } from './options.js';
+import { resolveHistory, resolveHubOptions, type HubOptions, type ResolvedHubOptions } from './options.js';
+import { StreamOrder } from './stream-order.js';
 import { SubscriberQueue, type Dropped, type QueueOwner } from './subscriber-queue.js';
 import { TopicRegistry } from './topics.js';
 import type {
+  AppendOptions,
   DropReason,
   HubConnection,
+  RecoverOptions,
+  RecoveryResult,
   HubEvents,
   PublishOptions,
   PublishResult,
@@ -64,6 +68,12 @@ export class Hub<C extends HubConnection = HubConnection> {
   private readonly knownIds = new WeakMap<C, string>();
   private readonly watched = new WeakSet<C>();
   private readonly owner: QueueOwner<C>;
+  /** Stream messages in offset order per topic, gaps filled from the history (issue 16). */
+  private readonly order: StreamOrder;
+  /** Topics with local members -> their broker subscription, settled once the broker routes them here. */
+  private readonly subscriptions = new Map<string, Promise<void>>();
+  /** Connections catching up on a topic (recover()): its live stream messages wait here for them. */
+  private readonly recovering = new Map<C, Map<string, BrokerMessage[]>>();
   private isClosed = false;
 
   constructor(options?: HubOptions) {
@@ -73,8 +83,21 @@ export class Hub<C extends HubConnection = HubConnection> {
     this.events = new HubEventTarget(this.options.onError);
     this.broker = options?.broker ?? new InProcessBroker();
     this.registry = new TopicRegistry<C>(this.options.topic, {
-      first: (topic) => this.broker.subscribe(topic),
-      last: (topic) => this.broker.unsubscribe(topic),
+      first: (topic) => {
+        this.subscriptions.set(topic, this.broker.subscribe(topic).then(noop, noop));
+      },
+      last: (topic) => {
+        this.subscriptions.delete(topic);
+        this.broker.unsubscribe(topic).then(noop, noop);
+        this.order.forget(topic);
+      },
+    });
+    this.order = new StreamOrder({
+      deliver: (message) => this.deliverRemote(message),
+      history: (topic, since, limit) => this.broker.history(topic, since, limit),
+      lost: (topic, from, to, error) => {
+        if (this.events.has('lost')) this.events.emit('lost', { topic, from, to, error });
+      },
     });
     this.owner = {
       maxQueuedBytes: this.options.maxQueuedBytes,
@@ -82,7 +105,17 @@ export class Hub<C extends HubConnection = HubConnection> {
       dropped: (connection, message, reason) => this.dropped(connection, message, reason),
       evicted: (connection, topic, queuedBytes) => this.evicted(connection, topic, queuedBytes),
     };
-    this.broker.start((message) => this.receive(message));
+    this.broker.start({
+      deliver: (message) => this.receive(message),
+      stateChanged: (state) => {
+        if (this.events.has('broker')) this.events.emit('broker', { state });
+      },
+      unpublished: (message, error) => {
+        if (this.events.has('unpublished')) {
+          this.events.emit('unpublished', { topic: message.topic, payload: message.payload, isText: message.opcode === 0x1, error });
+        }
+      },
+    });
   }
 
   // --- connections ---------------------------------------------------------------------------
@@ -216,6 +249,97 @@ export class Hub<C extends HubConnection = HubConnection> {
     return result;
   }
 
+  /**
+   * Appends a message to the topic's stream (see Broker): the broker gives it the topic's next
+   * offset and keeps it in the topic's history, then every hub with members in the topic delivers
+   * it, in offset order, this one included (a message that arrives before an earlier one waits for
+   * it, and a gap is filled from the history). Resolves with its position once it is kept; rejects
+   * with WS_ERR_UNAVAILABLE when the broker cannot take it (nothing was delivered then).
+   */
+  append(topic: string, data: string | BinaryData, options?: AppendOptions<C>): Promise<Appended> {
+    try {
+      this.checkOpen();
+      checkTopic(topic);
+      const key = options?.key;
+      checkKey(key);
+      const idempotencyKey = options?.idempotencyKey;
+      if (idempotencyKey !== undefined && typeof idempotencyKey !== 'string') throw invalid('an idempotency key must be a string');
+      const history = resolveHistory('history', options?.history, this.options.history);
+      const { payload, isText } = encodePayload(data);
+      const except = options?.except === undefined ? undefined : this.ids.get(options.except);
+      const message: BrokerMessage = { topic, payload, opcode: isText ? 0x1 : 0x2, key, except };
+      return this.broker.append(message, { history, idempotencyKey });
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  /** The topic's stream after `since` (its whole history when undefined), at most `limit` messages. */
+  history(topic: string, since?: StreamPosition, limit: number = this.options.history.size): Promise<HistoryPage> {
+    try {
+      this.checkOpen();
+      checkTopic(topic);
+      checkPosition(since);
+      return this.broker.history(topic, since, limit);
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  /**
+   * Subscribes a connection to a topic and sends it the stream's messages after `since` (what it
+   * missed while away), then `notice`, then the live messages, in order and none twice: live
+   * stream messages wait for it meanwhile. Resolves with whether everything after `since` could be
+   * sent; a broker that fails makes it `recovered: false` (never a rejection), after which the
+   * connection gets live messages as usual.
+   */
+  async recover(connection: C, topic: string, since: StreamPosition, options?: RecoverOptions): Promise<RecoveryResult> {
+    this.checkOpen();
+    checkTopic(topic);
+    checkPosition(since);
+    this.checkMember(connection);
+    let waiting = this.recovering.get(connection);
+    if (waiting === undefined) this.recovering.set(connection, (waiting = new Map()));
+    const held: BrokerMessage[] = [];
+    waiting.set(topic, held);
+    this.registry.join(connection, topic);
+    let result: RecoveryResult;
+    let sentUpTo = since;
+    try {
+      const limit = options?.limit ?? this.options.history.size;
+      // The history is read once this hub receives the topic's live messages: nothing appended
+      // in between can fall through.
+      await this.subscriptions.get(topic);
+      const page = await this.broker.history(topic, since, limit);
+      for (const message of page.messages) {
+        this.offerOne(connection, topic, message);
+        sentUpTo = message.position ?? sentUpTo;
+      }
+      result = { recovered: page.complete, missed: page.messages.length, position: page.position };
+    } catch {
+      result = { recovered: false, missed: 0, position: sentUpTo };
+    }
+    try {
+      const notice = options?.notice?.(result);
+      if (notice !== undefined && this.ids.has(connection)) this.send(connection, notice);
+    } finally {
+      // The live messages that came meanwhile, but those the history already gave.
+      waiting.delete(topic);
+      if (waiting.size === 0) this.recovering.delete(connection);
+      for (const message of held) {
+        const position = message.position!;
+        if (position.epoch === sentUpTo.epoch && position.offset <= sentUpTo.offset) continue;
+        this.offerOne(connection, topic, message);
+      }
+    }
+    return result;
+  }
+
+  /** The broker's state: 'down' while it cannot carry messages to other hubs. */
+  get brokerState(): BrokerState {
+    return this.broker.state;
+  }
+
   /** Sends to one connection, in order with everything the hub sends it, under the hub's sendPolicy. */
   send(connection: C, data: string | BinaryData, options?: HubSendOptions): HubSendResult {
     this.checkOpen();
@@ -239,7 +363,7 @@ export class Hub<C extends HubConnection = HubConnection> {
    * reason). 'evict': a policy closed a connection with 1008 "too slow". Returns the remover.
    */
   on<K extends keyof HubEvents<C>>(type: K, listener: Listener<HubEvents<C>[K]>): () => void {
-    if (type !== 'drop' && type !== 'evict') throw invalid(`unknown hub event ${String(type)}`);
+    if (!HUB_EVENTS.has(type)) throw invalid(`unknown hub event ${String(type)}`);
     if (typeof listener !== 'function') throw invalid('a hub event listener must be a function');
     return this.events.on(type, listener);
   }
@@ -254,13 +378,20 @@ export class Hub<C extends HubConnection = HubConnection> {
 
   // --- internals -----------------------------------------------------------------------------
 
-  private deliver(topic: string, message: OutgoingMessage, except: C | undefined, key: string | undefined): PublishResult {
+  private deliver(
+    topic: string,
+    message: OutgoingMessage,
+    except: C | undefined,
+    key: string | undefined,
+    stream: BrokerMessage | null = null,
+  ): PublishResult {
     const entry = this.registry.get(topic);
     if (entry === undefined) return NOBODY;
     entry.published++;
     const members = entry.members;
     if (members.size === 0) return NOBODY;
     const { policy, noContextTakeover } = entry.options;
+    const recovering = stream === null || this.recovering.size === 0 ? null : this.recovering;
     let recipients = 0;
     let queued = 0;
     let dropped = 0;
@@ -269,6 +400,12 @@ export class Hub<C extends HubConnection = HubConnection> {
     this.events.holding(() => {
       for (const member of members) {
         if (member === except) continue;
+        // A member catching up on this topic gets the stream's live messages after what it missed.
+        const held = recovering?.get(member)?.get(topic);
+        if (held !== undefined) {
+          held.push(stream!);
+          continue;
+        }
         recipients++;
         const frame = message.frameFor(member.deflateAgreement, noContextTakeover);
         const outcome = this.queues.get(member)!.offer(frame, message, topic, key, policy);
@@ -280,11 +417,47 @@ export class Hub<C extends HubConnection = HubConnection> {
     return { recipients, queued, dropped, closed };
   }
 
-  /** A message another hub published: delivered like a local one; its losses go to the events. */
+  /** A message from the broker: another hub's publish, or a stream message (put in order first). */
   private receive(message: BrokerMessage): void {
     if (this.isClosed) return;
-    const outgoing = new OutgoingMessage(message.payload, message.opcode === 0x1, this.compression);
-    this.deliver(message.topic, outgoing, undefined, message.key);
+    if (message.position !== undefined) this.order.receive(message);
+    else this.deliverRemote(message);
+  }
+
+  /** Delivers a broker's message like a local one; its losses go to the events. */
+  private deliverRemote(message: BrokerMessage): void {
+    if (this.isClosed) return;
+    const outgoing = this.outgoing(message);
+    if (outgoing === null) return;
+    const except = message.except === undefined ? undefined : this.byId.get(message.except);
+    this.deliver(message.topic, outgoing, except, message.key, message.position === undefined ? null : message);
+  }
+
+  /** A broker's message ready to frame: a stream message as `renderStream` makes it (null if it threw: reported). */
+  private outgoing(message: BrokerMessage): OutgoingMessage | null {
+    const render = this.options.renderStream;
+    if (render === undefined || message.position === undefined) {
+      return new OutgoingMessage(message.payload, message.opcode === 0x1, this.compression);
+    }
+    try {
+      const { payload, isText } = encodePayload(render(message));
+      return new OutgoingMessage(payload, isText, this.compression);
+    } catch (error) {
+      this.options.onError(error);
+      return null;
+    }
+  }
+
+  /** One stream message to one connection (recover()), under the topic's policy. */
+  private offerOne(connection: C, topic: string, message: BrokerMessage): void {
+    const queue = this.queues.get(connection);
+    if (queue === undefined || !this.ids.has(connection)) return;
+    const outgoing = this.outgoing(message);
+    if (outgoing === null) return;
+    const entry = this.registry.get(topic);
+    const policy = entry?.options.policy ?? this.options.topic.policy;
+    const frame = outgoing.frameFor(connection.deflateAgreement, entry?.options.noContextTakeover ?? false);
+    this.events.holding(() => queue.offer(frame, outgoing, topic, message.key, policy));
   }
 
   private dropped(connection: C, { topic, key, bytes, message }: Dropped, reason: DropReason): void {
@@ -321,6 +494,7 @@ export class Hub<C extends HubConnection = HubConnection> {
   private detach(connection: C): void {
     const id = this.ids.get(connection);
     if (id === undefined) return;
+    this.recovering.delete(connection);
     this.ids.delete(connection);
     this.byId.delete(id);
     this.registry.leaveAll(connection);
@@ -347,6 +521,16 @@ function checkConnection(connection: HubConnection): void {
     !(c.closed instanceof Promise)
   ) {
     throw invalid('add: not a connection (it needs send, sendPrepared, drain, close and closed)');
+  }
+}
+
+const HUB_EVENTS: ReadonlySet<PropertyKey> = new Set(['drop', 'evict', 'broker', 'unpublished', 'lost']);
+
+function checkPosition(position: unknown): void {
+  if (position === undefined) return;
+  const p = position as Partial<StreamPosition> | null;
+  if (typeof p !== 'object' || p === null || typeof p.epoch !== 'string' || !Number.isInteger(p.offset) || p.offset! < 0) {
+    throw invalid('a stream position must be { epoch: string, offset: a non-negative integer }');
   }
 }
 

@@ -4,11 +4,29 @@
  * (CloseResult, ReadyState, DeflateAgreement, BinaryData, PreparedFrame) is exported by `rfc6455`.
  */
 export { Hub } from './hub.js';
-export { InProcessBroker, InProcessBus, type Broker, type BrokerMessage } from './broker.js';
+export {
+  InProcessBroker,
+  InProcessBus,
+  type Appended,
+  type Broker,
+  type BrokerAppendOptions,
+  type BrokerMessage,
+  type BrokerNode,
+  type BrokerState,
+  type HistoryOptions,
+  type HistoryPage,
+  type StreamPosition,
+} from './broker.js';
 export { type HubOptions } from './options.js';
 export { type Listener } from './events.js';
 export {
+  type AppendOptions,
   type DropReason,
+  type HubBrokerEvent,
+  type HubLostEvent,
+  type HubUnpublishedEvent,
+  type RecoverOptions,
+  type RecoveryResult,
   type HubConnection,
   type HubDropEvent,
   type HubEvents,

@@ -3,7 +3,8 @@
  */
 
 import { WebSocketError } from '../protocol/errors.js';
-import type { Broker } from './broker.js';
+import type { BinaryData } from '../node/send-arguments.js';
+import type { Broker, BrokerMessage, HistoryOptions } from './broker.js';
 import type { OverflowPolicy, TopicOptions } from './types.js';
 
 export interface HubOptions {
@@ -44,6 +45,20 @@ export interface HubOptions {
    */
   readonly sendPolicy?: OverflowPolicy;
   /**
+   * How much of each topic's stream append() keeps: the most messages, and milliseconds after the
+   * last append after which it is forgotten (0: never). Per call: AppendOptions.history.
+   * @defaultValue `{ size: 100, ttl: 0 }`
+   */
+  readonly history?: Partial<HistoryOptions>;
+  /**
+   * Makes the bytes each subscriber gets from a stream message (append()), once per message and
+   * hub, when they depend on its position: e.g. a JSON envelope whose id is `<epoch>-<offset>`,
+   * which only the broker knows once it has appended the message. Stored and carried between hubs
+   * is what append() was given; recover() renders the missed messages the same way.
+   * @defaultValue the message as appended
+   */
+  readonly renderStream?: (message: BrokerMessage) => string | BinaryData;
+  /**
    * Carries publishes to other hubs.
    * @defaultValue an InProcessBroker of its own
    */
@@ -68,6 +83,8 @@ export interface ResolvedHubOptions {
   readonly deflateMemLevel: number;
   readonly topic: ResolvedTopicOptions;
   readonly sendPolicy: OverflowPolicy;
+  readonly history: HistoryOptions;
+  readonly renderStream: ((message: BrokerMessage) => string | BinaryData) | undefined;
   readonly onError: (error: unknown) => void;
 }
 
@@ -79,6 +96,8 @@ export const HUB_DEFAULTS: ResolvedHubOptions = {
   deflateMemLevel: 8,
   topic: { policy: 'close', noContextTakeover: false },
   sendPolicy: 'close',
+  history: { size: 100, ttl: 0 },
+  renderStream: undefined,
   onError: (error) => console.error(error),
 };
 
@@ -134,6 +153,23 @@ export function resolveHubOptions(options: HubOptions = {}): ResolvedHubOptions 
     deflateMemLevel: integer('deflateMemLevel', options.deflateMemLevel, d.deflateMemLevel, 1, 9),
     topic: resolveTopicOptions('topic', options.topic, d.topic),
     sendPolicy: policy('sendPolicy', options.sendPolicy, d.sendPolicy),
+    history: resolveHistory('history', options.history, d.history),
+    renderStream: optionalFunction('renderStream', options.renderStream),
     onError,
+  };
+}
+
+function optionalFunction<T>(name: string, value: T | undefined): T | undefined {
+  if (value !== undefined && typeof value !== 'function') throw invalid(name, 'a function', value);
+  return value;
+}
+
+/** History options over `defaults`, checked. */
+export function resolveHistory(name: string, value: Partial<HistoryOptions> | undefined, defaults: HistoryOptions): HistoryOptions {
+  if (value === undefined) return defaults;
+  if (typeof value !== 'object' || value === null) throw invalid(name, 'an object', value);
+  return {
+    size: integer(`${name}.size`, value.size, defaults.size, 0, 1_000_000),
+    ttl: integer(`${name}.ttl`, value.ttl, defaults.ttl, 0, 2 ** 31 - 1),
   };
 }

@@ -8,6 +8,8 @@
 import type { CloseResult, ReadyState } from '../protocol/connection.js';
 import type { DeflateAgreement } from '../protocol/permessage-deflate.js';
 import type { PreparedFrame } from '../protocol/prepared.js';
+import type { BinaryData } from '../node/send-arguments.js';
+import type { BrokerState, HistoryOptions, StreamPosition } from './broker.js';
 
 /** What the hub needs from a connection. */
 export interface HubConnection {
@@ -82,6 +84,56 @@ export interface PublishOptions<C> {
   readonly key?: string | undefined;
 }
 
+/** Options of one Hub.append(). */
+export interface AppendOptions<C> extends PublishOptions<C> {
+  /** How much of the topic's stream is kept. Default: the hub's `history` option. */
+  readonly history?: Partial<HistoryOptions> | undefined;
+  /**
+   * A second append to the topic with the same key, while the first is still kept, appends
+   * nothing and resolves with the first one's position (`duplicate: true`).
+   */
+  readonly idempotencyKey?: string | undefined;
+}
+
+/** What Hub.recover() did for a connection. */
+export interface RecoveryResult {
+  /** Every message after `since` was sent to the connection (false: some are gone; it should reload). */
+  readonly recovered: boolean;
+  /** How many messages were sent from the history. */
+  readonly missed: number;
+  /** The stream's position once they were sent. */
+  readonly position: StreamPosition;
+}
+
+export interface RecoverOptions {
+  /** The most messages sent from the history; more than that is not recovered. Default: the hub's `history.size`. */
+  readonly limit?: number | undefined;
+  /** A message sent to the connection right after the recovered ones, before any live one (e.g. "you are up to date"). */
+  readonly notice?: ((result: RecoveryResult) => string | BinaryData | undefined) | undefined;
+}
+
+/** A broker state change. */
+export interface HubBrokerEvent {
+  readonly state: BrokerState;
+}
+
+/** A publish() the broker could not carry to other hubs (local subscribers got it). */
+export interface HubUnpublishedEvent {
+  readonly topic: string;
+  readonly payload: Uint8Array;
+  readonly isText: boolean;
+  readonly error: Error;
+}
+
+/** Stream messages this hub's subscribers will never get: the history no longer had them, or the broker failed. */
+export interface HubLostEvent {
+  readonly topic: string;
+  /** The first and last offset lost, in the topic's current epoch. */
+  readonly from: number;
+  readonly to: number;
+  readonly error: Error | null;
+}
+
 /** Options of one Hub.send(). */
 export interface HubSendOptions {
   /** The conflation key, when the hub's sendPolicy is 'conflate'. */
@@ -130,6 +182,9 @@ export interface HubEvictEvent<C> {
 export interface HubEvents<C> {
   drop: HubDropEvent<C>;
   evict: HubEvictEvent<C>;
+  broker: HubBrokerEvent;
+  unpublished: HubUnpublishedEvent;
+  lost: HubLostEvent;
 }
 
 /** Counters of one topic, kept as long as the topic has subscribers or options. */

@@ -85,13 +85,17 @@ export type ConnectErrorCode =
  */
 export type ReconnectErrorCode = 'WS_ERR_DROPPED' | 'WS_ERR_GAVE_UP';
 
+/** Stable codes of the hub: its broker cannot carry a message or read a stream now. */
+export type HubErrorCode = 'WS_ERR_UNAVAILABLE';
+
 export type WebSocketErrorCode =
   | ProtocolErrorCode
   | HandshakeErrorCode
   | UsageErrorCode
   | TerminationCode
   | ConnectErrorCode
-  | ReconnectErrorCode;
+  | ReconnectErrorCode
+  | HubErrorCode;
 
 export class WebSocketError extends Error {
   readonly code: WebSocketErrorCode;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { InProcessBroker, InProcessBus, type Broker, type BrokerMessage } from '../../src/hub/broker.js';
+import { InProcessBroker, InProcessBus, type Appended, type Broker, type BrokerMessage, type BrokerNode, type HistoryPage } from '../../src/hub/broker.js';
 import { Hub } from '../../src/hub/hub.js';
 import type { HubDropEvent } from '../../src/hub/types.js';
 import { FakeConnection, settle } from './fake-connection.js';
@@ -8,19 +8,31 @@ import { FakeConnection, settle } from './fake-connection.js';
 class RecordingBroker implements Broker {
   readonly calls: string[] = [];
   readonly published: BrokerMessage[] = [];
-  deliver: ((message: BrokerMessage) => void) | undefined;
-  start(deliver: (message: BrokerMessage) => void): void {
+  readonly state = 'up' as const;
+  node: BrokerNode | undefined;
+  deliver(message: BrokerMessage): void {
+    this.node!.deliver(message);
+  }
+  start(node: BrokerNode): void {
     this.calls.push('start');
-    this.deliver = deliver;
+    this.node = node;
   }
   publish(message: BrokerMessage): void {
     this.published.push(message);
   }
-  subscribe(topic: string): void {
-    this.calls.push(`subscribe ${topic}`);
+  append(): Promise<Appended> {
+    return Promise.reject(new Error('not used here'));
   }
-  unsubscribe(topic: string): void {
+  history(): Promise<HistoryPage> {
+    return Promise.reject(new Error('not used here'));
+  }
+  subscribe(topic: string): Promise<void> {
+    this.calls.push(`subscribe ${topic}`);
+    return Promise.resolve();
+  }
+  unsubscribe(topic: string): Promise<void> {
     this.calls.push(`unsubscribe ${topic}`);
+    return Promise.resolve();
   }
   close(): Promise<void> {
     this.calls.push('close');
