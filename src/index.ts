@@ -47,6 +47,7 @@ export {
   WebSocketError,
   type ConnectErrorCode,
   type HandshakeErrorCode,
+  type HubErrorCode,
   type ProtocolErrorCode,
   type ReconnectErrorCode,
   type TerminationCode,
