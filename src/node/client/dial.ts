@@ -39,7 +39,8 @@ export class Attempt {
   private readonly proxy: ProxyTarget | null;
   private readonly started = performance.now();
   private phase: ConnectPhase | undefined;
-  private phaseStarted = 0;
+  // When the running phase started; -1 when none runs (0 is a time a clock can read).
+  private phaseStarted = -1;
   private socket: Duplex | null = null;
   private cancelled: ConnectError | null = null;
   /** The reject of the step in progress, which a cancellation calls. */
@@ -329,9 +330,9 @@ export class Attempt {
 
   private closePhase(): void {
     const now = performance.now();
-    if (this.phase !== undefined && this.phaseStarted !== 0) {
+    if (this.phase !== undefined && this.phaseStarted !== -1) {
       this.timings[this.phase] = (this.timings[this.phase] ?? 0) + (now - this.phaseStarted);
-      this.phaseStarted = 0;
+      this.phaseStarted = -1;
     }
     this.timings.total = now - this.started;
   }
