@@ -50,7 +50,12 @@ export interface TargetDef {
 }
 
 /** What the report calls each server kind; also the kinds `--servers` accepts. */
-export const SERVER_LABEL: Record<ServerKind, string> = { ours: 'ours', ws: 'ws + bufferutil', raw: 'raw TCP echo' };
+export const SERVER_LABEL: Record<ServerKind, string> = {
+  ours: 'ours',
+  ws: 'ws + bufferutil',
+  raw: 'raw TCP echo',
+  socketio: 'Socket.IO',
+};
 
 // --- Processes ---------------------------------------------------------------------------------
 
