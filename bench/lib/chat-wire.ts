@@ -269,10 +269,13 @@ export class ChatUser implements TextFrameSink {
     }
   };
 
-  /** Starts the protocol after the 101: Socket.IO waits for the open packet; the chat has joined by its query. */
+  /**
+   * Starts the protocol after the 101. Socket.IO: the open packet (state 0), the namespace's
+   * connect (1), the join's acknowledgment (2). The chat: its user_list (3), the room being the
+   * query's. Joined: 10.
+   */
   start(): void {
-    if (this.protocol === 'socketio') this.state = 0;
-    else this.state = 10;
+    this.state = this.protocol === 'socketio' ? 0 : 3;
   }
 
   /** Writes one chat message stamped with `nowUs` (an integer); one small buffer per message. */
