@@ -27,6 +27,8 @@ export const METRIC_KEYS = [
   'irqCpu',
   'stealCpu',
   'writesPerSec',
+  'ratePerUser',
+  'generatorUsPerDelivery',
 ] as const;
 
 export type MetricKey = (typeof METRIC_KEYS)[number];
@@ -37,9 +39,11 @@ export interface MetricDef {
   readonly label: string;
 }
 
-/** The kinds our figures are divided by, in the report's column order. */
-export const PEERS = ['ws', 'raw'] as const;
-export type Peer = (typeof PEERS)[number];
+/** A kind our figures can be divided by. */
+export type Peer = Exclude<ServerKind, 'ours'>;
+
+/** The kinds ours is divided by in a case that declares no `peers`, in the report's column order. */
+export const PEERS: readonly Peer[] = ['ws', 'raw'];
 
 export interface TargetDef {
   readonly metric: MetricKey;
@@ -50,7 +54,12 @@ export interface TargetDef {
 }
 
 /** What the report calls each server kind; also the kinds `--servers` accepts. */
-export const SERVER_LABEL: Record<ServerKind, string> = { ours: 'ours', ws: 'ws + bufferutil', raw: 'raw TCP echo' };
+export const SERVER_LABEL: Record<ServerKind, string> = {
+  ours: 'ours',
+  ws: 'ws + bufferutil',
+  raw: 'raw TCP echo',
+  socketio: 'Socket.IO',
+};
 
 // --- Processes ---------------------------------------------------------------------------------
 
@@ -67,8 +76,11 @@ export interface Processes {
   readonly server: Script;
   /** bench/load.ts, or a client library in its place. */
   readonly generator: Script;
-  /** 'raw': the generator skips the handshake (the raw ceilings speak no WebSocket). */
-  readonly protocol: 'ws' | 'raw';
+  /**
+   * 'raw': the generator skips the handshake (the raw ceilings speak no WebSocket). 'socketio':
+   * the chat generator speaks Socket.IO (Engine.IO's websocket transport); 'ws' the chat's own.
+   */
+  readonly protocol: 'ws' | 'raw' | 'socketio';
 }
 
 const LOAD_GENERATOR: Script = { name: 'load generator', path: 'bench/load.ts', args: [] };
@@ -101,6 +113,16 @@ function clientsAgainstOurServer(kind: ServerKind): Processes {
   };
 }
 
+/** The chat cases: bench/servers/chat-ours.ts (the chat of issue 15) and chat-socketio.ts (its peer). */
+function chatServers(kind: ServerKind): Processes {
+  if (kind !== 'ours' && kind !== 'socketio') throw new Error(`no chat server of kind ${kind}`);
+  return {
+    server: { name: `server ${kind} (chat)`, path: `bench/servers/chat-${kind === 'ours' ? 'ours' : 'socketio'}.ts`, args: [] },
+    generator: LOAD_GENERATOR,
+    protocol: kind === 'ours' ? 'ws' : 'socketio',
+  };
+}
+
 // --- Cases -------------------------------------------------------------------------------------
 
 export interface Scale {
@@ -130,6 +152,11 @@ interface CaseOf<M extends Mode> {
   /** The kinds compared, in the order each round runs them. */
   readonly servers: readonly ServerKind[];
   /**
+   * The kinds ours is divided by, in the report's column order (PEERS when absent): the table of
+   * the case has a column for each, and for ours/each.
+   */
+  readonly peers?: readonly Peer[];
+  /**
    * The servers a smoke run starts, when fewer than `servers`: a case whose servers and generator
    * mode another case already smoke-tests at the same small scale needs only its own wiring checked.
    */
@@ -144,14 +171,44 @@ interface CaseOf<M extends Mode> {
   /** Shown in the main table, the first one checked by the smoke test. */
   readonly metrics: readonly MetricDef[];
   readonly targets: readonly TargetDef[];
+  /**
+   * Ratios of a round that are not ours's figure over the peer's, by key: computed from the two
+   * runs' results (the chat's rate search compares p99 at equal rates). Others stay ours/peer.
+   */
+  readonly pairedRatios?: (ours: ResultOf<M>, peer: ResultOf<M>) => Metrics;
+  /** Lines printed under the case's table, saying what its figures are where the table cannot. */
+  readonly notes?: readonly string[];
 }
 
 /** A case of any generator mode: its spec and its figures agree on the mode. */
 export type CaseDef = { [M in Mode]: CaseOf<M> }[Mode];
 
+/** The kinds a case divides ours by. */
+export function peersOf(def: CaseDef): readonly Peer[] {
+  return def.peers ?? PEERS;
+}
+
 /** The connections a spec holds open at once in each process (for the file limit and the set-up time); 0 when few. */
 export function heldConnections(spec: SpecBody): number {
-  return spec.mode === 'idle' ? spec.connections : spec.mode === 'fanout' ? spec.subscribers + 1 : 0;
+  switch (spec.mode) {
+    case 'idle':
+      return spec.connections;
+    case 'fanout':
+      return spec.subscribers + 1;
+    case 'chat':
+      return spec.users;
+    default:
+      return 0;
+  }
+}
+
+/** The longest a run of `spec` may take before the harness gives up on it, ms. */
+export function runTimeoutMs(spec: SpecBody, scale: Scale): number {
+  const window = scale.warmupMs + scale.durationMs;
+  // Opening thousands of connections takes a while on a busy machine (idle, fan-out, chat); each
+  // chat step is a window of its own.
+  if (spec.mode === 'chat') return 240_000 + spec.rates.length * (window + 5000);
+  return heldConnections(spec) > 0 ? 180_000 + window : window + 60_000;
 }
 
 const MSGS: MetricDef = { key: 'messagesPerSec', label: 'msg/s' };
@@ -236,6 +293,112 @@ function fanoutCase(
     targets: [{ metric: 'messagesPerSec', against: 'ws', op: '>=', ratio: 3, text: '≥ 3× ws' }, P99_NO_WORSE],
   };
 }
+
+// --- Chat (issue 15): the chat against Socket.IO ---------------------------------------------------
+
+/** The rate search's bound: the highest rate whose p99 stays under it is the server's. */
+const CHAT_P99_BOUND_MS = 100;
+
+/**
+ * Rates per user for the search: `from` to `to`, `perDoubling` steps per doubling, on a grid
+ * anchored at 1 msg/s, so that every server runs the same rates and p99s compare at equal rates.
+ */
+export function rateLadder(from: number, to: number, perDoubling: number): number[] {
+  const rates: number[] = [];
+  for (let k = Math.ceil(Math.log2(from) * perDoubling); 2 ** (k / perDoubling) <= to * (1 + 1e-9); k++) {
+    rates.push(Math.round(2 ** (k / perDoubling) * 1000) / 1000);
+  }
+  return rates;
+}
+
+function chat(scale: Scale, rates: readonly number[], smokeRates: readonly number[], bound: number | null): SpecOf<'chat'> {
+  return {
+    mode: 'chat',
+    users: scale.smoke ? 100 : 1000,
+    rooms: scale.smoke ? 4 : 10,
+    rates: scale.smoke ? smokeRates : rates,
+    // A smoke run checks the wiring on a machine busy with other tests: a looser bound.
+    p99BoundMs: bound === null ? null : scale.smoke ? 10 * bound : bound,
+    contentSize: 64,
+    parallel: 100,
+    warmupCycles: scale.smoke ? 10 : 50,
+    warmupMs: scale.warmupMs,
+    durationMs: scale.durationMs,
+  };
+}
+
+/** Deliveries/s (to members other than the sender), p50/p99 of the reported step, and the server's growth per user. */
+function chatFigures(result: ResultOf<'chat'>, server: ServerSamples): Metrics {
+  const { baseline: before, loaded: after, connections: n } = server;
+  if (before === null || after === null) throw new Error('the chat case did not measure the server');
+  return {
+    messagesPerSec: result.deliveriesPerSec,
+    ratePerUser: result.rate,
+    p50Us: result.p50Us,
+    p99Us: result.p99Us,
+    heapPerConnKiB: (after.heapUsed - before.heapUsed) / n / KiB,
+    rssPerConnKiB: (after.rss - before.rss) / n / KiB,
+    externalPerConnKiB: (after.external - before.external) / n / KiB,
+    generatorUsPerDelivery: result.generatorUsPerDelivery,
+  };
+}
+
+/**
+ * Issue 15: ours's p99 no worse than the peer's at any rate the peer sustains: the worst ratio
+ * over those rates. A rate ours did not reach (its search stopped below it) compares ours's last
+ * step, past its bound, with the peer's p99 there.
+ */
+function p99AtEqualRates(ours: ResultOf<'chat'>, peer: ResultOf<'chat'>): Metrics {
+  let worst = NaN;
+  for (const step of peer.steps) {
+    if (!step.sustained) continue;
+    const mine = ours.steps.find((s) => Math.abs(s.rate - step.rate) < 1e-9) ?? ours.steps[ours.steps.length - 1];
+    if (mine === undefined || !(step.p99Us > 0)) continue;
+    const ratio = mine.p99Us / step.p99Us;
+    if (!(ratio <= worst)) worst = ratio;
+  }
+  return Number.isNaN(worst) ? {} : { p99Us: worst };
+}
+
+const CHAT_MEMORY: readonly MetricDef[] = [
+  { key: 'heapPerConnKiB', label: 'heap KiB/user' },
+  { key: 'rssPerConnKiB', label: 'RSS KiB/user' },
+];
+const CHAT_MEMORY_TARGET: TargetDef = { metric: 'rssPerConnKiB', against: 'socketio', op: '<=', ratio: 0.5, text: '≤ 0.5× Socket.IO' };
+
+const CHAT_CASES: readonly CaseDef[] = [
+  {
+    id: 'chat-1k-1ps',
+    title: 'chat, 1,000 users in 10 rooms, 1 message/s each (99,000 deliveries/s offered)',
+    servers: ['ours', 'socketio'],
+    peers: ['socketio'],
+    processes: chatServers,
+    spec: (s) => chat(s, [1], [1], null),
+    figures: chatFigures,
+    metrics: [DELIVERIES, P50, P99, ...CHAT_MEMORY],
+    targets: [{ metric: 'p99Us', against: 'socketio', op: '<=', ratio: 1, text: '≤ Socket.IO' }, CHAT_MEMORY_TARGET],
+  },
+  {
+    id: 'chat-1k-max',
+    title: `chat, 1,000 users in 10 rooms, rate raised until p99 passes ${CHAT_P99_BOUND_MS} ms (at the last rate under it)`,
+    servers: ['ours', 'socketio'],
+    peers: ['socketio'],
+    processes: chatServers,
+    spec: (s) => chat(s, rateLadder(0.5, 8, 4), [1, 2], CHAT_P99_BOUND_MS),
+    figures: chatFigures,
+    pairedRatios: p99AtEqualRates,
+    metrics: [DELIVERIES, { key: 'ratePerUser', label: 'msg/s per user' }, P50, P99, ...CHAT_MEMORY],
+    targets: [
+      { metric: 'messagesPerSec', against: 'socketio', op: '>=', ratio: 3, text: '≥ 3× Socket.IO' },
+      { metric: 'p99Us', against: 'socketio', op: '<=', ratio: 1, text: '≤ Socket.IO at every rate it sustains' },
+      CHAT_MEMORY_TARGET,
+    ],
+    notes: [
+      `chat-1k-max: each server's figures are at its own highest rate whose p99 stayed under ${CHAT_P99_BOUND_MS} ms; ` +
+        "its p99 ratio is not the quotient of the two cells but ours's p99 over Socket.IO's at the same rate, the worst over every rate Socket.IO sustained.",
+    ],
+  },
+];
 
 export const CASES: readonly CaseDef[] = [
   {
@@ -375,4 +538,5 @@ export const CASES: readonly CaseDef[] = [
     metrics: [{ key: 'handshakesPerSec', label: 'connects/s' }],
     targets: [{ metric: 'handshakesPerSec', against: 'ws', op: '>=', ratio: 1.5, text: '≥ 1.5× ws' }],
   },
+  ...CHAT_CASES,
 ];

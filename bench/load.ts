@@ -12,6 +12,9 @@
  *              measures the server's memory before and after (the 'phase' messages).
  *   fanout     N idle subscribers and one publisher with K messages in flight; the server sends
  *              each message to every subscriber (lib/fanout.ts).
+ *   chat       N users in R rooms, each sending `rate` chat messages per second, in the chat's
+ *              protocol or Socket.IO's; one step per rate, a rate search with a p99 bound
+ *              (lib/chat.ts, lib/chat-wire.ts).
  *
  * Run by bench/run.ts (pinned to its own core, IPC: { type: 'run', spec }), or by hand:
  *   node --import tsx bench/load.ts '{"mode":"echo","host":"127.0.0.1","port":9001,"protocol":"ws",
@@ -31,6 +34,7 @@ import {
   type HandshakeKey,
 } from '../testkit/index.js';
 import { FrameParser, parseDeflateResponse, type DeflateAgreement, type ParserSink } from './lib/frames.js';
+import { runChat } from './lib/chat.js';
 import { runFanout } from './lib/fanout.js';
 import { Failure, emit, jsonLike, measureWindow, open, phase, pool, resumeFromParent, send, sleep } from './lib/generator.js';
 import { Histogram } from './lib/histogram.js';
@@ -349,6 +353,9 @@ async function runIdle(spec: IdleSpec): Promise<IdleResult> {
 // --- entry -------------------------------------------------------------------------------------
 
 function run(spec: LoadSpec): Promise<LoadResult> {
+  if (spec.protocol === 'socketio' && spec.mode !== 'chat') {
+    return Promise.reject(new Error(`the ${spec.mode} mode speaks no Socket.IO (the chat mode does)`));
+  }
   switch (spec.mode) {
     case 'echo':
       return runEcho(spec);
@@ -358,6 +365,8 @@ function run(spec: LoadSpec): Promise<LoadResult> {
       return runIdle(spec);
     case 'fanout':
       return runFanout(spec);
+    case 'chat':
+      return runChat(spec);
   }
 }
 

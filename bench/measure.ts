@@ -5,7 +5,7 @@
  * figures (the case's own, from its `figures`, plus the CPU ones every windowed run has).
  */
 
-import { heldConnections, type CaseDef, type Metrics, type Scale, type ServerSamples } from './cases.js';
+import { runTimeoutMs, type CaseDef, type Metrics, type Scale, type ServerSamples } from './cases.js';
 import { Child, type Pinning } from './child.js';
 import type {
   CpuSample,
@@ -85,8 +85,13 @@ export async function runOne(
     const body = def.spec(options.scale);
     const spec = { ...body, host: HOST, port: ready.port, protocol: processes.protocol } as LoadSpec;
 
-    const marks: Partial<Record<'start' | 'end', Promise<Extract<FromServer, { type: 'cpu' }>>>> = {};
-    const machineMarks: Partial<Record<'start' | 'end', MachineSample | null>> = {};
+    // Per window (a chat run has one per rate): the server's CPU and the machine's at its marks.
+    const marks = new Map<number, WindowMarks>();
+    const marksOf = (step: number): WindowMarks => {
+      let entry = marks.get(step);
+      if (entry === undefined) marks.set(step, (entry = { server: {}, machine: {} }));
+      return entry;
+    };
     let baseline: MemorySample | null = null;
     let loaded: MemorySample | null = null;
     let idleConnections = 0;
@@ -98,9 +103,11 @@ export async function runOne(
     stepFailed.catch(() => {});
     const stop = generator.on((message) => {
       if (message.type === 'mark') {
-        machineMarks[message.phase] = sampleMachine();
-        marks[message.phase] = server.request({ type: 'cpu' });
-        marks[message.phase]!.catch(() => {});
+        const window = marksOf(message.step ?? 0);
+        window.machine[message.phase] = sampleMachine();
+        const sample = server.request<Extract<FromServer, { type: 'cpu' }>>({ type: 'cpu' });
+        sample.catch(() => {});
+        window.server[message.phase] = sample;
       } else if (message.type === 'phase') {
         void (async () => {
           if (message.name === 'subscribed') {
@@ -117,10 +124,7 @@ export async function runOne(
         })().catch(failStep);
       }
     });
-    // Opening 10,000 connections (idle, fan-out) takes a while on a busy machine.
-    const timeout =
-      heldConnections(body) > 0 ? 180_000 + options.scale.warmupMs + options.scale.durationMs
-        : options.scale.warmupMs + options.scale.durationMs + 60_000;
+    const timeout = runTimeoutMs(body, options.scale);
     const outcome = generator.next<Extract<FromGenerator, { type: 'result' | 'error' }>>(
       (m) => m.type === 'result' || m.type === 'error',
       timeout,
@@ -132,8 +136,11 @@ export async function runOne(
     const result: LoadResult = answer.result;
     if (result.mode !== spec.mode) throw new Error(`the generator answered a ${spec.mode} run with a ${result.mode} result`);
 
-    // A windowed result (every mode but idle's) gets the CPU figures of its window first.
-    const metrics: Metrics = 'generatorCpu' in result ? await windowFigures(result.generatorCpu, marks, machineMarks) : {};
+    // A windowed result (every mode but idle's) gets the CPU figures of its window first: the
+    // reported one, for a run of several (the chat's rate search: the last rate under its bound).
+    const shownWindow = 'windowStep' in result ? Math.max(0, result.windowStep) : 0;
+    const metrics: Metrics =
+      'generatorCpu' in result ? await windowFigures(result.generatorCpu, marks.get(shownWindow) ?? { server: {}, machine: {} }) : {};
     // The check above makes the result the mode the case's figures take.
     const figures = def.figures as (result: LoadResult, server: ServerSamples) => Metrics;
     Object.assign(metrics, figures(result, { baseline, loaded, connections: idleConnections }));
@@ -144,6 +151,12 @@ export async function runOne(
       metrics.perServerCore = rate / (metrics.serverCpu / 100);
     }
     const detail: Record<string, unknown> = { ...result };
+    if (marks.size > 1) {
+      // Every window's server CPU, for the rate search's report.
+      const cpu: (number | null)[] = [];
+      for (const [step, window] of marks) cpu[step] = (await windowFigures(0, window)).serverCpu ?? null;
+      detail['stepServerCpu'] = Array.from(cpu, (value) => value ?? null);
+    }
     if (baseline !== null) detail['baseline'] = baseline;
     if (loaded !== null) detail['loaded'] = loaded;
     return {
@@ -169,15 +182,17 @@ export async function runOne(
   }
 }
 
+/** The samples taken at a window's start and end marks. */
+interface WindowMarks {
+  readonly server: Partial<Record<'start' | 'end', Promise<Extract<FromServer, { type: 'cpu' }>>>>;
+  readonly machine: Partial<Record<'start' | 'end', MachineSample | null>>;
+}
+
 /** The server's and the generator's CPU over the window, and what the rest of the machine used. */
-async function windowFigures(
-  generatorCpu: number,
-  marks: Partial<Record<'start' | 'end', Promise<Extract<FromServer, { type: 'cpu' }>>>>,
-  machineMarks: Partial<Record<'start' | 'end', MachineSample | null>>,
-): Promise<Metrics> {
+async function windowFigures(generatorCpu: number, marks: WindowMarks): Promise<Metrics> {
   const metrics: Metrics = {};
-  const start = await marks.start;
-  const end = await marks.end;
+  const start = await marks.server.start;
+  const end = await marks.server.end;
   if (start !== undefined && end !== undefined) {
     metrics.serverCpu = cpuPercent(start.cpu, end.cpu);
     // The server's write system calls: how many messages each one carries is the batching.
@@ -186,8 +201,8 @@ async function windowFigures(
     }
   }
   metrics.generatorCpu = generatorCpu;
-  const from = machineMarks.start;
-  const to = machineMarks.end;
+  const from = marks.machine.start;
+  const to = marks.machine.end;
   if (from && to && metrics.serverCpu !== undefined) {
     const machine = machinePercent(from, to);
     // What the server and the generator did not use: other processes (run.ts included, idle),

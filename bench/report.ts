@@ -5,8 +5,8 @@
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { CASES, SERVER_LABEL, type CaseDef, type MetricKey, type Metrics, type Peer, type Scale } from './cases.js';
-import type { ServerKind } from './lib/ipc.js';
+import { CASES, SERVER_LABEL, peersOf, type CaseDef, type MetricKey, type Metrics, type Peer, type Scale } from './cases.js';
+import type { ChatResult, ServerKind } from './lib/ipc.js';
 import { describeLoad, type Machine, type MachineLoad } from './machine.js';
 import { SATURATED, type RunRecord } from './measure.js';
 import { formatNumber, formatRatio } from './lib/stats.js';
@@ -22,9 +22,25 @@ export interface RunShape {
   readonly scale: Scale;
 }
 
-/** The idle case has a table of its own: memory per connection, not throughput. */
+/** The idle case has a table of its own: memory per connection (its headline), not throughput. */
 function holdsIdleConnections(summary: CaseSummary): boolean {
-  return summary.metrics.includes('heapPerConnKiB');
+  return summary.metrics[0] === 'heapPerConnKiB';
+}
+
+function caseOf(summary: CaseSummary): CaseDef {
+  return CASES.find((c) => c.id === summary.id)!;
+}
+
+/** Consecutive cases with the same peers share a table (its columns are ours and those peers). */
+function groupByPeers(summaries: readonly CaseSummary[]): { peers: readonly Peer[]; summaries: CaseSummary[] }[] {
+  const groups: { peers: readonly Peer[]; summaries: CaseSummary[] }[] = [];
+  for (const summary of summaries) {
+    const peers = peersOf(caseOf(summary));
+    const last = groups[groups.length - 1];
+    if (last !== undefined && last.peers.join() === peers.join()) last.summaries.push(summary);
+    else groups.push({ peers, summaries: [summary] });
+  }
+  return groups;
 }
 
 /** Messages per server write system call (Linux), for the echo and fan-out cases. */
@@ -42,26 +58,31 @@ function ratioCell(summary: CaseSummary, against: Peer, key: MetricKey): string 
 
 export function renderTables(summaries: readonly CaseSummary[], options: RunShape): string {
   const lines: string[] = [];
-  lines.push(
-    `Medians of ${options.rounds} round${options.rounds === 1 ? '' : 's'}; ratios are ours/ws and ours/raw per round (in parentheses) and their median (bold).`,
-  );
-  lines.push('');
-  lines.push('| case | metric | ours | ws + bufferutil | raw TCP echo | ours/ws | ours/raw | target | |');
-  lines.push('| --- | --- | ---: | ---: | ---: | --- | --- | --- | --- |');
-  for (const summary of summaries) {
-    const def = CASES.find((c) => c.id === summary.id)!;
-    def.metrics.forEach((metric, index) => {
-      const targets = summary.targets.filter((t) => t.metric === metric.key);
-      const targetText = targets.map((t) => t.text).join('; ') || '—';
-      const met = targets.map((t) => (t.met ? 'met' : '**missed**')).join('; ');
-      const cell = (kind: ServerKind): string =>
-        summary.servers.includes(kind) ? formatNumber(summary.medians[kind]?.[metric.key]) : '—';
-      lines.push(
-        `| ${index === 0 ? summary.title : ''} | ${metric.label} | ${cell('ours')} | ${cell('ws')} | ${cell('raw')} | ` +
-          `${ratioCell(summary, 'ws', metric.key)} | ${ratioCell(summary, 'raw', metric.key)} | ${targetText} | ${met} |`,
-      );
-    });
-  }
+  groupByPeers(summaries).forEach(({ peers, summaries: group }, index) => {
+    if (index > 0) lines.push('');
+    const ratios = peers.map((peer) => `ours/${peer}`);
+    lines.push(
+      `Medians of ${options.rounds} round${options.rounds === 1 ? '' : 's'}; ratios are ${ratios.join(' and ')} per round (in parentheses) and their median (bold).`,
+    );
+    lines.push('');
+    lines.push(`| case | metric | ours | ${peers.map((peer) => SERVER_LABEL[peer]).join(' | ')} | ${ratios.join(' | ')} | target | |`);
+    lines.push(`| --- | --- | ---: | ${peers.map(() => '---:').join(' | ')} | ${peers.map(() => '---').join(' | ')} | --- | --- |`);
+    for (const summary of group) {
+      caseOf(summary).metrics.forEach((metric, index) => {
+        const targets = summary.targets.filter((t) => t.metric === metric.key);
+        const targetText = targets.map((t) => t.text).join('; ') || '—';
+        const met = targets.map((t) => (t.met ? 'met' : '**missed**')).join('; ');
+        const cell = (kind: ServerKind): string =>
+          summary.servers.includes(kind) ? formatNumber(summary.medians[kind]?.[metric.key]) : '—';
+        lines.push(
+          `| ${index === 0 ? summary.title : ''} | ${metric.label} | ${[cell('ours'), ...peers.map(cell)].join(' | ')} | ` +
+            `${peers.map((peer) => ratioCell(summary, peer, metric.key)).join(' | ')} | ${targetText} | ${met} |`,
+        );
+      });
+    }
+    const notes = group.flatMap((summary) => caseOf(summary).notes ?? []);
+    if (notes.length > 0) lines.push('', ...notes);
+  });
   lines.push('');
   lines.push('Details (medians per server). CPU is % of one core over the measurement window, every thread of the process;');
   lines.push(`"saturated" marks a run whose load generator used ≥ ${SATURATED}% of its core, where the number may be the generator's limit, not the server's.`);
@@ -77,6 +98,12 @@ export function renderTables(summaries: readonly CaseSummary[], options: RunShap
   lines.push(
     'For the fan-out cases msg/s is deliveries/s (messages read by the subscribers, all together), MB/s their uncompressed payload, and p50/p99 the time from the publisher\'s write to the last subscriber\'s read of a message.',
   );
+  const chats = summaries.filter((summary) => summary.runs.some((run) => run.detail['mode'] === 'chat'));
+  if (chats.length > 0) {
+    lines.push(
+      'For the chat cases msg/s is deliveries/s (chat messages read by members of the room other than their sender), and p50/p99 the time from the sender\'s write to a member\'s read.',
+    );
+  }
   lines.push('');
   lines.push(
     '| case | server | msg/s | MB/s | handshakes/s | p50 µs | p99 µs | server CPU | per server core | msg/write | generator CPU | others | irq |',
@@ -116,7 +143,38 @@ export function renderTables(summaries: readonly CaseSummary[], options: RunShap
       );
     }
   }
+  if (chats.length > 0) lines.push('', ...renderChatSteps(chats));
   return lines.join('\n');
+}
+
+/** Every step of every chat run: the rate, its p99 and the server's CPU, and the generator's own cost. */
+function renderChatSteps(summaries: readonly CaseSummary[]): string[] {
+  const lines = [
+    'Chat runs, step by step: messages per second per user: p99 (server CPU), ✗ where p99 passed the bound and the search stopped. ' +
+      '"generator µs/delivery" is the load generator\'s CPU per delivery in the reported window (its own cost: at 250,000 deliveries/s a generator can be the limit); ' +
+      '"late p99" how late it wrote messages against their even schedule.',
+    '',
+    '| case | server | round | steps | generator µs/delivery | late p99 ms |',
+    '| --- | --- | ---: | --- | ---: | ---: |',
+  ];
+  for (const summary of summaries) {
+    for (const run of summary.runs) {
+      if (!run.ok) continue;
+      const result = run.detail as unknown as ChatResult;
+      const cpu = (run.detail['stepServerCpu'] as (number | null)[] | undefined) ?? [run.metrics.serverCpu ?? null];
+      const steps = result.steps.map((step, i) => {
+        const p99 = `${formatNumber(step.p99Us / 1000)} ms`;
+        const server = cpu[i] === null || cpu[i] === undefined ? '' : ` (${formatNumber(cpu[i]!)}%)`;
+        return `${formatNumber(step.rate)}: ${i === result.windowStep ? `**${p99}**` : p99}${server}${step.sustained ? '' : ' ✗'}`;
+      });
+      const shown = result.steps[Math.max(0, result.windowStep)];
+      lines.push(
+        `| ${summary.id} | ${SERVER_LABEL[run.server]} | ${run.round} | ${steps.join(' · ')} | ` +
+          `${formatNumber(result.generatorUsPerDelivery)} | ${formatNumber(shown === undefined ? undefined : shown.lateP99Us / 1000)} |`,
+      );
+    }
+  }
+  return lines;
 }
 
 export function renderMachine(

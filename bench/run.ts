@@ -11,7 +11,7 @@
  *   npm run bench -- --cases echo-64b,latency      # a subset (README and results.json untouched)
  *   npm run bench:smoke                            # 1 round, short runs, small counts, no targets
  *
- * Options: --rounds N, --duration S, --warmup S, --cases a,b, --servers ours,ws,raw, --smoke, --out FILE (results JSON),
+ * Options: --rounds N, --duration S, --warmup S, --cases a,b, --servers ours,ws,raw,socketio, --smoke, --out FILE (results JSON),
  * --no-pin (no taskset), --no-readme, --no-wait (neither wait for a quiet machine before a run nor
  * run a disturbed run again), --strict (exit 3 when a target is missed), --profile DIR (each server
  * process writes V8 CPU profiles to DIR/<case>-<server>-r<round>/, one per thread, the largest
@@ -51,7 +51,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 function usage(message: string): never {
   console.error(`bench: ${message}`);
   console.error(
-    'usage: tsx bench/run.ts [--rounds N] [--duration S] [--warmup S] [--cases a,b] [--servers ours,ws,raw] [--smoke] [--out FILE] [--no-pin] [--no-readme] [--no-wait] [--strict] [--profile DIR]',
+    'usage: tsx bench/run.ts [--rounds N] [--duration S] [--warmup S] [--cases a,b] [--servers ours,ws,raw,socketio] [--smoke] [--out FILE] [--no-pin] [--no-readme] [--no-wait] [--strict] [--profile DIR]',
   );
   console.error(`cases: ${CASES.map((c) => c.id).join(', ')}`);
   process.exit(2);

@@ -3,8 +3,8 @@
  * over the rounds, ours/peer per round and their median, and each target checked on that median.
  */
 
-import { METRIC_KEYS, PEERS, type CaseDef, type MetricKey, type Metrics, type Peer } from './cases.js';
-import type { ServerKind } from './lib/ipc.js';
+import { METRIC_KEYS, peersOf, type CaseDef, type MetricKey, type Metrics, type Peer } from './cases.js';
+import type { LoadResult, ServerKind } from './lib/ipc.js';
 import type { RunRecord } from './measure.js';
 import { median } from './lib/stats.js';
 
@@ -25,7 +25,7 @@ export interface CaseSummary {
   readonly runs: RunRecord[];
   /** Median over rounds, per server, per metric. */
   readonly medians: Partial<Record<ServerKind, Metrics>>;
-  /** ours/peer per round, per metric. */
+  /** ours/peer per round, per metric (or the case's paired ratio, where it has one). */
   readonly ratios: Partial<Record<Peer, Partial<Record<MetricKey, number[]>>>>;
   readonly medianRatios: Partial<Record<Peer, Metrics>>;
   readonly targets: TargetResult[];
@@ -48,13 +48,29 @@ export function summarize(def: CaseDef, runs: RunRecord[], rounds: number): Case
   }
   const ratios: CaseSummary['ratios'] = {};
   const medianRatios: CaseSummary['medianRatios'] = {};
-  for (const against of PEERS) {
+  // The case's own ratios of each round, where it compares the two runs otherwise than ours/peer.
+  const paired = def.pairedRatios as ((ours: LoadResult, peer: LoadResult) => Metrics) | undefined;
+  for (const against of peersOf(def)) {
     if (!def.servers.includes(against)) continue;
     const perMetric: Partial<Record<MetricKey, number[]>> = {};
     const medianPerMetric: Metrics = {};
+    const roundRatios: (Metrics | null)[] = [];
+    for (let round = 1; round <= rounds; round++) {
+      const ours = runs.find((run) => run.server === 'ours' && run.round === round && run.ok);
+      const other = runs.find((run) => run.server === against && run.round === round && run.ok);
+      roundRatios[round] =
+        paired === undefined || ours === undefined || other === undefined
+          ? null
+          : paired(ours.detail as unknown as LoadResult, other.detail as unknown as LoadResult);
+    }
     for (const key of METRIC_KEYS) {
       const list: number[] = [];
       for (let round = 1; round <= rounds; round++) {
+        const own = roundRatios[round]?.[key];
+        if (own !== undefined) {
+          if (Number.isFinite(own)) list.push(own);
+          continue;
+        }
         const ours = runs.find((run) => run.server === 'ours' && run.round === round && run.ok)?.metrics[key];
         const other = runs.find((run) => run.server === against && run.round === round && run.ok)?.metrics[key];
         if (ours !== undefined && other !== undefined && other !== 0) list.push(ours / other);

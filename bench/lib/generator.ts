@@ -138,8 +138,8 @@ export interface Opened {
   attach(handler: (chunk: Buffer) => void): void;
 }
 
-/** Connects and, for a WebSocket server, performs the opening handshake. */
-export function open(spec: LoadSpec, key: HandshakeKey, extensions?: string): Promise<Opened> {
+/** Connects and, for a WebSocket server, performs the opening handshake (a GET of `path`). */
+export function open(spec: LoadSpec, key: HandshakeKey, extensions?: string, path = '/'): Promise<Opened> {
   return new Promise((resolve, reject) => {
     let received: Buffer = Buffer.alloc(0);
     // Bytes after the handshake, until the caller attaches its handler.
@@ -201,7 +201,7 @@ export function open(spec: LoadSpec, key: HandshakeKey, extensions?: string): Pr
       if (spec.protocol === 'raw') opened(undefined);
       else {
         const headers = extensions === undefined ? {} : { 'Sec-WebSocket-Extensions': extensions };
-        socket.write(upgradeRequest({ host: `${spec.host}:${spec.port}`, key: key.key, headers }), 'latin1');
+        socket.write(upgradeRequest({ host: `${spec.host}:${spec.port}`, key: key.key, path, headers }), 'latin1');
       }
     });
   });

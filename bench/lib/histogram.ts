@@ -24,6 +24,13 @@ export class Histogram {
     this.count++;
   }
 
+  /** Forgets every sample. */
+  reset(): void {
+    this.counts.fill(0);
+    this.count = 0;
+    this.max = 0;
+  }
+
   /** The q-quantile (0..1) in microseconds, or NaN without samples. */
   quantileUs(q: number): number {
     if (this.count === 0) return NaN;

@@ -1,6 +1,6 @@
 /** Messages between bench/run.ts and its children (the servers and the load generator). */
 
-export type ServerKind = 'ours' | 'ws' | 'raw';
+export type ServerKind = 'ours' | 'ws' | 'raw' | 'socketio';
 
 export interface CpuSample {
   /** process.cpuUsage(): user and system microseconds, every thread of the process. */
@@ -36,8 +36,11 @@ export type FromServer =
 interface CommonSpec {
   readonly host: string;
   readonly port: number;
-  /** 'raw': no handshake, the server echoes bytes. */
-  readonly protocol: 'ws' | 'raw';
+  /**
+   * 'raw': no handshake, the server echoes bytes. 'socketio': Socket.IO 5 over Engine.IO 4's
+   * websocket transport (the chat mode only); for the chat mode 'ws' is the chat's own protocol.
+   */
+  readonly protocol: 'ws' | 'raw' | 'socketio';
 }
 
 export interface EchoSpec extends CommonSpec {
@@ -85,7 +88,30 @@ export interface FanoutSpec extends CommonSpec {
   readonly durationMs: number;
 }
 
-export type LoadSpec = EchoSpec | HandshakeSpec | IdleSpec | FanoutSpec;
+export interface ChatSpec extends CommonSpec {
+  readonly mode: 'chat';
+  /** Connections, one per user; user i is in room i mod `rooms`. */
+  readonly users: number;
+  readonly rooms: number;
+  /**
+   * Chat messages per second per user, one step each, in order: a warm-up and a measurement window
+   * per step. With `p99BoundMs`, the run stops at the first step whose p99 exceeds it (the rate
+   * search); without, every step runs.
+   */
+  readonly rates: readonly number[];
+  readonly p99BoundMs: number | null;
+  /** Characters of each message's `content` (its send time and sender included). */
+  readonly contentSize: number;
+  /** Handshakes (and joins) in progress at once while connecting the users. */
+  readonly parallel: number;
+  /** Connect, join, send one message, read it back, close: cycles before the server's baseline. */
+  readonly warmupCycles: number;
+  /** Per step. */
+  readonly warmupMs: number;
+  readonly durationMs: number;
+}
+
+export type LoadSpec = EchoSpec | HandshakeSpec | IdleSpec | FanoutSpec | ChatSpec;
 
 export interface EchoResult {
   readonly mode: 'echo';
@@ -150,17 +176,68 @@ export interface FanoutResult {
   readonly connectMs: number;
 }
 
-export type LoadResult = EchoResult | HandshakeResult | IdleResult | FanoutResult;
+/** One rate of a chat run: its measurement window. */
+export interface ChatStep {
+  /** Messages per second per user. */
+  readonly rate: number;
+  readonly windowMs: number;
+  /** Messages the users sent within the window. */
+  readonly sent: number;
+  /** Chat messages read by users other than their sender within the window (acknowledgments not counted). */
+  readonly deliveries: number;
+  readonly deliveriesPerSec: number;
+  /** From the sender's write to the receiver's read, over the deliveries of the window. */
+  readonly p50Us: number;
+  readonly p99Us: number;
+  readonly maxUs: number;
+  /** How late the generator wrote messages against their even schedule (its own delay), p99. */
+  readonly lateP99Us: number;
+  readonly generatorCpu: number;
+  /** p99 within the bound (always true without one). */
+  readonly sustained: boolean;
+}
+
+export interface ChatResult {
+  readonly mode: 'chat';
+  readonly users: number;
+  readonly rooms: number;
+  /** Every step run, in order; the last one is where a rate search stopped. */
+  readonly steps: readonly ChatStep[];
+  /**
+   * The step the figures are of: the last sustained one (the last one without a bound), -1 when
+   * not even the first was. Its window is the one whose server CPU the harness reports.
+   */
+  readonly windowStep: number;
+  /** The reported step's figures (NaN when none). */
+  readonly rate: number;
+  readonly deliveriesPerSec: number;
+  readonly p50Us: number;
+  readonly p99Us: number;
+  readonly generatorCpu: number;
+  /** Messages every user got back as their sender (acknowledgments), over the whole run. */
+  readonly acknowledgments: number;
+  /** Chat messages read by other users, over the whole run. */
+  readonly deliveries: number;
+  /** Milliseconds to connect and join every user. */
+  readonly connectMs: number;
+  /** The generator's CPU per delivery in the reported window, µs (its own cost: the limit it puts on a run). */
+  readonly generatorUsPerDelivery: number;
+}
+
+export type LoadResult = EchoResult | HandshakeResult | IdleResult | FanoutResult | ChatResult;
 
 /** generator -> run.ts */
 export type FromGenerator =
   | { readonly type: 'ready' }
-  /** The measurement window starts or ends now: sample the server's CPU. Needs no answer. */
-  | { readonly type: 'mark'; readonly phase: 'start' | 'end' }
+  /**
+   * The measurement window starts or ends now: sample the server's CPU. Needs no answer. `step`:
+   * which window, for a run of several (the chat's rates); 0 when absent.
+   */
+  | { readonly type: 'mark'; readonly phase: 'start' | 'end'; readonly step?: number }
   /**
    * A step: the generator waits for { type: 'continue' } before going on. 'baseline' and 'opened'
-   * (idle case): the server's memory is measured; 'subscribed' (fan-out): once the server holds
-   * `connections` subscribers.
+   * (idle and chat cases): the server's memory is measured; 'subscribed' (fan-out): once the server
+   * holds `connections` subscribers.
    */
   | { readonly type: 'phase'; readonly name: 'baseline' | 'opened' | 'subscribed'; readonly connections: number }
   | { readonly type: 'result'; readonly result: LoadResult }

@@ -9,6 +9,7 @@
  */
 
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import type { CpuSample, FromServer, MemorySample, ToServer } from '../lib/ipc.js';
 
 const gc = globalThis.gc;
@@ -47,7 +48,7 @@ async function memory(): Promise<MemorySample> {
 export interface BenchServer {
   readonly port: number;
   /** Open connections (WebSocket connections, or TCP sockets for the raw echo). */
-  connections(): number;
+  connections(): number | Promise<number>;
   readonly info: Record<string, string | boolean>;
 }
 
@@ -70,7 +71,9 @@ export function serve(name: string, start: () => Promise<BenchServer>): void {
             void memory().then((sample) => reply({ type: 'measure', id: message.id, memory: sample, cpu: cpu() }));
             break;
           case 'stats':
-            reply({ type: 'stats', id: message.id, connections: server.connections() });
+            void Promise.resolve(server.connections()).then((connections) =>
+              reply({ type: 'stats', id: message.id, connections }),
+            );
             break;
         }
       });
@@ -82,6 +85,18 @@ export function serve(name: string, start: () => Promise<BenchServer>): void {
       process.exit(1);
     },
   );
+}
+
+/** A port free on HOST right now, for a server that must be told its port rather than take port 0. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, HOST, () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
 }
 
 /** `--deflate` on the command line: permessage-deflate on. */

@@ -5,7 +5,18 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { CASES, METRIC_KEYS, PEERS, SERVER_LABEL, type CaseDef, type ResultOf, type Scale } from '../../bench/cases.js';
+import {
+  CASES,
+  METRIC_KEYS,
+  PEERS,
+  SERVER_LABEL,
+  peersOf,
+  rateLadder,
+  type CaseDef,
+  type ResultOf,
+  type Scale,
+} from '../../bench/cases.js';
+import type { ChatStep } from '../../bench/lib/ipc.js';
 
 const ROOT = new URL('../../', import.meta.url);
 const FULL: Scale = { smoke: false, warmupMs: 1500, durationMs: 5000 };
@@ -46,15 +57,22 @@ describe('the case table', () => {
     expect(def.spec(SMOKE).mode).toBe(def.spec(FULL).mode);
   });
 
-  it.each(byId)('%s: its targets compare a figure it shows with a server it runs', (_, def) => {
+  it.each(byId)('%s: its targets compare a figure it shows with a peer it runs', (_, def) => {
     expect(def.metrics.length).toBeGreaterThan(0);
     for (const metric of def.metrics) expect(METRIC_KEYS).toContain(metric.key);
     for (const target of def.targets) {
       expect(def.metrics.map((metric) => metric.key)).toContain(target.metric);
-      expect(PEERS).toContain(target.against);
+      expect(peersOf(def)).toContain(target.against);
       expect(def.servers).toContain(target.against);
       expect(def.servers).toContain('ours');
     }
+  });
+
+  it.each(byId)('%s: every server it runs has a column in its table (ours, then its peers)', (_, def) => {
+    expect(peersOf(def)).not.toContain('ours');
+    for (const kind of def.servers) if (kind !== 'ours') expect(peersOf(def)).toContain(kind);
+    // The cases of before issue 15 keep the one table they had: ours, ws, raw.
+    if (!def.id.startsWith('chat-')) expect(peersOf(def)).toBe(PEERS);
   });
 
   it("types a case's figures by its spec's mode (checked by npm run typecheck)", () => {
@@ -70,6 +88,70 @@ describe('the case table', () => {
       targets: [],
     };
     expect(mismatched.id).toBe('mismatched');
+  });
+});
+
+describe('the chat cases', () => {
+  const max = CASES.find((def) => def.id === 'chat-1k-max')! as Extract<CaseDef, { spec: (s: Scale) => { mode: 'chat' } }>;
+
+  it('offer 1,000 users in 10 rooms against Socket.IO, 99,000 deliveries/s at 1 message/s each', () => {
+    for (const id of ['chat-1k-1ps', 'chat-1k-max']) {
+      const def = CASES.find((c) => c.id === id)!;
+      const spec = def.spec(FULL);
+      if (spec.mode !== 'chat') throw new Error(`${id} is not a chat case`);
+      expect([spec.users, spec.rooms]).toEqual([1000, 10]);
+      expect(def.servers).toEqual(['ours', 'socketio']);
+      expect(peersOf(def)).toEqual(['socketio']);
+      expect(def.processes('socketio').protocol).toBe('socketio');
+      expect(def.processes('ours').protocol).toBe('ws');
+      const perMember = spec.users / spec.rooms - 1;
+      if (id === 'chat-1k-1ps') expect([spec.rates, spec.p99BoundMs, spec.users * perMember]).toEqual([[1], null, 99_000]);
+      else expect(spec.p99BoundMs).toBe(100);
+    }
+  });
+
+  it('search the same rates on every server: four per doubling, on a grid through 1 msg/s', () => {
+    expect(rateLadder(0.5, 8, 4)).toEqual([0.5, 0.595, 0.707, 0.841, 1, 1.189, 1.414, 1.682, 2, 2.378, 2.828, 3.364, 4, 4.757, 5.657, 6.727, 8]);
+    const spec = max.spec(FULL);
+    if (spec.mode !== 'chat') throw new Error('not a chat case');
+    expect(spec.rates).toEqual(rateLadder(0.5, 8, 4));
+  });
+
+  it("compare p99 at equal rates: the worst ratio over the rates Socket.IO sustained, ours's last step where it stopped below one", () => {
+    const step = (rate: number, p99Ms: number, sustained = p99Ms <= 100): ChatStep => ({
+      rate,
+      windowMs: 5000,
+      sent: 1,
+      deliveries: 1,
+      deliveriesPerSec: 1,
+      p50Us: 1,
+      p99Us: p99Ms * 1000,
+      maxUs: 1,
+      lateP99Us: 1,
+      generatorCpu: 1,
+      sustained,
+    });
+    const result = (steps: ChatStep[]): ResultOf<'chat'> => ({
+      mode: 'chat',
+      users: 1000,
+      rooms: 10,
+      steps,
+      windowStep: steps.length - 2,
+      rate: 1,
+      deliveriesPerSec: 1,
+      p50Us: 1,
+      p99Us: 1,
+      generatorCpu: 1,
+      acknowledgments: 0,
+      deliveries: 0,
+      connectMs: 0,
+      generatorUsPerDelivery: 1,
+    });
+    const socketio = result([step(0.5, 40), step(0.595, 80), step(0.707, 250)]);
+    expect(max.pairedRatios!(result([step(0.5, 10), step(0.595, 40), step(0.707, 20), step(0.841, 300)]), socketio)).toEqual({ p99Us: 0.5 });
+    expect(max.pairedRatios!(result([step(0.5, 60), step(0.595, 150)]), socketio)).toEqual({ p99Us: 150 / 80 });
+    expect(max.pairedRatios!(result([step(0.5, 120)]), socketio)).toEqual({ p99Us: 120 / 40 });
+    expect(max.pairedRatios!(result([step(0.5, 10)]), result([step(0.5, 120)]))).toEqual({});
   });
 });
 
