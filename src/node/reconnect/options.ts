@@ -52,6 +52,10 @@ export interface ReconnectOptions extends ClientOptions {
   scheduler?: Scheduler;
 }
 
+/**
+ * What a ReconnectingClient's full send queue does with a new send: 'reject' it (WS_ERR_DROPPED),
+ * or drop the oldest queued messages (each rejects with WS_ERR_DROPPED) until it fits.
+ */
 export type QueuePolicy = 'reject' | 'drop-oldest';
 
 export interface ReconnectingClientOptions extends ReconnectOptions {

@@ -46,14 +46,30 @@ function isOptionsObject(value: unknown): value is ClientOptions {
   return typeof value === 'object' && value !== null && !(Symbol.iterator in value);
 }
 
+/**
+ * The browser's WebSocket (the WHATWG WebSockets Standard) over connect(), so code and libraries
+ * written for it run unchanged. Events come in the standard's order: a connection that could not
+ * be established fires `error`, then `close` with 1006, never `open`; after `open`, one `message`
+ * per message while OPEN, then `close` (after `error` when the connection was failed). Beyond the
+ * standard, as undici allows: the second argument may be connect()'s options, `binaryType` may be
+ * 'nodebuffer', and the `error` event's ErrorEvent says what failed.
+ */
 export class WebSocket extends EventTarget {
+  /** `readyState` until the server's 101 is checked: 0. */
   declare static readonly CONNECTING: 0;
+  /** `readyState` once the connection is established: 1. */
   declare static readonly OPEN: 1;
+  /** `readyState` once the closing handshake has started: 2. */
   declare static readonly CLOSING: 2;
+  /** `readyState` once the `close` event has fired: 3. */
   declare static readonly CLOSED: 3;
+  /** WebSocket.CONNECTING (0), also on every instance, as Web IDL constants are. */
   declare readonly CONNECTING: 0;
+  /** WebSocket.OPEN (1), also on every instance. */
   declare readonly OPEN: 1;
+  /** WebSocket.CLOSING (2), also on every instance. */
   declare readonly CLOSING: 2;
+  /** WebSocket.CLOSED (3), also on every instance. */
   declare readonly CLOSED: 3;
 
   readonly #url: URL;
@@ -104,6 +120,10 @@ export class WebSocket extends EventTarget {
     return this.#url.href;
   }
 
+  /**
+   * CONNECTING (0) until the 101 is checked; OPEN (1); CLOSING (2) once close() was called or the
+   * server's close frame arrived (after the messages before it); CLOSED (3) when `close` fires.
+   */
   get readyState(): State {
     return this.#state;
   }
@@ -126,6 +146,11 @@ export class WebSocket extends EventTarget {
     return this.#protocol;
   }
 
+  /**
+   * How binary messages reach `message` listeners: 'blob', 'arraybuffer', or 'nodebuffer' (a
+   * Buffer: our extension). Read when each message is dispatched.
+   * @defaultValue 'blob'
+   */
   get binaryType(): BinaryType {
     return this.#binaryType;
   }
@@ -136,34 +161,56 @@ export class WebSocket extends EventTarget {
     if (BINARY_TYPES.has(type)) this.#binaryType = type as BinaryType;
   }
 
+  /**
+   * The `open` listener set through this attribute, or null. As in a browser, it is one listener
+   * among addEventListener's: replacing it keeps its place, null removes it.
+   */
   get onopen(): EventHandler<Event, WebSocket> {
     return this.#handlers.get('open') as EventHandler<Event, WebSocket>;
   }
 
+  /** Sets the `open` attribute listener; null, or anything that is not a function, removes it. */
   set onopen(value: EventHandler<Event, WebSocket>) {
     this.#handlers.set('open', value);
   }
 
+  /**
+   * The `message` listener set through this attribute, or null. It gets a MessageEvent (Node's)
+   * whose `data` is a string or, by `binaryType`, a Blob, an ArrayBuffer or a Buffer, and whose
+   * `origin` is the URL's origin.
+   */
   get onmessage(): EventHandler<MessageEvent, WebSocket> {
     return this.#handlers.get('message') as EventHandler<MessageEvent, WebSocket>;
   }
 
+  /** Sets the `message` attribute listener; null, or anything that is not a function, removes it. */
   set onmessage(value: EventHandler<MessageEvent, WebSocket>) {
     this.#handlers.set('message', value);
   }
 
+  /**
+   * The `error` listener set through this attribute, or null. It gets an ErrorEvent whose `error`
+   * is the ConnectError or WebSocketError that failed the connection; `close` follows.
+   */
   get onerror(): EventHandler<Event, WebSocket> {
     return this.#handlers.get('error') as EventHandler<Event, WebSocket>;
   }
 
+  /** Sets the `error` attribute listener; null, or anything that is not a function, removes it. */
   set onerror(value: EventHandler<Event, WebSocket>) {
     this.#handlers.set('error', value);
   }
 
+  /**
+   * The `close` listener set through this attribute, or null. It gets a CloseEvent: the server's
+   * code and reason (1005 and '' when its close frame had none), or 1006 when no close frame was
+   * received (RFC 6455 7.1.5); `wasClean` once the closing handshake completed.
+   */
   get onclose(): EventHandler<CloseEvent, WebSocket> {
     return this.#handlers.get('close') as EventHandler<CloseEvent, WebSocket>;
   }
 
+  /** Sets the `close` attribute listener; null, or anything that is not a function, removes it. */
   set onclose(value: EventHandler<CloseEvent, WebSocket>) {
     this.#handlers.set('close', value);
   }
@@ -226,6 +273,7 @@ export class WebSocket extends EventTarget {
     void ws.close(closeCode ?? 1000, closeReason ?? '');
   }
 
+  /** 'WebSocket', as in a browser (`Object.prototype.toString` gives `[object WebSocket]`). */
   get [Symbol.toStringTag](): string {
     return 'WebSocket';
   }
