@@ -15,6 +15,11 @@ export interface Scheduler {
   now(): number;
 }
 
+/**
+ * The options of reconnect(): the backoff and when to stop, over connect()'s options, which each
+ * attempt gets (aborting `signal` stops for good and closes the open connection). A bad value
+ * throws WS_ERR_INVALID_ARGUMENT when reconnect() is called.
+ */
 export interface ReconnectOptions extends ClientOptions {
   /**
    * The first retry's largest wait, in ms.
@@ -58,6 +63,7 @@ export interface ReconnectOptions extends ClientOptions {
  */
 export type QueuePolicy = 'reject' | 'drop-oldest';
 
+/** The options of `new ReconnectingClient(url, options)`: reconnect()'s, and the send queue's. */
 export interface ReconnectingClientOptions extends ReconnectOptions {
   /**
    * Called with each new connection before anything queued is sent (resubscribe, authenticate);
