@@ -132,7 +132,10 @@ export class Hub<C extends HubConnection = HubConnection> {
 
   // --- connections ---------------------------------------------------------------------------
 
-  /** Adds a connection and returns its id. It leaves the hub by itself when it closes. */
+  /**
+   * Adds a connection and returns its id (a UUID; the same one if it is added again). It leaves the
+   * hub, and every topic, by itself when it closes.
+   */
   add(connection: C): string {
     this.checkOpen();
     checkConnection(connection);

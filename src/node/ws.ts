@@ -228,7 +228,7 @@ export class Ws implements AsyncIterableIterator<Message> {
     return this.connection.closeResult ?? undefined;
   }
 
-  /** Bytes accepted by send() that the kernel has not taken yet. */
+  /** Bytes accepted by send() that the kernel has not taken yet, messages waiting to be compressed included. */
   get bufferedAmount(): number {
     const outbox = this.outboxState;
     // Without an outbox nothing waits for compression: what the writer and the socket hold.

@@ -92,7 +92,8 @@ export class WebSocket extends EventTarget {
    * URL that does not parse, is not ws:/wss: (or http:/https:) or has a fragment, and for
    * subprotocols that repeat or are not tokens; a WebSocketError (WS_ERR_INVALID_ARGUMENT) for an
    * option of ours out of its bounds. As undici allows, `protocols` may be connect()'s options
-   * (ClientOptions: `protocols`, headers, origin, TLS, limits...).
+   * (ClientOptions: `protocols`, headers, origin, TLS, limits...); `sendOverflow` is always
+   * 'close', since the standard closes a connection whose data cannot be buffered. Connects at once.
    */
   constructor(url: string | URL, protocols?: string | Iterable<string> | ClientOptions) {
     super();
@@ -216,8 +217,13 @@ export class WebSocket extends EventTarget {
   }
 
   /**
-   * WebSockets Standard, send(data): throws an InvalidStateError DOMException while CONNECTING.
-   * Once the closing handshake has started, the data is discarded and bufferedAmount still grows.
+   * WebSockets Standard, send(data): a string (as UTF-8, lone surrogates as U+FFFD), a Blob, an
+   * ArrayBuffer or an ArrayBufferView (only the bytes it views); anything else is sent as
+   * String(data). Messages go out in call order, Blobs included. A buffer's bytes are taken at
+   * the call, or, behind a Blob still being read, when its turn comes. Throws an InvalidStateError
+   * DOMException while CONNECTING. Data that cannot be buffered (over `maxBufferedAmount`) closes
+   * the connection (`error`, then `close`). Once the closing handshake has started, the data is
+   * discarded and bufferedAmount still grows.
    */
   send(data: WebSocketData): void {
     if (arguments.length === 0) throw new TypeError("Failed to execute 'send' on 'WebSocket': 1 argument required, but only 0 present.");
@@ -254,7 +260,8 @@ export class WebSocket extends EventTarget {
    * WebSockets Standard, close(code, reason): an InvalidAccessError DOMException for a code other
    * than 1000 or 3000-4999, a SyntaxError for a reason over 123 bytes of UTF-8. While connecting,
    * it fails the connection (error, then close with 1006); once open, it starts the closing
-   * handshake (with 1000 when no code is given).
+   * handshake (with 1000 when no code is given, where the standard sends a close frame without a
+   * body); while closing or closed, it does nothing.
    */
   close(code?: number, reason?: string): void {
     const closeCode = code === undefined ? undefined : clampUnsignedShort(code);
