@@ -3,6 +3,8 @@
  * dependencies. This entry point is everything an application uses, and the vocabulary every layer
  * shares (close codes, errors, results); `rfc6455/protocol` is the Sans-I/O core for transport
  * adapters, `rfc6455/hub` the hub. Each name is exported by exactly one of them (see the README).
+ *
+ * @module rfc6455
  */
 
 // The server.

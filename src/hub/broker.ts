@@ -29,12 +29,15 @@ import { WebSocketError } from '../protocol/errors.js';
  * lost, so an offset is only compared within its epoch. Offset 0 is before the first message.
  */
 export interface StreamPosition {
+  /** The name of the stream's history: 8 letters and digits, new when the history is lost. */
   readonly epoch: string;
+  /** The offset of a message in the stream, from 1; 0 is before the first message. */
   readonly offset: number;
 }
 
 /** A published message as it travels between hubs: serializable, unframed, uncompressed. */
 export interface BrokerMessage {
+  /** The topic it was published or appended to. */
   readonly topic: string;
   /** The message bytes (UTF-8 for text), before framing and compression: each hub frames and compresses for its own subscribers. */
   readonly payload: Uint8Array;
@@ -56,7 +59,9 @@ export interface HistoryOptions {
   readonly ttl: number;
 }
 
+/** What Broker.append() is told besides the message: resolved by the hub, never partial. */
 export interface BrokerAppendOptions {
+  /** How much of the topic's stream to keep, this message included (AppendOptions.history over the hub's `history`). */
   readonly history: HistoryOptions;
   /**
    * Makes the append idempotent: a second append to the same topic with the same key, while the
@@ -66,7 +71,9 @@ export interface BrokerAppendOptions {
   readonly idempotencyKey?: string | undefined;
 }
 
+/** What an append() resolves with. */
 export interface Appended {
+  /** The message's place in the topic's stream (the first append's, for a duplicate). */
   readonly position: StreamPosition;
   /** True when `idempotencyKey` matched an earlier append: nothing was appended or delivered. */
   readonly duplicate: boolean;
@@ -104,6 +111,15 @@ export interface BrokerNode {
   unpublished(message: BrokerMessage, error: Error): void;
 }
 
+/**
+ * The contract of an engine that carries a hub's messages to the hubs of other processes (one per
+ * hub; test/hub/broker-contract.ts is the shared test suite of every implementation). Two kinds of
+ * messages: publish() is fire and forget, and a hub delivers its own publishes to its own
+ * subscribers itself; append() adds to a topic's stream, which the broker numbers (`epoch`,
+ * `offset`), keeps in a bounded history and delivers to every hub with members in the topic, the
+ * appender's included, in offset order. The hub tells the broker which topics it has members in
+ * (subscribe(), unsubscribe()), so that the broker routes a topic's messages only to those hubs.
+ */
 export interface Broker {
   /** Called once, by the hub that owns this broker, before anything else. */
   start(node: BrokerNode): void;
@@ -116,7 +132,7 @@ export interface Broker {
    */
   publish(message: BrokerMessage): void;
   /**
-   * Appends a message to its topic's stream (see the module comment): resolves with its position
+   * Appends a message to its topic's stream: resolves with its position
    * once it is in the history, and delivers it to every hub with members in the topic, this one
    * included. Rejects with WS_ERR_UNAVAILABLE when the broker cannot.
    */
@@ -267,12 +283,18 @@ export class InProcessBus {
   }
 }
 
+/**
+ * The broker of hubs in one process, and the default: each hub on an InProcessBus gets one
+ * (`new Hub({ broker: bus.broker() })`), and a hub made without a broker gets one on a bus of its
+ * own. Delivery is synchronous; streams are kept in memory, so their epochs are new per process.
+ */
 export class InProcessBroker implements Broker {
   private readonly bus: InProcessBus;
   private node: BrokerNode | undefined;
   private readonly topics = new Set<string>();
   private closed = false;
 
+  /** A broker on `bus` (prefer `bus.broker()`); by default on a new bus of its own. */
   constructor(bus: InProcessBus = new InProcessBus()) {
     this.bus = bus;
   }

@@ -5,6 +5,10 @@
  * message being delivered. A listener that throws does not stop the others or the publish.
  */
 
+/**
+ * A hub event listener (Hub.on()). It runs after the delivery loop that raised the event; what it
+ * throws goes to the hub's `onError`, and the other listeners still run.
+ */
 export type Listener<T> = (event: T) => void;
 
 export class HubEventTarget<Events extends object> {

@@ -54,6 +54,17 @@ function invalid(message: string): WebSocketError {
   return new WebSocketError('WS_ERR_INVALID_ARGUMENT', message);
 }
 
+/**
+ * A publish/subscribe hub on the connection's public API. Connections join (add()) and subscribe
+ * to topics; a message is encoded once, compressed once per group of connections that negotiated
+ * alike, and written to each subscriber straight away or through a bounded queue per connection
+ * whose overflow the topic's policy decides. publish() is fire and forget, with synchronous and
+ * honest counts; append() keeps a topic's stream (positions, history(), recover()). A Broker
+ * carries messages to the hubs of other processes. Generic over the connection type (`Hub<Ws>`):
+ * anything that implements HubConnection can join. Methods throw WS_ERR_INVALID_ARGUMENT for a bad
+ * argument and, once the hub is closed, for anything that adds, subscribes or sends; those that
+ * return a promise reject instead.
+ */
 export class Hub<C extends HubConnection = HubConnection> {
   private readonly options: ResolvedHubOptions;
   private readonly compression: CompressionSettings;
@@ -76,6 +87,7 @@ export class Hub<C extends HubConnection = HubConnection> {
   private readonly recovering = new Map<C, Map<string, BrokerMessage[]>>();
   private isClosed = false;
 
+  /** A hub with `options`; throws WS_ERR_INVALID_ARGUMENT for an option out of its bounds. */
   constructor(options?: HubOptions) {
     this.options = resolveHubOptions(options);
     const { deflateThreshold: threshold, deflateLevel: level, deflateMemLevel: memLevel } = this.options;
@@ -120,7 +132,10 @@ export class Hub<C extends HubConnection = HubConnection> {
 
   // --- connections ---------------------------------------------------------------------------
 
-  /** Adds a connection and returns its id. It leaves the hub by itself when it closes. */
+  /**
+   * Adds a connection and returns its id (a UUID; the same one if it is added again). It leaves the
+   * hub, and every topic, by itself when it closes.
+   */
   add(connection: C): string {
     this.checkOpen();
     checkConnection(connection);
@@ -150,6 +165,7 @@ export class Hub<C extends HubConnection = HubConnection> {
     return true;
   }
 
+  /** Whether the connection is in the hub (added, not removed, not closed). */
   has(connection: C): boolean {
     return this.ids.has(connection);
   }
@@ -169,12 +185,18 @@ export class Hub<C extends HubConnection = HubConnection> {
     return this.ids.size;
   }
 
+  /** The connections in the hub, in the order they were added (a live iterator). */
   connections(): IterableIterator<C> {
     return this.ids.keys();
   }
 
   /** Bytes and messages the hub holds for a connection that is behind (not yet given to it). */
-  queued(connection: C): { readonly messages: number; readonly bytes: number } {
+  queued(connection: C): {
+    /** Messages held for it. */
+    readonly messages: number;
+    /** Bytes of their frames (as `maxQueuedBytes` counts them). */
+    readonly bytes: number;
+  } {
     const queue = this.queues.get(connection);
     return { messages: queue?.queuedMessages ?? 0, bytes: queue?.queuedBytes ?? 0 };
   }
@@ -359,8 +381,10 @@ export class Hub<C extends HubConnection = HubConnection> {
   // --- events --------------------------------------------------------------------------------
 
   /**
-   * 'drop': a message did not reach a connection (one event per message and connection, with the
-   * reason). 'evict': a policy closed a connection with 1008 "too slow". Returns the remover.
+   * Listens to an event (see HubEvents): 'drop', a message did not reach a connection (one event
+   * per message and connection, with the reason); 'evict', a policy closed a connection with 1008
+   * "too slow"; 'broker', the broker's state changed; 'unpublished', the broker could not carry a
+   * publish; 'lost', stream messages were lost. Returns the function that removes the listener.
    */
   on<K extends keyof HubEvents<C>>(type: K, listener: Listener<HubEvents<C>[K]>): () => void {
     if (!HUB_EVENTS.has(type)) throw invalid(`unknown hub event ${String(type)}`);

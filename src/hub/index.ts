@@ -2,6 +2,8 @@
  * rfc6455/hub: topics, encode-once broadcast, honest publish results and slow-consumer policies
  * (issue 11), on the connection's public API. The vocabulary it shares with connections
  * (CloseResult, ReadyState, DeflateAgreement, BinaryData, PreparedFrame) is exported by `rfc6455`.
+ *
+ * @module rfc6455/hub
  */
 export { Hub } from './hub.js';
 export {

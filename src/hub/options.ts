@@ -7,6 +7,7 @@ import type { BinaryData } from '../node/send-arguments.js';
 import type { Broker, BrokerMessage, HistoryOptions } from './broker.js';
 import type { OverflowPolicy, TopicOptions } from './types.js';
 
+/** The options of `new Hub(options)`; every one has a default, and a bad value throws WS_ERR_INVALID_ARGUMENT. */
 export interface HubOptions {
   /**
    * Most bytes of frames the hub holds for one connection that is behind (issue 11: bounded).

@@ -13,6 +13,7 @@ import type { BrokerState, HistoryOptions, StreamPosition } from './broker.js';
 
 /** What the hub needs from a connection. */
 export interface HubConnection {
+  /** The hub writes only while it is 'open': a message for a connection closing or closed is dropped ('closed'). */
   readonly readyState: ReadyState;
   /** Bytes accepted for sending that the kernel has not taken yet; includes a frame as soon as sendPrepared() returns. */
   readonly bufferedAmount: number;
@@ -35,6 +36,7 @@ export interface HubConnection {
   send(data: string | Uint8Array, options?: { readonly text?: boolean }): Promise<void>;
   /** Resolves when bufferedAmount drops to 0; rejects with WS_ERR_CLOSED if the connection closes first. */
   drain(): Promise<void>;
+  /** Starts the closing handshake: the hub calls it with 1008 "too slow" when a policy evicts the connection. */
   close(code?: number, reason?: string): Promise<unknown>;
 }
 
@@ -77,6 +79,7 @@ export interface PublishResult {
 /** What one Hub.send() did. */
 export type HubSendResult = 'queued' | 'dropped' | 'closed';
 
+/** Options of one Hub.publish(). */
 export interface PublishOptions<C> {
   /** A subscriber that does not get the message (typically its sender). */
   readonly except?: C | undefined;
@@ -105,6 +108,7 @@ export interface RecoveryResult {
   readonly position: StreamPosition;
 }
 
+/** Options of one Hub.recover(). */
 export interface RecoverOptions {
   /** The most messages sent from the history; more than that is not recovered. Default: the hub's `history.size`. */
   readonly limit?: number | undefined;
@@ -114,23 +118,31 @@ export interface RecoverOptions {
 
 /** A broker state change. */
 export interface HubBrokerEvent {
+  /** The broker's new state: 'down' while it cannot carry messages to other hubs, 'up' again after. */
   readonly state: BrokerState;
 }
 
 /** A publish() the broker could not carry to other hubs (local subscribers got it). */
 export interface HubUnpublishedEvent {
+  /** The topic it was published to. */
   readonly topic: string;
+  /** The message as published, uncompressed: UTF-8 bytes when `isText`. Read it, do not modify it. */
   readonly payload: Uint8Array;
+  /** Whether it was a text message. */
   readonly isText: boolean;
+  /** Why the broker could not carry it (a Redis engine that lost Redis, say). */
   readonly error: Error;
 }
 
 /** Stream messages this hub's subscribers will never get: the history no longer had them, or the broker failed. */
 export interface HubLostEvent {
+  /** The topic whose stream has the gap. */
   readonly topic: string;
-  /** The first and last offset lost, in the topic's current epoch. */
+  /** The first offset lost, in the topic's current epoch. */
   readonly from: number;
+  /** The last offset lost, in the topic's current epoch. */
   readonly to: number;
+  /** The broker's error when reading the history failed; null when the history no longer held them. */
   readonly error: Error | null;
 }
 
@@ -160,13 +172,17 @@ export interface TopicOptions {
 export interface HubDropEvent<C> {
   /** The topic it was published to; null for Hub.send(). */
   readonly topic: string | null;
+  /** The connection that did not get it. */
   readonly connection: C;
+  /** Why: the policy ('drop-new', 'drop-oldest', 'conflate', 'evicted'), or 'closed'. */
   readonly reason: DropReason;
   /** The size of its frame: compressed if it was compressed once for many; uncompressed for a connection that compresses it itself. */
   readonly bytes: number;
+  /** The conflation key it was published or sent with, if any. */
   readonly key: string | undefined;
   /** The message as published, uncompressed: UTF-8 bytes when `isText`. Shared with the frames of other recipients: read it, do not modify it. */
   readonly payload: Uint8Array;
+  /** Whether it was a text message. */
   readonly isText: boolean;
 }
 
@@ -174,21 +190,29 @@ export interface HubDropEvent<C> {
 export interface HubEvictEvent<C> {
   /** The topic whose message overflowed the queue; null for Hub.send(). */
   readonly topic: string | null;
+  /** The connection closed (its `close(1008, 'too slow')` was called); it leaves the hub once closed. */
   readonly connection: C;
   /** Bytes that were held in the hub's queue for it (they are reported as drops too). */
   readonly queuedBytes: number;
 }
 
+/** The hub's events, by name, with what each listener gets (Hub.on()). */
 export interface HubEvents<C> {
+  /** A message did not reach a connection: one event per message and connection. */
   drop: HubDropEvent<C>;
+  /** A topic's policy (or sendPolicy) closed a connection with 1008 "too slow". */
   evict: HubEvictEvent<C>;
+  /** The broker's state changed. */
   broker: HubBrokerEvent;
+  /** A publish() the broker could not carry to the other hubs (this hub's subscribers got it). */
   unpublished: HubUnpublishedEvent;
+  /** Stream messages (append()) this hub's subscribers will never get. */
   lost: HubLostEvent;
 }
 
 /** Counters of one topic, kept as long as the topic has subscribers or options. */
 export interface TopicStats {
+  /** Connections subscribed to the topic on this hub now. */
   readonly subscribers: number;
   /** publish() calls on this node. */
   readonly published: number;

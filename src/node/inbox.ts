@@ -16,9 +16,23 @@
 import { ConnectionClosedError, ProtocolError } from '../protocol/errors.js';
 import { rejected } from './util.js';
 
+/**
+ * A whole message received, however many frames it came in: text as a string (its UTF-8 was
+ * checked, RFC 6455 8.1), binary as a Buffer (which may be a view of a larger buffer).
+ */
 export type Message =
-  | { readonly type: 'text'; readonly data: string }
-  | { readonly type: 'binary'; readonly data: Buffer };
+  | {
+      /** A text message. */
+      readonly type: 'text';
+      /** The text, decoded from UTF-8. */
+      readonly data: string;
+    }
+  | {
+      /** A binary message. */
+      readonly type: 'binary';
+      /** The bytes, as a Buffer; the application may keep it. */
+      readonly data: Buffer;
+    };
 
 /** Inflates one message (PerMessageDeflate.decompress). */
 export interface Inflater {

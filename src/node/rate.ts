@@ -8,7 +8,12 @@ import { WebSocketError } from '../protocol/errors.js';
 
 /** A rate: so many per second, with up to `burst` at once (default: one second's worth). */
 export interface Rate {
+  /** How many a second, on average: a positive number (it may be fractional: 0.5 is one in 2 s). */
   readonly perSecond: number;
+  /**
+   * How many may pass at once after a quiet period (the bucket's size): at least 1.
+   * @defaultValue `perSecond`, and at least 1
+   */
   readonly burst?: number;
 }
 

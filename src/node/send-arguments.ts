@@ -12,6 +12,7 @@ import { toBytes } from './util.js';
 /** Binary data `send()`, `ping()` and the hub's `publish()` accept. */
 export type BinaryData = Uint8Array | ArrayBuffer | DataView;
 
+/** How `send()` frames a message; by default a string goes as text, bytes as binary, in one frame. */
 export interface SendOptions {
   /** Send bytes as a text message, without decoding them (they must be valid UTF-8). */
   readonly text?: boolean;

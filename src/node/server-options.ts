@@ -18,11 +18,16 @@ export interface RefusedHandshake {
   readonly status: number;
   /** The stable code of the reason (WS_ERR_HANDSHAKE_*, or WS_ERR_HOOK_FAILED for a hook that threw). */
   readonly code: string;
+  /** What was wrong, for logs: also the one-line body of the response. */
   readonly message: string;
   /** The request, when one was read (a handshake timeout may come before it). */
   readonly request: IncomingMessage | undefined;
 }
 
+/**
+ * The options of `new WebSocketServer(options)`: the options of every connection (WsOptions), and
+ * the server's hooks and policies (the handler, subprotocols, origins, limits, reports).
+ */
 export interface ServerOptions extends WsOptions {
   /**
    * Called with each new connection. If it throws or rejects, the connection closes with 1011.

@@ -28,6 +28,7 @@ import { noop } from './util.js';
 import { Ws, type ConnectionConfig } from './ws.js';
 import { ZlibResources } from './zlib-resources.js';
 
+/** How `server.close()` shuts down. */
 export interface ShutdownOptions {
   /**
    * Close code sent to every connection.
@@ -41,6 +42,7 @@ export interface ShutdownOptions {
   timeout?: number;
 }
 
+/** What `server.close()` did with the connections that were open: closed + terminated of them. */
 export interface ShutdownResult {
   /** Connections whose closing handshake completed in time. */
   readonly closed: number;
@@ -48,6 +50,13 @@ export interface ShutdownResult {
   readonly terminated: number;
 }
 
+/**
+ * A WebSocket server: performs the opening handshake (RFC 6455 4.2) on sockets from HTTP
+ * `'upgrade'` events and hands each connection, a Ws, to the `handler`. It runs on an HTTP server
+ * of its own (`listen()`) or inside any `http`/`https` server (`attach()`, or `handleUpgrade()`
+ * from your own `'upgrade'` listener, with `guard()`). A refused handshake gets an HTTP error
+ * status and is reported to `onRefused`.
+ */
 export class WebSocketServer {
   /** @internal */
   readonly options: ResolvedOptions;
@@ -67,6 +76,11 @@ export class WebSocketServer {
   /** What each connection holds of the per-address limits, released when it closes. */
   private readonly admitted = new Map<Ws, Admitted>();
 
+  /**
+   * A server with `options` (every one has a default). Throws WS_ERR_INVALID_ARGUMENT for an option
+   * out of its bounds or a hook that is not a function. It accepts nothing until `listen()`,
+   * `attach()` or `handleUpgrade()`.
+   */
   constructor(options: ServerOptions = {}) {
     this.options = resolveServerOptions(options);
     this.hooks = options;
@@ -153,7 +167,7 @@ export class WebSocketServer {
    * Performs the opening handshake on a socket taken from an `'upgrade'` event. `head` holds bytes
    * that came after the request: they are parsed as the first frames. Resolves with the connection,
    * or undefined when the request was refused (it got an HTTP error and its socket was closed).
-   * Never rejects.
+   * Never rejects. `handler`, when given, is this connection's instead of the `handler` option.
    */
   async handleUpgrade(
     request: IncomingMessage,

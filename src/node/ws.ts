@@ -100,6 +100,12 @@ class Extras {
 // Ws is also the core's ConnectionHost, a HeartbeatSubject and its own KeepaliveStamps, but
 // says so only where it is passed as one: those members are internal (stripped from the published
 // types), which an `implements` clause would then contradict.
+/**
+ * One WebSocket connection, either role: what a server's `handler` gets and what connect()
+ * resolves with. Read with recv() or `for await`, write with send(), end with close(). A method
+ * that returns a promise rejects, never throws: WS_ERR_INVALID_ARGUMENT for a bad argument, a
+ * ConnectionClosedError (WS_ERR_CLOSED) once the connection can no longer do what was asked.
+ */
 export class Ws implements AsyncIterableIterator<Message> {
   /** The subprotocol agreed in the handshake, or '' when none was. */
   readonly protocol: string;
@@ -126,10 +132,11 @@ export class Ws implements AsyncIterableIterator<Message> {
   /** @internal */
   pingSentAt = 0;
 
+  // Documented, not hidden: stripped from the published types, the class would seem to have a
+  // constructor without arguments.
   /**
    * Made by WebSocketServer once its 101 is written, and by connect() once the 101 is checked;
-   * applications do not construct it. (Not @internal: stripped, the published type would offer
-   * a constructor without arguments.)
+   * applications do not construct it.
    */
   constructor(socket: Duplex, config: ConnectionConfig, negotiated: Negotiated) {
     this.socket = socket;
@@ -194,6 +201,10 @@ export class Ws implements AsyncIterableIterator<Message> {
     (this.extras ??= new Extras()).pings = pings;
   }
 
+  /**
+   * 'open'; 'closing' once the closing handshake has started (either side's close frame) or the
+   * connection failed; 'closed' once the socket is gone and `closed` has settled.
+   */
   get readyState(): ReadyState {
     return this.connection.state;
   }
@@ -217,7 +228,7 @@ export class Ws implements AsyncIterableIterator<Message> {
     return this.connection.closeResult ?? undefined;
   }
 
-  /** Bytes accepted by send() that the kernel has not taken yet. */
+  /** Bytes accepted by send() that the kernel has not taken yet, messages waiting to be compressed included. */
   get bufferedAmount(): number {
     const outbox = this.outboxState;
     // Without an outbox nothing waits for compression: what the writer and the socket hold.
@@ -260,8 +271,11 @@ export class Ws implements AsyncIterableIterator<Message> {
 
   /**
    * Sends a message: a string as text, bytes as binary (or as text with `{ text: true }`, when
-   * they are UTF-8 already). Resolves when the kernel has the frame; rejects with
-   * ConnectionClosedError if the connection closed first.
+   * they are UTF-8 already: WS_ERR_INVALID_ARGUMENT if they are not). Resolves when the kernel has
+   * the frame, so `await ws.send()` is backpressure; rejects with ConnectionClosedError if the
+   * connection closed first. Over `maxBufferedAmount`, `sendOverflow` decides. All sends of one
+   * event-loop turn go out in one socket write. Bytes are not copied: leave a buffer unchanged until
+   * its send() has resolved. A rejected send that nobody awaits is not an unhandled rejection.
    */
   send(data: string | BinaryData, options?: SendOptions): Promise<void> {
     const message = sendArguments(data, options);
@@ -271,7 +285,7 @@ export class Ws implements AsyncIterableIterator<Message> {
 
   /**
    * Sends a frame built once for many connections (prepareFrame; the hub does this): the same
-   * bytes as every other server connection, ordered with send(). Rejects with
+   * bytes as every other server connection (a client re-masks), ordered with send(). Rejects with
    * WS_ERR_INVALID_ARGUMENT for a compressed frame this connection cannot take (no
    * permessage-deflate, or a larger window than the peer allows).
    */
@@ -341,7 +355,10 @@ export class Ws implements AsyncIterableIterator<Message> {
     this.connection.terminate(reason);
   }
 
-  /** Resolves once everything accepted has been written to the kernel (bufferedAmount 0). */
+  /**
+   * Resolves once everything accepted has been written to the kernel (bufferedAmount 0); rejects
+   * with ConnectionClosedError if the connection closes first.
+   */
   drain(): Promise<void> {
     return this.outbox.drain();
   }

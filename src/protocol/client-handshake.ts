@@ -60,6 +60,7 @@ export interface ClientHandshakeRequest {
   readonly host: string;
   /** The Sec-WebSocket-Key: from generateHandshakeKey. */
   readonly key: string;
+  /** The Origin header (RFC 6455 10.2), sent only when given; a browser always sends one. */
   readonly origin?: string | undefined;
   /** Subprotocols in order of preference: distinct tokens (RFC 6455 4.1). */
   readonly protocols?: readonly string[] | undefined;
@@ -177,6 +178,7 @@ function checkProtocols(protocols: readonly string[]): void {
 
 /** The server's response to the handshake, its head (a ResponseHeadParser's result, or Node's IncomingMessage, fits). */
 export interface ClientHandshakeResponse {
+  /** The HTTP status: anything but 101 is refused (WS_ERR_HANDSHAKE_STATUS). */
   readonly status: number;
   /** Lower-case names; repeated headers as arrays. */
   readonly headers: Readonly<Record<string, HeaderValue>>;
@@ -190,6 +192,7 @@ export interface ClientExpectation {
   readonly protocols: readonly string[];
   /** The permessage-deflate configuration offered (buildDeflateOffer), null if none was. */
   readonly deflate: DeflateConfig | null;
+  /** base64(SHA-1(input)), to check Sec-WebSocket-Accept: the core has no crypto of its own. */
   sha1Base64(input: string): string;
 }
 

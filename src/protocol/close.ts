@@ -3,22 +3,45 @@
 import { ProtocolError, WebSocketError } from './errors.js';
 import { UTF8_ACCEPT, validateUtf8 } from './utf8.js';
 
+/**
+ * The close codes of RFC 6455 7.4.1 and the IANA registry, by name: `CloseCode.NORMAL` is 1000.
+ * Codes 3000-3999 are registered for libraries and frameworks, 4000-4999 are an application's own;
+ * isSendableCloseCode() says which codes may be sent.
+ */
 export const CloseCode = {
+  /** Normal closure: the purpose of the connection is fulfilled. The default of `close()`. */
   NORMAL: 1000,
+  /**
+   * The endpoint is going away: a server shutting down (what `server.close()` sends by default), a
+   * browser leaving the page, a connection closed for its `idleTimeout`.
+   */
   GOING_AWAY: 1001,
+  /** The peer broke the protocol (most ProtocolError codes). */
   PROTOCOL_ERROR: 1002,
+  /** The endpoint cannot accept this kind of data (binary for a text-only endpoint, say). */
   UNSUPPORTED_DATA: 1003,
   /** Never on the wire: reported when a close frame had no code. */
   NO_STATUS: 1005,
   /** Never on the wire: reported when the connection ended without a close frame. */
   ABNORMAL: 1006,
+  /** Data that does not match its type: invalid UTF-8 in text or a close reason, bad compressed data. */
   INVALID_PAYLOAD: 1007,
+  /**
+   * A message against the endpoint's policy, when no more specific code fits: too many fragments,
+   * a peer too slow to read ("too slow"), a peer over the rate limits.
+   */
   POLICY_VIOLATION: 1008,
+  /** A message too big to process: over `maxPayload`, inflated or not. */
   MESSAGE_TOO_BIG: 1009,
+  /** Sent by a client: the server did not agree to an extension the client requires. */
   MANDATORY_EXTENSION: 1010,
+  /** An unexpected condition on the sending side: a handler that threw, zlib that failed. */
   INTERNAL_ERROR: 1011,
+  /** The service is restarting (IANA registry): come back; `reconnect()` waits 5-30 s. */
   SERVICE_RESTART: 1012,
+  /** The service is overloaded for now (IANA registry): come back later; `reconnect()` waits 5-30 s. */
   TRY_AGAIN_LATER: 1013,
+  /** A gateway or proxy got an invalid response from the server behind it (IANA registry). */
   BAD_GATEWAY: 1014,
 } as const;
 
@@ -39,9 +62,11 @@ export function isSendableCloseCode(code: number): boolean {
   );
 }
 
+/** A close frame, sent or received: its code and reason. */
 export interface CloseInfo {
   /** The code from the frame, or 1005 (NO_STATUS) when the frame had no payload. */
   readonly code: number;
+  /** The reason, decoded from UTF-8: at most 123 bytes, '' when the frame had none. */
   readonly reason: string;
 }
 

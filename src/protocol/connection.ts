@@ -51,6 +51,11 @@ export interface CloseResult {
    * handshake.
    */
   readonly code: number;
+  /**
+   * The reason that goes with `code`: the peer's close frame's ('' if it had none), or ours when
+   * we failed or cut off the connection, in full (its close frame carries at most 123 bytes of
+   * it), e.g. 'ping timeout: ...' or 'connection ended without a closing handshake'.
+   */
   readonly reason: string;
   /** True when close frames went both ways before TCP ended (RFC 6455 7.1.4). */
   readonly wasClean: boolean;
@@ -164,6 +169,14 @@ class Closing {
 
 // The parser's callbacks (onMessage, onControlFrame) are internal members, so no `implements
 // ParserHandler` clause: the published type, without them, would contradict it.
+/**
+ * One WebSocket connection, either role, as a state machine with no I/O: the transport passes the
+ * bytes it receives to receive() and writes what takeOutput() gives; events go to the
+ * ConnectionHost, which also ends the transport and runs the close timer. Make it once the opening
+ * handshake has succeeded (acceptHandshake(), validateClientResponse()); examples/duplex.ts runs
+ * two over a node:stream Duplex pair. The methods that send throw a ConnectionClosedError
+ * (WS_ERR_CLOSED) once `canSend` is false, and WS_ERR_INVALID_ARGUMENT for a bad argument.
+ */
 export class Connection {
   // The options are kept (not copied into fields): the transport passes one object shared by its
   // connections, and the writer is made from it on first use (memory per idle connection).
@@ -178,6 +191,10 @@ export class Connection {
   // FAILED; ENDED: we asked the transport to end our side of TCP; PEER_ENDED: the peer ended its.
   private flags = 0;
 
+  /**
+   * An open connection whose events go to `host`. `options` is kept, not copied: one object may
+   * serve many connections.
+   */
   constructor(host: ConnectionHost, options: ConnectionOptions) {
     this.options = options;
     this.host = host;
@@ -185,6 +202,7 @@ export class Connection {
     this.parser = new FrameParser(parserHandler, options);
   }
 
+  /** `options.role`: 'server' or 'client'. */
   get role(): Role {
     return this.options.role;
   }
@@ -253,6 +271,10 @@ export class Connection {
     if (result !== null || this.closing !== null) (this.closing ??= new Closing()).result = result;
   }
 
+  /**
+   * 'open'; 'closing' once a close frame went either way or the connection failed; 'closed' once
+   * the transport is gone (transportClosed()).
+   */
   get state(): ReadyState {
     return this.currentState;
   }
@@ -305,11 +327,16 @@ export class Connection {
     this.receivedBadData(error);
   }
 
+  /** Sends `text` as one text frame, encoded as UTF-8 (a lone surrogate becomes U+FFFD). */
   sendText(text: string): void {
     this.checkCanSend();
     this.writer.writeTextFrame(FIN_TEXT, text);
   }
 
+  /**
+   * Sends `payload` as one binary frame. Server role: a payload of 16 KiB or more is queued by
+   * reference, not copied, so leave it unchanged until the transport has written it.
+   */
   sendBinary(payload: Uint8Array): void {
     this.checkCanSend();
     this.writer.writeFrame(FIN_BINARY, payload);
@@ -359,6 +386,10 @@ export class Connection {
     else this.writer.writeFrame(firstByte, payload);
   }
 
+  /**
+   * Sends a ping (RFC 6455 5.5.2); the pong comes to the host's onPong. A payload over 125 bytes
+   * throws WS_ERR_INVALID_ARGUMENT.
+   */
   sendPing(payload: Uint8Array): void {
     this.checkCanSend();
     checkControlPayload(payload);

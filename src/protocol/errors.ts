@@ -88,6 +88,10 @@ export type ReconnectErrorCode = 'WS_ERR_DROPPED' | 'WS_ERR_GAVE_UP';
 /** Stable codes of the hub: its broker cannot carry a message or read a stream now. */
 export type HubErrorCode = 'WS_ERR_UNAVAILABLE';
 
+/**
+ * Every stable code an error of the library can carry: the codes of each kind above together.
+ * Each one is in the README's errors table, with when it is raised.
+ */
 export type WebSocketErrorCode =
   | ProtocolErrorCode
   | HandshakeErrorCode
@@ -97,9 +101,19 @@ export type WebSocketErrorCode =
   | ReconnectErrorCode
   | HubErrorCode;
 
+/**
+ * The base of every error the library raises, and the class of those that need no more fields
+ * (WS_ERR_INVALID_ARGUMENT, WS_ERR_BUFFER_FULL, WS_ERR_UNAVAILABLE...). Switch on `code`, which is
+ * stable; `message` is for people and may change. `name` is the class's name.
+ */
 export class WebSocketError extends Error {
+  /** The stable code saying what went wrong. */
   readonly code: WebSocketErrorCode;
 
+  /**
+   * Exported for `instanceof` and for code that must raise one of the library's codes itself (a
+   * Broker of your own rejects with `new WebSocketError('WS_ERR_UNAVAILABLE', ...)`).
+   */
   constructor(code: WebSocketErrorCode, message: string) {
     super(message);
     this.name = new.target.name;
@@ -108,13 +122,19 @@ export class WebSocketError extends Error {
 }
 
 /**
- * The peer broke a rule of RFC 6455. The connection is failed (RFC 6455 7.1.7) with `closeCode`:
- * 1002 protocol error, 1007 invalid payload data, 1009 message too big.
+ * The peer broke a rule of RFC 6455 (or went over a limit). The connection is failed (RFC 6455
+ * 7.1.7) with `closeCode`, and the error's code is `CloseResult.errorCode`.
  */
 export class ProtocolError extends WebSocketError {
+  /** Which rule of RFC 6455 (or RFC 7692, or a limit) the peer broke. */
   declare readonly code: ProtocolErrorCode;
+  /**
+   * The close code the connection is failed with (RFC 6455 7.4.1): 1002 (protocol error), 1007
+   * (invalid UTF-8 or compressed data), 1008 (too many fragments) or 1009 (message too big).
+   */
   readonly closeCode: number;
 
+  /** Raised by the frame parser; `closeCode` goes with `code` as the README's errors table says. */
   constructor(code: ProtocolErrorCode, closeCode: number, message: string) {
     super(code, message);
     this.closeCode = closeCode;
@@ -127,10 +147,20 @@ export class ProtocolError extends WebSocketError {
  * (101 when the response itself was a 101 that broke a rule of RFC 6455 4.1).
  */
 export class HandshakeError extends WebSocketError {
+  /** What was wrong with the request (server side) or with the server's response (client side). */
   declare readonly code: HandshakeErrorCode;
+  /**
+   * Server side: the HTTP status the request is answered with (400, 403, 405, 408, 426, 429, 431,
+   * 500, 503). Client side: the status of the response refused (101 for a 101 that broke a rule).
+   */
   readonly status: number;
+  /**
+   * Server side: the headers sent with the refusal besides the body's (`Allow: GET` with 405,
+   * `Sec-WebSocket-Version: 13` with 426, `Retry-After` with a rate limit's 429); otherwise `{}`.
+   */
   readonly headers: Readonly<Record<string, string>>;
 
+  /** Raised by the handshake checks of either role; `headers` defaults to none. */
   constructor(
     code: HandshakeErrorCode,
     status: number,
@@ -144,15 +174,23 @@ export class HandshakeError extends WebSocketError {
 }
 
 /**
- * Raised by `recv()` and `send()` once the connection is closed; says how it closed. `closeCode`
- * is the code the peer sent (1005 if its close frame had none), or 1006 when the connection ended
+ * Raised by `recv()` once the messages that arrived before the close are read, and by `send()`,
+ * `ping()` and `drain()` once the connection can send no more; says how it closed. `closeCode` is
+ * the code the peer sent (1005 if its close frame had none), or 1006 when the connection ended
  * without a closing handshake (RFC 6455 7.1.5).
  */
 export class ConnectionClosedError extends WebSocketError {
+  /** Always WS_ERR_CLOSED. */
   declare readonly code: 'WS_ERR_CLOSED';
+  /**
+   * How the connection closed or is closing, as `CloseResult.code` says it: the peer's code, the
+   * code we failed the connection with, or 1006; before either is known, the code we sent.
+   */
   readonly closeCode: number;
+  /** The reason that goes with `closeCode` ('' for none). */
   readonly reason: string;
 
+  /** Raised by a connection refusing an operation because it is closed or closing. */
   constructor(closeCode: number, reason: string) {
     super('WS_ERR_CLOSED', `WebSocket is closed (code ${closeCode}${reason ? `: ${reason}` : ''})`);
     this.closeCode = closeCode;

@@ -19,6 +19,7 @@
 import { HandshakeError } from './errors.js';
 import { isTokenChar, isWhitespace } from './http-syntax.js';
 
+/** One parameter of an extension offer: `server_max_window_bits=10`, `client_no_context_takeover`. */
 export interface ExtensionParam {
   /** Lower-cased, as parameter names are case-insensitive tokens. */
   readonly name: string;
@@ -26,9 +27,11 @@ export interface ExtensionParam {
   readonly value: string | undefined;
 }
 
+/** One element of a Sec-WebSocket-Extensions header: an extension's name and its parameters. */
 export interface ExtensionOffer {
   /** Lower-cased, as extension names are case-insensitive tokens. */
   readonly name: string;
+  /** The parameters in the order sent; a repeated one is kept twice (the extension decides). */
   readonly params: readonly ExtensionParam[];
 }
 

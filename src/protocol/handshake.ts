@@ -15,10 +15,15 @@ import type { DeflateAgreement, DeflateNegotiation } from './permessage-deflate.
 /** RFC 6455 1.3: appended to the key before hashing. */
 export const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
+/**
+ * A header's value as Node gives it: a string, an array for a header sent more than once,
+ * undefined when absent. An array is read as its values joined with ", ".
+ */
 export type HeaderValue = string | readonly string[] | undefined;
 
 /** What the handshake needs of an HTTP request (Node's IncomingMessage fits). */
 export interface HandshakeRequest {
+  /** The request method: anything but "GET" is refused with 405 (RFC 6455 4.1). */
   readonly method?: string | undefined;
   /** "1.1" for HTTP/1.1. */
   readonly httpVersion: string;

@@ -13,6 +13,7 @@
 import { WebSocketError } from './errors.js';
 import { isTokenChar } from './http-syntax.js';
 
+/** Bounds on a response head, checked as its bytes arrive (the client's maxHeaderSize and maxHeaderCount). */
 export interface ResponseHeadLimits {
   /** The largest head accepted, in bytes, status line and final CRLFCRLF included. */
   readonly maxHeaderSize: number;
@@ -20,10 +21,13 @@ export interface ResponseHeadLimits {
   readonly maxHeaderCount: number;
 }
 
+/** An HTTP response head, parsed: what ResponseHeadParser returns once the head is complete. */
 export interface ResponseHead {
   /** "1.1" for HTTP/1.1. */
   readonly httpVersion: string;
+  /** The three-digit status code (101 for a WebSocket handshake accepted). */
   readonly status: number;
+  /** The reason phrase as sent ("Switching Protocols"), possibly ''; informative only. */
   readonly statusText: string;
   /** Lower-case names; a header that appears more than once is an array of its values, in order. */
   readonly headers: Readonly<Record<string, string | string[]>>;
@@ -65,6 +69,10 @@ export class ResponseHeadParser {
   /** Once the head is complete: the bytes of the last chunk after it (body or WebSocket frames). */
   remainder: Uint8Array = new Uint8Array(0);
 
+  /**
+   * A parser for one head. Throws WS_ERR_INVALID_ARGUMENT when a limit is not a positive
+   * integer.
+   */
   constructor(limits: ResponseHeadLimits) {
     for (const name of ['maxHeaderSize', 'maxHeaderCount'] as const) {
       if (!Number.isInteger(limits[name]) || limits[name] < 1) {

@@ -4,6 +4,8 @@
  * and bytes out), the server's and the client's opening handshakes, and the permessage-deflate
  * negotiation. The vocabulary its types use (CloseResult, ReadyState, Role, the errors,
  * DeflateAgreement, PreparedFrame) is exported by `rfc6455`; see examples/duplex.ts.
+ *
+ * @module rfc6455/protocol
  */
 
 // The connection.

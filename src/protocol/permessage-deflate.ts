@@ -58,6 +58,7 @@ export interface DeflateAgreement {
  * agreed, and the Sec-WebSocket-Extensions element of the 101 that says so.
  */
 export interface DeflateNegotiation {
+  /** What was agreed, from the server's point of view (`our*` fields are the server's compressor). */
   readonly agreement: DeflateAgreement;
   /** The element for the 101 response, e.g. `permessage-deflate; server_no_context_takeover`. */
   readonly response: string;

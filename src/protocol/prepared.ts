@@ -9,6 +9,11 @@
 import { WebSocketError } from './errors.js';
 import { Opcode, firstHeaderByte, headerSizeFor, writeFrameHeader } from './frame.js';
 
+/**
+ * A whole message framed once for any number of connections: what prepareFrame() returns and
+ * `Ws.sendPrepared()` (or the hub) writes. The same bytes go to every connection, so none may be
+ * modified.
+ */
 export interface PreparedFrame {
   /** FIN | RSV1 (set when compressed) | opcode: always a whole message, text or binary. */
   readonly firstByte: number;

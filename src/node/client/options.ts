@@ -7,13 +7,24 @@ import { invalidOption, resolveOptions, withResolved, type ResolvedOptions, type
 
 /** What createConnection is asked for. */
 export interface TransportRequest {
+  /** The URL's host name, without the brackets of an IPv6 address; not resolved (the transport may). */
   readonly hostname: string;
+  /** The URL's port, or the scheme's default (80 for ws:, 443 for wss:). */
   readonly port: number;
   /** wss: the transport must provide TLS itself (or return a plain stream for a TLS terminator you trust). */
   readonly secure: boolean;
+  /**
+   * Aborted when the connect is given up (handshakeTimeout, the caller's `signal`): stop opening the
+   * transport then. A transport that still arrives is destroyed.
+   */
   readonly signal: AbortSignal;
 }
 
+/**
+ * The options of connect(): the options of every connection (WsOptions, with permessage-deflate
+ * offered by default), and what a client decides (subprotocols, headers, TLS, redirects, proxy,
+ * transport). The reconnecting clients and `new WebSocket(url, options)` take them too.
+ */
 export interface ClientOptions extends WsOptions {
   /**
    * Subprotocols to offer, in order of preference (RFC 6455 4.1).
@@ -36,7 +47,9 @@ export interface ClientOptions extends WsOptions {
   ca?: SecureContextOptions['ca'];
   /** wss: a client certificate and its key (PEM), for servers that ask for one. */
   cert?: SecureContextOptions['cert'];
+  /** wss: the private key of `cert` (PEM). */
   key?: SecureContextOptions['key'];
+  /** wss: the passphrase of an encrypted `key`. */
   passphrase?: string;
   /**
    * wss: refuse a server whose certificate does not verify.

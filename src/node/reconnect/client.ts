@@ -45,6 +45,16 @@ export type ReconnectState = 'connecting' | 'open' | 'closed';
 
 const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
 
+/**
+ * One long-lived client over a series of connections to one URL, with reconnect()'s backoff, and
+ * a send() whose promise always says what became of the message: it resolves once a live
+ * connection's send() resolved (the kernel has the bytes); it rejects with a ReconnectError,
+ * WS_ERR_DROPPED when the bounded send queue refused or dropped it by its policy or the connection
+ * refused it (its `cause`), WS_ERR_GAVE_UP when the client stopped for good before handing it over.
+ * A message whose connection closed before confirming it goes back in the send queue at its place
+ * (at least once: use message ids where a duplicate matters). `for await` reads the messages of
+ * every connection in turn.
+ */
 export class ReconnectingClient implements AsyncIterableIterator<Message> {
   readonly #options: ResolvedClient;
   readonly #dialer: Dialer;
@@ -68,6 +78,7 @@ export class ReconnectingClient implements AsyncIterableIterator<Message> {
     void this.#run();
   }
 
+  /** 'connecting' while dialing or waiting to, 'open' with a live connection, 'closed' for good. */
   get state(): ReconnectState {
     if (this.#stopError !== null) return 'closed';
     return this.#live !== null && this.#live.readyState === 'open' ? 'open' : 'connecting';
@@ -78,6 +89,7 @@ export class ReconnectingClient implements AsyncIterableIterator<Message> {
     return this.#live;
   }
 
+  /** What happened so far: attempts, connects, disconnects, and what became of the sends (a snapshot). */
   get counters(): ReconnectCounters {
     return { ...this.#dialer.counters, ...this.#counts };
   }
@@ -148,6 +160,7 @@ export class ReconnectingClient implements AsyncIterableIterator<Message> {
     await this.#stopped;
   }
 
+  /** The client is its own async iterator: `for await (const message of client)`. */
   [Symbol.asyncIterator](): this {
     return this;
   }

@@ -10,9 +10,15 @@ import type { DisconnectInfo } from './policy.js';
  * answer, maxAttempts); `info` says what made it stop, when it was not the application.
  */
 export class ReconnectError extends WebSocketError {
+  /** WS_ERR_DROPPED (this message was not delivered) or WS_ERR_GAVE_UP (the client stopped). */
   declare readonly code: ReconnectErrorCode;
+  /**
+   * WS_ERR_GAVE_UP: the disconnect or failed attempt after which the client gave up; undefined when
+   * the application stopped it (close(), stop(), its signal) and for WS_ERR_DROPPED.
+   */
   readonly info: DisconnectInfo | undefined;
 
+  /** Made by the reconnecting clients; exported for `instanceof`. */
   constructor(code: ReconnectErrorCode, message: string, info?: DisconnectInfo, cause?: unknown) {
     super(code, message);
     this.info = info;

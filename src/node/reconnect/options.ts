@@ -15,6 +15,11 @@ export interface Scheduler {
   now(): number;
 }
 
+/**
+ * The options of reconnect(): the backoff and when to stop, over connect()'s options, which each
+ * attempt gets (aborting `signal` stops for good and closes the open connection). A bad value
+ * throws WS_ERR_INVALID_ARGUMENT when reconnect() is called.
+ */
 export interface ReconnectOptions extends ClientOptions {
   /**
    * The first retry's largest wait, in ms.
@@ -52,8 +57,13 @@ export interface ReconnectOptions extends ClientOptions {
   scheduler?: Scheduler;
 }
 
+/**
+ * What a ReconnectingClient's full send queue does with a new send: 'reject' it (WS_ERR_DROPPED),
+ * or drop the oldest queued messages (each rejects with WS_ERR_DROPPED) until it fits.
+ */
 export type QueuePolicy = 'reject' | 'drop-oldest';
 
+/** The options of `new ReconnectingClient(url, options)`: reconnect()'s, and the send queue's. */
 export interface ReconnectingClientOptions extends ReconnectOptions {
   /**
    * Called with each new connection before anything queued is sent (resubscribe, authenticate);

@@ -18,16 +18,34 @@ import type { ConnectError } from '../client/connect-error.js';
 /** How a connection attempt or a connection ended. */
 export type DisconnectInfo =
   /** An open connection closed (CloseResult: the peer's code, or 1006 when it was lost). */
-  | { readonly kind: 'closed'; readonly code: number; readonly reason: string; readonly wasClean: boolean }
+  | {
+      /** An open connection closed. */
+      readonly kind: 'closed';
+      /** Its CloseResult's code: the peer's (1005 for none), ours when we failed it, or 1006. */
+      readonly code: number;
+      /** Its CloseResult's reason. */
+      readonly reason: string;
+      /** Whether the closing handshake completed (RFC 6455 7.1.4). */
+      readonly wasClean: boolean;
+    }
   /** The server answered the handshake with an HTTP status other than 101. */
   | {
+      /** The handshake was answered with another status than 101. */
       readonly kind: 'refused';
+      /** That status (429 or 503 with Retry-After set the wait; 401 and 403 stop by default). */
       readonly status: number;
+      /** The response's headers: lower-case names, a repeated header as an array. */
       readonly headers: Readonly<Record<string, string | string[]>>;
+      /** The attempt's ConnectError (WS_ERR_UNEXPECTED_RESPONSE), with the body's first KiB. */
       readonly error: ConnectError;
     }
   /** The attempt failed otherwise (DNS, TCP, TLS, timeout, invalid 101), or onConnect threw. */
-  | { readonly kind: 'failed'; readonly error: Error };
+  | {
+      /** The attempt failed before a connection opened, or onConnect threw. */
+      readonly kind: 'failed';
+      /** Why: a ConnectError (its code says the phase), or what onConnect threw. */
+      readonly error: Error;
+    };
 
 export interface BackoffSettings {
   readonly minDelay: number;

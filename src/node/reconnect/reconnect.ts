@@ -15,6 +15,10 @@ import type { Ws } from '../ws.js';
 import { Dialer, type DialCounters } from './dialer.js';
 import { resolveReconnect, type ReconnectOptions } from './options.js';
 
+/**
+ * What reconnect() returns: an async iterable of open connections, one after the other, each once
+ * the previous one has closed and the backoff has passed.
+ */
 export interface Connections extends AsyncIterableIterator<Ws> {
   /** Attempts, connects and disconnects so far. */
   readonly counters: DialCounters;

@@ -6,6 +6,10 @@
  * addEventListener, as in a browser.
  */
 
+/**
+ * The type of the WebSocket's `onopen`, `onmessage`, `onerror` and `onclose` attributes: a
+ * listener called with `this` the WebSocket, or null for none.
+ */
 export type EventHandler<E extends Event, T> = ((this: T, event: E) => unknown) | null;
 
 interface Slot {

@@ -46,14 +46,30 @@ function isOptionsObject(value: unknown): value is ClientOptions {
   return typeof value === 'object' && value !== null && !(Symbol.iterator in value);
 }
 
+/**
+ * The browser's WebSocket (the WHATWG WebSockets Standard) over connect(), so code and libraries
+ * written for it run unchanged. Events come in the standard's order: a connection that could not
+ * be established fires `error`, then `close` with 1006, never `open`; after `open`, one `message`
+ * per message while OPEN, then `close` (after `error` when the connection was failed). Beyond the
+ * standard, as undici allows: the second argument may be connect()'s options, `binaryType` may be
+ * 'nodebuffer', and the `error` event's ErrorEvent says what failed.
+ */
 export class WebSocket extends EventTarget {
+  /** `readyState` until the server's 101 is checked: 0. */
   declare static readonly CONNECTING: 0;
+  /** `readyState` once the connection is established: 1. */
   declare static readonly OPEN: 1;
+  /** `readyState` once the closing handshake has started: 2. */
   declare static readonly CLOSING: 2;
+  /** `readyState` once the `close` event has fired: 3. */
   declare static readonly CLOSED: 3;
+  /** WebSocket.CONNECTING (0), also on every instance, as Web IDL constants are. */
   declare readonly CONNECTING: 0;
+  /** WebSocket.OPEN (1), also on every instance. */
   declare readonly OPEN: 1;
+  /** WebSocket.CLOSING (2), also on every instance. */
   declare readonly CLOSING: 2;
+  /** WebSocket.CLOSED (3), also on every instance. */
   declare readonly CLOSED: 3;
 
   readonly #url: URL;
@@ -76,7 +92,8 @@ export class WebSocket extends EventTarget {
    * URL that does not parse, is not ws:/wss: (or http:/https:) or has a fragment, and for
    * subprotocols that repeat or are not tokens; a WebSocketError (WS_ERR_INVALID_ARGUMENT) for an
    * option of ours out of its bounds. As undici allows, `protocols` may be connect()'s options
-   * (ClientOptions: `protocols`, headers, origin, TLS, limits...).
+   * (ClientOptions: `protocols`, headers, origin, TLS, limits...); `sendOverflow` is always
+   * 'close', since the standard closes a connection whose data cannot be buffered. Connects at once.
    */
   constructor(url: string | URL, protocols?: string | Iterable<string> | ClientOptions) {
     super();
@@ -104,6 +121,10 @@ export class WebSocket extends EventTarget {
     return this.#url.href;
   }
 
+  /**
+   * CONNECTING (0) until the 101 is checked; OPEN (1); CLOSING (2) once close() was called or the
+   * server's close frame arrived (after the messages before it); CLOSED (3) when `close` fires.
+   */
   get readyState(): State {
     return this.#state;
   }
@@ -126,6 +147,11 @@ export class WebSocket extends EventTarget {
     return this.#protocol;
   }
 
+  /**
+   * How binary messages reach `message` listeners: 'blob', 'arraybuffer', or 'nodebuffer' (a
+   * Buffer: our extension). Read when each message is dispatched.
+   * @defaultValue 'blob'
+   */
   get binaryType(): BinaryType {
     return this.#binaryType;
   }
@@ -136,41 +162,68 @@ export class WebSocket extends EventTarget {
     if (BINARY_TYPES.has(type)) this.#binaryType = type as BinaryType;
   }
 
+  /**
+   * The `open` listener set through this attribute, or null. As in a browser, it is one listener
+   * among addEventListener's: replacing it keeps its place, null removes it.
+   */
   get onopen(): EventHandler<Event, WebSocket> {
     return this.#handlers.get('open') as EventHandler<Event, WebSocket>;
   }
 
+  /** Sets the `open` attribute listener; null, or anything that is not a function, removes it. */
   set onopen(value: EventHandler<Event, WebSocket>) {
     this.#handlers.set('open', value);
   }
 
+  /**
+   * The `message` listener set through this attribute, or null. It gets a MessageEvent (Node's)
+   * whose `data` is a string or, by `binaryType`, a Blob, an ArrayBuffer or a Buffer, and whose
+   * `origin` is the URL's origin.
+   */
   get onmessage(): EventHandler<MessageEvent, WebSocket> {
     return this.#handlers.get('message') as EventHandler<MessageEvent, WebSocket>;
   }
 
+  /** Sets the `message` attribute listener; null, or anything that is not a function, removes it. */
   set onmessage(value: EventHandler<MessageEvent, WebSocket>) {
     this.#handlers.set('message', value);
   }
 
+  /**
+   * The `error` listener set through this attribute, or null. It gets an ErrorEvent whose `error`
+   * is the ConnectError or WebSocketError that failed the connection; `close` follows.
+   */
   get onerror(): EventHandler<Event, WebSocket> {
     return this.#handlers.get('error') as EventHandler<Event, WebSocket>;
   }
 
+  /** Sets the `error` attribute listener; null, or anything that is not a function, removes it. */
   set onerror(value: EventHandler<Event, WebSocket>) {
     this.#handlers.set('error', value);
   }
 
+  /**
+   * The `close` listener set through this attribute, or null. It gets a CloseEvent: the server's
+   * code and reason (1005 and '' when its close frame had none), or 1006 when no close frame was
+   * received (RFC 6455 7.1.5); `wasClean` once the closing handshake completed.
+   */
   get onclose(): EventHandler<CloseEvent, WebSocket> {
     return this.#handlers.get('close') as EventHandler<CloseEvent, WebSocket>;
   }
 
+  /** Sets the `close` attribute listener; null, or anything that is not a function, removes it. */
   set onclose(value: EventHandler<CloseEvent, WebSocket>) {
     this.#handlers.set('close', value);
   }
 
   /**
-   * WebSockets Standard, send(data): throws an InvalidStateError DOMException while CONNECTING.
-   * Once the closing handshake has started, the data is discarded and bufferedAmount still grows.
+   * WebSockets Standard, send(data): a string (as UTF-8, lone surrogates as U+FFFD), a Blob, an
+   * ArrayBuffer or an ArrayBufferView (only the bytes it views); anything else is sent as
+   * String(data). Messages go out in call order, Blobs included. A buffer's bytes are taken at
+   * the call, or, behind a Blob still being read, when its turn comes. Throws an InvalidStateError
+   * DOMException while CONNECTING. Data that cannot be buffered (over `maxBufferedAmount`) closes
+   * the connection (`error`, then `close`). Once the closing handshake has started, the data is
+   * discarded and bufferedAmount still grows.
    */
   send(data: WebSocketData): void {
     if (arguments.length === 0) throw new TypeError("Failed to execute 'send' on 'WebSocket': 1 argument required, but only 0 present.");
@@ -207,7 +260,8 @@ export class WebSocket extends EventTarget {
    * WebSockets Standard, close(code, reason): an InvalidAccessError DOMException for a code other
    * than 1000 or 3000-4999, a SyntaxError for a reason over 123 bytes of UTF-8. While connecting,
    * it fails the connection (error, then close with 1006); once open, it starts the closing
-   * handshake (with 1000 when no code is given).
+   * handshake (with 1000 when no code is given, where the standard sends a close frame without a
+   * body); while closing or closed, it does nothing.
    */
   close(code?: number, reason?: string): void {
     const closeCode = code === undefined ? undefined : clampUnsignedShort(code);
@@ -226,6 +280,7 @@ export class WebSocket extends EventTarget {
     void ws.close(closeCode ?? 1000, closeReason ?? '');
   }
 
+  /** 'WebSocket', as in a browser (`Object.prototype.toString` gives `[object WebSocket]`). */
   get [Symbol.toStringTag](): string {
     return 'WebSocket';
   }
