@@ -219,8 +219,8 @@ export class WebSocket extends EventTarget {
   /**
    * WebSockets Standard, send(data): a string (as UTF-8, lone surrogates as U+FFFD), a Blob, an
    * ArrayBuffer or an ArrayBufferView (only the bytes it views); anything else is sent as
-   * String(data). Messages go out in call order, Blobs included. A buffer's bytes are taken at
-   * the call, or, behind a Blob still being read, when its turn comes. Throws an InvalidStateError
+   * String(data). Messages go out in call order, Blobs included. A buffer's bytes are those of the
+   * call: changing it afterwards changes nothing sent. Throws an InvalidStateError
    * DOMException while CONNECTING. Data that cannot be buffered (over `maxBufferedAmount`) closes
    * the connection (`error`, then `close`). Once the closing handshake has started, the data is
    * discarded and bufferedAmount still grows.
@@ -252,6 +252,9 @@ export class WebSocket extends EventTarget {
       return;
     }
     const start = this.#queued === null;
+    // Behind a Blob still being read, a buffer waits: its bytes are copied now, so that the bytes
+    // sent are those of the call, as in a browser (Ws.send() takes them when it is called).
+    if (item instanceof Uint8Array) item = Buffer.from(item);
     (this.#queued ??= []).push({ data: item, size });
     if (start) void this.#drainQueued();
   }

@@ -116,6 +116,19 @@ describe('send(data)', () => {
   });
 });
 
+describe('send(data) behind a Blob', () => {
+  it('a buffer sent while a Blob is still being read is sent with the bytes it had at the call', async () => {
+    const { ws, peer } = await openPair();
+    const bytes = new Uint8Array([1, 2, 3]);
+    ws.send(new Blob(['blob']));
+    ws.send(bytes);
+    ws.send(bytes.buffer);
+    bytes.fill(9);
+    const frames = [await peer.nextFrame(), await peer.nextFrame(), await peer.nextFrame()];
+    expect(frames.map((frame) => frame.payload.toString('hex'))).toEqual([Buffer.from('blob').toString('hex'), '010203', '010203']);
+  });
+});
+
 describe('bufferedAmount', () => {
   it('falls back to 0 once the data is transmitted', async () => {
     const { ws, peer } = await openPair();
