@@ -102,6 +102,7 @@ class SingleSession implements Session {
 
   async connect(): Promise<void> {
     await Promise.all([this.base.connect(), this.subscriber.connect()]);
+    await loadScripts(this.base);
   }
 
   append(keys: TopicKeys, args: AppendArguments): Promise<unknown> {
@@ -139,6 +140,16 @@ class SingleSession implements Session {
   }
 }
 
+/**
+ * SCRIPT LOAD on a new connection (a cluster: on every master), so that appends pipelined on it
+ * run by EVALSHA from the first one, in the order they were sent, rather than coming back NOSCRIPT
+ * together from a restarted Redis and being sent again as EVAL. node-redis still falls back to
+ * EVAL if the scripts are flushed later.
+ */
+async function loadScripts(client: { scriptLoad(script: string): Promise<unknown> }): Promise<void> {
+  await Promise.all(Object.values(SCRIPTS).map((script) => client.scriptLoad(script.SCRIPT as string)));
+}
+
 /** Closes a client gracefully (pending replies first), bounded by the command timeout; then destroys it. */
 async function closeClient(client: { isOpen: boolean; close(): Promise<unknown>; destroy(): void }, options: SessionOptions): Promise<void> {
   if (!client.isOpen) return;
@@ -169,6 +180,7 @@ class ClusterSession implements Session {
 
   async connect(): Promise<void> {
     await this.base.connect();
+    await Promise.all(this.base.masters.map(async (master) => loadScripts(await this.base.nodeClient(master))));
   }
 
   append(keys: TopicKeys, args: AppendArguments): Promise<unknown> {
