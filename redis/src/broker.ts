@@ -282,8 +282,8 @@ export class RedisBroker implements Broker {
       return;
     }
     const { message, node } = decoded;
-    if (message.position !== undefined) this.catchUp.live(message);
-    else if (node !== this.nodeId) this.node?.deliver(message);
+    // Its own publishes a node delivered itself; stream messages go to every node, this one included.
+    if (message.position !== undefined || node !== this.nodeId) this.catchUp.live(message);
   }
 
   private unpublished(message: BrokerMessage, error: Error): void {

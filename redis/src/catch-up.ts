@@ -6,8 +6,9 @@
  * broker keeps, per topic with members here, the last stream position it handed its node (or,
  * before any, where the stream stood when the topic was subscribed: its baseline). When a new
  * session is up, every such topic's live messages are held, the stream is read after that position
- * (XRANGE, in pages) and delivered in order, then the held messages are let through (those the
- * read already delivered are dropped). A stream whose epoch changed meanwhile (its history expired,
+ * (XRANGE, in pages) and delivered in order, then the held messages are let through (stream
+ * messages the read already delivered are dropped). Publishes that arrive meanwhile are held too,
+ * so the topic's live messages keep the channel's order and come after what was appended before. A stream whose epoch changed meanwhile (its history expired,
  * or Redis restarted empty) is read from its start: all of it is new to this node.
  */
 
@@ -47,7 +48,7 @@ export class CatchUp {
     this.holding.delete(topic);
   }
 
-  /** A live stream message: held while its topic catches up, else delivered (unless it was already). */
+  /** A live message (a publish, or a stream message): held while its topic catches up, else delivered (a stream message unless it was already). */
   live(message: BrokerMessage): void {
     const held = this.holding.get(message.topic);
     if (held !== undefined) held.messages.push(message);
@@ -97,7 +98,11 @@ export class CatchUp {
   }
 
   private pass(message: BrokerMessage): void {
-    const position = message.position!;
+    const position = message.position;
+    if (position === undefined) {
+      this.deliver(message);
+      return;
+    }
     const last = this.last.get(message.topic);
     if (last !== undefined && last.epoch === position.epoch && position.offset <= last.offset) return;
     this.last.set(message.topic, position);

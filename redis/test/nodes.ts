@@ -63,6 +63,19 @@ export class Client {
     );
   }
 
+  /** Resolves once `text` has come. */
+  saw(text: string, ms = WAIT): Promise<void> {
+    return waitFor(
+      `${JSON.stringify(text)} (got ${JSON.stringify(this.texts)})`,
+      (wake) => {
+        this.wakers.add(wake);
+        return () => this.wakers.delete(wake);
+      },
+      () => (this.texts.includes(text) ? true : undefined),
+      ms,
+    ).then(() => undefined);
+  }
+
   private async read(): Promise<void> {
     for await (const message of this.ws) {
       this.texts.push(message.type === 'text' ? message.data : message.data.toString('hex'));
