@@ -63,6 +63,19 @@ function newEpoch(): string {
   return epoch;
 }
 
+/** A `redis://` or `rediss://` URL (node-redis would throw later, inside a connection attempt). */
+function checkUrl(url: unknown): void {
+  let parsed: URL | undefined;
+  try {
+    parsed = typeof url === 'string' ? new URL(url) : undefined;
+  } catch {
+    parsed = undefined;
+  }
+  if (parsed === undefined || (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:')) {
+    throw new WebSocketError('WS_ERR_INVALID_ARGUMENT', `a Redis URL must be redis://host[:port] or rediss://..., got ${JSON.stringify(url)}`);
+  }
+}
+
 function unavailable(reason: unknown): WebSocketError {
   const text = reason instanceof Error ? reason.message : String(reason);
   const error = new WebSocketError('WS_ERR_UNAVAILABLE', `Redis is unavailable: ${text}`);
@@ -91,7 +104,7 @@ export class RedisBroker implements Broker {
       throw new WebSocketError('WS_ERR_INVALID_ARGUMENT', 'cluster must be a non-empty array of node URLs');
     }
     const url = options.url ?? 'redis://127.0.0.1:6379';
-    if (typeof url !== 'string') throw new WebSocketError('WS_ERR_INVALID_ARGUMENT', 'url must be a string');
+    for (const each of options.cluster ?? [url]) checkUrl(each);
     this.prefix = options.prefix ?? DEFAULT_PREFIX;
     checkPrefix(this.prefix);
     this.emptyStreamTtl = bounded('emptyStreamTtl', options.emptyStreamTtl ?? DAY, 0, MAX_LIMIT);

@@ -92,7 +92,18 @@ export class Connection {
 
   private async attempt(): Promise<void> {
     if (this.closed) return;
-    const session: Session = createSession(this.options, (error) => this.fail(session, error));
+    let session: Session;
+    try {
+      session = createSession(this.options, (error) => this.fail(session, error));
+    } catch (error) {
+      // Options are checked before (RedisBroker's constructor); this is only a safety net.
+      this.lastError = error instanceof Error ? error : new Error(String(error));
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = undefined;
+        void this.attempt();
+      }, reconnectDelay(this.options.backoff, this.attempts++));
+      return;
+    }
     this.current = session;
     try {
       await withTimeout(session.connect(), this.options.connectTimeout, 'connect');

@@ -30,6 +30,9 @@ it('checks its options', () => {
   const bad: unknown[] = [
     { url: 'redis://x', cluster: ['redis://y'] },
     { cluster: [] },
+    { url: 'localhost:6379' },
+    { url: 'http://127.0.0.1:6379' },
+    { cluster: ['redis://a:1', 42] },
     { prefix: 'a{b}' },
     { commandTimeout: 5 },
     { heartbeatInterval: 1.5 },
