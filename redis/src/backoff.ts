@@ -1,10 +1,10 @@
-import { WebSocketError } from 'rfc6455';
-
 /**
  * Reconnection delays: exponential from `initialDelay`, never above `maxDelay`, each one drawn
  * between half and all of its step ("equal jitter"), so that the nodes of a deployment that lost
  * Redis at the same moment do not all come back at the same moment.
  */
+
+import { WebSocketError } from 'rfc6455';
 
 export interface ReconnectOptions {
   /** Milliseconds before the first attempt after a failure (before jitter). Default 50, 1 to 60,000. */

@@ -124,7 +124,7 @@ export class RedisBroker implements Broker {
       if (this.subscriber.has(message.topic)) this.node?.deliver(message);
     });
     this.connection = new Connection(
-      { url, cluster: options.cluster, commandTimeout, connectTimeout, heartbeatInterval, backoff },
+      { url, cluster: options.cluster === undefined ? undefined : [...options.cluster], commandTimeout, connectTimeout, heartbeatInterval, backoff },
       {
         opened: async (session) => {
           // Live messages of the topics with a known position wait until their catch-up is done.

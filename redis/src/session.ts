@@ -61,9 +61,13 @@ function commandOptions(options: SessionOptions) {
   return { timeout: options.commandTimeout, rejectInFlight: true };
 }
 
-/** Whether an error means the connection is broken (not a Redis error reply, which it answered). */
+/**
+ * Whether an error means the connection is broken (not a Redis error reply, which it answered),
+ * or the cluster cannot serve (CLUSTERDOWN: a master is gone): either way the session ends, and
+ * the next one waits for a cluster that says `cluster_state:ok`.
+ */
 export function isConnectionError(error: unknown): boolean {
-  return !(error instanceof ErrorReply);
+  return !(error instanceof ErrorReply) || error.message.startsWith('CLUSTERDOWN');
 }
 
 export function createSession(options: SessionOptions, failed: (error: Error) => void): Session {
@@ -180,7 +184,15 @@ class ClusterSession implements Session {
 
   async connect(): Promise<void> {
     await this.base.connect();
-    await Promise.all(this.base.masters.map(async (master) => loadScripts(await this.base.nodeClient(master))));
+    await Promise.all(
+      this.base.masters.map(async (master) => {
+        const client = await this.base.nodeClient(master);
+        // Up means every slot is served: a master that just came back says cluster_state:fail for a while.
+        const info = String(await client.clusterInfo());
+        if (!/cluster_state:ok/.test(info)) throw new Error(`${master.host}:${master.port} says the cluster is not ok`);
+        await loadScripts(client);
+      }),
+    );
   }
 
   append(keys: TopicKeys, args: AppendArguments): Promise<unknown> {

@@ -35,6 +35,7 @@ it('checks its options', () => {
     { cluster: ['redis://a:1', 42] },
     { prefix: 'a{b}' },
     { commandTimeout: 5 },
+    { connectTimeout: 600_001 },
     { heartbeatInterval: 1.5 },
     { emptyStreamTtl: -1 },
     { reconnect: { maxDelay: 1 } },

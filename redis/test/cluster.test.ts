@@ -92,3 +92,75 @@ describeWithPeer(redisPeer, 'RedisBroker on a three-node Redis Cluster', () => {
     }
   });
 });
+
+describeWithPeer(redisPeer, 'RedisBroker on a Redis Cluster that loses a master', () => {
+  let cluster: RedisClusterProcesses;
+  beforeAll(async () => {
+    cluster = await startCluster(3);
+  });
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  it('a master killed: down (the whole session), publishes reported; restarted on its port: up, resubscribed on every shard', async () => {
+    const fast = { commandTimeout: 300, connectTimeout: 300, heartbeatInterval: 50, reconnect: { initialDelay: 20, maxDelay: 200 } };
+    const [a, b] = [new RedisBroker({ cluster: cluster.urls, ...fast }), new RedisBroker({ cluster: cluster.urls, ...fast })];
+    await Promise.all([a.ready(), b.ready()]);
+    const nodeA = new RecordingNode();
+    const nodeB = new RecordingNode();
+    a.start(nodeA);
+    b.start(nodeB);
+    try {
+      // One topic on each master.
+      const owner = await slotOwnersOf(cluster);
+      const byOwner = new Map<string, string>();
+      for (let i = 0; byOwner.size < 3; i++) {
+        if (i > 10_000) throw new Error('topics land on fewer than three masters');
+        const topic = freshTopic(`failover-${i}`);
+        const master = owner(keySlot(topicKeys('rfc6455', topic).meta));
+        if (!byOwner.has(master)) byOwner.set(master, topic);
+      }
+      const victim = cluster.nodes[1]!;
+      const victimTopic = byOwner.get(`127.0.0.1:${victim.port}`)!;
+      const topics = [...byOwner.values()];
+      await Promise.all(topics.map((topic) => b.subscribe(topic)));
+
+      await victim.kill();
+      await until(() => nodeA.states.includes('down') && nodeB.states.includes('down'));
+      expect(a.state).toBe('down');
+      a.publish({ topic: topics[0]!, payload: Buffer.from('during'), opcode: 0x1, key: undefined });
+      await until(() => nodeA.unpublishedMessages.length === 1);
+
+      await victim.restart();
+      await until(() => nodeA.states.at(-1) === 'up' && nodeB.states.at(-1) === 'up');
+      // Every shard's topic crosses again, the restarted one's included (its stream starts a new epoch: no persistence).
+      for (const topic of topics) {
+        await a.append({ topic, payload: Buffer.from(`after ${topic}`), opcode: 0x1, key: undefined }, { history: { size: 5, ttl: 0 } });
+      }
+      const received = await nodeB.received(topics.length);
+      expect(received.map((m) => m.topic).sort()).toEqual([...topics].sort());
+      expect(received.find((m) => m.topic === victimTopic)?.position?.offset).toBe(1);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+});
+
+/** slot -> the master (host:port) serving it, from CLUSTER SLOTS. */
+async function slotOwnersOf(cluster: RedisClusterProcesses): Promise<(slot: number) => string> {
+  const ranges = JSON.parse(await redisCli(cluster.nodes[0]!.port, '--json', 'cluster', 'slots')) as [number, number, [string, number]][];
+  return (slot) => {
+    const range = ranges.find(([from, to]) => slot >= from && slot <= to);
+    if (range === undefined) throw new Error(`no owner for slot ${slot}`);
+    return `${range[2][0]}:${range[2][1]}`;
+  };
+}
+
+/** Polls `check` until true (a RecordingNode has no event for states), bounded. */
+async function until(check: () => boolean, ms = 15_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
