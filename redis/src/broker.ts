@@ -176,22 +176,22 @@ export class RedisBroker implements Broker {
   async append(message: BrokerMessage, options: BrokerAppendOptions): Promise<Appended> {
     const session = this.usable();
     const { size, ttl } = options.history;
+    let raw: unknown;
     try {
-      const reply = appendReply(
-        await session.append(this.keys(message.topic), {
-          size,
-          ttl,
-          idempotencyKey: options.idempotencyKey,
-          entry: encodeEntry(message, this.nodeId),
-          newEpoch: newEpoch(),
-          sharded: session.sharded,
-        }),
-      );
-      return { position: { epoch: reply.epoch, offset: reply.offset }, duplicate: reply.duplicate };
+      raw = await session.append(this.keys(message.topic), {
+        size,
+        ttl,
+        idempotencyKey: options.idempotencyKey,
+        entry: encodeEntry(message, this.nodeId),
+        newEpoch: newEpoch(),
+        sharded: session.sharded,
+      });
     } catch (error) {
       this.broken(session, error);
       throw unavailable(error);
     }
+    const reply = appendReply(raw);
+    return { position: { epoch: reply.epoch, offset: reply.offset }, duplicate: reply.duplicate };
   }
 
   history(topic: string, since: StreamPosition | undefined, limit: number): Promise<HistoryPage> {
@@ -253,13 +253,14 @@ export class RedisBroker implements Broker {
 
   private async read(session: Session, topic: string, since: StreamPosition | undefined, limit: number): Promise<HistoryPage> {
     const count = Number.isNaN(limit) ? 0 : Math.max(0, Math.min(MAX_LIMIT, Math.floor(limit)));
-    let reply;
+    let raw: unknown;
     try {
-      reply = historyReply(await session.history(this.keys(topic), { since, limit: count, newEpoch: newEpoch(), emptyTtl: this.emptyStreamTtl }));
+      raw = await session.history(this.keys(topic), { since, limit: count, newEpoch: newEpoch(), emptyTtl: this.emptyStreamTtl });
     } catch (error) {
       this.broken(session, error);
       throw unavailable(error);
     }
+    const reply = historyReply(raw);
     const messages: BrokerMessage[] = [];
     for (const { offset, entry } of reply.entries) {
       try {
