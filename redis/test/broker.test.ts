@@ -77,7 +77,7 @@ describeWithPeer(redisPeer, 'RedisBroker on one Redis, beyond the contract', () 
   });
 
   async function started(): Promise<{ broker: RedisBroker; node: RecordingNode }> {
-    const broker = new RedisBroker({ url: server.url, ...FAST });
+    const broker = new RedisBroker({ url: server.url });
     await broker.ready();
     const node = new RecordingNode();
     broker.start(node);
@@ -155,7 +155,7 @@ describeWithPeer(redisPeer, 'RedisBroker on one Redis, beyond the contract', () 
   });
 
   it('the epoch that history() gives a topic never appended to lasts emptyStreamTtl', async () => {
-    const broker = new RedisBroker({ url: server.url, ...FAST, emptyStreamTtl: 50 });
+    const broker = new RedisBroker({ url: server.url, emptyStreamTtl: 50 });
     await broker.ready();
     broker.start(new RecordingNode());
     try {
@@ -195,7 +195,7 @@ describeWithPeer(redisPeer, 'RedisBroker on one Redis, beyond the contract', () 
 
   it('reports a message on its channel that it did not write, and goes on', async () => {
     const errors: unknown[] = [];
-    const broker = new RedisBroker({ url: server.url, ...FAST, onError: (error) => errors.push(error) });
+    const broker = new RedisBroker({ url: server.url, onError: (error) => errors.push(error) });
     await broker.ready();
     const node = new RecordingNode();
     broker.start(node);

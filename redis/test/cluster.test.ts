@@ -8,6 +8,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeBrokerContract, freshTopic, RecordingNode } from '../../test/hub/broker-contract.js';
 import { describeWithPeer } from '../../test/interop/peers.js';
 import { RedisBroker } from '../src/index.js';
+import { FAST } from './nodes.js';
 import { keySlot, topicKeys } from '../src/keys.js';
 import { redisCli, redisPeer, startCluster, type RedisClusterProcesses } from './redis-server.js';
 
@@ -103,8 +104,7 @@ describeWithPeer(redisPeer, 'RedisBroker on a Redis Cluster that loses a master'
   });
 
   it('a master killed: down (the whole session), publishes reported; restarted on its port: up, resubscribed on every shard', async () => {
-    const fast = { commandTimeout: 300, connectTimeout: 300, heartbeatInterval: 50, reconnect: { initialDelay: 20, maxDelay: 200 } };
-    const [a, b] = [new RedisBroker({ cluster: cluster.urls, ...fast }), new RedisBroker({ cluster: cluster.urls, ...fast })];
+    const [a, b] = [new RedisBroker({ cluster: cluster.urls, ...FAST }), new RedisBroker({ cluster: cluster.urls, ...FAST })];
     await Promise.all([a.ready(), b.ready()]);
     const nodeA = new RecordingNode();
     const nodeB = new RecordingNode();

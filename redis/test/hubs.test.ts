@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import type { BrokerMessage } from 'rfc6455/hub';
 import { freshTopic } from '../../test/hub/broker-contract.js';
 import { describeWithPeer } from '../../test/interop/peers.js';
-import { FAST, startNode, type TestNode } from './nodes.js';
+import { startNode, type TestNode } from './nodes.js';
 import { redisCli, redisPeer, startRedis, type RedisServer } from './redis-server.js';
 
 /** Stream messages as clients see them: `<offset>:<text>`. */
@@ -30,8 +30,8 @@ describeWithPeer(redisPeer, 'two hubs through Redis', () => {
 
   async function twoNodes(): Promise<[TestNode, TestNode]> {
     nodes = await Promise.all([
-      startNode('A', { url: server.url, ...FAST, hub: { renderStream } }),
-      startNode('B', { url: server.url, ...FAST, hub: { renderStream } }),
+      startNode('A', { url: server.url, hub: { renderStream } }),
+      startNode('B', { url: server.url, hub: { renderStream } }),
     ]);
     return nodes as [TestNode, TestNode];
   }
