@@ -59,6 +59,11 @@ interface Entry {
   readonly isText: boolean;
   /** Bytes this entry counts against receiveHighWaterMark: compressed size, then inflated size. */
   size: number;
+  /**
+   * Over the connection's rate limit: inflated only to keep the peer's compression context in
+   * step (RFC 7692 7.2.2: every message after it refers to it), then dropped.
+   */
+  readonly discard: boolean;
 }
 
 /** A recv() caller: rejected at the end of the stream. */
@@ -154,13 +159,25 @@ export class Inbox {
         this.handOver(message);
         return;
       }
-      const queue = this.queue({ message, payload: null, isText, size: payload.length });
+      const queue = this.queue({ message, payload: null, isText, size: payload.length, discard: false });
       queue.readyBytes += payload.length;
     } else {
-      const queue = this.queue({ message: null, payload, isText, size: payload.length });
+      const queue = this.queue({ message: null, payload, isText, size: payload.length, discard: false });
       queue.compressedCount++;
       this.inflateNext();
     }
+    this.update();
+  }
+
+  /**
+   * A message the application will not get (over a rate limit). A compressed one is still inflated,
+   * in its turn, since the messages after it may refer to it; then it is dropped.
+   */
+  discard(payload: Buffer, isText: boolean, compressed: boolean): void {
+    if (!compressed || (this.flags & FINISHED) !== 0) return;
+    const queue = this.queue({ message: null, payload, isText, size: payload.length, discard: true });
+    queue.compressedCount++;
+    this.inflateNext();
     this.update();
   }
 
@@ -320,10 +337,13 @@ export class Inbox {
       }
       queue.compressedCount--;
       queue.unreadBytes -= entry.size;
-      entry.message = entry.isText ? { type: 'text', data: data!.toString('utf8') } : { type: 'binary', data: data! };
-      entry.size = data!.length;
-      queue.unreadBytes += entry.size;
-      queue.readyBytes += entry.size;
+      if (entry.discard) this.remove(queue, entry);
+      else entry.message = entry.isText ? { type: 'text', data: data!.toString('utf8') } : { type: 'binary', data: data! };
+      if (!entry.discard) {
+        entry.size = data!.length;
+        queue.unreadBytes += entry.size;
+        queue.readyBytes += entry.size;
+      }
       this.deliverReady();
       this.update();
       this.inflateNext();
@@ -333,6 +353,12 @@ export class Inbox {
         this.settleWaiters();
       }
     });
+  }
+
+  /** Takes a discarded entry out of the queue once it is inflated (its counts are already off). */
+  private remove(queue: Queue, entry: Entry): void {
+    queue.entries.splice(queue.entries.indexOf(entry, queue.head), 1);
+    if (queue.head === queue.entries.length) this.queued = null;
   }
 
   private drained(): void {

@@ -4,6 +4,8 @@
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { OriginsOption } from '../protocol/origin.js';
+import type { LimitOptions, RateLimitEvent } from './limits.js';
 import { invalidOption, resolveOptions, type ResolvedOptions, type WsOptions } from './options.js';
 import type { Ws } from './ws.js';
 
@@ -34,7 +36,34 @@ export interface ServerOptions extends WsOptions {
    */
   selectProtocol?: (offered: readonly string[], request: IncomingMessage) => string | undefined;
   /**
-   * Decides whether to accept a request (check Origin, cookies...); false answers 403.
+   * Which browser origins may connect (cross-site WebSocket hijacking: a page of any site can open
+   * a WebSocket to this server, with this site's cookies). A list of `'same-origin'` (the
+   * Origin's host and port equal Host's), exact origins (`'https://app.example.com'`) and host
+   * patterns (`'*.example.com'`, `'localhost:*'`); others get 403 (WS_ERR_HANDSHAKE_ORIGIN).
+   * A request without Origin (not from a browser page) is accepted unless `requireOrigin`.
+   * `'*'` accepts every origin.
+   * @defaultValue `['same-origin']`
+   */
+  origins?: OriginsOption;
+  /**
+   * Refuse (403) requests without an Origin header, i.e. every client but a browser page.
+   * @defaultValue false
+   */
+  requireOrigin?: boolean;
+  /**
+   * Abuse limits: message and byte rates per connection, handshakes and connections per client address.
+   * @defaultValue none
+   */
+  limits?: LimitOptions;
+  /**
+   * Told of each message a connection sent over its `limits` (it was not delivered); the
+   * connection is closed with 1008 (WS_ERR_RATE_LIMITED) once `limits.maxDropped` are dropped in
+   * a row. A good place to tell the client it is rate limited.
+   */
+  onRateLimit?: (ws: Ws, event: RateLimitEvent) => void;
+  /**
+   * Decides whether to accept a request (check cookies, tokens...) once its origin is accepted;
+   * false answers 403.
    * @defaultValue every request that follows RFC 6455 is accepted
    */
   allowRequest?: (request: IncomingMessage) => boolean | Promise<boolean>;
@@ -58,7 +87,7 @@ export interface ServerOptions extends WsOptions {
 /** The connection options resolved, and every hook checked to be a function (WS_ERR_INVALID_ARGUMENT). */
 export function resolveServerOptions(options: ServerOptions = {}): ResolvedOptions {
   const resolved = resolveOptions(options);
-  for (const hook of ['handler', 'selectProtocol', 'allowRequest', 'onError', 'onRefused', 'onHttpRequest'] as const) {
+  for (const hook of ['handler', 'selectProtocol', 'allowRequest', 'onError', 'onRefused', 'onHttpRequest', 'onRateLimit'] as const) {
     if (options[hook] !== undefined && typeof options[hook] !== 'function') {
       throw invalidOption(hook, 'a function', options[hook]);
     }

@@ -10,13 +10,15 @@ import { createServer, type IncomingMessage, type Server as HttpServer, type Ser
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { Server as TlsServer } from 'node:tls';
+import { Server as TlsServer, TLSSocket } from 'node:tls';
 import { CloseCode, encodeClosePayload } from '../protocol/close.js';
 import { HandshakeError, WebSocketError } from '../protocol/errors.js';
 import type { ExtensionOffer } from '../protocol/extensions.js';
 import { acceptHandshake } from '../protocol/handshake.js';
 import { HandshakeTimers, checkHeaderLimits, refuse, respondNotWebSocket } from './handshake-guard.js';
+import { checkOrigin, originPolicy, type OriginPolicy } from '../protocol/origin.js';
 import { negotiatePermessageDeflate, type DeflateNegotiation } from '../protocol/permessage-deflate.js';
+import { Admission, resolveLimits, type Admitted, type RateLimitEvent } from './limits.js';
 import { PerMessageDeflate, takeoverBytes } from './deflate.js';
 import { Heartbeat } from './heartbeat.js';
 import { withResolved, type ResolvedOptions } from './options.js';
@@ -58,14 +60,25 @@ export class WebSocketServer {
   private readonly zlib: ZlibResources | null;
   private httpServer: HttpServer | null = null;
   private shuttingDown = false;
+  /** Which origins may connect (the `origins` option). */
+  private readonly origins: OriginPolicy;
+  /** The per-address limits, or null when none is set. */
+  private readonly admission: Admission | null;
+  /** What each connection holds of the per-address limits, released when it closes. */
+  private readonly admitted = new Map<Ws, Admitted>();
 
   constructor(options: ServerOptions = {}) {
     this.options = resolveServerOptions(options);
     this.hooks = options;
+    this.origins = originPolicy(options.origins, options.requireOrigin);
+    const limits = resolveLimits(options.limits);
+    this.admission = limits === null || (limits.handshakeRate === null && limits.connectionsPerAddress === 0) ? null : new Admission(limits);
     this.config = withResolved(this.options, {
       role: 'server' as const,
       heartbeat: new Heartbeat(this.options),
-      onClosed: (ws: Ws) => this.live.delete(ws),
+      onClosed: (ws: Ws) => this.forget(ws),
+      messageLimits: limits?.perConnection ?? null,
+      onRateLimit: options.onRateLimit === undefined ? undefined : (ws: Ws, event: RateLimitEvent) => this.rateLimited(ws, event),
     });
     this.handshakeTimers = new HandshakeTimers(this.options.handshakeTimeout, (socket) =>
       this.refused(socket, undefined, new HandshakeError('WS_ERR_HANDSHAKE_TIMEOUT', 408, 'the handshake did not complete in time')),
@@ -154,10 +167,14 @@ export class WebSocketServer {
     this.handshakeTimers.arm(socket);
     // Context memory reserved by the negotiation, released if the handshake goes no further.
     let reserved = 0;
+    // A slot of the per-address limits, held by the handshake, then by the connection.
+    let admitted: Admitted | null = null;
     try {
       if (this.shuttingDown) {
         throw new HandshakeError('WS_ERR_HANDSHAKE_SHUTTING_DOWN', 503, 'the server is shutting down');
       }
+      // Before any other work: a flood of handshakes is what this limit is for.
+      admitted = this.admission?.admit(request, performance.now()) ?? null;
       checkHeaderLimits(request, this.options);
       const { selectProtocol, allowRequest } = this.hooks;
       // The request is checked and answered by the core (RFC 6455 4.2); the hooks decide.
@@ -170,6 +187,9 @@ export class WebSocketServer {
           return negotiated;
         },
       });
+      // RFC 6455 10.2: the server checks Origin, against cross-site WebSocket hijacking.
+      const originRefused = checkOrigin(this.origins, request.headers.origin, request.headers.host, socket instanceof TLSSocket);
+      if (originRefused !== null) throw new HandshakeError('WS_ERR_HANDSHAKE_ORIGIN', 403, originRefused);
       if (allowRequest !== undefined && !(await allowRequest(request))) {
         throw new HandshakeError('WS_ERR_HANDSHAKE_FORBIDDEN', 403, 'the request was refused');
       }
@@ -179,6 +199,7 @@ export class WebSocketServer {
       // The handshake timer may have fired while a hook was deciding.
       if (socket.destroyed || !socket.writable) {
         this.zlib?.budget.release(reserved);
+        admitted?.release();
         return undefined;
       }
       this.handshakeTimers.clear(socket);
@@ -188,12 +209,14 @@ export class WebSocketServer {
       const ws = new Ws(socket, this.config, { protocol: accepted.protocol, extensions: accepted.extensions, deflate });
       socket.off('error', noop);
       this.live.add(ws);
+      if (admitted !== null) this.admitted.set(ws, admitted);
       if (handler !== undefined) this.runHandler(handler, ws, request);
       if (head.length > 0) ws.receiveChunk(head);
       return ws;
     } catch (error) {
       this.handshakeTimers.clear(socket);
       this.zlib?.budget.release(reserved);
+      admitted?.release();
       if (error instanceof HandshakeError) {
         this.refused(socket, request, error);
       } else {
@@ -272,6 +295,23 @@ export class WebSocketServer {
       return negotiated === undefined ? undefined : { ...negotiated, reserved: 0 };
     }
     return { ...negotiated, reserved };
+  }
+
+  /** A connection is gone: it leaves `clients` and gives back its slot of the per-address limits. */
+  private forget(ws: Ws): void {
+    this.live.delete(ws);
+    const admitted = this.admitted.get(ws);
+    if (admitted === undefined) return;
+    this.admitted.delete(ws);
+    admitted.release();
+  }
+
+  private rateLimited(ws: Ws, event: RateLimitEvent): void {
+    try {
+      this.hooks.onRateLimit!(ws, event);
+    } catch (error) {
+      this.report(error, ws);
+    }
   }
 
   /** Answers a refused handshake, closes the socket, and tells onRefused. */

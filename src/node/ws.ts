@@ -28,6 +28,7 @@ import type { DeflateAgreement } from '../protocol/permessage-deflate.js';
 import type { PerMessageDeflate } from './deflate.js';
 import { coarseClock, keepaliveAction, type Heartbeat, type HeartbeatSubject, type KeepaliveStamps } from './heartbeat.js';
 import { Inbox, type Message } from './inbox.js';
+import { MessageLimiter, type RateLimitEvent, type ResolvedMessageLimits } from './limits.js';
 import type { ResolvedOptions } from './options.js';
 import { Outbox } from './outbox.js';
 import { Pings } from './pings.js';
@@ -43,6 +44,10 @@ export interface ConnectionConfig extends ResolvedOptions {
   readonly heartbeat: Heartbeat;
   /** Told once the connection is closed (a server forgets it). */
   readonly onClosed?: ((ws: Ws) => void) | undefined;
+  /** Server role: the per-connection rate limits (limits.ts), or null for none. */
+  readonly messageLimits?: ResolvedMessageLimits | null;
+  /** Told of each message over those limits (the server's onRateLimit, errors reported). */
+  readonly onRateLimit?: ((ws: Ws, event: RateLimitEvent) => void) | undefined;
 }
 
 /** What the opening handshake agreed. */
@@ -108,6 +113,8 @@ export class Ws implements AsyncIterableIterator<Message> {
   // Made on first use (see `outbox`): a connection that has sent nothing yet carries none.
   private outboxState: Outbox | null = null;
   private readonly codec: PerMessageDeflate | null;
+  // The rate limits' buckets; null when the server sets none (the usual case, one check per message).
+  private readonly limiter: MessageLimiter | null;
   // The close timer, `closed` and the pings waiting for pongs, made when one is first needed
   // (see Extras and the accessors below).
   private extras: Extras | null = null;
@@ -133,6 +140,8 @@ export class Ws implements AsyncIterableIterator<Message> {
     const host: ConnectionHost = this;
     const connection = (this.connection = new Connection(host, connectionOptionsFor(config, codec !== null)));
     this.inbox = new Inbox(socket, connection, config, codec);
+    const limits = config.messageLimits;
+    this.limiter = limits == null ? null : new MessageLimiter(limits, performance.now());
     // Whole milliseconds, as the coarse clock's: small integers live in the field itself, where a
     // fraction would need a heap number per stamp (memory per idle connection).
     this.lastSeen = this.lastMessageAt = Math.floor(performance.now());
@@ -367,7 +376,20 @@ export class Ws implements AsyncIterableIterator<Message> {
   /** @internal ConnectionHost */
   onMessage(payload: Uint8Array, isText: boolean, compressed: boolean): void {
     this.lastMessageAt = coarseClock.now;
+    const limiter = this.limiter;
+    if (limiter !== null) {
+      const over = limiter.check(payload.length, performance.now());
+      if (over !== null) return this.overLimit(limiter, over, asBuffer(payload), isText, compressed);
+    }
     this.inbox.push(asBuffer(payload), isText, compressed);
+  }
+
+  /** A message over the rate limits: not delivered; the application is told; a peer that keeps on is closed. */
+  private overLimit(limiter: MessageLimiter, event: RateLimitEvent, payload: Buffer, isText: boolean, compressed: boolean): void {
+    this.inbox.discard(payload, isText, compressed);
+    this.config.onRateLimit?.(this, event);
+    // RFC 6455 7.4.1: 1008, a message that violates the endpoint's policy.
+    if (limiter.exhausted) this.connection.fail(CloseCode.POLICY_VIOLATION, 'rate limit exceeded', 'WS_ERR_RATE_LIMITED');
   }
 
   /** @internal ConnectionHost: the pong is queued by the core. */

@@ -35,6 +35,9 @@ export type HandshakeErrorCode =
   | 'WS_ERR_HANDSHAKE_VERSION'
   | 'WS_ERR_HANDSHAKE_HOST'
   | 'WS_ERR_HANDSHAKE_FORBIDDEN'
+  | 'WS_ERR_HANDSHAKE_ORIGIN'
+  | 'WS_ERR_HANDSHAKE_RATE_LIMITED'
+  | 'WS_ERR_HANDSHAKE_TOO_MANY_CONNECTIONS'
   | 'WS_ERR_HANDSHAKE_PROTOCOL'
   | 'WS_ERR_HANDSHAKE_SHUTTING_DOWN'
   | 'WS_ERR_HANDSHAKE_TIMEOUT'
@@ -59,7 +62,8 @@ export type TerminationCode =
   | 'WS_ERR_CLOSE_TIMEOUT'
   | 'WS_ERR_PING_TIMEOUT'
   | 'WS_ERR_HANDLER_FAILED'
-  | 'WS_ERR_COMPRESSION_FAILED';
+  | 'WS_ERR_COMPRESSION_FAILED'
+  | 'WS_ERR_RATE_LIMITED';
 
 /** Stable codes of connect() failures: each says in which phase it failed (see ConnectError). */
 export type ConnectErrorCode =

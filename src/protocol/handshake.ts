@@ -167,6 +167,7 @@ export function buildHandshakeResponse(response: HandshakeResponse): string {
 const STATUS_TEXT: Readonly<Record<number, string>> = {
   400: 'Bad Request',
   403: 'Forbidden',
+  429: 'Too Many Requests',
   405: 'Method Not Allowed',
   408: 'Request Timeout',
   426: 'Upgrade Required',

@@ -115,7 +115,7 @@ describe('rfc6455 connect', () => {
   });
 
   it('-H adds headers, -s offers subprotocols, --origin sets Origin, --no-deflate makes no offer', async () => {
-    const server = await echoServer({ perMessageDeflate: true });
+    const server = await echoServer({ perMessageDeflate: true, origins: ['http://example.test'] });
     const client = runConnect([server.url, '-H', 'X-Token: abc 123', '-s', 'chat', '-s', 'superchat', '--origin', 'http://example.test', '--no-deflate']);
     const request = await server.requests.next();
     expect(request.headers['x-token']).toBe('abc 123');

@@ -8,11 +8,12 @@
  * - inbound: a handler that does not read makes TCP push back on the peer (receiveHighWaterMark);
  * - close(): nothing send() accepted is lost silently, and no send() promise stays pending.
  *
- * Where a test must tell "stalled" from "slow", it races the next event against a timer: that race
- * is the measurement itself, never a wait for a result.
+ * "Stalled" is a state the test observes, never a quiet period: the producer waits on a promise
+ * while the peer has stopped reading and the socket holds bytes the kernel would not take.
  */
 
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
@@ -24,6 +25,7 @@ import {
   cleanup,
   clientFrame,
   closePayload,
+  deadline,
   defer,
   deferred,
   nextTurn,
@@ -47,56 +49,6 @@ function numbered(index: number, size: number): Buffer {
   const bytes = Buffer.alloc(size, index & 255);
   bytes.writeUInt32BE(index, 0);
   return bytes;
-}
-
-/** Resolves true if `emitter` emits `event` within `ms`, false otherwise (and stops listening). */
-function eventWithin(emitter: Socket, event: string, ms: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const onEvent = (): void => {
-      clearTimeout(timer);
-      resolve(true);
-    };
-    const timer = setTimeout(() => {
-      emitter.off(event, onEvent);
-      resolve(false);
-    }, ms);
-    emitter.once(event, onEvent);
-  });
-}
-
-/**
- * Waits until `progress()` stops changing for `quietMs` (true), or `limit()` says the producer
- * finished without ever stalling (false). `changed` is a promise the producer settles at each step.
- */
-async function waitForStall(
-  progress: () => number,
-  nextStep: () => Promise<unknown>,
-  done: () => boolean,
-  quietMs: number,
-): Promise<boolean> {
-  for (;;) {
-    if (done()) return false;
-    const before = progress();
-    const stepped = await Promise.race([
-      nextStep().then(() => true),
-      new Promise<boolean>((resolve) => setTimeout(resolve, quietMs, false)),
-    ]);
-    if (!stepped && progress() === before) return true;
-  }
-}
-
-/** A signal the producer fires at each step of progress. */
-class Steps {
-  private waiter = deferred();
-
-  step(): void {
-    this.waiter.resolve();
-    this.waiter = deferred();
-  }
-
-  next(): Promise<void> {
-    return this.waiter.promise;
-  }
 }
 
 /**
@@ -201,9 +153,7 @@ describe('outbound backpressure', () => {
   it('a peer that never reads costs about maxBufferedAmount of memory, not the 1 GiB offered (child process)', async () => {
     const MAX_BUFFERED = 8 * MiB;
     const CLOSE_TIMEOUT = 1000;
-    const started = performance.now();
     const report = await runOutboundMemoryFixture(MAX_BUFFERED, CLOSE_TIMEOUT);
-    const wallMs = performance.now() - started;
 
     // What may be queued: up to maxBufferedAmount before the overflow, plus the turn's batch that
     // crosses it (bufferedAmount counts a whole socket write until the kernel has all of it, so
@@ -223,7 +173,10 @@ describe('outbound backpressure', () => {
     expect(report.rejectedClosed).toBe(report.count - report.resolved);
     expect(report.rejectedClosed).toBeGreaterThan(report.count * 0.95);
 
-    // The peer never answers the close: closeTimeout cuts it off (1006), not later than that.
+    // The peer never answers the close: closeTimeout cuts it off (1006), and not before it (a timer
+    // never fires early). How much later depends on the machine (the fixture allocates 1 GiB and
+    // forces about 70 GCs), so no upper bound: the reason says that closeTimeout did it. The test's
+    // own timeout bounds a hang.
     expect(report.closedAtMs).not.toBeNull();
     expect([1006, 1008]).toContain(report.closeCode);
     const closedAfterOverflow = report.closedAtMs! - report.firstRejection!.atMs;
@@ -231,17 +184,12 @@ describe('outbound backpressure', () => {
       expect(report.closeReason).toBe('closing handshake timed out');
       expect(closedAfterOverflow).toBeGreaterThanOrEqual(CLOSE_TIMEOUT - 20);
     }
-    expect(closedAfterOverflow).toBeLessThan(CLOSE_TIMEOUT + 2000);
-
-    // A bound against a hang, not a speed claim: the fixture allocates 1 GiB and forces about 70
-    // GCs, which took 4-11 s on Node 20, 22 and 24 on 2 busy cores (an 8 s bound failed on 22 and 24).
-    expect(wallMs).toBeLessThan(20_000);
     console.info(
       `[outbound memory] RSS growth ${(report.growth / MiB).toFixed(1)} MiB (limit ${(MAX_BUFFERED * 2 + 64 * MiB) / MiB} MiB); ` +
         `${report.resolved} accepted, ${report.rejectedClosed} rejected; closed ${report.closeCode} ` +
-        `${Math.round(closedAfterOverflow)} ms after the overflow; fixture ${Math.round(report.elapsedMs)} ms, wall ${Math.round(wallMs)} ms`,
+        `${Math.round(closedAfterOverflow)} ms after the overflow; fixture ${Math.round(report.elapsedMs)} ms`,
     );
-  }, 40_000);
+  }, 60_000);
 
   it("sendOverflow 'reject': overflowing sends fail with WS_ERR_BUFFER_FULL, the connection lives on, nothing rejected is sent", async () => {
     const LIMIT = 256 * KiB;
@@ -313,35 +261,52 @@ describe('outbound backpressure', () => {
     const SIZE = 64 * KiB;
     const FRAME = SIZE + 10;
     const CAP = (64 * MiB) / SIZE;
+    const serverSocket = deferred<Socket>();
     // A limit the loop would trip at once if send() resolved before the kernel had the bytes.
-    const server = await startServer({ maxBufferedAmount: 2 * SIZE, pingInterval: 0 });
+    const server = await startServer({
+      maxBufferedAmount: 2 * SIZE,
+      pingInterval: 0,
+      handler: (_ws: Ws, request: IncomingMessage) => serverSocket.resolve(request.socket),
+    });
     const client = await rawConnect(server.port);
     client.socket.pause();
     const ws = await server.connections.next();
+    const socket = await serverSocket.promise;
+    /** Bytes the kernel has taken from the server's socket (writes completed), since the 101. */
+    const handshakeBytes = socket.bytesWritten;
+    const takenByKernel = (): number => socket.bytesWritten - socket.writableLength - handshakeBytes;
 
     let sent = 0;
+    let waiting = false;
     let stop = false;
-    const steps = new Steps();
+    const resolvedEarly: number[] = [];
     const loop = (async () => {
       while (sent < CAP && !stop) {
+        waiting = true;
         await ws.send(numbered(sent, SIZE));
+        waiting = false;
         sent++;
-        steps.step();
+        // A resolved send() means the kernel has taken this message and every one before it.
+        if (takenByKernel() < sent * FRAME) resolvedEarly.push(sent - 1);
       }
     })();
+    let failed = false;
     const loopFailed = loop.then(
       () => false,
       () => true,
     );
-
-    let failed = false;
     void loopFailed.then((value) => (failed = value));
-    const stalled = await waitForStall(() => sent, () => steps.next(), () => sent >= CAP || failed, 400);
-    expect(stalled).toBe(true);
+
+    // Stalled: the client's socket stopped reading (its buffer is full), and the loop waits on a
+    // send() whose bytes the server's kernel would not take. From here the loop can only go as far
+    // as the kernel's buffers.
+    const stalled = (): boolean =>
+      waiting && ws.bufferedAmount > 0 && client.socket.readableLength >= client.socket.readableHighWaterMark;
+    await until(() => stalled() || failed || sent >= CAP, 'the loop to stall', 1_000_000);
     expect(failed).toBe(false);
+    expect(sent).toBeLessThan(CAP);
     const stalledAt = sent;
     // What the server handed over: the kernel's buffers hold it, plus the one message in flight.
-    expect(stalledAt).toBeGreaterThan(0);
     expect(stalledAt * FRAME).toBeLessThan(kernelBufferBound());
     expect(stalledAt * FRAME).toBeLessThan(64 * MiB);
     expect(ws.bufferedAmount).toBeLessThanOrEqual(FRAME);
@@ -354,6 +319,7 @@ describe('outbound backpressure', () => {
     stop = true;
     await loop;
     expect(await loopFailed).toBe(false);
+    expect(resolvedEarly).toEqual([]);
     const closing = ws.close(1000);
     const { data, close } = await readUntilClose(client);
     expect(close).toEqual(closePayload(1000));
@@ -385,20 +351,29 @@ describe('inbound backpressure', () => {
     const socketOnServer = await serverSocket.promise;
     const handshakeBytes = socketOnServer.bytesRead;
 
-    // The peer writes with backpressure of its own: on a full buffer it waits for 'drain', and it
-    // calls the stream stalled when no 'drain' comes for 500 ms.
+    // The peer writes with backpressure of its own: on a full buffer it waits for 'drain'. It calls
+    // the stream stalled when its buffer is full while the server has stopped reading (the server
+    // socket is paused), so that no 'drain' can come until the handler reads.
     let written = 0;
-    const pump = async (limit: number): Promise<'done' | 'stalled'> => {
+    const serverStoppedReading = (): boolean => socketOnServer.isPaused();
+    const pump = async (limit: number, handlerReads: boolean): Promise<'done' | 'stalled'> => {
       while (written < limit) {
         const ok = client.socket.write(clientFrame({ opcode: OP.BINARY, payload: numbered(written, SIZE) }));
         written++;
-        if (!ok && !(await eventWithin(client.socket, 'drain', 500))) return 'stalled';
+        if (ok) continue;
+        if (handlerReads) {
+          await deadline(once(client.socket, 'drain'), 5000, "'drain'");
+          continue;
+        }
+        await until(() => !client.socket.writableNeedDrain || serverStoppedReading(), "a 'drain' or the server to stop reading", 1_000_000);
+        if (client.socket.writableNeedDrain) return 'stalled';
       }
       return 'done';
     };
 
-    const first = await pump(Math.min(OFFERED, STALL_CAP));
+    const first = await pump(Math.min(OFFERED, STALL_CAP), false);
     expect(first).toBe('stalled');
+    expect(written).toBeLessThan(STALL_CAP);
     const acceptedByKernel = client.socket.bytesWritten - client.socket.writableLength;
     const readByServer = socketOnServer.bytesRead - handshakeBytes;
     // The server read what fills receiveHighWaterMark, plus what was in flight when it paused: the
@@ -421,7 +396,7 @@ describe('inbound backpressure', () => {
         received++;
       }
     })();
-    expect(await pump(total)).toBe('done');
+    expect(await pump(total, true)).toBe('done');
     client.sendFrame({ opcode: OP.CLOSE, payload: closePayload(1000) });
     await reader;
     expect(received).toBe(total);

@@ -844,8 +844,11 @@ function buildRequest(c: HandshakeCase): { bytes: Buffer; headers: Array<[string
   return { bytes: Buffer.concat([Buffer.from(text, 'latin1'), c.trailing]), headers };
 }
 
-/** What a WebSocket-only server may answer to any request (Node's own parser included). */
-const ALLOWED_STATUSES = new Set([101, 400, 405, 426, 431]);
+/**
+ * What a WebSocket-only server may answer to any request (Node's own parser included): 403 for a
+ * mutated Origin header, which the default `origins` refuses unless it is the server's own.
+ */
+const ALLOWED_STATUSES = new Set([101, 400, 403, 405, 426, 431]);
 
 // ---- the tests ----------------------------------------------------------------------------------------
 

@@ -8,7 +8,10 @@
 
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { connect, createServer as createNetServer, type Socket } from 'node:net';
-import { expect } from 'vitest';
+// Real timers even where a test fakes the global ones (vi.useFakeTimers replaces globalThis.setTimeout,
+// not node:timers): a bound on a wait stays a bound in real time on a fake clock.
+import { clearTimeout as realClearTimeout, setTimeout as realSetTimeout } from 'node:timers';
+import { expect, vi } from 'vitest';
 import WebSocket from 'ws';
 import { WebSocketServer, type ServerOptions } from '../../src/index.js';
 import type { Ws } from '../../src/node/ws.js';
@@ -43,8 +46,13 @@ export function defer(fn: () => unknown): void {
   cleanups.push(fn);
 }
 
-/** Runs every registered cleanup; for afterEach. */
+/**
+ * Runs every registered cleanup; for afterEach. Real timers first, if the test faked them: the fake
+ * timers still pending are dropped, and closing servers and clients must not wait for a clock that
+ * nobody advances any more.
+ */
 export async function cleanup(): Promise<void> {
+  vi.useRealTimers();
   while (cleanups.length > 0) {
     const fn = cleanups.pop()!;
     try {
@@ -486,31 +494,16 @@ export async function wsConnect(
 // ---- timing helpers (limits and keepalive tests) -------------------------------------------------
 
 /**
- * Rejects if `promise` has not settled within `ms`: a bound on how long a test waits for an event
- * that must come, so that a missing feature fails fast instead of at the test timeout.
+ * Rejects if `promise` has not settled within `ms` of real time (also on a fake clock): a bound on
+ * how long a test waits for an event that must come, so that a missing feature fails fast instead
+ * of at the test timeout.
  */
 export function deadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+    timer = realSetTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
   });
-  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
-}
-
-/**
- * Races `promise` against a timer of `ms`: 'timer' if the timer came first, 'settled' otherwise.
- * Only for asserting that an event does NOT happen within a period (the timer is the point).
- */
-export function raceTimer(promise: Promise<unknown>, ms: number): Promise<'timer' | 'settled'> {
-  let timer: NodeJS.Timeout | undefined;
-  const elapsed = new Promise<'timer'>((resolve) => {
-    timer = setTimeout(() => resolve('timer'), ms);
-  });
-  const settled = promise.then(
-    () => 'settled' as const,
-    () => 'settled' as const,
-  );
-  return Promise.race([settled, elapsed]).finally(() => clearTimeout(timer));
+  return Promise.race([promise, expired]).finally(() => realClearTimeout(timer));
 }
 
 /** A RawClient whose TCP connection is established, with nothing sent yet. */

@@ -165,7 +165,7 @@ describe('the other options', () => {
     });
   }
 
-  for (const hook of ['handler', 'selectProtocol', 'allowRequest', 'onError', 'onRefused'] as const) {
+  for (const hook of ['handler', 'selectProtocol', 'allowRequest', 'onError', 'onRefused', 'onHttpRequest', 'onRateLimit'] as const) {
     it(`${hook}: a function is accepted; anything else is refused`, () => {
       expect(resolveServerOptions({ [hook]: () => undefined })).toEqual(DEFAULTS);
       for (const value of ['f', 1, {}, null, true]) {

@@ -17,6 +17,7 @@ import {
   cleanup,
   clientFrame,
   closePayload,
+  deadline,
   defer,
   deferred,
   echoHandler,
@@ -213,6 +214,8 @@ describe('handshake', () => {
     const seen: string[] = [];
     const server = await startServer({
       handler: echoHandler,
+      // Every origin passes the origins check, so that allowRequest decides.
+      origins: '*',
       allowRequest: (request) => {
         seen.push(request.headers.origin ?? '');
         return allowRequest();
@@ -226,6 +229,9 @@ describe('handshake', () => {
   });
 
   it('a refused client that keeps its side open is disconnected after closeTimeout', async () => {
+    // Timers on a fake clock (sockets stay real): the linger after the refusal ends when the test
+    // moves time.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const wss = new WebSocketServer({ handler: echoHandler, closeTimeout: 200 });
     defer(() => wss.close({ timeout: 100 }));
     const http = createServer();
@@ -241,13 +247,14 @@ describe('handshake', () => {
     socket.setEncoding('latin1').on('data', (chunk: string) => (received += chunk));
     socket.write(upgradeRequest({ headers: { 'Sec-WebSocket-Version': '8' } }));
     await once(socket, 'end'); // the response is complete; this client does not end its side
-    const started = performance.now();
     expect(received.startsWith('HTTP/1.1 426 Upgrade Required\r\n')).toBe(true);
+    // The server ended its side with the response and lingers, reading, for closeTimeout.
     const serverSocket = serverSockets[0]!;
-    if (!serverSocket.destroyed) await once(serverSocket, 'close');
-    const elapsed = performance.now() - started;
-    expect(elapsed).toBeGreaterThanOrEqual(150);
-    expect(elapsed).toBeLessThan(3000);
+    await vi.advanceTimersByTimeAsync(199);
+    expect(serverSocket.destroyed).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(serverSocket.destroyed).toBe(true);
+    if (!serverSocket.closed) await deadline(once(serverSocket, 'close'), 5000, "the server socket's 'close'");
   });
 
   it('allowRequest returning true (even later) accepts', async () => {
@@ -588,15 +595,22 @@ describe('server.close()', () => {
   });
 
   it('uses the given code and destroys connections that do not answer within timeout', async () => {
+    // Timers on a fake clock (sockets stay real): close()'s timeout ends when the test moves time.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const server = await startServer({ handler: echoHandler });
     const answering = await wsConnect(server.url);
     const silent = await rawConnect(server.port);
     await until(() => server.server.clients.size === 2, 'connections accepted');
-    const started = performance.now();
-    const result = await server.server.close({ code: 1012, timeout: 200 });
-    expect(performance.now() - started).toBeGreaterThanOrEqual(190);
-    expect(result).toEqual({ closed: 1, terminated: 1 });
+    const closing = server.server.close({ code: 1012, timeout: 200 });
     expect((await answering.closed).code).toBe(1012);
+    // close()'s timeout and the silent connection's close timer, both still pending 1 ms before.
+    await until(() => server.server.clients.size === 1, 'the answering connection to go');
+    const timers = vi.getTimerCount();
+    await vi.advanceTimersByTimeAsync(199);
+    expect(vi.getTimerCount()).toBe(timers);
+    expect(server.server.clients.size).toBe(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(await deadline(closing, 5000, 'close() to resolve')).toEqual({ closed: 1, terminated: 1 });
     expect((await silent.nextFrame()).raw.subarray(0, 4)).toEqual(Buffer.from([0x88, 0x16, 0x03, 0xf4]));
     await silent.closed;
   });

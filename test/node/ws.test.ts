@@ -6,13 +6,14 @@
 
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Message, Ws } from '../../src/index.js';
 import {
   OP,
   cleanup,
   closePayload,
   clientFrame,
+  deadline,
   deferred,
   echoHandler,
   expectRejection,
@@ -339,19 +340,21 @@ describe('ping and pong', () => {
     const server = await startServer();
     const client = await rawConnect(server.port);
     const ws = await server.connections.next();
+    // performance.now() on a fake clock: the round trip lasts exactly what the test moves it by.
+    vi.useFakeTimers({ toFake: ['performance'] });
     let settled = false;
     const rtt = ws.ping('abc').then((ms) => {
       settled = true;
       return ms;
     });
+    vi.advanceTimersByTime(7);
     await expectFrame(client, Buffer.from([0x89, 0x03, 0x61, 0x62, 0x63]));
     // An unsolicited pong with another payload answers nothing (RFC 6455 5.5.3).
     client.sendFrame({ opcode: OP.PONG, payload: text('xyz') });
     client.sendFrame({ opcode: OP.PONG, payload: text('abc') });
-    const ms = await rtt;
+    const ms = await deadline(rtt, 5000, 'the pong');
     expect(settled).toBe(true);
-    expect(ms).toBeGreaterThanOrEqual(0);
-    expect(ms).toBeLessThan(5000);
+    expect(ms).toBe(7);
   });
 
   it('a pong answers its ping and every ping before it; pending pings reject when the connection closes', async () => {
@@ -477,6 +480,8 @@ describe('close initiated by the client', () => {
   });
 
   it('answers the close after closeTimeout when the application stops reading', async () => {
+    // The close timer on a fake clock (sockets stay real): it fires when the test moves time.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const server = await startServer({
       closeTimeout: 200,
       handler: async (ws) => {
@@ -485,7 +490,6 @@ describe('close initiated by the client', () => {
     });
     const client = await rawConnect(server.port);
     const ws = await server.connections.next();
-    const started = performance.now();
     client.send(
       Buffer.concat([
         clientFrame({ opcode: OP.TEXT, payload: text('one') }),
@@ -493,8 +497,15 @@ describe('close initiated by the client', () => {
         clientFrame({ opcode: OP.CLOSE, payload: closePayload(1000) }),
       ]),
     );
+    // The close frame was parsed, 'two' is unread: the close timer runs (the only timer).
+    await until(() => ws.readyState === 'closing' && vi.getTimerCount() === 1, 'the close timer to start');
+    await vi.advanceTimersByTimeAsync(199);
+    // Not answered a millisecond early: a ping sent now is the client's next frame, not the close.
+    const probe = settle(ws.ping('not yet'));
+    await expectFrame(client, serverFrame(OP.PING, 'not yet'));
+    await vi.advanceTimersByTimeAsync(1);
     await expectFrame(client, Buffer.from([0x88, 0x02, 0x03, 0xe8]));
-    expect(performance.now() - started).toBeGreaterThanOrEqual(190);
+    expect((await probe).ok).toBe(false); // never answered: rejected when the connection closed
     expect(await ws.closed).toMatchObject({ code: 1000, wasClean: true });
     // The unread message is still there for the application.
     expect(await ws.recv()).toEqual({ type: 'text', data: 'two' });
@@ -528,15 +539,18 @@ describe('close initiated by the server', () => {
   });
 
   it('destroys the socket after closeTimeout when the peer never answers (1006)', async () => {
+    // The close timer on a fake clock (sockets stay real): it fires when the test moves time.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const server = await startServer({ closeTimeout: 200 });
     const client = await rawConnect(server.port);
     const ws = await server.connections.next();
-    const started = performance.now();
-    const result = await ws.close(4000, 'bye');
-    const elapsed = performance.now() - started;
-    // libuv timers count whole milliseconds from the loop's clock: allow 1 ms of rounding.
-    expect(elapsed).toBeGreaterThanOrEqual(199);
-    expect(elapsed).toBeLessThan(3000);
+    const closing = ws.close(4000, 'bye');
+    expect(vi.getTimerCount()).toBe(1); // the close timer, started with the close
+    await vi.advanceTimersByTimeAsync(199);
+    expect(vi.getTimerCount()).toBe(1); // still waiting for the answer
+    expect(ws.readyState).toBe('closing');
+    await vi.advanceTimersByTimeAsync(1);
+    const result = await deadline(closing, 5000, 'the close to time out');
     expect(result).toEqual({ code: 1006, reason: 'closing handshake timed out', wasClean: false, errorCode: 'WS_ERR_CLOSE_TIMEOUT' });
     await expectFrame(client, Buffer.from([0x88, 0x05, 0x0f, 0xa0, 0x62, 0x79, 0x65]));
     await client.closed;

@@ -9,10 +9,10 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { connect, type ServerOptions, type Ws } from '../../../src/index.js';
 import { acceptResponse, compressMessage as deflateMessage, inflateMessage } from '../../../testkit/index.js';
-import { AsyncQueue, HOST, cleanup, defer, settle, startServer } from '../helpers.js';
+import { AsyncQueue, HOST, cleanup, deadline, defer, settle, startServer } from '../helpers.js';
 import { frame, parseClose, startRawServer, startWsServer, type ClientFrame, type RawPeer } from './helpers.js';
 
 afterEach(cleanup);
@@ -68,7 +68,7 @@ async function framesUntil(peer: RawPeer, opcode: number): Promise<ClientFrame[]
 
 describe('connect() against our WebSocketServer', () => {
   it('sends a well-formed request: Host with the port, a fresh 16-byte key per connect, Origin, extra headers, the default deflate offer', async () => {
-    const server = await startOurServer({ handler: echo });
+    const server = await startOurServer({ handler: echo, origins: ['https://app.example'] });
     const a = await dial(`${server.url}/chat?room=1`, { origin: 'https://app.example', headers: { 'X-Trace': 'abc', Cookie: 'session=1' } });
     const first = await server.accepted.next();
     await dial(server.url);
@@ -128,9 +128,11 @@ describe('connect() against our WebSocketServer', () => {
     const server = await startOurServer({ handler: echo });
     const ws = await dial(server.url);
     const { ws: peer } = await server.accepted.next();
-    const rtt = await ws.ping('client ping');
-    expect(rtt).toBeGreaterThanOrEqual(0);
-    expect(rtt).toBeLessThan(10_000);
+    // performance.now() on a fake clock: the round trip lasts exactly what the test moves it by.
+    vi.useFakeTimers({ toFake: ['performance'] });
+    const pinging = ws.ping('client ping');
+    vi.advanceTimersByTime(7);
+    expect(await deadline(pinging, 5000, 'the pong')).toBe(7);
     // The server's ping() resolves only when our client's pong with the same payload arrives.
     const serverRtt = await peer.ping('server ping');
     expect(serverRtt).toBeGreaterThanOrEqual(0);
@@ -475,16 +477,24 @@ describe('connect() on the wire (a raw server)', () => {
   });
 
   it('after the closing handshake the client waits for the server to end TCP, then ends it itself after closeTimeout', async () => {
+    // Timers on a fake clock (sockets stay real): closeTimeout runs out when the test moves time.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
     const { peer, ws } = await rawSession({}, { closeTimeout: 300 });
+    let finAt = -1;
+    void peer.clientEnded.then(() => (finAt = performance.now()));
     peer.write(frame(0x8, Buffer.concat([Buffer.from([0x0f, 0xa3]), Buffer.from('bye')])));
     const answer = await peer.nextFrame();
     // The answer echoes the code (RFC 6455 5.5.1), masked like every client frame.
     expect(answer.masked).toBe(true);
     expect(parseClose(answer.payload)).toEqual({ code: 4003, reason: '' });
-    const answeredAt = performance.now();
-    // The raw server never ends TCP: the client's FIN comes only when its closeTimeout runs out.
-    await peer.clientEnded;
-    expect(performance.now() - answeredAt).toBeGreaterThanOrEqual(250);
+    // The raw server never ends TCP: the client's FIN comes only when its closeTimeout runs out,
+    // its timer (the only one) still pending 1 ms before.
+    expect(vi.getTimerCount()).toBe(1);
+    await vi.advanceTimersByTimeAsync(299);
+    expect(vi.getTimerCount()).toBe(1);
+    await vi.advanceTimersByTimeAsync(1);
+    await deadline(peer.clientEnded, 5000, "the client's FIN");
+    expect(finAt).toBe(300); // the fake clock's time, 0 when the answer went out
     expect(peer.events).toEqual(['request', 'client-fin']);
     peer.socket.end();
     expect(await ws.closed).toEqual({ code: 4003, reason: 'bye', wasClean: true });

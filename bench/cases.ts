@@ -1,0 +1,378 @@
+/**
+ * The benchmark's cases: the one place a case is declared, with the processes each of its
+ * server kinds runs (processes), the load it puts on them (spec), how its figures are computed
+ * from the generator's result (figures), what the table shows (metrics) and its targets.
+ *
+ * Imports types only, so that importing the table runs nothing (test/bench/cases.test.ts).
+ */
+
+import type { LoadResult, LoadSpec, MemorySample, ServerKind } from './lib/ipc.js';
+
+// --- Figures -----------------------------------------------------------------------------------
+
+/** Every figure a run can have; in this order in results.json. */
+export const METRIC_KEYS = [
+  'messagesPerSec',
+  'mbPerSec',
+  'p50Us',
+  'p99Us',
+  'handshakesPerSec',
+  'heapPerConnKiB',
+  'rssPerConnKiB',
+  'externalPerConnKiB',
+  'serverCpu',
+  'generatorCpu',
+  'perServerCore',
+  'otherCpu',
+  'irqCpu',
+  'stealCpu',
+  'writesPerSec',
+] as const;
+
+export type MetricKey = (typeof METRIC_KEYS)[number];
+export type Metrics = Partial<Record<MetricKey, number>>;
+
+export interface MetricDef {
+  readonly key: MetricKey;
+  readonly label: string;
+}
+
+/** The kinds our figures are divided by, in the report's column order. */
+export const PEERS = ['ws', 'raw'] as const;
+export type Peer = (typeof PEERS)[number];
+
+export interface TargetDef {
+  readonly metric: MetricKey;
+  readonly against: Peer;
+  readonly op: '>=' | '<=';
+  readonly ratio: number;
+  readonly text: string;
+}
+
+/** What the report calls each server kind; also the kinds `--servers` accepts. */
+export const SERVER_LABEL: Record<ServerKind, string> = { ours: 'ours', ws: 'ws + bufferutil', raw: 'raw TCP echo' };
+
+// --- Processes ---------------------------------------------------------------------------------
+
+/** A script the harness runs with `node --import tsx`, path from the repository root. */
+export interface Script {
+  /** Names the process in error messages. */
+  readonly name: string;
+  readonly path: string;
+  readonly args: readonly string[];
+}
+
+/** The two processes of one run of a case against one server kind, each pinned to its own core. */
+export interface Processes {
+  readonly server: Script;
+  /** bench/load.ts, or a client library in its place. */
+  readonly generator: Script;
+  /** 'raw': the generator skips the handshake (the raw ceilings speak no WebSocket). */
+  readonly protocol: 'ws' | 'raw';
+}
+
+const LOAD_GENERATOR: Script = { name: 'load generator', path: 'bench/load.ts', args: [] };
+
+/**
+ * Each kind's own server, bench/servers/<prefix><kind>.ts, under bench/load.ts. `deflate` passes
+ * `--deflate` to every server; `oursArgs` go to ours only (the others have no such options).
+ */
+function serversUnderLoad(
+  prefix: '' | 'fanout-',
+  { deflate = false, oursArgs = [] }: { deflate?: boolean; oursArgs?: readonly string[] } = {},
+): (kind: ServerKind) => Processes {
+  return (kind) => ({
+    server: {
+      name: `server ${kind}`,
+      path: `bench/servers/${prefix}${kind}.ts`,
+      args: [...(deflate ? ['--deflate'] : []), ...(kind === 'ours' ? oursArgs : [])],
+    },
+    generator: LOAD_GENERATOR,
+    protocol: kind === 'raw' ? 'raw' : 'ws',
+  });
+}
+
+/** The kinds are client libraries (bench/clients/<kind>.ts) in the generator's place, against our echo server. */
+function clientsAgainstOurServer(kind: ServerKind): Processes {
+  return {
+    server: { name: 'server ours (for the clients)', path: 'bench/servers/ours.ts', args: [] },
+    generator: { name: `client ${kind}`, path: `bench/clients/${kind}.ts`, args: [] },
+    protocol: 'ws',
+  };
+}
+
+// --- Cases -------------------------------------------------------------------------------------
+
+export interface Scale {
+  readonly smoke: boolean;
+  readonly warmupMs: number;
+  readonly durationMs: number;
+}
+
+export type Mode = LoadSpec['mode'];
+/** A generator mode's spec, without what the harness fills in per run. */
+export type SpecOf<M extends Mode> = Omit<Extract<LoadSpec, { mode: M }>, 'host' | 'port' | 'protocol'>;
+/** A spec of any mode. */
+export type SpecBody = { [M in Mode]: SpecOf<M> }[Mode];
+export type ResultOf<M extends Mode> = Extract<LoadResult, { mode: M }>;
+
+/** What the server answered in the generator's steps: its memory before and after (idle mode). */
+export interface ServerSamples {
+  readonly baseline: MemorySample | null;
+  readonly loaded: MemorySample | null;
+  /** Connections open at the 'opened' step. */
+  readonly connections: number;
+}
+
+interface CaseOf<M extends Mode> {
+  readonly id: string;
+  readonly title: string;
+  /** The kinds compared, in the order each round runs them. */
+  readonly servers: readonly ServerKind[];
+  /**
+   * The servers a smoke run starts, when fewer than `servers`: a case whose servers and generator
+   * mode another case already smoke-tests at the same small scale needs only its own wiring checked.
+   */
+  readonly smokeServers?: readonly ServerKind[];
+  readonly processes: (kind: ServerKind) => Processes;
+  readonly spec: (scale: Scale) => SpecOf<M>;
+  /**
+   * The case's own figures from the generator's result. The harness adds the CPU figures of the
+   * window (server, generator, others, irq, writes) and the throughput per server core.
+   */
+  readonly figures: (result: ResultOf<M>, server: ServerSamples) => Metrics;
+  /** Shown in the main table, the first one checked by the smoke test. */
+  readonly metrics: readonly MetricDef[];
+  readonly targets: readonly TargetDef[];
+}
+
+/** A case of any generator mode: its spec and its figures agree on the mode. */
+export type CaseDef = { [M in Mode]: CaseOf<M> }[Mode];
+
+/** The connections a spec holds open at once in each process (for the file limit and the set-up time); 0 when few. */
+export function heldConnections(spec: SpecBody): number {
+  return spec.mode === 'idle' ? spec.connections : spec.mode === 'fanout' ? spec.subscribers + 1 : 0;
+}
+
+const MSGS: MetricDef = { key: 'messagesPerSec', label: 'msg/s' };
+const MBS: MetricDef = { key: 'mbPerSec', label: 'MB/s' };
+const DELIVERIES: MetricDef = { key: 'messagesPerSec', label: 'deliveries/s' };
+const P50: MetricDef = { key: 'p50Us', label: 'p50 µs' };
+const P99: MetricDef = { key: 'p99Us', label: 'p99 µs' };
+const P99_NO_WORSE: TargetDef = { metric: 'p99Us', against: 'ws', op: '<=', ratio: 1, text: '≤ ws' };
+
+function echo(
+  scale: Scale,
+  full: { connections: number; inflight: number },
+  smoke: { connections: number; inflight: number },
+  size: number,
+  opcode: 'text' | 'binary',
+  deflate = false,
+): SpecOf<'echo'> {
+  const shape = scale.smoke ? smoke : full;
+  return { mode: 'echo', ...shape, size, opcode, deflate, warmupMs: scale.warmupMs, durationMs: scale.durationMs };
+}
+
+function echoFigures(result: ResultOf<'echo'>): Metrics {
+  return { p50Us: result.p50Us, p99Us: result.p99Us, messagesPerSec: result.messagesPerSec, mbPerSec: result.mbPerSec };
+}
+
+function handshakeFigures(result: ResultOf<'handshake'>): Metrics {
+  return { p50Us: result.p50Us, p99Us: result.p99Us, handshakesPerSec: result.handshakesPerSec };
+}
+
+const KiB = 1024;
+
+/** The server's growth per connection, from its memory after GC before and after opening them. */
+function memoryFigures(_result: ResultOf<'idle'>, server: ServerSamples): Metrics {
+  const { baseline: before, loaded: after, connections: n } = server;
+  if (before === null || after === null) throw new Error('the idle case did not measure the server');
+  return {
+    heapPerConnKiB: (after.heapUsed - before.heapUsed) / n / KiB,
+    rssPerConnKiB: (after.rss - before.rss) / n / KiB,
+    externalPerConnKiB: (after.external - before.external) / n / KiB,
+  };
+}
+
+/** Messages the fan-out publisher keeps in flight (one more each time one has reached every subscriber). */
+const FANOUT_INFLIGHT = 4;
+
+function fanout(scale: Scale, subscribers: number, smokeSubscribers: number, size: number, deflate = false): SpecOf<'fanout'> {
+  return {
+    mode: 'fanout',
+    subscribers: scale.smoke ? smokeSubscribers : subscribers,
+    inflight: FANOUT_INFLIGHT,
+    size,
+    deflate,
+    parallel: 200,
+    warmupMs: scale.warmupMs,
+    durationMs: scale.durationMs,
+  };
+}
+
+/** A fan-out's messages are its deliveries: what the subscribers read, all together. */
+function fanoutFigures(result: ResultOf<'fanout'>): Metrics {
+  return { p50Us: result.p50Us, p99Us: result.p99Us, messagesPerSec: result.deliveriesPerSec, mbPerSec: result.mbPerSec };
+}
+
+/** Issue 11: at least 3x ws's deliveries/s uncompressed, and a p99 no worse than ws's. */
+function fanoutCase(
+  id: string,
+  title: string,
+  subscribers: number,
+  smokeSubscribers: number,
+  size: number,
+  smokeServers?: readonly ServerKind[],
+): CaseDef {
+  return {
+    id,
+    title,
+    servers: ['ours', 'ws', 'raw'],
+    ...(smokeServers === undefined ? {} : { smokeServers }),
+    processes: serversUnderLoad('fanout-'),
+    spec: (s) => fanout(s, subscribers, smokeSubscribers, size),
+    figures: fanoutFigures,
+    metrics: [DELIVERIES, P50, P99],
+    targets: [{ metric: 'messagesPerSec', against: 'ws', op: '>=', ratio: 3, text: '≥ 3× ws' }, P99_NO_WORSE],
+  };
+}
+
+export const CASES: readonly CaseDef[] = [
+  {
+    id: 'echo-64b',
+    title: '64 B text echo, 100 connections × 10 in flight',
+    servers: ['ours', 'ws', 'raw'],
+    processes: serversUnderLoad(''),
+    spec: (s) => echo(s, { connections: 100, inflight: 10 }, { connections: 10, inflight: 4 }, 64, 'text'),
+    figures: echoFigures,
+    metrics: [MSGS],
+    targets: [{ metric: 'messagesPerSec', against: 'ws', op: '>=', ratio: 3, text: '≥ 3× ws' }],
+  },
+  {
+    id: 'echo-16k',
+    title: '16 KiB binary echo, 10 connections × 4 in flight',
+    servers: ['ours', 'ws', 'raw'],
+    processes: serversUnderLoad(''),
+    spec: (s) => echo(s, { connections: 10, inflight: 4 }, { connections: 4, inflight: 2 }, 16 * 1024, 'binary'),
+    figures: echoFigures,
+    metrics: [MBS],
+    targets: [
+      { metric: 'mbPerSec', against: 'ws', op: '>=', ratio: 1.3, text: '≥ 1.3× ws' },
+      { metric: 'mbPerSec', against: 'raw', op: '>=', ratio: 0.8, text: '≥ 80% of raw' },
+    ],
+  },
+  {
+    id: 'echo-1m',
+    title: '1 MiB binary echo, 4 connections × 2 in flight',
+    servers: ['ours', 'ws', 'raw'],
+    processes: serversUnderLoad(''),
+    spec: (s) => echo(s, { connections: 4, inflight: 2 }, { connections: 2, inflight: 1 }, 1024 * 1024, 'binary'),
+    figures: echoFigures,
+    metrics: [MBS],
+    targets: [
+      { metric: 'mbPerSec', against: 'ws', op: '>=', ratio: 1.3, text: '≥ 1.3× ws' },
+      { metric: 'mbPerSec', against: 'raw', op: '>=', ratio: 0.8, text: '≥ 80% of raw' },
+    ],
+  },
+  {
+    id: 'idle-10k',
+    title: '10,000 idle connections (server heap and RSS after GC, per connection)',
+    servers: ['ours', 'ws'],
+    processes: serversUnderLoad(''),
+    spec: (s) => ({
+      mode: 'idle',
+      connections: s.smoke ? 500 : 10_000,
+      warmupHandshakes: s.smoke ? 50 : 300,
+      parallel: 200,
+    }),
+    figures: memoryFigures,
+    metrics: [
+      { key: 'heapPerConnKiB', label: 'heap KiB/conn' },
+      { key: 'rssPerConnKiB', label: 'RSS KiB/conn' },
+    ],
+    targets: [
+      { metric: 'heapPerConnKiB', against: 'ws', op: '<=', ratio: 0.5, text: '≤ 0.5× ws' },
+      { metric: 'rssPerConnKiB', against: 'ws', op: '<=', ratio: 1, text: '≤ ws' },
+    ],
+  },
+  {
+    id: 'handshake',
+    title: 'handshake + close, 8 parallel loops',
+    servers: ['ours', 'ws'],
+    processes: serversUnderLoad(''),
+    spec: (s) => ({ mode: 'handshake', loops: 8, warmupMs: s.warmupMs, durationMs: s.durationMs }),
+    figures: handshakeFigures,
+    metrics: [{ key: 'handshakesPerSec', label: 'handshakes/s' }],
+    targets: [{ metric: 'handshakesPerSec', against: 'ws', op: '>=', ratio: 1.5, text: '≥ 1.5× ws' }],
+  },
+  {
+    id: 'latency',
+    title: 'latency, 64 B text, 1 connection × 1 in flight',
+    servers: ['ours', 'ws', 'raw'],
+    processes: serversUnderLoad(''),
+    spec: (s) => echo(s, { connections: 1, inflight: 1 }, { connections: 1, inflight: 1 }, 64, 'text'),
+    figures: echoFigures,
+    metrics: [P50, P99],
+    targets: [{ metric: 'p50Us', against: 'raw', op: '<=', ratio: 1.1, text: '≤ 1.1× raw (within 10%)' }],
+  },
+  {
+    id: 'deflate-4k',
+    title: 'permessage-deflate, 4 KiB JSON-like text, 10 connections × 4 in flight',
+    servers: ['ours', 'ws'],
+    processes: serversUnderLoad('', { deflate: true }),
+    spec: (s) => echo(s, { connections: 10, inflight: 4 }, { connections: 4, inflight: 2 }, 4096, 'text', true),
+    figures: echoFigures,
+    metrics: [MSGS],
+    targets: [],
+  },
+  fanoutCase('fanout-64b-1k', '64 B text fan-out, 1 publisher × 4 in flight, 1,000 subscribers', 1000, 100, 64),
+  // The same three servers and generator mode as fanout-64b-1k: a smoke run checks ours only.
+  fanoutCase('fanout-64b-10k', '64 B text fan-out, 1 publisher × 4 in flight, 10,000 subscribers', 10_000, 400, 64, ['ours']),
+  fanoutCase('fanout-4k-1k', '4 KiB text fan-out, 1 publisher × 4 in flight, 1,000 subscribers', 1000, 100, 4096, ['ours']),
+  fanoutCase('fanout-4k-10k', '4 KiB text fan-out, 1 publisher × 4 in flight, 10,000 subscribers', 10_000, 400, 4096, ['ours']),
+  {
+    // Subscribers make Chromium's offer (context takeover). Ours shares one fresh-context frame
+    // per message (the topic's noContextTakeover): the configuration the hub has for compressed
+    // fan-out, and the one the 5x target is for. See bench/README.md.
+    id: 'fanout-deflate-4k-1k',
+    title: 'permessage-deflate fan-out, 4 KiB JSON-like text, 1,000 subscribers; ours: topic noContextTakeover (one compression per message)',
+    servers: ['ours', 'ws'],
+    processes: serversUnderLoad('fanout-', { deflate: true, oursArgs: ['--shared'] }),
+    spec: (s) => fanout(s, 1000, 100, 4096, true),
+    figures: fanoutFigures,
+    metrics: [DELIVERIES, P50, P99],
+    targets: [{ metric: 'messagesPerSec', against: 'ws', op: '>=', ratio: 5, text: '≥ 5× ws' }, P99_NO_WORSE],
+  },
+  {
+    // The hub's default on the same load: subscribers that kept context takeover compress each
+    // message themselves (as ws does for all); the rest share one frame. For the record.
+    id: 'fanout-deflate-own-4k-1k',
+    title: 'permessage-deflate fan-out, 4 KiB JSON-like text, 1,000 subscribers; ours: topic default (context-takeover subscribers compress it themselves)',
+    servers: ['ours', 'ws'],
+    processes: serversUnderLoad('fanout-', { deflate: true }),
+    spec: (s) => fanout(s, 1000, 100, 4096, true),
+    figures: fanoutFigures,
+    metrics: [DELIVERIES, P50, P99],
+    targets: [],
+  },
+  {
+    id: 'client-echo-64b',
+    title: 'client: 64 B text echo, 100 connections × 10 in flight (our server)',
+    servers: ['ours', 'ws'],
+    processes: clientsAgainstOurServer,
+    spec: (s) => echo(s, { connections: 100, inflight: 10 }, { connections: 10, inflight: 4 }, 64, 'text'),
+    figures: echoFigures,
+    metrics: [MSGS],
+    targets: [{ metric: 'messagesPerSec', against: 'ws', op: '>=', ratio: 2, text: '≥ 2× ws' }],
+  },
+  {
+    id: 'client-connect',
+    title: 'client: connect + handshake + close, 8 parallel loops (our server)',
+    servers: ['ours', 'ws'],
+    processes: clientsAgainstOurServer,
+    spec: (s) => ({ mode: 'handshake', loops: 8, warmupMs: s.warmupMs, durationMs: s.durationMs }),
+    figures: handshakeFigures,
+    metrics: [{ key: 'handshakesPerSec', label: 'connects/s' }],
+    targets: [{ metric: 'handshakesPerSec', against: 'ws', op: '>=', ratio: 1.5, text: '≥ 1.5× ws' }],
+  },
+];

@@ -1,0 +1,189 @@
+/**
+ * The report: the Markdown tables (printed, and written into bench/README.md between its
+ * markers), the console line of each run, the targets missed, and results.json.
+ */
+
+import { readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { CASES, SERVER_LABEL, type CaseDef, type MetricKey, type Metrics, type Peer, type Scale } from './cases.js';
+import type { ServerKind } from './lib/ipc.js';
+import { describeLoad, type Machine, type MachineLoad } from './machine.js';
+import { SATURATED, type RunRecord } from './measure.js';
+import { formatNumber, formatRatio } from './lib/stats.js';
+import type { CaseSummary } from './summary.js';
+
+const README_PATH = fileURLToPath(new URL('README.md', import.meta.url));
+const README_START = '<!-- bench:results:start -->';
+const README_END = '<!-- bench:results:end -->';
+
+/** What the report says about the run as a whole. */
+export interface RunShape {
+  readonly rounds: number;
+  readonly scale: Scale;
+}
+
+/** The idle case has a table of its own: memory per connection, not throughput. */
+function holdsIdleConnections(summary: CaseSummary): boolean {
+  return summary.metrics.includes('heapPerConnKiB');
+}
+
+/** Messages per server write system call (Linux), for the echo and fan-out cases. */
+function perWrite(m: Metrics): number | undefined {
+  if (m.messagesPerSec === undefined || m.writesPerSec === undefined || m.writesPerSec <= 0) return undefined;
+  return m.messagesPerSec / m.writesPerSec;
+}
+
+function ratioCell(summary: CaseSummary, against: Peer, key: MetricKey): string {
+  const list = summary.ratios[against]?.[key];
+  if (list === undefined) return '—';
+  const perRound = list.length > 1 ? ` (${list.map((r) => r.toFixed(2)).join(', ')})` : '';
+  return `**${formatRatio(summary.medianRatios[against]?.[key])}**${perRound}`;
+}
+
+export function renderTables(summaries: readonly CaseSummary[], options: RunShape): string {
+  const lines: string[] = [];
+  lines.push(
+    `Medians of ${options.rounds} round${options.rounds === 1 ? '' : 's'}; ratios are ours/ws and ours/raw per round (in parentheses) and their median (bold).`,
+  );
+  lines.push('');
+  lines.push('| case | metric | ours | ws + bufferutil | raw TCP echo | ours/ws | ours/raw | target | |');
+  lines.push('| --- | --- | ---: | ---: | ---: | --- | --- | --- | --- |');
+  for (const summary of summaries) {
+    const def = CASES.find((c) => c.id === summary.id)!;
+    def.metrics.forEach((metric, index) => {
+      const targets = summary.targets.filter((t) => t.metric === metric.key);
+      const targetText = targets.map((t) => t.text).join('; ') || '—';
+      const met = targets.map((t) => (t.met ? 'met' : '**missed**')).join('; ');
+      const cell = (kind: ServerKind): string =>
+        summary.servers.includes(kind) ? formatNumber(summary.medians[kind]?.[metric.key]) : '—';
+      lines.push(
+        `| ${index === 0 ? summary.title : ''} | ${metric.label} | ${cell('ours')} | ${cell('ws')} | ${cell('raw')} | ` +
+          `${ratioCell(summary, 'ws', metric.key)} | ${ratioCell(summary, 'raw', metric.key)} | ${targetText} | ${met} |`,
+      );
+    });
+  }
+  lines.push('');
+  lines.push('Details (medians per server). CPU is % of one core over the measurement window, every thread of the process;');
+  lines.push(`"saturated" marks a run whose load generator used ≥ ${SATURATED}% of its core, where the number may be the generator's limit, not the server's.`);
+  lines.push(
+    '"others" is the CPU every other process used during the window (from /proc/stat, minus the server and the generator); "irq" is interrupt and softirq time, mostly the loopback network path, which is charged to no process.',
+  );
+  lines.push(
+    '"per server core" is msg/s (handshakes/s for the handshake case) divided by the server\'s CPU: the work the server does per second of CPU it gets.',
+  );
+  lines.push(
+    '"msg/write" is msg/s divided by the server\'s write system calls per second (syscw of /proc/self/io over the window): how many messages one write carries.',
+  );
+  lines.push(
+    'For the fan-out cases msg/s is deliveries/s (messages read by the subscribers, all together), MB/s their uncompressed payload, and p50/p99 the time from the publisher\'s write to the last subscriber\'s read of a message.',
+  );
+  lines.push('');
+  lines.push(
+    '| case | server | msg/s | MB/s | handshakes/s | p50 µs | p99 µs | server CPU | per server core | msg/write | generator CPU | others | irq |',
+  );
+  lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const summary of summaries) {
+    if (holdsIdleConnections(summary)) continue;
+    for (const kind of summary.servers) {
+      const m = summary.medians[kind] ?? {};
+      const saturated = summary.generatorSaturated[kind];
+      const disturbedRuns = summary.runs.filter((run) => run.server === kind && run.disturbed === true).length;
+      const disturbed = disturbedRuns === 0 ? '' : ` ⚠ disturbed (${disturbedRuns}/${options.rounds})`;
+      const generator =
+        `${formatNumber(m.generatorCpu)}%` + (saturated === undefined ? '' : ` ⚠ saturated (${saturated}/${options.rounds})`);
+      lines.push(
+        `| ${summary.id} | ${SERVER_LABEL[kind]} | ${formatNumber(m.messagesPerSec)} | ${formatNumber(m.mbPerSec)} | ` +
+          `${formatNumber(m.handshakesPerSec)} | ${formatNumber(m.p50Us)} | ${formatNumber(m.p99Us)} | ` +
+          `${formatNumber(m.serverCpu)}% | ${formatNumber(m.perServerCore)} | ${formatNumber(perWrite(m))} | ${generator} | ${formatNumber(m.otherCpu)}%${disturbed} | ${formatNumber(m.irqCpu)}% |`,
+      );
+    }
+  }
+  const idle = summaries.find(holdsIdleConnections);
+  if (idle !== undefined) {
+    const runs = idle.runs.find((run) => run.ok)?.detail['opened'];
+    lines.push('');
+    lines.push(
+      `Idle connections (${typeof runs === 'number' ? runs.toLocaleString('en-US') : '?'} per run): growth of the server's own ` +
+        'process.memoryUsage() after forced GCs, from a baseline taken after a warm-up of handshakes, divided by the connections.',
+    );
+    lines.push('');
+    lines.push('| server | heap KiB/conn | RSS KiB/conn | external KiB/conn |');
+    lines.push('| --- | ---: | ---: | ---: |');
+    for (const kind of idle.servers) {
+      const m = idle.medians[kind] ?? {};
+      lines.push(
+        `| ${SERVER_LABEL[kind]} | ${formatNumber(m.heapPerConnKiB)} | ${formatNumber(m.rssPerConnKiB)} | ${formatNumber(m.externalPerConnKiB)} |`,
+      );
+    }
+  }
+  return lines.join('\n');
+}
+
+export function renderMachine(
+  machine: Machine,
+  options: RunShape,
+  date: string,
+  background: MachineLoad | null,
+): string {
+  const load = background === null ? [] : [`- Machine load in the second before the run: ${describeLoad(background)}`];
+  return [
+    `Run ${date}: \`npm run bench\` (${options.rounds} rounds, ${options.scale.durationMs / 1000} s per run after ${options.scale.warmupMs / 1000} s of warm-up).`,
+    '',
+    `- CPU: ${machine.cpu}, ${machine.cores} cores; ${machine.memoryGiB} GiB RAM; ${machine.os}`,
+    `- Node.js ${machine.node}; ws ${machine.ws} with bufferutil ${machine.bufferutil} (native prebuilt binary)`,
+    `- Pinning: ${machine.pinning}`,
+    ...load,
+  ].join('\n');
+}
+
+/** Replaces the results section of bench/README.md (between its markers) with `section`. */
+export function updateReadme(section: string): void {
+  const path = README_PATH;
+  const text = readFileSync(path, 'utf8');
+  const start = text.indexOf(README_START);
+  const end = text.indexOf(README_END);
+  if (start < 0 || end < start) throw new Error(`bench/README.md has no ${README_START} ... ${README_END} markers`);
+  writeFileSync(path, `${text.slice(0, start + README_START.length)}\n${section}\n${text.slice(end)}`);
+}
+
+/** The console line of a finished run: its figures and CPU, or why it failed. */
+export function runLine(def: CaseDef, run: RunRecord, rounds: number, took: string): string {
+  const head = `[${def.id} ${run.round}/${rounds}] ${run.server}:`;
+  if (!run.ok) return `${head} FAILED after ${took}: ${run.error}`;
+  const shown = def.metrics.map((m) => `${formatNumber(run.metrics[m.key])} ${m.label}`).join(', ');
+  const cpu =
+    run.metrics.serverCpu === undefined
+      ? ''
+      : ` (server CPU ${formatNumber(run.metrics.serverCpu)}%, generator ${formatNumber(run.metrics.generatorCpu)}%, ` +
+        `other processes ${formatNumber(run.metrics.otherCpu)}%, irq ${formatNumber(run.metrics.irqCpu)}%)` +
+        `${run.generatorSaturated ? ' GENERATOR SATURATED' : ''}${run.disturbed ? ' DISTURBED' : ''}`;
+  return `${head} ${shown}${cpu} [${took}]`;
+}
+
+/** Every target missed, one line each. */
+export function missedTargets(summaries: readonly CaseSummary[]): string[] {
+  return summaries.flatMap((s) => s.targets.filter((t) => !t.met).map((t) => `${s.id}: ${t.metric} ${t.text} (${formatRatio(t.value)})`));
+}
+
+export interface Results {
+  readonly date: string;
+  readonly machine: Machine;
+  readonly background: MachineLoad | null;
+  readonly serverInfo: ReadonlyMap<ServerKind, Record<string, string | boolean>>;
+  readonly shape: RunShape;
+  readonly cases: readonly CaseDef[];
+  readonly summaries: readonly CaseSummary[];
+}
+
+/** results.json: the machine, the options, and every case's summary with all its runs. */
+export function writeResults(path: string, results: Results): void {
+  const json = {
+    date: results.date,
+    machine: results.machine,
+    backgroundLoad: results.background,
+    servers: Object.fromEntries(results.serverInfo),
+    options: { rounds: results.shape.rounds, ...results.shape.scale, cases: results.cases.map((c) => c.id) },
+    cases: Object.fromEntries(results.summaries.map((s) => [s.id, s])),
+  };
+  writeFileSync(path, `${JSON.stringify(json, null, 2)}\n`);
+}
