@@ -94,6 +94,8 @@ export interface ChatClient {
   readonly ws: WebSocket;
   /** Every envelope received, in order. */
   readonly received: Received[];
+  /** Bytes of every message received (payloads). */
+  readonly bytes: () => number;
   next(): Promise<Received>;
   /** Skips envelopes until one of `type` (those skipped stay in `received`). */
   nextOf(type: string): Promise<Received>;
@@ -124,7 +126,9 @@ export async function connectClient(base: string, options: ClientOptions = {}): 
   const ws = new WebSocket(`${base}?${query}`, { headers: options.headers });
   const queue = new Queue<Received>();
   const received: Received[] = [];
+  let bytes = 0;
   ws.on('message', (data, isBinary) => {
+    bytes += (data as Buffer).length;
     const envelope = JSON.parse(isBinary ? '"binary"' : data.toString()) as Received;
     received.push(envelope);
     queue.push(envelope);
@@ -144,6 +148,7 @@ export async function connectClient(base: string, options: ClientOptions = {}): 
   const client: ChatClient = {
     ws,
     received,
+    bytes: () => bytes,
     next: () => queue.next(),
     async nextOf(type) {
       for (;;) {
@@ -176,7 +181,7 @@ export interface RawResponse {
   readonly raw: string;
 }
 
-/** Writes `request` on a fresh TCP connection and reads everything until the server ends it. */
+/** Writes `request` on a fresh TCP connection and reads everything until the server ends it (a 101: its head). */
 export async function rawRequest(port: number, request: string): Promise<RawResponse> {
   const socket = connect(port, HOST);
   defer(() => socket.destroy());
@@ -185,7 +190,14 @@ export async function rawRequest(port: number, request: string): Promise<RawResp
   socket.on('error', () => undefined);
   await once(socket, 'connect');
   socket.write(request, 'latin1');
-  await once(socket, 'end');
+  // Until the server ends the connection, or the head of a 101 (the connection then stays open).
+  await new Promise<void>((resolve) => {
+    socket.once('end', resolve);
+    socket.on('data', () => {
+      const text = Buffer.concat(chunks).toString('latin1');
+      if (text.startsWith('HTTP/1.1 101 ') && text.includes('\r\n\r\n')) resolve();
+    });
+  });
   const raw = Buffer.concat(chunks).toString('utf8');
   const split = raw.indexOf('\r\n\r\n');
   const head = raw.slice(0, split);
