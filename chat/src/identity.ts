@@ -96,7 +96,14 @@ export function findToken(request: IncomingMessage, query: URLSearchParams): str
   if (cookie !== undefined) {
     for (const part of cookie.split(';')) {
       const eq = part.indexOf('=');
-      if (eq > 0 && part.slice(0, eq).trim() === 'token') return decodeURIComponent(part.slice(eq + 1).trim());
+      if (eq > 0 && part.slice(0, eq).trim() === 'token') {
+        const value = part.slice(eq + 1).trim();
+        try {
+          return decodeURIComponent(value);
+        } catch {
+          return value; // not percent-encoded after all: verified as it is (and refused, if it is no JWT)
+        }
+      }
     }
   }
   return query.get('token');

@@ -27,7 +27,10 @@ export interface ChatOptions {
   readonly allowOrigins?: readonly string[];
   /** Refuse requests without Origin (every client but a browser page). Default false. */
   readonly requireOrigin?: boolean;
-  /** The library's abuse limits, or false for none. Default CHAT_LIMITS. */
+  /**
+   * The library's abuse limits over CHAT_LIMITS (a limit given replaces its default; one given as
+   * undefined is off), or false for none. Default CHAT_LIMITS.
+   */
   readonly limits?: LimitOptions | false;
   /** Longest `content`, in characters (code points); longer is a `too_large` error. Default 4096. */
   readonly maxContent?: number;
@@ -104,7 +107,7 @@ export function resolveChatOptions(options: ChatOptions = {}): ResolvedChatOptio
     jwtPublicKey: options.jwtPublicKey,
     allowOrigins: [...(options.allowOrigins ?? [])],
     requireOrigin: options.requireOrigin ?? false,
-    limits: options.limits ?? CHAT_LIMITS,
+    limits: options.limits === false ? false : { ...CHAT_LIMITS, ...options.limits },
     maxContent,
     // 12 bytes per character: the longest JSON escape of one (a surrogate pair as two \uXXXX),
     // and 4 KiB for the other fields.

@@ -120,6 +120,12 @@ describe('JWT, HS256 (--auth jwt --jwt-secret)', () => {
     expect((await get(test, '/metrics')).text).toContain('chat_handshakes_refused_total{reason="unauthorized"} 1');
   });
 
+  it('a token cookie that is not percent-encoded text: 401, not a hook failure', async () => {
+    const test = await startChat(options);
+    const response = await rawRequest(test.port, upgradeRequest(test.port, '/ws', { Cookie: 'token=%E0%A4%A' }));
+    expect(response.raw).toBe(unauthorized('the token is not a valid JWT'));
+  });
+
   it('no token: 401', async () => {
     const test = await startChat(options);
     const response = await rawRequest(test.port, upgradeRequest(test.port, '/ws?username=Ana&userId=ana'));
