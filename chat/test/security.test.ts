@@ -11,7 +11,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { SignJWT, UnsecuredJWT } from 'jose';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CHAT_LIMITS, type ChatOptions } from '../src/index.js';
-import { HOST, cleanup, connectClient, get, rawRequest, startChat, upgradeRequest } from './helpers.js';
+import { HOST, cleanup, connectClient, get, rawRequest, startChat, upgradeRequest, type ClientOptions } from './helpers.js';
 
 afterEach(cleanup);
 
@@ -98,7 +98,8 @@ describe('JWT, HS256 (--auth jwt --jwt-secret)', () => {
   it('a valid token from Authorization, the token cookie or the token query parameter: the identity is the token’s (sub, name)', async () => {
     const test = await startChat(options);
     const token = await claims().setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(secretKey);
-    for (const how of [{ headers: { Authorization: `Bearer ${token}` } }, { headers: { Cookie: `theme=dark; token=${token}` } }, { query: { token } }]) {
+    const ways: ClientOptions[] = [{ headers: { Authorization: `Bearer ${token}` } }, { headers: { Cookie: `theme=dark; token=${token}` } }, { query: { token } }];
+    for (const how of ways) {
       const client = await connectClient(test.url, { username: 'Mallory', userId: 'mallory', ...how });
       expect((await client.nextOf('user_list')).data).toEqual({ users: [{ username: 'Ana', userId: 'ana-1' }] });
       await client.close();
