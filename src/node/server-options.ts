@@ -6,6 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { OriginsOption } from '../protocol/origin.js';
 import type { LimitOptions, RateLimitEvent } from './limits.js';
+import type { HandshakeRefusal } from './refusal.js';
 import { invalidOption, resolveOptions, type ResolvedOptions, type WsOptions } from './options.js';
 import type { Ws } from './ws.js';
 
@@ -14,7 +15,7 @@ export type ServerHandler = (ws: Ws, request: IncomingMessage) => unknown;
 
 /** A handshake the server refused: what the client was answered, and why. */
 export interface RefusedHandshake {
-  /** The HTTP status sent (400, 403, 405, 408, 426, 429, 431, 500, 503). */
+  /** The HTTP status sent (400, 403, 405, 408, 426, 429, 431, 500, 503, or allowRequest's own). */
   readonly status: number;
   /** The stable code of the reason (WS_ERR_HANDSHAKE_*, or WS_ERR_HOOK_FAILED for a hook that threw). */
   readonly code: string;
@@ -68,11 +69,13 @@ export interface ServerOptions extends WsOptions {
    */
   onRateLimit?: (ws: Ws, event: RateLimitEvent) => void;
   /**
-   * Decides whether to accept a request (check cookies, tokens...) once its origin is accepted;
-   * false answers 403.
+   * Decides whether to accept a request (check cookies, tokens...) once its origin is accepted:
+   * `true` accepts, `false` answers 403 (WS_ERR_HANDSHAKE_FORBIDDEN), a `HandshakeRefusal`
+   * (`{ status: 400-599, body?, headers? }`) answers that (WS_ERR_HANDSHAKE_REFUSED). Any other
+   * value is WS_ERR_INVALID_ARGUMENT, reported to `onError` and answered with 500.
    * @defaultValue every request that follows RFC 6455 and `origins` is accepted
    */
-  allowRequest?: (request: IncomingMessage) => boolean | Promise<boolean>;
+  allowRequest?: (request: IncomingMessage) => boolean | HandshakeRefusal | Promise<boolean | HandshakeRefusal>;
   /**
    * Receives errors the library cannot hand back to a caller: a handler that threw, a hook that
    * failed. Each error is reported once.

@@ -14,7 +14,7 @@ import { Server as TlsServer, TLSSocket } from 'node:tls';
 import { CloseCode, encodeClosePayload } from '../protocol/close.js';
 import { HandshakeError, WebSocketError } from '../protocol/errors.js';
 import type { ExtensionOffer } from '../protocol/extensions.js';
-import { acceptHandshake } from '../protocol/handshake.js';
+import { acceptHandshake, buildErrorResponse } from '../protocol/handshake.js';
 import { HandshakeTimers, checkHeaderLimits, refuse, respondNotWebSocket } from './handshake-guard.js';
 import { checkOrigin, originPolicy, type OriginPolicy } from '../protocol/origin.js';
 import { negotiatePermessageDeflate, type DeflateNegotiation } from '../protocol/permessage-deflate.js';
@@ -23,6 +23,7 @@ import { PerMessageDeflate, takeoverBytes } from './deflate.js';
 import { Heartbeat } from './heartbeat.js';
 import { withResolved, type ResolvedOptions } from './options.js';
 import { resolveServerOptions, type ServerHandler, type ServerOptions } from './server-options.js';
+import { refusalOf, RequestRefusal } from './refusal.js';
 import { sha1Base64 } from './runtime.js';
 import { noop } from './util.js';
 import { Ws, type ConnectionConfig } from './ws.js';
@@ -204,8 +205,9 @@ export class WebSocketServer {
       // RFC 6455 10.2: the server checks Origin, against cross-site WebSocket hijacking.
       const originRefused = checkOrigin(this.origins, request.headers.origin, request.headers.host, socket instanceof TLSSocket);
       if (originRefused !== null) throw new HandshakeError('WS_ERR_HANDSHAKE_ORIGIN', 403, originRefused);
-      if (allowRequest !== undefined && !(await allowRequest(request))) {
-        throw new HandshakeError('WS_ERR_HANDSHAKE_FORBIDDEN', 403, 'the request was refused');
+      if (allowRequest !== undefined) {
+        const decision = await allowRequest(request);
+        if (decision !== true) throw refusalOf(decision);
       }
       if (this.shuttingDown) {
         throw new HandshakeError('WS_ERR_HANDSHAKE_SHUTTING_DOWN', 503, 'the server is shutting down');
@@ -330,7 +332,8 @@ export class WebSocketServer {
 
   /** Answers a refused handshake, closes the socket, and tells onRefused. */
   private refused(socket: Duplex, request: IncomingMessage | undefined, error: HandshakeError): void {
-    refuse(socket, error.status, error.message, error.headers, this.options.closeTimeout);
+    const response = error instanceof RequestRefusal ? error.response : buildErrorResponse(error.status, error.message, error.headers);
+    refuse(socket, response, this.options.closeTimeout);
     const onRefused = this.hooks.onRefused;
     if (onRefused === undefined) return;
     try {

@@ -171,14 +171,21 @@ export function buildHandshakeResponse(response: HandshakeResponse): string {
 
 const STATUS_TEXT: Readonly<Record<number, string>> = {
   400: 'Bad Request',
+  401: 'Unauthorized',
   403: 'Forbidden',
-  429: 'Too Many Requests',
+  404: 'Not Found',
   405: 'Method Not Allowed',
   408: 'Request Timeout',
+  409: 'Conflict',
+  410: 'Gone',
+  422: 'Unprocessable Content',
   426: 'Upgrade Required',
+  429: 'Too Many Requests',
   431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
+  502: 'Bad Gateway',
   503: 'Service Unavailable',
+  504: 'Gateway Timeout',
 };
 
 const ERROR_RESPONSE_HEADERS: ReadonlySet<string> = new Set(['connection', 'content-type', 'content-length']);
@@ -190,14 +197,28 @@ export function buildErrorResponse(
   headers?: Readonly<Record<string, string>>,
 ): string {
   const body = `${message}\n`;
+  return closingResponseHead(status, new TextEncoder().encode(body).length, 'text/plain; charset=utf-8', headers) + body;
+}
+
+/**
+ * The head of an HTTP/1.1 response that closes the connection, for a body of `bodyLength` bytes of
+ * `contentType`. `headers` may not set Connection, Content-Type or Content-Length
+ * (WS_ERR_INVALID_ARGUMENT), nor break RFC 9110's field syntax.
+ */
+export function closingResponseHead(
+  status: number,
+  bodyLength: number,
+  contentType: string,
+  headers?: Readonly<Record<string, string>>,
+): string {
+  checkHeaderField('Content-Type', contentType);
   return (
     `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\n` +
     'Connection: close\r\n' +
-    'Content-Type: text/plain; charset=utf-8\r\n' +
-    `Content-Length: ${new TextEncoder().encode(body).length}\r\n` +
+    `Content-Type: ${contentType}\r\n` +
+    `Content-Length: ${bodyLength}\r\n` +
     formatHeaders(headers, ERROR_RESPONSE_HEADERS) +
-    '\r\n' +
-    body
+    '\r\n'
   );
 }
 

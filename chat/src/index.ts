@@ -1,0 +1,13 @@
+/**
+ * @rfc6455/chat: the chat server of seed 004 on rfc6455 and its hub (chat/README.md).
+ * `createChatServer(options)` makes one; mount its `handleRequest` and `handleUpgrade` in your own
+ * HTTP server, or `listen()`.
+ */
+
+export { createChatServer, type ChatServer } from './server.js';
+export { CHAT_LIMITS, parseCommandLine, resolveChatOptions, USAGE, type ChatOptions, type CommandLine } from './options.js';
+export { MemoryPresence, MemoryPresenceStore, type LeaveOptions, type MemoryPresenceOptions, type Presence, type PresenceChange } from './presence.js';
+export { SqliteBroker, SqliteBus } from './sqlite-broker.js';
+export { type StatsSnapshot } from './stats.js';
+export { type LogLevel } from './log.js';
+export type { Command, Envelope, ErrorCode, Member, ServerType, ClientType } from './protocol.js';
