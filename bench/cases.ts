@@ -412,6 +412,17 @@ export const CASES: readonly CaseDef[] = [
     targets: [{ metric: 'messagesPerSec', against: 'ws', op: '>=', ratio: 3, text: '≥ 3× ws' }],
   },
   {
+    id: 'echo-64b-limits',
+    title: '64 B text echo, 100 connections × 10 in flight, ours with every abuse limit on (never reached)',
+    servers: ['ours', 'ws'],
+    processes: serversUnderLoad('', { oursArgs: ['--limits'] }),
+    spec: (s) => echo(s, { connections: 100, inflight: 10 }, { connections: 10, inflight: 4 }, 64, 'text'),
+    figures: echoFigures,
+    metrics: [MSGS],
+    // Issue 15: within 5% of echo-64b's ours/ws, both from the same run (bench/README.md).
+    targets: [],
+  },
+  {
     id: 'echo-16k',
     title: '16 KiB binary echo, 10 connections × 4 in flight',
     servers: ['ours', 'ws', 'raw'],
