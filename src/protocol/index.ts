@@ -32,6 +32,15 @@ export {
 } from './client-handshake.js';
 export { ResponseHeadParser, type ResponseHead, type ResponseHeadLimits } from './http-response.js';
 
+// WebSockets over HTTP/2 (RFC 8441): the extended CONNECT, both roles.
+export {
+  acceptExtendedConnect,
+  buildExtendedConnectRequest,
+  validateExtendedConnectResponse,
+  type AcceptedExtendedConnect,
+  type ExtendedConnectRequest,
+} from './extended-connect.js';
+
 // Extensions, and the permessage-deflate negotiation (compressing is the adapter's: zlib).
 export { parseExtensions, type ExtensionOffer, type ExtensionParam } from './extensions.js';
 export {
