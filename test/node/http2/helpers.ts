@@ -141,11 +141,14 @@ export class RawStreamClient {
     });
     this.response.catch(() => {});
     // As a TCP socket without allowHalfOpen (RawClient's): the server's END_STREAM is answered
-    // with ours, which closes the stream.
+    // with ours, which closes the stream. Not at once: Node's client reports a RST_STREAM as
+    // 'end' first, then 'aborted', and an END_STREAM sent in between would hide the reset code.
     this.ended = new Promise((resolve) =>
       stream.once('end', () => {
         this.isEnded = true;
-        stream.end();
+        setImmediate(() => {
+          if (!stream.closed && !stream.destroyed && !stream.aborted) stream.end();
+        });
         resolve();
       }),
     );
