@@ -114,6 +114,10 @@ export class Http2Sessions {
 
   /** Starts an HTTP/2 session on an open transport, and pools it. */
   open(key: string, authority: string, socket: Duplex): PooledSession {
+    // The transport was opened half-open for WebSockets over HTTP/1.1 (allowHalfOpen: the Ws ends
+    // its side itself). An HTTP/2 session has no such use: the server's FIN ends the connection,
+    // which Node's session only sees once the socket closes.
+    socket.once('end', () => socket.end());
     const session = http2Connect(authority, {
       createConnection: () => socket,
       // A client has no use for server push.
