@@ -161,7 +161,7 @@ describe('echo server CLI', () => {
   it.each(['--help', '-h', 'echo --help'])('`%s` prints the usage on stdout and exits 0', async (line) => {
     const cli = spawnCli(line.split(' '));
     expect(await cli.exit).toEqual({ code: 0, signal: null });
-    expect(cli.stdout().split('\n', 1)[0]).toBe('Usage: rfc6455 [echo] [--port N] [--host H] [--no-deflate]');
+    expect(cli.stdout().split('\n', 1)[0]).toBe('Usage: rfc6455 [echo] [--port N] [--host H] [--no-deflate] [--cert FILE --key FILE]');
     for (const option of ['--port N', '--host H', '--no-deflate', '--help']) expect(cli.stdout()).toContain(option);
     expect(cli.stderr()).toBe('');
   });
