@@ -13,11 +13,12 @@
  *    page over h2, its WebSocket over a new HTTP/1.1 connection: Chromium's fallback).
  */
 
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpsServer } from 'node:https';
 import { createSecureServer } from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { asksForTransport, serveEchoPage, serveNotFound } from '../../src/echo/page.js';
@@ -27,6 +28,8 @@ import { OPENSSL, describeWithTools, makeCertificate, type Certificate } from '.
 import { launchChromium, newContext } from './chromium.js';
 import { startEchoCli } from './echo-cli.js';
 import { chromiumPeer, describeWithPeer } from './peers.js';
+
+const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/chromium/', import.meta.url));
 
 /** Waits (bounded by Playwright's timeout) until the page's log has at least `count` lines. */
 async function logLines(page: Page, count: number): Promise<string[]> {
@@ -106,6 +109,8 @@ describeWithPeer(chromiumPeer(), 'Chromium over HTTP/2 (RFC 8441)', (executable)
         'close: code 4000, reason "", wasClean true',
       ]);
       expect(await page.locator('#state').textContent()).toBe(`closed: wss://${HOST}:${cli.port}/?transport over h2`);
+      mkdirSync(ARTIFACTS, { recursive: true });
+      await page.screenshot({ path: `${ARTIFACTS}echo-page-h2.png`, fullPage: true });
       expect(await cli.stop()).toBe(0);
       expect(cli.stderr()).toBe('');
     });
