@@ -27,6 +27,16 @@ function holdsIdleConnections(summary: CaseSummary): boolean {
   return summary.metrics.includes('heapPerConnKiB');
 }
 
+/** The cases of ours over HTTP/2 against ours over HTTP/1.1 have a table of their own. */
+function overHttp2(summary: CaseSummary): boolean {
+  return summary.subject === 'h2';
+}
+
+/** A kind's name in the details: in the HTTP/2 cases, ours is ours over HTTP/1.1. */
+function labelIn(summary: CaseSummary, kind: ServerKind): string {
+  return overHttp2(summary) && kind === 'ours' ? 'ours over HTTP/1.1' : SERVER_LABEL[kind];
+}
+
 /** Messages per server write system call (Linux), for the echo and fan-out cases. */
 function perWrite(m: Metrics): number | undefined {
   if (m.messagesPerSec === undefined || m.writesPerSec === undefined || m.writesPerSec <= 0) return undefined;
@@ -45,10 +55,13 @@ export function renderTables(summaries: readonly CaseSummary[], options: RunShap
   lines.push(
     `Medians of ${options.rounds} round${options.rounds === 1 ? '' : 's'}; ratios are ours/ws and ours/raw per round (in parentheses) and their median (bold).`,
   );
-  lines.push('');
-  lines.push('| case | metric | ours | ws + bufferutil | raw TCP echo | ours/ws | ours/raw | target | |');
-  lines.push('| --- | --- | ---: | ---: | ---: | --- | --- | --- | --- |');
-  for (const summary of summaries) {
+  const main = summaries.filter((summary) => !overHttp2(summary));
+  if (main.length > 0) {
+    lines.push('');
+    lines.push('| case | metric | ours | ws + bufferutil | raw TCP echo | ours/ws | ours/raw | target | |');
+    lines.push('| --- | --- | ---: | ---: | ---: | --- | --- | --- | --- |');
+  }
+  for (const summary of main) {
     const def = CASES.find((c) => c.id === summary.id)!;
     def.metrics.forEach((metric, index) => {
       const targets = summary.targets.filter((t) => t.metric === metric.key);
@@ -61,6 +74,29 @@ export function renderTables(summaries: readonly CaseSummary[], options: RunShap
           `${ratioCell(summary, 'ws', metric.key)} | ${ratioCell(summary, 'raw', metric.key)} | ${targetText} | ${met} |`,
       );
     });
+  }
+  const http2 = summaries.filter(overHttp2);
+  if (http2.length > 0) {
+    lines.push('');
+    lines.push(
+      'WebSockets over HTTP/2 (RFC 8441), ours against ours: every WebSocket a stream of one h2c session, against a TCP connection each (HTTP/1.1); h2/HTTP/1.1 per round (in parentheses) and their median (bold).',
+    );
+    lines.push('');
+    lines.push('| case | metric | over HTTP/2 | over HTTP/1.1 | h2/HTTP/1.1 | target | |');
+    lines.push('| --- | --- | ---: | ---: | --- | --- | --- |');
+    for (const summary of http2) {
+      const def = CASES.find((c) => c.id === summary.id)!;
+      def.metrics.forEach((metric, index) => {
+        const targets = summary.targets.filter((t) => t.metric === metric.key);
+        const targetText = targets.map((t) => t.text).join('; ') || '—';
+        const met = targets.map((t) => (t.met ? 'met' : '**missed**')).join('; ');
+        const cell = (kind: ServerKind): string => (summary.servers.includes(kind) ? formatNumber(summary.medians[kind]?.[metric.key]) : '—');
+        lines.push(
+          `| ${index === 0 ? summary.title : ''} | ${metric.label} | ${cell('h2')} | ${cell('ours')} | ` +
+            `${ratioCell(summary, 'ours', metric.key)} | ${targetText} | ${met} |`,
+        );
+      });
+    }
   }
   lines.push('');
   lines.push('Details (medians per server). CPU is % of one core over the measurement window, every thread of the process;');
@@ -92,13 +128,13 @@ export function renderTables(summaries: readonly CaseSummary[], options: RunShap
       const generator =
         `${formatNumber(m.generatorCpu)}%` + (saturated === undefined ? '' : ` ⚠ saturated (${saturated}/${options.rounds})`);
       lines.push(
-        `| ${summary.id} | ${SERVER_LABEL[kind]} | ${formatNumber(m.messagesPerSec)} | ${formatNumber(m.mbPerSec)} | ` +
+        `| ${summary.id} | ${labelIn(summary, kind)} | ${formatNumber(m.messagesPerSec)} | ${formatNumber(m.mbPerSec)} | ` +
           `${formatNumber(m.handshakesPerSec)} | ${formatNumber(m.p50Us)} | ${formatNumber(m.p99Us)} | ` +
           `${formatNumber(m.serverCpu)}% | ${formatNumber(m.perServerCore)} | ${formatNumber(perWrite(m))} | ${generator} | ${formatNumber(m.otherCpu)}%${disturbed} | ${formatNumber(m.irqCpu)}% |`,
       );
     }
   }
-  const idle = summaries.find(holdsIdleConnections);
+  const idle = summaries.find((summary) => holdsIdleConnections(summary) && !overHttp2(summary));
   if (idle !== undefined) {
     const runs = idle.runs.find((run) => run.ok)?.detail['opened'];
     lines.push('');

@@ -25,7 +25,9 @@ export interface CaseSummary {
   readonly runs: RunRecord[];
   /** Median over rounds, per server, per metric. */
   readonly medians: Partial<Record<ServerKind, Metrics>>;
-  /** ours/peer per round, per metric. */
+  /** The kind divided by the others (ours, or ours over HTTP/2). */
+  readonly subject: ServerKind;
+  /** subject/peer per round, per metric. */
   readonly ratios: Partial<Record<Peer, Partial<Record<MetricKey, number[]>>>>;
   readonly medianRatios: Partial<Record<Peer, Metrics>>;
   readonly targets: TargetResult[];
@@ -48,14 +50,15 @@ export function summarize(def: CaseDef, runs: RunRecord[], rounds: number): Case
   }
   const ratios: CaseSummary['ratios'] = {};
   const medianRatios: CaseSummary['medianRatios'] = {};
+  const subject = def.subject ?? 'ours';
   for (const against of PEERS) {
-    if (!def.servers.includes(against)) continue;
+    if (against === subject || !def.servers.includes(against)) continue;
     const perMetric: Partial<Record<MetricKey, number[]>> = {};
     const medianPerMetric: Metrics = {};
     for (const key of METRIC_KEYS) {
       const list: number[] = [];
       for (let round = 1; round <= rounds; round++) {
-        const ours = runs.find((run) => run.server === 'ours' && run.round === round && run.ok)?.metrics[key];
+        const ours = runs.find((run) => run.server === subject && run.round === round && run.ok)?.metrics[key];
         const other = runs.find((run) => run.server === against && run.round === round && run.ok)?.metrics[key];
         if (ours !== undefined && other !== undefined && other !== 0) list.push(ours / other);
       }
@@ -76,6 +79,7 @@ export function summarize(def: CaseDef, runs: RunRecord[], rounds: number): Case
     id: def.id,
     title: def.title,
     servers: def.servers,
+    subject,
     metrics: def.metrics.map((metric) => metric.key),
     runs,
     medians,
