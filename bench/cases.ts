@@ -39,10 +39,10 @@ export interface MetricDef {
   readonly label: string;
 }
 
-/** A kind our figures can be divided by. */
-export type Peer = Exclude<ServerKind, 'ours'>;
+/** A kind a case's subject can be divided by (ours over HTTP/2 is divided by ours). */
+export type Peer = ServerKind;
 
-/** The kinds ours is divided by in a case that declares no `peers`, in the report's column order. */
+/** The kinds the subject is divided by in a case that declares no `peers`, in the report's column order. */
 export const PEERS: readonly Peer[] = ['ws', 'raw'];
 
 export interface TargetDef {
@@ -59,6 +59,7 @@ export const SERVER_LABEL: Record<ServerKind, string> = {
   ws: 'ws + bufferutil',
   raw: 'raw TCP echo',
   socketio: 'Socket.IO',
+  h2: 'ours over HTTP/2',
 };
 
 // --- Processes ---------------------------------------------------------------------------------
@@ -102,6 +103,20 @@ function serversUnderLoad(
     generator: LOAD_GENERATOR,
     protocol: kind === 'raw' ? 'raw' : 'ws',
   });
+}
+
+/**
+ * WebSockets over HTTP/2 against over HTTP/1.1, both ours: 'h2' is bench/servers/h2.ts (an h2c
+ * server, attach()) under bench/load-h2.ts (every WebSocket a stream of one HTTP/2 session); 'ours'
+ * is bench/servers/ours.ts under bench/load.ts (a TCP connection each), as in every other case.
+ */
+function overHttp2OrTcp(kind: ServerKind): Processes {
+  if (kind !== 'h2') return serversUnderLoad('')(kind);
+  return {
+    server: { name: 'server ours over HTTP/2', path: 'bench/servers/h2.ts', args: [] },
+    generator: { name: 'load generator (HTTP/2)', path: 'bench/load-h2.ts', args: [] },
+    protocol: 'ws',
+  };
 }
 
 /** The kinds are client libraries (bench/clients/<kind>.ts) in the generator's place, against our echo server. */
@@ -149,11 +164,13 @@ export interface ServerSamples {
 interface CaseOf<M extends Mode> {
   readonly id: string;
   readonly title: string;
+  /** The kind whose figures are divided by the others' (the ratios, the targets); 'ours' when absent. */
+  readonly subject?: ServerKind;
   /** The kinds compared, in the order each round runs them. */
   readonly servers: readonly ServerKind[];
   /**
-   * The kinds ours is divided by, in the report's column order (PEERS when absent): the table of
-   * the case has a column for each, and for ours/each.
+   * The kinds the subject is divided by, in the report's column order (PEERS when absent): the
+   * table of the case has a column for each, and for subject/each.
    */
   readonly peers?: readonly Peer[];
   /**
@@ -265,6 +282,14 @@ function fanout(scale: Scale, subscribers: number, smokeSubscribers: number, siz
     warmupMs: scale.warmupMs,
     durationMs: scale.durationMs,
   };
+}
+
+/**
+ * Opening N WebSockets: connects/s over the generator's opening of all of them (`parallel` at a
+ * time), and what each holds on the server (the idle case's figures).
+ */
+function openingFigures(result: ResultOf<'idle'>, server: ServerSamples): Metrics {
+  return { handshakesPerSec: (result.opened / result.openMs) * 1000, ...memoryFigures(result, server) };
 }
 
 /** A fan-out's messages are its deliveries: what the subscribers read, all together. */
@@ -527,6 +552,38 @@ export const CASES: readonly CaseDef[] = [
     spec: (s) => fanout(s, 1000, 100, 4096, true),
     figures: fanoutFigures,
     metrics: [DELIVERIES, P50, P99],
+    targets: [],
+  },
+  {
+    // Issue 17: "a WebSocket over h2 should cost less to open and to hold".
+    id: 'h2-open-1k',
+    title: 'opening 1,000 WebSockets, 100 at a time: over one HTTP/2 session (h2c) against 1,000 TCP connections (HTTP/1.1)',
+    subject: 'h2',
+    servers: ['h2', 'ours'],
+    peers: ['ours'],
+    processes: overHttp2OrTcp,
+    spec: (s) => ({ mode: 'idle', connections: s.smoke ? 100 : 1000, warmupHandshakes: s.smoke ? 20 : 200, parallel: 100 }),
+    figures: openingFigures,
+    metrics: [
+      { key: 'handshakesPerSec', label: 'connects/s' },
+      { key: 'heapPerConnKiB', label: 'heap KiB/conn' },
+      { key: 'rssPerConnKiB', label: 'RSS KiB/conn' },
+    ],
+    targets: [
+      { metric: 'handshakesPerSec', against: 'ours', op: '>=', ratio: 1, text: '≥ HTTP/1.1' },
+      { metric: 'heapPerConnKiB', against: 'ours', op: '<=', ratio: 1, text: '≤ HTTP/1.1' },
+    ],
+  },
+  {
+    id: 'h2-echo-64b',
+    title: '64 B text echo, 100 WebSockets × 10 in flight: over one HTTP/2 session (h2c) against 100 TCP connections (HTTP/1.1)',
+    subject: 'h2',
+    servers: ['h2', 'ours'],
+    peers: ['ours'],
+    processes: overHttp2OrTcp,
+    spec: (s) => echo(s, { connections: 100, inflight: 10 }, { connections: 10, inflight: 4 }, 64, 'text'),
+    figures: echoFigures,
+    metrics: [MSGS, P50, P99],
     targets: [],
   },
   {

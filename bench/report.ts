@@ -32,15 +32,25 @@ function caseOf(summary: CaseSummary): CaseDef {
 }
 
 /** Consecutive cases with the same peers share a table (its columns are ours and those peers). */
-function groupByPeers(summaries: readonly CaseSummary[]): { peers: readonly Peer[]; summaries: CaseSummary[] }[] {
-  const groups: { peers: readonly Peer[]; summaries: CaseSummary[] }[] = [];
+function groupByPeers(summaries: readonly CaseSummary[]): { subject: ServerKind; peers: readonly Peer[]; summaries: CaseSummary[] }[] {
+  const groups: { subject: ServerKind; peers: readonly Peer[]; summaries: CaseSummary[] }[] = [];
   for (const summary of summaries) {
     const peers = peersOf(caseOf(summary));
     const last = groups[groups.length - 1];
-    if (last !== undefined && last.peers.join() === peers.join()) last.summaries.push(summary);
-    else groups.push({ peers, summaries: [summary] });
+    if (last !== undefined && last.subject === summary.subject && last.peers.join() === peers.join()) last.summaries.push(summary);
+    else groups.push({ subject: summary.subject, peers, summaries: [summary] });
   }
   return groups;
+}
+
+/** The cases of ours over HTTP/2 against ours over HTTP/1.1 have a table of their own. */
+function overHttp2(summary: CaseSummary): boolean {
+  return summary.subject === 'h2';
+}
+
+/** A kind's name in the details: in the HTTP/2 cases, ours is ours over HTTP/1.1. */
+function labelIn(summary: CaseSummary, kind: ServerKind): string {
+  return overHttp2(summary) && kind === 'ours' ? 'ours over HTTP/1.1' : SERVER_LABEL[kind];
 }
 
 /** Messages per server write system call (Linux), for the echo and fan-out cases. */
@@ -58,14 +68,21 @@ function ratioCell(summary: CaseSummary, against: Peer, key: MetricKey): string 
 
 export function renderTables(summaries: readonly CaseSummary[], options: RunShape): string {
   const lines: string[] = [];
-  groupByPeers(summaries).forEach(({ peers, summaries: group }, index) => {
+  groupByPeers(summaries).forEach(({ subject, peers, summaries: group }, index) => {
     if (index > 0) lines.push('');
-    const ratios = peers.map((peer) => `ours/${peer}`);
+    const name = (kind: ServerKind): string => (subject === 'h2' && kind === 'ours' ? 'HTTP/1.1' : kind === 'h2' ? 'h2' : kind);
+    const ratios = peers.map((peer) => `${name(subject)}/${name(peer)}`);
+    if (subject === 'h2') {
+      lines.push(
+        'WebSockets over HTTP/2 (RFC 8441), ours against ours: every WebSocket a stream of one h2c session, against a TCP connection each (HTTP/1.1).',
+      );
+    }
     lines.push(
       `Medians of ${options.rounds} round${options.rounds === 1 ? '' : 's'}; ratios are ${ratios.join(' and ')} per round (in parentheses) and their median (bold).`,
     );
     lines.push('');
-    lines.push(`| case | metric | ours | ${peers.map((peer) => SERVER_LABEL[peer]).join(' | ')} | ${ratios.join(' | ')} | target | |`);
+    const label = (kind: ServerKind): string => (subject === 'h2' && kind === 'ours' ? 'ours over HTTP/1.1' : SERVER_LABEL[kind]);
+    lines.push(`| case | metric | ${label(subject)} | ${peers.map(label).join(' | ')} | ${ratios.join(' | ')} | target | |`);
     lines.push(`| --- | --- | ---: | ${peers.map(() => '---:').join(' | ')} | ${peers.map(() => '---').join(' | ')} | --- | --- |`);
     for (const summary of group) {
       caseOf(summary).metrics.forEach((metric, index) => {
@@ -75,7 +92,7 @@ export function renderTables(summaries: readonly CaseSummary[], options: RunShap
         const cell = (kind: ServerKind): string =>
           summary.servers.includes(kind) ? formatNumber(summary.medians[kind]?.[metric.key]) : '—';
         lines.push(
-          `| ${index === 0 ? summary.title : ''} | ${metric.label} | ${[cell('ours'), ...peers.map(cell)].join(' | ')} | ` +
+          `| ${index === 0 ? summary.title : ''} | ${metric.label} | ${[cell(subject), ...peers.map(cell)].join(' | ')} | ` +
             `${peers.map((peer) => ratioCell(summary, peer, metric.key)).join(' | ')} | ${targetText} | ${met} |`,
         );
       });
@@ -119,13 +136,13 @@ export function renderTables(summaries: readonly CaseSummary[], options: RunShap
       const generator =
         `${formatNumber(m.generatorCpu)}%` + (saturated === undefined ? '' : ` ⚠ saturated (${saturated}/${options.rounds})`);
       lines.push(
-        `| ${summary.id} | ${SERVER_LABEL[kind]} | ${formatNumber(m.messagesPerSec)} | ${formatNumber(m.mbPerSec)} | ` +
+        `| ${summary.id} | ${labelIn(summary, kind)} | ${formatNumber(m.messagesPerSec)} | ${formatNumber(m.mbPerSec)} | ` +
           `${formatNumber(m.handshakesPerSec)} | ${formatNumber(m.p50Us)} | ${formatNumber(m.p99Us)} | ` +
           `${formatNumber(m.serverCpu)}% | ${formatNumber(m.perServerCore)} | ${formatNumber(perWrite(m))} | ${generator} | ${formatNumber(m.otherCpu)}%${disturbed} | ${formatNumber(m.irqCpu)}% |`,
       );
     }
   }
-  const idle = summaries.find(holdsIdleConnections);
+  const idle = summaries.find((summary) => holdsIdleConnections(summary) && !overHttp2(summary));
   if (idle !== undefined) {
     const runs = idle.runs.find((run) => run.ok)?.detail['opened'];
     lines.push('');

@@ -25,7 +25,9 @@ export interface CaseSummary {
   readonly runs: RunRecord[];
   /** Median over rounds, per server, per metric. */
   readonly medians: Partial<Record<ServerKind, Metrics>>;
-  /** ours/peer per round, per metric (or the case's paired ratio, where it has one). */
+  /** The kind divided by the others (ours, or ours over HTTP/2). */
+  readonly subject: ServerKind;
+  /** subject/peer per round, per metric (or the case's paired ratio, where it has one). */
   readonly ratios: Partial<Record<Peer, Partial<Record<MetricKey, number[]>>>>;
   readonly medianRatios: Partial<Record<Peer, Metrics>>;
   readonly targets: TargetResult[];
@@ -48,15 +50,16 @@ export function summarize(def: CaseDef, runs: RunRecord[], rounds: number): Case
   }
   const ratios: CaseSummary['ratios'] = {};
   const medianRatios: CaseSummary['medianRatios'] = {};
-  // The case's own ratios of each round, where it compares the two runs otherwise than ours/peer.
+  const subject = def.subject ?? 'ours';
+  // The case's own ratios of each round, where it compares the two runs otherwise than subject/peer.
   const paired = def.pairedRatios as ((ours: LoadResult, peer: LoadResult) => Metrics) | undefined;
   for (const against of peersOf(def)) {
-    if (!def.servers.includes(against)) continue;
+    if (against === subject || !def.servers.includes(against)) continue;
     const perMetric: Partial<Record<MetricKey, number[]>> = {};
     const medianPerMetric: Metrics = {};
     const roundRatios: (Metrics | null)[] = [];
     for (let round = 1; round <= rounds; round++) {
-      const ours = runs.find((run) => run.server === 'ours' && run.round === round && run.ok);
+      const ours = runs.find((run) => run.server === subject && run.round === round && run.ok);
       const other = runs.find((run) => run.server === against && run.round === round && run.ok);
       roundRatios[round] =
         paired === undefined || ours === undefined || other === undefined
@@ -71,7 +74,7 @@ export function summarize(def: CaseDef, runs: RunRecord[], rounds: number): Case
           if (Number.isFinite(own)) list.push(own);
           continue;
         }
-        const ours = runs.find((run) => run.server === 'ours' && run.round === round && run.ok)?.metrics[key];
+        const ours = runs.find((run) => run.server === subject && run.round === round && run.ok)?.metrics[key];
         const other = runs.find((run) => run.server === against && run.round === round && run.ok)?.metrics[key];
         if (ours !== undefined && other !== undefined && other !== 0) list.push(ours / other);
       }
@@ -92,6 +95,7 @@ export function summarize(def: CaseDef, runs: RunRecord[], rounds: number): Case
     id: def.id,
     title: def.title,
     servers: def.servers,
+    subject,
     metrics: def.metrics.map((metric) => metric.key),
     runs,
     medians,

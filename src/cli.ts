@@ -4,6 +4,7 @@
  *
  *   npm start                      # the echo server on port 9001, or $PORT
  *   npm start -- --port 9002 --host 127.0.0.1 --no-deflate
+ *   npm start -- --cert cert.pem --key key.pem   # wss://, HTTP/1.1 and HTTP/2 on one port
  *   rfc6455 echo --port 9002       # the same, as an installed command ("echo" may be left out)
  *   rfc6455 connect ws://localhost:9001/   # a client: stdin lines out, messages printed
  */
@@ -22,6 +23,8 @@ async function main(): Promise<void> {
         port: { type: 'string', short: 'p' },
         host: { type: 'string' },
         'no-deflate': { type: 'boolean' },
+        cert: { type: 'string' },
+        key: { type: 'string' },
         header: { type: 'string', short: 'H', multiple: true },
         subprotocol: { type: 'string', short: 's', multiple: true },
         origin: { type: 'string' },
@@ -55,7 +58,7 @@ async function main(): Promise<void> {
   }
   if (command !== 'echo') usageError('echo server', `unknown command ${JSON.stringify(command)} (try --help)`);
   if (rest.length > 0) usageError('echo server', `unexpected argument ${JSON.stringify(rest[0])} (try --help)`);
-  await runEcho({ port: values.port, host: values.host, noDeflate: values['no-deflate'] === true });
+  await runEcho({ port: values.port, host: values.host, noDeflate: values['no-deflate'] === true, cert: values.cert, key: values.key });
 }
 
 void main();

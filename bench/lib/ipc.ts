@@ -1,6 +1,7 @@
 /** Messages between bench/run.ts and its children (the servers and the load generator). */
 
-export type ServerKind = 'ours' | 'ws' | 'raw' | 'socketio';
+/** 'h2': ours, its WebSockets over HTTP/2 (RFC 8441) streams of one session, against 'ours' over TCP. */
+export type ServerKind = 'ours' | 'ws' | 'raw' | 'socketio' | 'h2';
 
 export interface CpuSample {
   /** process.cpuUsage(): user and system microseconds, every thread of the process. */

@@ -3,7 +3,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 /** The request's path, without its query. */
-export function pathOf(request: IncomingMessage): string {
+export function pathOf(request: { readonly url?: string | undefined }): string {
   const url = request.url ?? '/';
   const query = url.indexOf('?');
   return query < 0 ? url : url.slice(0, query);

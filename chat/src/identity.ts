@@ -6,7 +6,7 @@
  * `allowRequest` (a HandshakeRefusal).
  */
 
-import type { IncomingMessage } from 'node:http';
+import type { UpgradeRequest } from 'rfc6455';
 import { errors as joseErrors, importSPKI, jwtVerify, type CryptoKey, type KeyObject } from 'jose';
 import type { HandshakeRefusal } from 'rfc6455';
 import { isRoomName, parseStreamId, type Member, type StreamId } from './protocol.js';
@@ -86,7 +86,7 @@ function param(query: URLSearchParams, name: string): string | null {
 }
 
 /** A token from `Authorization: Bearer`, the `token` cookie, or the `token` query parameter (in that order). */
-export function findToken(request: IncomingMessage, query: URLSearchParams): string | null {
+export function findToken(request: UpgradeRequest, query: URLSearchParams): string | null {
   const authorization = request.headers.authorization;
   if (authorization !== undefined) {
     const match = /^Bearer +([^ ]+) *$/i.exec(authorization);
@@ -118,7 +118,7 @@ function tokenProblem(error: unknown): string {
 }
 
 /** Checks a `/ws` request: who it is, its first room and `since`. */
-export async function identify(request: IncomingMessage, query: URLSearchParams, auth: Authenticator): Promise<Verified> {
+export async function identify(request: UpgradeRequest, query: URLSearchParams, auth: Authenticator): Promise<Verified> {
   let username: string;
   let userId: string;
   const rights = new Set<Right>();

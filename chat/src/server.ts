@@ -16,7 +16,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type HandshakeRefusal, type RateLimitEvent, type RefusedHandshake, type Ws } from 'rfc6455';
+import { WebSocketServer, type HandshakeRefusal, type RateLimitEvent, type RefusedHandshake, type UpgradeRequest, type Ws } from 'rfc6455';
 import { Hub, InProcessBroker, type Broker, type BrokerMessage } from 'rfc6455/hub';
 import { ChatConnection } from './connection.js';
 import { identify, jwtAuthenticator, type Authenticator, type Identity } from './identity.js';
@@ -91,8 +91,8 @@ class Chat implements ChatServer {
   private readonly metrics: ChatMetrics | null;
   private readonly context: SessionContext;
   /** What allowRequest decided, for the handler and onRefused. */
-  private readonly identities = new WeakMap<IncomingMessage, Identity>();
-  private readonly refusals = new WeakMap<IncomingMessage, OwnRefusal>();
+  private readonly identities = new WeakMap<UpgradeRequest, Identity>();
+  private readonly refusals = new WeakMap<UpgradeRequest, OwnRefusal>();
   private readonly sessions = new Map<Ws, Session>();
   private readonly running = new Set<Promise<void>>();
   /** Ids of the messages this server publishes (presence): `<token>.<n>`. */
@@ -276,7 +276,7 @@ class Chat implements ChatServer {
 
   // --- the library's hooks -------------------------------------------------------------------
 
-  private async allow(request: IncomingMessage): Promise<true | HandshakeRefusal> {
+  private async allow(request: UpgradeRequest): Promise<true | HandshakeRefusal> {
     const query = new URL(request.url ?? '/', 'http://chat.invalid').searchParams;
     const verified = await identify(request, query, this.auth);
     if (!verified.ok) {
@@ -287,7 +287,7 @@ class Chat implements ChatServer {
     return true;
   }
 
-  private connected(ws: Ws, request: IncomingMessage): Promise<void> | undefined {
+  private connected(ws: Ws, request: UpgradeRequest): Promise<void> | undefined {
     const identity = this.identities.get(request);
     if (identity === undefined) {
       void ws.close(1011, 'no identity');

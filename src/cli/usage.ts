@@ -1,6 +1,6 @@
 /** The command line's help text and its failure convention (exit code 2 for usage errors). */
 
-export const USAGE = `Usage: rfc6455 [echo] [--port N] [--host H] [--no-deflate]
+export const USAGE = `Usage: rfc6455 [echo] [--port N] [--host H] [--no-deflate] [--cert FILE --key FILE]
        rfc6455 connect URL [-H 'Name: value']... [-s PROTOCOL]... [--origin O]
                            [--no-deflate] [--ca FILE] [--insecure]
 
@@ -13,6 +13,8 @@ Options (echo):
   -p, --port N     port to listen on (default: $PORT, else 9001; 0 picks a free one)
       --host H     address to listen on (default: $HOST, else every interface)
       --no-deflate decline permessage-deflate (offered by default)
+      --cert FILE  serve wss:// with this certificate (PEM), HTTP/1.1 and HTTP/2 (RFC 8441)
+      --key FILE   on one port; the certificate's private key (PEM)
 
 Options (connect):
   -H, --header     an extra request header, 'Name: value' (repeatable)

@@ -38,7 +38,9 @@ export const ECHO_HTML = `<!doctype html>
 <h2>Log</h2>
 <ol id="log" aria-live="polite"></ol>
 <p class="note">Served by the rfc6455 echo server (<code>npm start</code>): text comes back as text,
-binary as binary. Binary messages are logged as their length and first 16 bytes in hex.</p>
+binary as binary. Binary messages are logged as their length and first 16 bytes in hex. The page
+connects to <code>/?transport</code>, for which the server says first what carries the WebSocket:
+HTTP/1.1, or a stream of the page's own HTTP/2 connection (RFC 8441).</p>
 </main>
 </body>
 </html>
@@ -46,11 +48,13 @@ binary as binary. Binary messages are logged as their length and first 16 bytes 
 
 export const ECHO_JS = `'use strict';
 
-// The server that served this page is the echo server: connect to the page's own origin.
-const url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/';
+// The server that served this page is the echo server: connect to the page's own origin. The
+// query asks it to say first what carries the WebSocket (HTTP/1.1, or HTTP/2 as RFC 8441).
+const url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/?transport';
 const SHOWN_CHARS = 200; // longer text is cut in the log
 const SHOWN_BYTES = 16; // binary is logged as its length and this many bytes of hex
 const STATES = ['connecting', 'open', 'closing', 'closed'];
+const TRANSPORT_PREFIX = 'transport: '; // the echo server's first message, for /?transport
 
 const element = (id) => document.getElementById(id);
 const log = element('log');
@@ -64,6 +68,7 @@ const closeButton = element('close');
 const connectButton = element('connect');
 const encoder = new TextEncoder();
 let ws = null;
+let transport = ''; // 'h2' or 'http/1.1', once the server has said
 
 function write(kind, text) {
   const item = document.createElement('li');
@@ -97,12 +102,14 @@ function render() {
   closeButton.disabled = !open;
   connectButton.disabled = readyState !== WebSocket.CLOSED;
   state.dataset.state = STATES[readyState];
-  state.textContent = STATES[readyState] + ': ' + url;
+  state.textContent = STATES[readyState] + ': ' + url + (transport === '' ? '' : ' over ' + transport);
 }
 
 function connect() {
   write('event', 'connecting to ' + url);
+  transport = '';
   let socket;
+  let first = true;
   try {
     socket = new WebSocket(url);
   } catch (error) {
@@ -116,7 +123,17 @@ function connect() {
     write('event', 'open: extensions "' + socket.extensions + '", protocol "' + socket.protocol + '"');
     render();
   };
-  socket.onmessage = (event) => write('received', 'received ' + describe(event.data));
+  socket.onmessage = (event) => {
+    const said = first && typeof event.data === 'string' && event.data.startsWith(TRANSPORT_PREFIX);
+    first = false;
+    if (said) {
+      transport = event.data.slice(TRANSPORT_PREFIX.length);
+      write('event', 'transport: ' + transport + ' (the server says)');
+      render();
+    } else {
+      write('received', 'received ' + describe(event.data));
+    }
+  };
   // The WebSocket API gives an error event no detail, by design (WHATWG WebSockets).
   socket.onerror = () => write('error', 'error (the browser gives no detail; see its console)');
   socket.onclose = (event) => {

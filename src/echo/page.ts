@@ -8,8 +8,34 @@
  * stylesheet and the WebSocket origin it connects to, computed from the request's Host header.
  */
 
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { ECHO_CSS, ECHO_HTML, ECHO_JS } from './assets.js';
+
+/**
+ * The page's WebSocket URL asks (`/?transport`) what carries it: the echo server then sends
+ * `transport: h2` (or `transport: http/1.1`) as its first message, before any echo. Other
+ * servers ignore the query.
+ */
+export function asksForTransport(url: string | undefined): boolean {
+  return url !== undefined && /[?&]transport(?:&|=|$)/.test(url);
+}
+
+/**
+ * What the page needs of a request and its response: Node's HTTP/1.1 ones, and those of its
+ * HTTP/2 compatibility API (Http2ServerRequest, Http2ServerResponse), alike.
+ */
+export interface PageRequest {
+  readonly method?: string | undefined;
+  readonly url?: string | undefined;
+  readonly headers: IncomingHttpHeaders;
+  readonly socket: { readonly remoteAddress?: string | undefined; readonly encrypted?: boolean | undefined } | null;
+}
+
+export interface PageResponse {
+  writeHead(status: number, headers: OutgoingHttpHeaders): unknown;
+  end(): unknown;
+  end(body: Buffer | string): unknown;
+}
 
 interface Asset {
   readonly type: string;
@@ -58,11 +84,11 @@ export function parseHostHeader(value: string | undefined): string | null {
 }
 
 /**
- * Serves the page, its script and its stylesheet on GET and HEAD. Returns false, leaving the
- * request to the server, for any other path and for requests that carry `Upgrade` (the server
- * explains what is wrong with those).
+ * Serves the page, its script and its stylesheet on GET and HEAD, over HTTP/1.1 or HTTP/2 (where
+ * the host is `:authority`). Returns false, leaving the request to the server, for any other path
+ * and for requests that carry `Upgrade` (the server explains what is wrong with those).
  */
-export function serveEchoPage(request: IncomingMessage, response: ServerResponse): boolean {
+export function serveEchoPage(request: PageRequest, response: PageResponse): boolean {
   if (request.headers.upgrade !== undefined) return false;
   const target = request.url ?? '';
   const query = target.indexOf('?');
@@ -72,7 +98,8 @@ export function serveEchoPage(request: IncomingMessage, response: ServerResponse
     respondText(response, 405, `${request.method} is not allowed here: use GET or HEAD`, { Allow: 'GET, HEAD' });
     return true;
   }
-  const host = parseHostHeader(request.headers.host);
+  const authority = request.headers[':authority'];
+  const host = parseHostHeader(request.headers.host ?? (typeof authority === 'string' ? authority : undefined));
   if (host === null) {
     respondText(response, 400, 'missing or invalid Host header');
     return true;
@@ -81,17 +108,23 @@ export function serveEchoPage(request: IncomingMessage, response: ServerResponse
     'Content-Type': asset.type,
     'Content-Length': asset.body.length,
     'Cache-Control': 'no-cache',
-    // The CLI's server is plain HTTP, so the page's socket is ws: to the same host and port.
-    'Content-Security-Policy': contentSecurityPolicy(`ws://${host}`),
+    // The page's socket goes to the same host and port: ws: from an http: page, wss: from https:.
+    'Content-Security-Policy': contentSecurityPolicy(`${request.socket?.encrypted === true ? 'wss' : 'ws'}://${host}`),
     'X-Content-Type-Options': 'nosniff',
     'Referrer-Policy': 'no-referrer',
   });
   // HEAD: the same headers, Content-Length included, and no body (RFC 9110 9.3.2).
-  response.end(request.method === 'HEAD' ? undefined : asset.body);
+  if (request.method === 'HEAD') response.end();
+  else response.end(asset.body);
   return true;
 }
 
-function respondText(response: ServerResponse, status: number, message: string, headers: Record<string, string> = {}): void {
+/** Any other plain request on the echo server's TLS port (HTTP/1.1 or HTTP/2): 404. */
+export function serveNotFound(request: PageRequest, response: PageResponse): void {
+  respondText(response, 404, `nothing at ${request.url ?? '?'}: the echo page is /, WebSockets go to any path`);
+}
+
+function respondText(response: PageResponse, status: number, message: string, headers: Record<string, string> = {}): void {
   const body = `${message}\n`;
   response.writeHead(status, {
     ...headers,

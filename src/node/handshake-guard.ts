@@ -12,12 +12,13 @@ import type { ResolvedOptions } from './options.js';
 import { noop } from './util.js';
 
 /**
- * The upgrade request's size, checked before anything else reads it. Node's parser bounds the head
- * of servers it creates (maxHeaderSize), but an attached server may have been given larger limits,
- * and Node silently drops header lines past maxHeadersCount instead of refusing the request.
+ * The upgrade request's size (its header lines as rawHeaders lists them: name, value, name...),
+ * checked before anything else reads it. Node's parser bounds the head of servers it creates
+ * (maxHeaderSize), but an attached server may have been given larger limits, and Node silently
+ * drops header lines past maxHeadersCount instead of refusing the request. An HTTP/2 request's
+ * fields, pseudo-header fields included, are counted the same way.
  */
-export function checkHeaderLimits(request: IncomingMessage, limits: ResolvedOptions): void {
-  const raw = request.rawHeaders;
+export function checkHeaderLimits(raw: readonly string[], limits: ResolvedOptions): void {
   if (raw.length > 2 * limits.maxHeaderCount) {
     throw new HandshakeError(
       'WS_ERR_HANDSHAKE_HEADERS',

@@ -13,9 +13,9 @@
  * `clientAddress` says otherwise (behind a proxy you trust, from its header).
  */
 
-import type { IncomingMessage } from 'node:http';
 import { HandshakeError, WebSocketError } from '../protocol/errors.js';
 import { TokenBucket, resolveRate, type Rate, type ResolvedRate } from './rate.js';
+import type { UpgradeRequest } from './server-options.js';
 
 export type { Rate };
 
@@ -35,7 +35,7 @@ export interface LimitOptions {
    * The client's address for the per-address limits. Default: the socket's remote address (IPv6
    * by its /64). Behind a proxy, return what it says (e.g. the last X-Forwarded-For entry it adds).
    */
-  readonly clientAddress?: (request: IncomingMessage) => string | undefined;
+  clientAddress?(request: UpgradeRequest): string | undefined;
 }
 
 /** What `onRateLimit` is told: a message that was not delivered. */
@@ -60,7 +60,7 @@ export interface ResolvedLimits {
   readonly perConnection: ResolvedMessageLimits | null;
   readonly handshakeRate: ResolvedRate | null;
   readonly connectionsPerAddress: number;
-  readonly clientAddress: ((request: IncomingMessage) => string | undefined) | undefined;
+  readonly clientAddress: ((request: UpgradeRequest) => string | undefined) | undefined;
 }
 
 function invalid(name: string, expected: string, value: unknown): WebSocketError {
@@ -153,7 +153,7 @@ export class Admission {
    * Admits a handshake from `request`'s client, or throws a HandshakeError 429 (with Retry-After
    * for the handshake rate). What it returns must be released once the connection is gone.
    */
-  admit(request: IncomingMessage, now: number): Admitted {
+  admit(request: UpgradeRequest, now: number): Admitted {
     const limits = this.limits;
     if (limits.handshakeRate === null && limits.connectionsPerAddress === 0) return NOTHING_HELD;
     const key = addressKey(limits.clientAddress?.(request) ?? request.socket.remoteAddress ?? '');

@@ -13,12 +13,12 @@
  * - Limits: over maxBufferedAmount a send overflows, and sendOverflow decides.
  */
 
-import type { Duplex } from 'node:stream';
 import { CloseCode } from '../protocol/close.js';
 import type { Connection } from '../protocol/connection.js';
 import { WebSocketError } from '../protocol/errors.js';
 import type { PreparedFrame } from '../protocol/prepared.js';
 import type { ReservedFrame } from '../protocol/writer.js';
+import type { ByteSink } from './transport.js';
 import { asBuffer, noop, rejected } from './util.js';
 
 /** Compresses one message (PerMessageDeflate.compress). */
@@ -88,7 +88,8 @@ const ENDED = 8;
 
 export class Outbox {
   private readonly connection: Connection;
-  private readonly socket: Duplex;
+  // The transport's sink: the socket, or a writer in front of it (transport.ts).
+  private readonly socket: ByteSink;
   private readonly limits: OutboxLimits;
   private readonly compressor: Compressor | null;
   private readonly threshold: number;
@@ -101,7 +102,7 @@ export class Outbox {
   private compressBytes = 0;
   private drainWaiters: { resolve: () => void; reject: (error: Error) => void }[] | null = null;
 
-  constructor(connection: Connection, socket: Duplex, limits: OutboxLimits, compressor: Compressor | null, threshold: number) {
+  constructor(connection: Connection, socket: ByteSink, limits: OutboxLimits, compressor: Compressor | null, threshold: number) {
     this.connection = connection;
     this.socket = socket;
     this.limits = limits;

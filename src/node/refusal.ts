@@ -27,11 +27,16 @@ export interface HandshakeRefusal {
 
 /** The answer to a request allowRequest refused with a HandshakeRefusal. */
 export class RequestRefusal extends HandshakeError {
-  /** The whole response: head (latin1) and body (UTF-8). */
+  /** The body as given, and its type: what an HTTP/2 stream is answered with. */
+  readonly body: string;
+  readonly contentType: string;
+  /** The whole HTTP/1.1 response: head (latin1) and body (UTF-8). */
   readonly response: Buffer;
 
-  constructor(status: number, body: string, headers: Readonly<Record<string, string>>, response: Buffer) {
+  constructor(status: number, body: string, contentType: string, headers: Readonly<Record<string, string>>, response: Buffer) {
     super('WS_ERR_HANDSHAKE_REFUSED', status, body, headers);
+    this.body = body;
+    this.contentType = contentType;
     this.response = response;
   }
 }
@@ -71,5 +76,5 @@ export function refusalOf(decision: unknown): HandshakeError {
   const bytes = Buffer.from(body, 'utf8');
   // Throws WS_ERR_INVALID_ARGUMENT for a header that breaks the syntax or that the server writes.
   const head = closingResponseHead(status, bytes.length, contentType, rest);
-  return new RequestRefusal(status, body, rest, Buffer.concat([Buffer.from(head, 'latin1'), bytes]));
+  return new RequestRefusal(status, body, contentType, rest, Buffer.concat([Buffer.from(head, 'latin1'), bytes]));
 }

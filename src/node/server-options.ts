@@ -3,15 +3,50 @@
  * error and refusal reports, plain HTTP requests) over the options of every connection.
  */
 
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { OriginsOption } from '../protocol/origin.js';
 import type { LimitOptions, RateLimitEvent } from './limits.js';
 import type { HandshakeRefusal } from './refusal.js';
 import { invalidOption, resolveOptions, type ResolvedOptions, type WsOptions } from './options.js';
 import type { Ws } from './ws.js';
 
-/** The server's `handler`: called with each new connection and the request that opened it. */
-export type ServerHandler = (ws: Ws, request: IncomingMessage) => unknown;
+/**
+ * The request that opened a WebSocket, as the server's hooks see it, whatever carried it: an
+ * HTTP/1.1 upgrade (Node's `IncomingMessage` is one, and it is one over HTTP/1.1) or an HTTP/2
+ * extended CONNECT (RFC 8441), where `method` is 'CONNECT', `httpVersion` '2.0', `headers` holds
+ * the pseudo-header fields too (the host is `:authority`, the path `:path`), and `socket` is the
+ * HTTP/2 session's, shared by its streams.
+ */
+export interface UpgradeRequest {
+  /** 'GET' over HTTP/1.1, 'CONNECT' over HTTP/2. */
+  readonly method?: string | undefined;
+  /** The request target: path and query. */
+  readonly url?: string | undefined;
+  /** The request's header fields, names in lower case. */
+  readonly headers: IncomingHttpHeaders;
+  /** '1.1', or '2.0' over HTTP/2. */
+  readonly httpVersion: string;
+  /** The connection the request came on: who the client is, and whether it was TLS. */
+  readonly socket: {
+    /** The client's IP address (over HTTP/2, the session's). */
+    readonly remoteAddress?: string | undefined;
+    /** The client's port. */
+    readonly remotePort?: number | undefined;
+    /** True over TLS. */
+    readonly encrypted?: boolean | undefined;
+  };
+}
+
+/**
+ * The server's `handler`: called with each new connection and the request that opened it. Written
+ * as a method's type, whose parameters TypeScript checks bivariantly, so that a handler written
+ * before HTTP/2, `(ws, request: IncomingMessage) => ...`, still type-checks (over HTTP/2 the
+ * request is an UpgradeRequest, not an IncomingMessage).
+ */
+export type ServerHandler = {
+  /** Called with the connection and the request that opened it; a rejection closes it with 1011. */
+  handler(ws: Ws, request: UpgradeRequest): unknown;
+}['handler'];
 
 /** A handshake the server refused: what the client was answered, and why. */
 export interface RefusedHandshake {
@@ -22,13 +57,16 @@ export interface RefusedHandshake {
   /** What was wrong, for logs: also the one-line body of the response. */
   readonly message: string;
   /** The request, when one was read (a handshake timeout may come before it). */
-  readonly request: IncomingMessage | undefined;
+  readonly request: UpgradeRequest | undefined;
 }
 
 /**
  * The options of `new WebSocketServer(options)`: the options of every connection (WsOptions), and
  * the server's hooks and policies (the handler, subprotocols, origins, limits, reports).
  */
+
+// The hooks that take a request are declared as methods (bivariant parameters, see ServerHandler):
+// hooks written for IncomingMessage keep type-checking.
 export interface ServerOptions extends WsOptions {
   /**
    * Called with each new connection. If it throws or rejects, the connection closes with 1011.
@@ -40,7 +78,7 @@ export interface ServerOptions extends WsOptions {
    * It must return one of `offered`.
    * @defaultValue none is chosen
    */
-  selectProtocol?: (offered: readonly string[], request: IncomingMessage) => string | undefined;
+  selectProtocol?(offered: readonly string[], request: UpgradeRequest): string | undefined;
   /**
    * Which browser origins may connect (cross-site WebSocket hijacking: a page of any site can open
    * a WebSocket to this server, with this site's cookies). A list of `'same-origin'` (the
@@ -75,7 +113,7 @@ export interface ServerOptions extends WsOptions {
    * value is WS_ERR_INVALID_ARGUMENT, reported to `onError` and answered with 500.
    * @defaultValue every request that follows RFC 6455 and `origins` is accepted
    */
-  allowRequest?: (request: IncomingMessage) => boolean | HandshakeRefusal | Promise<boolean | HandshakeRefusal>;
+  allowRequest?(request: UpgradeRequest): boolean | HandshakeRefusal | Promise<boolean | HandshakeRefusal>;
   /**
    * Receives errors the library cannot hand back to a caller: a handler that threw, a hook that
    * failed. Each error is reported once.

@@ -1,12 +1,16 @@
 /**
- * The server: takes sockets over from Node's HTTP `'upgrade'` event, performs the opening handshake
- * with the core's rules, and hands each connection to the application's handler.
+ * The server: takes sockets over from Node's HTTP `'upgrade'` event, and streams from an HTTP/2
+ * server (RFC 8441's extended CONNECT), performs the opening handshake with the core's rules, and
+ * hands each connection to the application's handler.
  *
- * It runs on an HTTP server of its own (`listen()`) or inside any existing `http`/`https` server,
- * through `handleUpgrade(req, socket, head)` or `attach(server)`.
+ * It runs on an HTTP server of its own (`listen()`) or inside any existing `http`/`https`/`http2`
+ * server, through `handleUpgrade(req, socket, head)`, `handleStream(stream, headers)` or
+ * `attach(server)`. Both transports go through one handshake path (`open()`): the same limits,
+ * origins, hooks and negotiation; only how the request is read and answered differs.
  */
 
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import type { Http2SecureServer, Http2Server, IncomingHttpHeaders as Http2Headers, ServerHttp2Stream } from 'node:http2';
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -14,15 +18,24 @@ import { Server as TlsServer, TLSSocket } from 'node:tls';
 import { CloseCode, encodeClosePayload } from '../protocol/close.js';
 import { HandshakeError, WebSocketError } from '../protocol/errors.js';
 import type { ExtensionOffer } from '../protocol/extensions.js';
-import { acceptHandshake, buildErrorResponse } from '../protocol/handshake.js';
+import { acceptExtendedConnect } from '../protocol/extended-connect.js';
+import { acceptHandshake, buildErrorResponse, type AcceptPolicy, type Negotiation } from '../protocol/handshake.js';
 import { HandshakeTimers, checkHeaderLimits, refuse, respondNotWebSocket } from './handshake-guard.js';
 import { checkOrigin, originPolicy, type OriginPolicy } from '../protocol/origin.js';
 import { negotiatePermessageDeflate, type DeflateNegotiation } from '../protocol/permessage-deflate.js';
 import { Admission, resolveLimits, type Admitted, type RateLimitEvent } from './limits.js';
 import { PerMessageDeflate, takeoverBytes } from './deflate.js';
 import { Heartbeat } from './heartbeat.js';
+import { HTTP2_STREAM_TRANSPORT } from './http2/stream-transport.js';
+import {
+  flatHeaders,
+  isHttp2Server,
+  refuseStream,
+  routeStreams,
+  streamRequest,
+} from './http2/server-streams.js';
 import { withResolved, type ResolvedOptions } from './options.js';
-import { resolveServerOptions, type ServerHandler, type ServerOptions } from './server-options.js';
+import { resolveServerOptions, type ServerHandler, type ServerOptions, type UpgradeRequest } from './server-options.js';
 import { refusalOf, RequestRefusal } from './refusal.js';
 import { sha1Base64 } from './runtime.js';
 import { noop } from './util.js';
@@ -51,21 +64,50 @@ export interface ShutdownResult {
   readonly terminated: number;
 }
 
+/** What either handshake agreed, and how to send its answer. */
+interface Agreed extends Negotiation {
+  /** Writes the 101 (HTTP/1.1) or the 200 (HTTP/2). */
+  respond(): void;
+}
+
 /**
- * A WebSocket server: performs the opening handshake (RFC 6455 4.2) on sockets from HTTP
- * `'upgrade'` events and hands each connection, a Ws, to the `handler`. It runs on an HTTP server
- * of its own (`listen()`) or inside any `http`/`https` server (`attach()`, or `handleUpgrade()`
- * from your own `'upgrade'` listener, with `guard()`). A refused handshake gets an HTTP error
- * status and is reported to `onRefused`.
+ * One opening handshake on its way through open(), whatever carries it: an HTTP/1.1 upgrade's
+ * socket or an HTTP/2 stream. The transport-specific parts are these few functions.
+ */
+interface Handshake {
+  readonly request: UpgradeRequest;
+  /** The socket, or the stream: what the Ws will run on, and what the handshake clock times. */
+  readonly socket: Duplex;
+  /** The request's header lines (name, value, ...), for maxHeaderSize and maxHeaderCount. */
+  readonly rawHeaders: readonly string[];
+  /** The host the origin must match for 'same-origin' (Host, or :authority), and whether TLS. */
+  readonly host: string | undefined;
+  readonly secure: boolean;
+  readonly config: ConnectionConfig;
+  readonly timers: HandshakeTimers;
+  /** Checks the request (RFC 6455 4.2.1 or RFC 8441 4) and negotiates; throws a HandshakeError. */
+  accept(policy: Omit<AcceptPolicy, 'sha1Base64'>): Agreed;
+  refuse(error: HandshakeError): void;
+}
+
+/**
+ * A WebSocket server: performs the opening handshake (RFC 6455 4.2, or RFC 8441 over HTTP/2) on
+ * sockets from HTTP `'upgrade'` events and on HTTP/2 streams, and hands each connection, a Ws, to
+ * the `handler`. It runs on an HTTP server of its own (`listen()`) or inside any `http`/`https`/
+ * `http2` server (`attach()`, or `handleUpgrade()`/`handleStream()` from your own listeners, with
+ * `guard()`). A refused handshake gets an HTTP error status and is reported to `onRefused`.
  */
 export class WebSocketServer {
   /** @internal */
   readonly options: ResolvedOptions;
   private readonly hooks: ServerOptions;
   private readonly live = new Set<Ws>();
-  /** What every connection of this server is built from. */
+  /** What every connection of this server is built from; over HTTP/2, the same on the stream transport. */
   private readonly config: ConnectionConfig;
+  private http2Config: ConnectionConfig | null = null;
   private readonly handshakeTimers: HandshakeTimers;
+  /** The handshake clocks of HTTP/2 streams, whose expiry is answered on the stream. */
+  private streamTimers: HandshakeTimers | null = null;
   /** zlib limits shared by the server's compressed connections; null without permessage-deflate. */
   private readonly zlib: ZlibResources | null;
   private httpServer: HttpServer | null = null;
@@ -80,7 +122,7 @@ export class WebSocketServer {
   /**
    * A server with `options` (every one has a default). Throws WS_ERR_INVALID_ARGUMENT for an option
    * out of its bounds or a hook that is not a function. It accepts nothing until `listen()`,
-   * `attach()` or `handleUpgrade()`.
+   * `attach()`, `handleUpgrade()` or `handleStream()`.
    */
   constructor(options: ServerOptions = {}) {
     this.options = resolveServerOptions(options);
@@ -96,7 +138,11 @@ export class WebSocketServer {
       onRateLimit: options.onRateLimit === undefined ? undefined : (ws: Ws, event: RateLimitEvent) => this.rateLimited(ws, event),
     });
     this.handshakeTimers = new HandshakeTimers(this.options.handshakeTimeout, (socket) =>
-      this.refused(socket, undefined, new HandshakeError('WS_ERR_HANDSHAKE_TIMEOUT', 408, 'the handshake did not complete in time')),
+      this.refused(
+        (error) => refuse(socket, responseOf(error), this.options.closeTimeout),
+        undefined,
+        new HandshakeError('WS_ERR_HANDSHAKE_TIMEOUT', 408, 'the handshake did not complete in time'),
+      ),
     );
     const deflate = this.options.perMessageDeflate;
     this.zlib = deflate === null ? null : new ZlibResources(deflate);
@@ -138,10 +184,20 @@ export class WebSocketServer {
     return address && typeof address === 'object' ? address : null;
   }
 
-  /** Accepts WebSocket upgrades on an existing HTTP or HTTPS server, and guards its handshakes. */
-  attach(server: HttpServer | HttpsServer): this {
+  /**
+   * Accepts WebSockets on an existing server, and guards its handshakes: the `'upgrade'`s of an
+   * `http`/`https` server; the extended CONNECT streams of an `http2` server (Http2Server, or
+   * Http2SecureServer, whose HTTP/1.1 upgrades it takes too when it has `allowHTTP1`), to whose
+   * new sessions it advertises SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC 8441 3).
+   */
+  attach(server: HttpServer | HttpsServer | Http2Server | Http2SecureServer): this {
+    if (isHttp2Server(server)) {
+      routeStreams(server, this);
+      // Http2Server (h2c) speaks no HTTP/1.1; an Http2SecureServer does with allowHTTP1.
+      if (!(server instanceof TlsServer)) return this;
+    }
     this.guard(server);
-    server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    (server as HttpServer).on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
       void this.handleUpgrade(request, socket, head);
     });
     return this;
@@ -153,14 +209,33 @@ export class WebSocketServer {
    * answered 408 and closed. Without it, a slowloris client is only cut off by Node's own
    * headersTimeout (60 s), which Node checks every connectionsCheckingInterval (30 s).
    * Only the first request of a connection is timed: later keep-alive requests are Node's.
+   * On an HTTP/2 server only its HTTP/1.1 connections (allowHTTP1) are timed: an HTTP/2 session's
+   * streams arrive whole, and each stream's handshake is timed by handleStream.
    */
-  guard(server: HttpServer | HttpsServer): this {
+  guard(server: HttpServer | HttpsServer | Http2Server | Http2SecureServer): this {
     // On HTTPS the 'upgrade' socket is the TLS socket, which 'secureConnection' gives; Node's TLS
     // handshakeTimeout covers the TLS handshake before it.
     const event = server instanceof TlsServer ? 'secureConnection' : 'connection';
     const timers = this.handshakeTimers;
-    server.on(event, (socket: Duplex) => timers.arm(socket));
-    server.on('request', (request: IncomingMessage) => timers.clear(request.socket));
+    const http2 = isHttp2Server(server);
+    if (http2 && !(server instanceof TlsServer)) return this;
+    server.on(event, (socket: Duplex) => {
+      if (http2 && (socket as TLSSocket).alpnProtocol === 'h2') return;
+      timers.arm(socket);
+    });
+    const clear = (request: IncomingMessage): void => timers.clear(request.socket);
+    if (!http2 || server.listenerCount('request') > 0) server.on('request', clear);
+    else {
+      // A 'request' listener on an HTTP/2 server turns on Node's compatibility layer for every
+      // stream: ours waits for the application's own. Until then no HTTP/1.1 request is answered
+      // anyway (only upgrades are, and handleUpgrade clears their clock).
+      const waitForRequests = (name: string | symbol): void => {
+        if (name !== 'request') return;
+        server.off('newListener', waitForRequests);
+        server.on('request', clear);
+      };
+      server.on('newListener', waitForRequests);
+    }
     return this;
   }
 
@@ -168,7 +243,7 @@ export class WebSocketServer {
    * Performs the opening handshake on a socket taken from an `'upgrade'` event. `head` holds bytes
    * that came after the request: they are parsed as the first frames. Resolves with the connection,
    * or undefined when the request was refused (it got an HTTP error and its socket was closed).
-   * Never rejects. `handler`, when given, is this connection's instead of the `handler` option.
+   * Never rejects.
    */
   async handleUpgrade(
     request: IncomingMessage,
@@ -176,10 +251,86 @@ export class WebSocketServer {
     head: Buffer = Buffer.alloc(0),
     handler: ServerHandler | undefined = this.hooks.handler,
   ): Promise<Ws | undefined> {
+    const options = this.options;
+    const ws = await this.open(
+      {
+        request,
+        socket,
+        rawHeaders: request.rawHeaders,
+        host: request.headers.host,
+        secure: socket instanceof TLSSocket,
+        config: this.config,
+        timers: this.handshakeTimers,
+        accept: (policy) => {
+          // The request is checked and answered by the core (RFC 6455 4.2).
+          const accepted = acceptHandshake(request, { ...policy, sha1Base64 });
+          return {
+            protocol: accepted.protocol,
+            extensions: accepted.extensions,
+            deflate: accepted.deflate,
+            respond: () => socket.write(accepted.response, 'latin1'),
+          };
+        },
+        refuse: (error) => refuse(socket, responseOf(error), options.closeTimeout),
+      },
+      handler,
+    );
+    if (ws !== undefined && head.length > 0) ws.receiveChunk(head);
+    return ws;
+  }
+
+  /**
+   * Performs the opening handshake of a WebSocket over HTTP/2 (RFC 8441) on a stream of an
+   * `http2` server's `'stream'` event, for servers that route streams themselves (`attach()` does
+   * it for every extended CONNECT with `:protocol websocket`). A refused request gets its status
+   * on the stream, which is then reset with NO_ERROR; the session goes on. Resolves with the
+   * connection, or undefined when the request was refused. Never rejects.
+   */
+  async handleStream(
+    stream: ServerHttp2Stream,
+    headers: Http2Headers,
+    handler: ServerHandler | undefined = this.hooks.handler,
+  ): Promise<Ws | undefined> {
+    const request = streamRequest(stream, headers);
+    const authority = headers[':authority'] ?? headers.host;
+    return this.open(
+      {
+        request,
+        socket: stream,
+        rawHeaders: flatHeaders(headers),
+        host: typeof authority === 'string' ? authority : undefined,
+        secure: headers[':scheme'] === 'https',
+        config: (this.http2Config ??= withResolved(this.config, { ...this.config, transport: HTTP2_STREAM_TRANSPORT })),
+        timers: (this.streamTimers ??= new HandshakeTimers(this.options.handshakeTimeout, (expired) =>
+          this.refused(
+            (error) => refuseStream(expired as ServerHttp2Stream, error),
+            undefined,
+            new HandshakeError('WS_ERR_HANDSHAKE_TIMEOUT', 408, 'the handshake did not complete in time'),
+          ),
+        )),
+        accept: (policy) => {
+          // RFC 8441 4 and 5, checked and answered by the core.
+          const accepted = acceptExtendedConnect(request, policy);
+          return {
+            protocol: accepted.protocol,
+            extensions: accepted.extensions,
+            deflate: accepted.deflate,
+            respond: () => stream.respond(accepted.headers),
+          };
+        },
+        refuse: (error) => refuseStream(stream, error),
+      },
+      handler,
+    );
+  }
+
+  /** The opening handshake, either transport: limits, the core's checks, origins, hooks, then the Ws. */
+  private async open(handshake: Handshake, handler: ServerHandler | undefined): Promise<Ws | undefined> {
+    const { request, socket, timers } = handshake;
     // Until the Ws owns the socket, an error on it must not be an unhandled 'error' event.
     socket.on('error', noop);
     // A guarded server timed the request since TCP accept; otherwise time the rest from now.
-    this.handshakeTimers.arm(socket);
+    timers.arm(socket);
     // Context memory reserved by the negotiation, released if the handshake goes no further.
     let reserved = 0;
     // A slot of the per-address limits, held by the handshake, then by the connection.
@@ -190,11 +341,9 @@ export class WebSocketServer {
       }
       // Before any other work: a flood of handshakes is what this limit is for.
       admitted = this.admission?.admit(request, performance.now()) ?? null;
-      checkHeaderLimits(request, this.options);
+      checkHeaderLimits(handshake.rawHeaders, this.options);
       const { selectProtocol, allowRequest } = this.hooks;
-      // The request is checked and answered by the core (RFC 6455 4.2); the hooks decide.
-      const accepted = acceptHandshake(request, {
-        sha1Base64,
+      const accepted = handshake.accept({
         selectProtocol: selectProtocol === undefined ? undefined : (offered) => selectProtocol(offered, request),
         negotiateExtensions: (offers) => {
           const negotiated = this.negotiateDeflate(offers);
@@ -203,9 +352,11 @@ export class WebSocketServer {
         },
       });
       // RFC 6455 10.2: the server checks Origin, against cross-site WebSocket hijacking.
-      const originRefused = checkOrigin(this.origins, request.headers.origin, request.headers.host, socket instanceof TLSSocket);
+      const origin = request.headers.origin;
+      const originRefused = checkOrigin(this.origins, typeof origin === 'string' ? origin : undefined, handshake.host, handshake.secure);
       if (originRefused !== null) throw new HandshakeError('WS_ERR_HANDSHAKE_ORIGIN', 403, originRefused);
       if (allowRequest !== undefined) {
+        // true accepts; false is the plain 403; a HandshakeRefusal is the application's own answer.
         const decision = await allowRequest(request);
         if (decision !== true) throw refusalOf(decision);
       }
@@ -218,27 +369,26 @@ export class WebSocketServer {
         admitted?.release();
         return undefined;
       }
-      this.handshakeTimers.clear(socket);
-      socket.write(accepted.response, 'latin1');
+      timers.clear(socket);
+      accepted.respond();
       const deflate = accepted.deflate === null ? null : new PerMessageDeflate(accepted.deflate, this.zlib!, reserved);
       reserved = 0;
-      const ws = new Ws(socket, this.config, { protocol: accepted.protocol, extensions: accepted.extensions, deflate });
+      const ws = new Ws(socket, handshake.config, { protocol: accepted.protocol, extensions: accepted.extensions, deflate });
       socket.off('error', noop);
       this.live.add(ws);
       if (admitted !== null) this.admitted.set(ws, admitted);
       if (handler !== undefined) this.runHandler(handler, ws, request);
-      if (head.length > 0) ws.receiveChunk(head);
       return ws;
     } catch (error) {
-      this.handshakeTimers.clear(socket);
+      timers.clear(socket);
       this.zlib?.budget.release(reserved);
       admitted?.release();
       if (error instanceof HandshakeError) {
-        this.refused(socket, request, error);
+        this.refused(handshake.refuse, request, error);
       } else {
         // A hook threw: the application's bug, reported; the client gets a plain 500.
         this.report(error, undefined);
-        this.refused(socket, request, new HandshakeError('WS_ERR_HOOK_FAILED', 500, 'internal server error'));
+        this.refused(handshake.refuse, request, new HandshakeError('WS_ERR_HOOK_FAILED', 500, 'internal server error'));
       }
       return undefined;
     }
@@ -330,10 +480,9 @@ export class WebSocketServer {
     }
   }
 
-  /** Answers a refused handshake, closes the socket, and tells onRefused. */
-  private refused(socket: Duplex, request: IncomingMessage | undefined, error: HandshakeError): void {
-    const response = error instanceof RequestRefusal ? error.response : buildErrorResponse(error.status, error.message, error.headers);
-    refuse(socket, response, this.options.closeTimeout);
+  /** Answers a refused handshake (`answer`: on its socket, or its stream), and tells onRefused. */
+  private refused(answer: (error: HandshakeError) => void, request: UpgradeRequest | undefined, error: HandshakeError): void {
+    answer(error);
     const onRefused = this.hooks.onRefused;
     if (onRefused === undefined) return;
     try {
@@ -343,7 +492,7 @@ export class WebSocketServer {
     }
   }
 
-  private runHandler(handler: ServerHandler, ws: Ws, request: IncomingMessage): void {
+  private runHandler(handler: ServerHandler, ws: Ws, request: UpgradeRequest): void {
     try {
       const result = handler(ws, request);
       // The rejection handler lives as long as the handler runs (for an idle connection, as long
@@ -399,3 +548,7 @@ function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
   );
 }
 
+/** The HTTP/1.1 answer to a refused handshake: the application's own (allowRequest), or status and message. */
+function responseOf(error: HandshakeError): string | Uint8Array {
+  return error instanceof RequestRefusal ? error.response : buildErrorResponse(error.status, error.message, error.headers);
+}

@@ -1,7 +1,8 @@
 /**
- * `Ws`: one WebSocket connection over a Node socket, server or client. The only place that
- * listens to the socket; every protocol decision is the core Connection's, the queues are the
- * Inbox's and the Outbox's.
+ * `Ws`: one WebSocket connection over a Node socket or an HTTP/2 stream (RFC 8441), server or
+ * client. The only place that listens to the socket (or stream); every protocol decision is the
+ * core Connection's, the queues are the Inbox's and the Outbox's, and what differs between a
+ * socket and a stream is the Transport's (transport.ts).
  *
  * Data flows one way: socket bytes -> Connection (parser) -> Inbox -> recv() / iteration, and back
  * through the Outbox and the connection's single FrameWriter, flushed once per event-loop turn.
@@ -34,6 +35,7 @@ import { Outbox } from './outbox.js';
 import { Pings } from './pings.js';
 import { closeArgumentsError, notData, sendArguments, type BinaryData, type SendOptions } from './send-arguments.js';
 import { allocBuffer, bufferTextEncoding, isUtf8Buffer, randomMask, sharedSlab } from './runtime.js';
+import { TCP_TRANSPORT, type Transport } from './transport.js';
 import { asBuffer, rejected, toBytes } from './util.js';
 
 
@@ -48,6 +50,8 @@ export interface ConnectionConfig extends ResolvedOptions {
   readonly messageLimits?: ResolvedMessageLimits | null;
   /** Told of each message over those limits (the server's onRateLimit, errors reported). */
   readonly onRateLimit?: ((ws: Ws, event: RateLimitEvent) => void) | undefined;
+  /** What carries the connection (transport.ts): an HTTP/1.1 upgrade's socket when absent. */
+  readonly transport?: Transport | undefined;
 }
 
 /** What the opening handshake agreed. */
@@ -161,6 +165,14 @@ export class Ws implements AsyncIterableIterator<Message> {
     if (typeof (socket as Socket).setTimeout === 'function') (socket as Socket).setTimeout(0);
     const subject: HeartbeatSubject = this;
     config.heartbeat.join(subject);
+  }
+
+  /**
+   * What carries the connection: 'http/1.1' for a socket taken over by an HTTP/1.1 upgrade (TCP or
+   * TLS), 'h2' for a stream of an HTTP/2 connection (RFC 8441), which it may share with others.
+   */
+  get transport(): 'http/1.1' | 'h2' {
+    return (this.config.transport ?? TCP_TRANSPORT).name;
   }
 
   /** 'server' for a connection a server accepted, 'client' for one connect() made. */
@@ -372,7 +384,7 @@ export class Ws implements AsyncIterableIterator<Message> {
   private get outbox(): Outbox {
     return (this.outboxState ??= new Outbox(
       this.connection,
-      this.socket,
+      (this.config.transport ?? TCP_TRANSPORT).sink(this.socket),
       this.config,
       this.codec,
       this.config.perMessageDeflate?.threshold ?? 0,
@@ -432,9 +444,9 @@ export class Ws implements AsyncIterableIterator<Message> {
     this.outbox.requestEnd();
   }
 
-  /** @internal ConnectionHost */
+  /** @internal ConnectionHost: a TCP socket is destroyed, an HTTP/2 stream reset (transport.ts). */
   destroyTransport(): void {
-    this.socket.destroy();
+    (this.config.transport ?? TCP_TRANSPORT).abort(this.socket);
   }
 
   /** @internal ConnectionHost */

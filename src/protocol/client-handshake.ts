@@ -75,7 +75,7 @@ export interface ClientHandshakeRequest {
  * never a second, contradicting copy. Content-Length and Transfer-Encoding: the request has no
  * body, and a server reading one would take our first frames for it.
  */
-const REQUEST_HEADERS: ReadonlySet<string> = new Set([
+export const REQUEST_HEADERS: ReadonlySet<string> = new Set([
   'host',
   'upgrade',
   'connection',
@@ -135,7 +135,7 @@ function isVisibleAscii(c: number): boolean {
   return c > 0x20 && c < 0x7f;
 }
 
-function checkPath(path: string): void {
+export function checkPath(path: string): void {
   let ok = path.charCodeAt(0) === 0x2f;
   for (let i = 0; ok && i < path.length; i++) {
     const c = path.charCodeAt(i);
@@ -150,7 +150,7 @@ function checkPath(path: string): void {
   }
 }
 
-function checkHost(host: string): void {
+export function checkHost(host: string): void {
   let ok = host.length > 0;
   for (let i = 0; ok && i < host.length; i++) {
     const c = host.charCodeAt(i);
@@ -161,7 +161,7 @@ function checkHost(host: string): void {
 }
 
 /** RFC 6455 4.1: each subprotocol is a token (U+0021-U+007E minus separators), all distinct. */
-function checkProtocols(protocols: readonly string[]): void {
+export function checkProtocols(protocols: readonly string[]): void {
   const seen = new Set<string>();
   for (const protocol of protocols) {
     if (!isToken(protocol)) {
@@ -219,9 +219,9 @@ type ResponseErrorCode =
   | 'WS_ERR_HANDSHAKE_PROTOCOL'
   | 'WS_ERR_HANDSHAKE_EXTENSIONS';
 
-/** A 101 that breaks a rule: the error carries the status it came with. */
-function refused(code: ResponseErrorCode, message: string): HandshakeError {
-  return new HandshakeError(code, 101, message);
+/** A 101 (or, over HTTP/2, a 2xx) that breaks a rule: the error carries the status it came with. */
+function refused(code: ResponseErrorCode, message: string, status = 101): HandshakeError {
+  return new HandshakeError(code, status, message);
 }
 
 /** A received value, quoted and cut short for an error message. */
@@ -279,7 +279,7 @@ export function validateClientResponse(response: ClientHandshakeResponse, expect
   return { protocol, extensions, deflate };
 }
 
-function checkProtocol(header: string | undefined, offered: readonly string[]): string {
+export function checkProtocol(header: string | undefined, offered: readonly string[], status = 101): string {
   if (header === undefined) return '';
   const protocol = trimWhitespace(header);
   if (!offered.includes(protocol)) {
@@ -288,14 +288,16 @@ function checkProtocol(header: string | undefined, offered: readonly string[]): 
       offered.length === 0
         ? `the server selected the subprotocol ${shown(header)}, but none was offered`
         : `the server selected the subprotocol ${shown(header)}, which was not offered`,
+      status,
     );
   }
   return protocol;
 }
 
-function checkExtensions(
+export function checkExtensions(
   header: string | undefined,
   offered: DeflateConfig | null,
+  status = 101,
 ): { extensions: string; deflate: DeflateAgreement | null } {
   if (header === undefined) return { extensions: '', deflate: null };
   const elements = parseResponseExtensions(header);
@@ -304,6 +306,7 @@ function checkExtensions(
     throw refused(
       'WS_ERR_HANDSHAKE_EXTENSIONS',
       `the server accepted the extension "${elements[0]!.name}", but no extension was offered`,
+      status,
     );
   }
   const deflate = acceptDeflateResponse(header, offered);

@@ -78,7 +78,8 @@ export type ConnectErrorCode =
   | 'WS_ERR_UNEXPECTED_RESPONSE'
   | 'WS_ERR_INVALID_RESPONSE'
   | 'WS_ERR_TOO_MANY_REDIRECTS'
-  | 'WS_ERR_REDIRECT_REFUSED';
+  | 'WS_ERR_REDIRECT_REFUSED'
+  | 'WS_ERR_HTTP2_UNSUPPORTED';
 
 /**
  * Stable codes of the reconnecting client (reconnect(), ReconnectingClient): a send() that was never

@@ -40,7 +40,7 @@ export interface ValidatedHandshake {
   readonly extensions: string | undefined;
 }
 
-function header(request: HandshakeRequest, name: string): string | undefined {
+export function header(request: HandshakeRequest, name: string): string | undefined {
   const value = request.headers[name];
   if (value === undefined) return undefined;
   return typeof value === 'string' ? value : value.join(', ');
@@ -104,7 +104,7 @@ export function validateHandshakeRequest(request: HandshakeRequest): ValidatedHa
 }
 
 /** RFC 6455 4.1: subprotocols are distinct tokens. */
-function parseProtocols(value: string | undefined): string[] {
+export function parseProtocols(value: string | undefined): string[] {
   if (value === undefined) return [];
   const protocols = splitHeaderList(value);
   const seen = new Set<string>();
@@ -268,15 +268,45 @@ export interface AcceptedHandshake {
  */
 export function acceptHandshake(request: HandshakeRequest, policy: AcceptPolicy): AcceptedHandshake {
   const handshake = validateHandshakeRequest(request);
+  const { protocol, extensions, deflate } = negotiateHandshake(handshake.protocols, handshake.extensions, policy);
+  const response = buildHandshakeResponse({
+    accept: computeAcceptKey(handshake.key, (input) => policy.sha1Base64(input)),
+    protocol: protocol === '' ? undefined : protocol,
+    extensions: extensions === '' ? undefined : extensions,
+    headers: policy.headers,
+  });
+  return { response, protocol, extensions, deflate, key: handshake.key };
+}
+
+/** What the server's handshake agreed, whatever carried it (HTTP/1.1 or an HTTP/2 stream). */
+export interface Negotiation {
+  /** The subprotocol agreed, '' for none. */
+  readonly protocol: string;
+  /** The Sec-WebSocket-Extensions value to send, '' for none. */
+  readonly extensions: string;
+  readonly deflate: DeflateAgreement | null;
+}
+
+/**
+ * The negotiation both transports share (RFC 6455 4.2.2; RFC 8441 5 keeps it as is): the
+ * extension offer parsed strictly (400 WS_ERR_HANDSHAKE_EXTENSIONS when malformed, RFC 6455 9.1;
+ * unknown extensions are simply not accepted), then the policy asked for a subprotocol and
+ * extensions.
+ */
+export function negotiateHandshake(
+  protocols: readonly string[],
+  extensionOffer: string | undefined,
+  policy: Pick<AcceptPolicy, 'selectProtocol' | 'negotiateExtensions'>,
+): Negotiation {
   // Parsed whether or not any extension is supported: a malformed header is a malformed request.
-  const offers = handshake.extensions === undefined ? [] : parseExtensions(handshake.extensions);
+  const offers = extensionOffer === undefined ? [] : parseExtensions(extensionOffer);
 
   let protocol = '';
-  if (policy.selectProtocol !== undefined && handshake.protocols.length > 0) {
-    const selected = policy.selectProtocol(handshake.protocols);
+  if (policy.selectProtocol !== undefined && protocols.length > 0) {
+    const selected = policy.selectProtocol(protocols);
     if (selected !== undefined) {
       // RFC 6455 4.2.2: the server selects one of the values the client offered.
-      if (!handshake.protocols.includes(selected)) {
+      if (!protocols.includes(selected)) {
         throw new WebSocketError(
           'WS_ERR_INVALID_ARGUMENT',
           `selectProtocol returned ${JSON.stringify(selected)}, which the client did not offer`,
@@ -295,12 +325,5 @@ export function acceptHandshake(request: HandshakeRequest, policy: AcceptPolicy)
       deflate = negotiated.agreement;
     }
   }
-
-  const response = buildHandshakeResponse({
-    accept: computeAcceptKey(handshake.key, (input) => policy.sha1Base64(input)),
-    protocol: protocol === '' ? undefined : protocol,
-    extensions: extensions === '' ? undefined : extensions,
-    headers: policy.headers,
-  });
-  return { response, protocol, extensions, deflate, key: handshake.key };
+  return { protocol, extensions, deflate };
 }

@@ -61,7 +61,7 @@ async function echoServer(extra: Parameters<typeof startServer>[0] = {}) {
   const server = await startServer({
     ...extra,
     selectProtocol: (offered) => offered[0],
-    handler: async (ws: Ws, request) => {
+    handler: async (ws: Ws, request: IncomingMessage) => {
       requests.push(request);
       for await (const message of ws) await ws.send(message.data);
     },

@@ -6,7 +6,7 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { ECHO_CSS, ECHO_HTML, ECHO_JS } from '../../src/echo/assets.js';
-import { contentSecurityPolicy, parseHostHeader, serveEchoPage } from '../../src/echo/page.js';
+import { asksForTransport, contentSecurityPolicy, parseHostHeader, serveEchoPage } from '../../src/echo/page.js';
 import { startEchoCli } from '../interop/echo-cli.js';
 import { HOST, cleanup, defer, echoHandler, rawHttp, startServer, upgradeRequest, wsConnect } from '../node/helpers.js';
 
@@ -84,8 +84,13 @@ describe('the echo page', () => {
     expect(ECHO_HTML).not.toMatch(/javascript:/i);
   });
 
-  it('the script connects to the page’s own origin', () => {
-    expect(ECHO_JS).toContain("const url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/';");
+  it('the script connects to the page’s own origin, asking what carries its WebSocket', () => {
+    expect(ECHO_JS).toContain("const url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/?transport';");
+  });
+
+  it('asksForTransport: the query the page sends, and nothing else', () => {
+    expect(['/?transport', '/?a=1&transport', '/x?transport=1'].map(asksForTransport)).toEqual([true, true, true]);
+    expect(['/', '/transport', '/?transports', undefined].map(asksForTransport)).toEqual([false, false, false, false]);
   });
 
   it.each([

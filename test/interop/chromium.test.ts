@@ -53,7 +53,7 @@ function hexPrefix(bytes: Buffer): string {
 }
 
 function isWebSocket(connection: TappedConnection): boolean {
-  return /^GET \/ HTTP\/1\.1\r\n(?:[^\r\n]*\r\n)*upgrade: *websocket\r\n/i.test(Buffer.concat(connection.toServer).toString('latin1'));
+  return /^GET \/\?transport HTTP\/1\.1\r\n(?:[^\r\n]*\r\n)*upgrade: *websocket\r\n/i.test(Buffer.concat(connection.toServer).toString('latin1'));
 }
 
 interface LargeEchoResult {
@@ -94,20 +94,20 @@ describeWithPeer(chromiumPeer(), 'Chromium (headless, Debian package)', (executa
     expect(await response?.headerValue('content-security-policy')).toBe(
       `default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self' ws://${HOST}:${tap.port}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`,
     );
-    await logLines(page, 2); // connecting, open
+    await logLines(page, 3); // connecting, open, the transport the server says
 
     const text = 'Hello from Chromium, caf\u00e9 \u20ac \u{1F600}';
     const textBytes = Buffer.from(text, 'utf8');
     await page.fill('#message', text);
     await page.click('#send-text');
-    await logLines(page, 4);
+    await logLines(page, 5);
     await page.click('#send-binary');
-    await logLines(page, 6);
+    await logLines(page, 7);
     const reason = 'bye from the page \u2713';
     await page.fill('#close-code', '4000');
     await page.fill('#close-reason', reason);
     await page.click('#close');
-    const lines = await logLines(page, 8);
+    const lines = await logLines(page, 9);
     await page.locator('#connect:enabled').waitFor(); // the page saw the close and re-rendered
 
     // The server's side of the same connection, from the bytes on the wire.
@@ -122,9 +122,12 @@ describeWithPeer(chromiumPeer(), 'Chromium (headless, Debian package)', (executa
     expect(offered, 'Chromium offers permessage-deflate').toMatch(/^permessage-deflate\b/);
     expect(agreed).toBe('permessage-deflate');
 
+    expect(request.head.split('\r\n')[0]).toBe('GET /?transport HTTP/1.1');
     expect(lines).toEqual([
-      `connecting to ws://${HOST}:${tap.port}/`,
+      `connecting to ws://${HOST}:${tap.port}/?transport`,
       `open: extensions "${agreed}", protocol ""`,
+      // The server's first message, as the page asked (/?transport): what carries the WebSocket.
+      'transport: http/1.1 (the server says)',
       `sent text (${textBytes.length} bytes): ${text}`,
       `received text (${textBytes.length} bytes): ${text}`,
       `sent binary (${textBytes.length} bytes): ${hexPrefix(textBytes)}`,
@@ -143,10 +146,12 @@ describeWithPeer(chromiumPeer(), 'Chromium (headless, Debian package)', (executa
     const clientClose = request.frames.filter((frame) => frame.opcode === 8);
     expect(clientClose.map(closeOf)).toEqual([{ code: 4000, reason }]);
     expect(request.frames.at(-1)?.opcode).toBe(8); // nothing after the close
-    // What it sent back: unmasked, compressed echoes (the CLI compresses every message), then
-    // the close answering the page's with the same code (RFC 6455 5.5.1), without a reason.
+    // What it sent back: unmasked, compressed (the CLI compresses every message): the transport,
+    // the echoes, then the close answering the page's with the same code (RFC 6455 5.5.1),
+    // without a reason.
     expect(reply.frames.every((frame) => !frame.masked)).toBe(true);
     expect(await readMessages(reply.frames)).toEqual([
+      { opcode: 1, compressed: true, frames: 1, data: Buffer.from('transport: http/1.1') },
       { opcode: 1, compressed: true, frames: 1, data: textBytes },
       { opcode: 2, compressed: true, frames: 1, data: textBytes },
     ]);
@@ -198,7 +203,7 @@ describeWithPeer(chromiumPeer(), 'Chromium (headless, Debian package)', (executa
     await page.click('#close');
     await page.locator('#connect:enabled').click();
     const lines = await logLines(page, 10);
-    expect(lines.slice(0, 2)).toEqual([`connecting to ws://${HOST}:${port}/`, 'open: extensions "", protocol ""']);
+    expect(lines.slice(0, 2)).toEqual([`connecting to ws://${HOST}:${port}/?transport`, 'open: extensions "", protocol ""']);
     expect(lines[2]).toMatch(/^close refused by the browser: InvalidAccessError: .*1001/);
     expect(lines[3]).toMatch(/^close refused by the browser: SyntaxError: .*123 UTF-8 bytes/);
     expect(lines.slice(4)).toEqual([
@@ -207,7 +212,7 @@ describeWithPeer(chromiumPeer(), 'Chromium (headless, Debian package)', (executa
       'close requested without a code',
       // No code sent: the server's close has none either, which the browser reports as 1005.
       'close: code 1005, reason "", wasClean true',
-      `connecting to ws://${HOST}:${port}/`,
+      `connecting to ws://${HOST}:${port}/?transport`,
       'open: extensions "", protocol ""',
     ]);
   });

@@ -22,9 +22,12 @@ export async function launchChromium(executablePath: string): Promise<Browser> {
   return chromium.launch({ executablePath, headless: true, args: ARGS, timeout: 20_000 });
 }
 
-/** A new context (its own cookies and cache) with the viewport the screenshots use. */
-export async function newContext(browser: Browser): Promise<BrowserContext> {
-  const context = await browser.newContext({ viewport: { width: 900, height: 480 }, deviceScaleFactor: 1 });
+/**
+ * A new context (its own cookies and cache) with the viewport the screenshots use;
+ * `ignoreHTTPSErrors` for pages served with a throwaway certificate.
+ */
+export async function newContext(browser: Browser, options: { ignoreHTTPSErrors?: boolean } = {}): Promise<BrowserContext> {
+  const context = await browser.newContext({ viewport: { width: 900, height: 480 }, deviceScaleFactor: 1, ...options });
   context.setDefaultTimeout(10_000);
   return context;
 }

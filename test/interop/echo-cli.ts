@@ -7,7 +7,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const LOG_LINE = /^rfc6455 echo server listening on ws:\/\/127\.0\.0\.1:(\d+)\r?\n/;
+// ws:// for the plain server; wss:// ... (HTTP/1.1 and HTTP/2) with --cert and --key.
+const LOG_LINE = /^rfc6455 echo server listening on wss?:\/\/127\.0\.0\.1:(\d+)(?: \(HTTP\/1\.1 and HTTP\/2\))?\r?\n/;
 
 export interface EchoCli {
   readonly port: number;

@@ -140,6 +140,12 @@ describe('echo server CLI', () => {
     ['a non-numeric port', ['--port', 'abc'], 'rfc6455 echo server: invalid port "abc"'],
     ['a port over 65535', ['--port', '70000'], 'rfc6455 echo server: invalid port "70000"'],
     ['a negative port', ['--port=-1'], 'rfc6455 echo server: invalid port "-1"'],
+    ['--cert without --key', ['--port', '0', '--cert', 'cert.pem'], 'rfc6455 echo server: --cert and --key go together'],
+    [
+      'a certificate file that cannot be read',
+      ['--port', '0', '--cert', '/nonexistent/cert.pem', '--key', '/nonexistent/key.pem'],
+      "rfc6455 echo server: cannot read --cert /nonexistent/cert.pem: ENOENT: no such file or directory, open '/nonexistent/cert.pem'",
+    ],
   ])('exits with code 2 on %s', async (_name, args, message) => {
     const cli = spawnCli([...args, '--host', HOST]);
     expect(await cli.exit).toEqual({ code: 2, signal: null });
@@ -161,7 +167,7 @@ describe('echo server CLI', () => {
   it.each(['--help', '-h', 'echo --help'])('`%s` prints the usage on stdout and exits 0', async (line) => {
     const cli = spawnCli(line.split(' '));
     expect(await cli.exit).toEqual({ code: 0, signal: null });
-    expect(cli.stdout().split('\n', 1)[0]).toBe('Usage: rfc6455 [echo] [--port N] [--host H] [--no-deflate]');
+    expect(cli.stdout().split('\n', 1)[0]).toBe('Usage: rfc6455 [echo] [--port N] [--host H] [--no-deflate] [--cert FILE --key FILE]');
     for (const option of ['--port N', '--host H', '--no-deflate', '--help']) expect(cli.stdout()).toContain(option);
     expect(cli.stderr()).toBe('');
   });

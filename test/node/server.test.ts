@@ -142,7 +142,7 @@ describe('handshake', () => {
   it('gives the handler the request and adds the connection to clients', async () => {
     const requests: IncomingMessage[] = [];
     const server = await startServer({
-      handler: (_ws, request) => {
+      handler: (_ws, request: IncomingMessage) => {
         requests.push(request);
       },
     });

@@ -30,7 +30,7 @@ describe('the installed rfc6455 command', () => {
   it('--help prints the usage and exits 0', async () => {
     const result = await run(bin, ['--help'], project.dir);
     expect(result).toMatchObject({ code: 0, signal: null, stderr: '' });
-    expect(result.stdout.split('\n', 1)[0]).toBe('Usage: rfc6455 [echo] [--port N] [--host H] [--no-deflate]');
+    expect(result.stdout.split('\n', 1)[0]).toBe('Usage: rfc6455 [echo] [--port N] [--host H] [--no-deflate] [--cert FILE --key FILE]');
     expect(result.stdout).toContain('--no-deflate');
   });
 

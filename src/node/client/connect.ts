@@ -7,6 +7,7 @@
  * handshakeTimeout (10 s by default) bounds it all, redirects included.
  */
 
+import type { Duplex } from 'node:stream';
 import { buildClientRequest, generateHandshakeKey, validateClientResponse } from '../../protocol/client-handshake.js';
 import { HandshakeError } from '../../protocol/errors.js';
 import { buildDeflateOffer, type DeflateConfig } from '../../protocol/permessage-deflate.js';
@@ -18,6 +19,7 @@ import { Ws, type ConnectionConfig } from '../ws.js';
 import { ZlibResources, deflateContextBytes, inflateContextBytes } from '../zlib-resources.js';
 import { ConnectError } from './connect-error.js';
 import { Attempt, describe, type Answered } from './dial.js';
+import { connectOverHttp2, type Http2Outcome } from './http2-connect.js';
 import { resolveClientOptions, type ClientOptions, type ResolvedClientOptions } from './options.js';
 import { proxyFor } from './proxy.js';
 import { parseTarget, type Target } from './url.js';
@@ -49,60 +51,112 @@ export async function connect(url: string | URL, options: ClientOptions = {}): P
   let headers = { ...resolved.headers };
   try {
     for (let redirects = 0; ; redirects++) {
-      attempt = new Attempt(target, resolved, proxyFor(target, resolved.proxy));
+      const proxy = proxyFor(target, resolved.proxy);
+      attempt = new Attempt(target, resolved, proxy);
       // Cancelled while the previous attempt ended (a timeout between redirects).
       if (performance.now() - started >= resolved.handshakeTimeout) {
         throw attempt.error('WS_ERR_TIMEOUT', `no WebSocket handshake within handshakeTimeout (${resolved.handshakeTimeout} ms)`);
       }
-      const key = generateHandshakeKey(randomKeyBytes());
       const deflate = offerDeflate(resolved.perMessageDeflate, options.perMessageDeflate);
-      let answered: Answered;
-      try {
-        // Inside the try: a request that cannot be built (a bad header) must release the offer's
-        // reservation too, or every such failure would shrink the shared context budget.
-        const request = buildClientRequest({
-          path: target.path,
-          host: target.hostHeader,
-          key,
-          origin: resolved.origin,
-          protocols: resolved.protocols,
-          extensions: deflate === null ? undefined : buildDeflateOffer(deflate.config),
-          headers: withCredentials(headers, target),
-        });
-        answered = await attempt.run(request);
-      } catch (error) {
-        deflate?.release();
-        throw error;
+      let answer: Answer | undefined;
+      // An open transport to go on with over HTTP/1.1 (the server's TLS chose it over h2).
+      let opened: Duplex | undefined;
+      if (resolved.http2 !== false) {
+        let outcome: Http2Outcome;
+        try {
+          outcome = await connectOverHttp2(attempt, {
+            target,
+            options: resolved,
+            given: options,
+            proxy,
+            headers: withCredentials(headers, target),
+            deflate,
+          });
+        } catch (error) {
+          deflate?.release();
+          throw error;
+        }
+        if (outcome.kind === 'open') return outcome.ws;
+        if (outcome.kind === 'answered') {
+          deflate?.release();
+          const { answer: refused } = outcome;
+          answer = { status: refused.status, statusText: '', headers: refused.headers, readBody: () => refused.readBody(), discard: () => refused.discard() };
+        } else opened = outcome.socket;
       }
-      const { head } = answered;
-      if (head.status === 101) return upgrade(answered, key, options, resolved, deflate, attempt);
-      deflate?.release();
-      const location = head.headers['location'];
-      if (resolved.followRedirects && REDIRECTS.has(head.status) && typeof location === 'string') {
-        answered.socket.destroy();
+      if (answer === undefined) {
+        const key = generateHandshakeKey(randomKeyBytes());
+        let answered: Answered;
+        try {
+          // Inside the try: a request that cannot be built (a bad header) must release the offer's
+          // reservation too, or every such failure would shrink the shared context budget.
+          const request = buildClientRequest({
+            path: target.path,
+            host: target.hostHeader,
+            key,
+            origin: resolved.origin,
+            protocols: resolved.protocols,
+            extensions: deflate === null ? undefined : buildDeflateOffer(deflate.config),
+            headers: withCredentials(headers, target),
+          });
+          answered = await attempt.run(request, opened);
+        } catch (error) {
+          deflate?.release();
+          opened?.destroy();
+          throw error;
+        }
+        const { head } = answered;
+        if (head.status === 101) return upgrade(answered, key, options, resolved, deflate, attempt);
+        deflate?.release();
+        const refusedOn = answered;
+        const onAttempt = attempt;
+        answer = {
+          status: head.status,
+          statusText: head.statusText,
+          headers: head.headers,
+          readBody: async () => {
+            const body = await onAttempt.readBody(refusedOn);
+            refusedOn.socket.destroy();
+            return body;
+          },
+          discard: () => refusedOn.socket.destroy(),
+        };
+      }
+      const location = answer.headers['location'];
+      if (resolved.followRedirects && REDIRECTS.has(answer.status) && typeof location === 'string') {
+        answer.discard();
         if (redirects >= resolved.maxRedirects) {
           throw attempt.error('WS_ERR_TOO_MANY_REDIRECTS', `more than ${resolved.maxRedirects} redirects (the last to ${location})`, {
-            status: head.status,
-            headers: head.headers,
+            status: answer.status,
+            headers: answer.headers,
           });
         }
-        const next = redirectTarget(location, target, attempt, head.status);
+        const next = redirectTarget(location, target, attempt, answer.status);
         if (next.origin !== target.origin) headers = withoutCredentials(headers);
         target = next;
         continue;
       }
-      const body = await attempt.readBody(answered);
-      answered.socket.destroy();
+      const body = await answer.readBody();
       throw attempt.error(
         'WS_ERR_UNEXPECTED_RESPONSE',
-        `the server answered the handshake with ${head.status} ${head.statusText}`.trimEnd(),
-        { status: head.status, headers: head.headers, body },
+        `the server answered the handshake with ${answer.status} ${answer.statusText}`.trimEnd(),
+        { status: answer.status, headers: answer.headers, body },
       );
     }
   } finally {
     clearTimeout(timer);
     signal?.removeEventListener('abort', onAbort);
   }
+}
+
+/** An answer other than the WebSocket's (101, or 2xx over HTTP/2): a redirect, or a refusal to report. */
+interface Answer {
+  readonly status: number;
+  readonly statusText: string;
+  readonly headers: Readonly<Record<string, string | string[]>>;
+  /** The first KiB of its body; its transport is closed after. */
+  readBody(): Promise<Buffer>;
+  /** Closes its transport (or its HTTP/2 stream) without reading the body. */
+  discard(): void;
 }
 
 /** The 101: checked by RFC 6455 4.1, then the connection starts on the same socket. */

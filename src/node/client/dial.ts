@@ -47,6 +47,8 @@ export class Attempt {
   private pending: Reject | null = null;
   /** Aborted when the attempt is cancelled: handed to createConnection (made only for it). */
   private abort: AbortController | null = null;
+  /** The protocols offered by ALPN (TLS), when HTTP/2 is wanted; Node offers none by default. */
+  private alpn: readonly string[] | undefined;
 
   constructor(target: Target, options: ResolvedClientOptions, proxy: ProxyTarget | null) {
     this.target = target;
@@ -75,9 +77,14 @@ export class Attempt {
     pending?.(error);
   }
 
-  /** Opens the transport and sends `request`; resolves with the response head. */
-  async run(request: string): Promise<Answered> {
-    const socket = await this.open();
+  /**
+   * Opens the transport (or takes `opened`, one already open: an HTTP/2 attempt's TLS socket on
+   * which ALPN chose HTTP/1.1) and sends `request`; resolves with the response head.
+   */
+  async run(request: string, opened?: Duplex): Promise<Answered> {
+    // A new transport for HTTP/1.1 offers no h2 (an HTTP/2 attempt that fell back offered it).
+    if (opened === undefined) this.alpn = undefined;
+    const socket = opened ?? (await this.open());
     this.enter('handshake');
     socket.write(request, 'latin1');
     const answered = await this.readHead(socket);
@@ -88,6 +95,20 @@ export class Attempt {
   /** The first KiB of a refused handshake's body (see response-body.ts). Never rejects. */
   readBody(answered: Answered): Promise<Buffer> {
     return readBody(answered.socket, answered.head, answered.rest);
+  }
+
+  /**
+   * Opens the transport, phase by phase, offering `alpn` in the TLS handshake (wss:): the caller
+   * reads what was chosen from the socket's `alpnProtocol`.
+   */
+  openTransport(alpn: readonly string[]): Promise<Duplex> {
+    this.alpn = alpn;
+    return this.open();
+  }
+
+  /** The transport now belongs to someone else (an HTTP/2 session): a cancellation leaves it alone. */
+  detach(): void {
+    this.socket = null;
   }
 
   private async open(): Promise<Duplex> {
@@ -309,6 +330,7 @@ export class Attempt {
       // SNI takes host names only (RFC 6066 3); the certificate is checked against the host either way.
       servername: tls.servername ?? (isIP(hostname) === 0 ? hostname : undefined),
       host: tls.servername ?? hostname,
+      ...(this.alpn === undefined ? {} : { ALPNProtocols: [...this.alpn] }),
     };
   }
 
@@ -322,7 +344,7 @@ export class Attempt {
   }
 
   /** Records the time of the phase ending and starts `phase`. */
-  private enter(phase: ConnectPhase): void {
+  enter(phase: ConnectPhase): void {
     this.closePhase();
     this.phase = phase;
     this.phaseStarted = performance.now();
@@ -342,7 +364,7 @@ export class Attempt {
    * so one field holds the pending step's reject (no set, no second promise per step: this runs
    * five times per connect).
    */
-  private wait<T>(executor: (resolve: Resolve<T>, reject: Reject) => void): Promise<T> {
+  wait<T>(executor: (resolve: Resolve<T>, reject: Reject) => void): Promise<T> {
     const cancelled = this.cancelled;
     if (cancelled !== null) return Promise.reject(cancelled);
     return new Promise<T>((resolve, reject) => {
@@ -360,7 +382,7 @@ export class Attempt {
     });
   }
 
-  private race<T>(promise: Promise<T>): Promise<T> {
+  race<T>(promise: Promise<T>): Promise<T> {
     return this.wait<T>((resolve, reject) => {
       promise.then(resolve, reject as (error: unknown) => void);
     });

@@ -92,6 +92,15 @@ export interface ClientOptions extends WsOptions {
    * @defaultValue 0
    */
   family?: 0 | 4 | 6;
+  /**
+   * WebSockets over HTTP/2 (RFC 8441). `true`: open the WebSocket as a stream of an HTTP/2
+   * connection to the server, reusing one already open to the same origin with the same TLS
+   * options, when the server allows it (ALPN h2 for wss:, prior knowledge for ws:, then
+   * SETTINGS_ENABLE_CONNECT_PROTOCOL); otherwise fall back to HTTP/1.1. `'only'`: never fall back,
+   * fail with WS_ERR_HTTP2_UNSUPPORTED instead. `false`: HTTP/1.1.
+   * @defaultValue false
+   */
+  http2?: boolean | 'only';
 }
 
 export interface ResolvedClientOptions extends ResolvedOptions {
@@ -113,6 +122,7 @@ export interface ResolvedClientOptions extends ResolvedOptions {
   readonly createConnection: ClientOptions['createConnection'];
   readonly lookup: LookupFunction | undefined;
   readonly family: 0 | 4 | 6;
+  readonly http2: boolean | 'only';
 }
 
 /** Client defaults that differ from a server's: a client offers permessage-deflate by default. */
@@ -122,6 +132,7 @@ export const CLIENT_DEFAULTS = {
   followRedirects: false,
   maxRedirects: 10,
   proxy: false,
+  http2: false,
 } as const;
 
 function optionalFunction<T>(name: string, value: T | undefined): T | undefined {
@@ -157,6 +168,8 @@ export function resolveClientOptions(options: ClientOptions = {}): ResolvedClien
   const family = options.family ?? 0;
   if (family !== 0 && family !== 4 && family !== 6) throw invalidOption('family', '0, 4 or 6', family);
   if (options.servername !== undefined && typeof options.servername !== 'string') throw invalidOption('servername', 'a string', options.servername);
+  const http2 = options.http2 ?? CLIENT_DEFAULTS.http2;
+  if (typeof http2 !== 'boolean' && http2 !== 'only') throw invalidOption('http2', "true, false or 'only'", http2);
   return withResolved(base, {
     protocols,
     headers,
@@ -176,5 +189,6 @@ export function resolveClientOptions(options: ClientOptions = {}): ResolvedClien
     createConnection: optionalFunction('createConnection', options.createConnection),
     lookup: optionalFunction('lookup', options.lookup),
     family,
+    http2,
   });
 }

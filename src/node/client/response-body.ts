@@ -65,3 +65,35 @@ export async function readBody(socket: Duplex, head: ResponseHead, rest: Uint8Ar
   });
   return prefix();
 }
+
+/**
+ * The first KiB of the body of an HTTP/2 response that refused the WebSocket (its DATA frames up
+ * to END_STREAM), waiting no longer than for an HTTP/1.1 body. Never rejects.
+ */
+export async function readStreamBody(stream: Duplex): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  if (stream.destroyed || stream.readableEnded) return Buffer.alloc(0);
+  await new Promise<void>((resolve) => {
+    const finish = (): void => {
+      clearTimeout(timer);
+      stream.off('data', onData);
+      stream.off('end', finish);
+      stream.off('close', finish);
+      stream.off('error', finish);
+      resolve();
+    };
+    const onData = (chunk: Buffer): void => {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size >= BODY_BYTES) finish();
+    };
+    const timer = setTimeout(finish, BODY_WAIT_MS);
+    stream.on('data', onData);
+    stream.once('end', finish);
+    stream.once('close', finish);
+    stream.once('error', finish);
+    stream.resume();
+  });
+  return Buffer.concat(chunks, size).subarray(0, BODY_BYTES);
+}

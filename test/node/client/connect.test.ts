@@ -40,7 +40,7 @@ async function startOurServer(options: ServerOptions = {}): Promise<{ url: strin
   const handler = options.handler;
   const server = await startServer({
     ...options,
-    handler: (ws, request) => {
+    handler: (ws, request: IncomingMessage) => {
       const events: string[] = [];
       const socket = request.socket as Socket;
       socket.on('end', () => events.push('client-fin'));

@@ -79,7 +79,7 @@ describe('DNS', () => {
 
   it('a lookup option that resolves: used with the family option, Host keeps the name', async () => {
     const requests: IncomingMessage[] = [];
-    const server = await startServer({ handler: echo, allowRequest: (request) => (requests.push(request), true) });
+    const server = await startServer({ handler: echo, allowRequest: (request: IncomingMessage) => (requests.push(request), true) });
     const asked: Array<{ hostname: string; family: unknown }> = [];
     const ws = await dial(`ws://chat.example.test:${server.port}/`, { lookup: loopbackLookup(asked), family: 4 });
     expect(asked).toEqual([{ hostname: 'chat.example.test', family: 4 }]);
@@ -137,7 +137,7 @@ describe('ws+unix:', () => {
   it('connects to a server listening on a Unix socket path, with the request path after the socket path', async () => {
     const path = join(tmpdir(), `rfc6455-${randomBytes(6).toString('hex')}.sock`);
     const requests: IncomingMessage[] = [];
-    const wss = new WebSocketServer({ handler: echo, allowRequest: (request) => (requests.push(request), true) });
+    const wss = new WebSocketServer({ handler: echo, allowRequest: (request: IncomingMessage) => (requests.push(request), true) });
     defer(() => wss.close({ timeout: 100 }));
     const http = createHttpServer();
     wss.attach(http);
@@ -190,7 +190,7 @@ describeWithTools('TLS (wss:) with a throwaway certificate from openssl', [OPENS
   /** An https server (the certificate above) whose upgrades go to our WebSocketServer (echo). */
   async function startWssServer(): Promise<{ port: number; requests: IncomingMessage[] }> {
     const requests: IncomingMessage[] = [];
-    const wss = new WebSocketServer({ handler: echo, allowRequest: (request) => (requests.push(request), true) });
+    const wss = new WebSocketServer({ handler: echo, allowRequest: (request: IncomingMessage) => (requests.push(request), true) });
     defer(() => wss.close({ timeout: 100 }));
     const https = createHttpsServer({ cert: certificate.cert, key: certificate.key });
     wss.attach(https);
@@ -288,7 +288,7 @@ describeWithTools('TLS (wss:) with a throwaway certificate from openssl', [OPENS
   it('wss+unix: speaks TLS over the Unix socket (never plain text)', async () => {
     const path = join(tmpdir(), `rfc6455-tls-${randomBytes(6).toString('hex')}.sock`);
     const requests: IncomingMessage[] = [];
-    const wss = new WebSocketServer({ handler: echo, allowRequest: (request) => (requests.push(request), true) });
+    const wss = new WebSocketServer({ handler: echo, allowRequest: (request: IncomingMessage) => (requests.push(request), true) });
     defer(() => wss.close({ timeout: 100 }));
     const https = createHttpsServer({ cert: certificate.cert, key: certificate.key });
     wss.attach(https);

@@ -57,6 +57,8 @@ const BAD: Array<[string, unknown]> = [
   ['lookup', 'dns'],
   ['createConnection', {}],
   ['servername', 5],
+  ['http2', 'yes'],
+  ['http2', 1],
 ];
 
 describe('bad options: WS_ERR_INVALID_ARGUMENT before anything is dialed', () => {
@@ -117,7 +119,7 @@ describe('a connect that fails before dialing holds nothing', () => {
 });
 
 describe('defaults', () => {
-  it('CLIENT_DEFAULTS: compression offered, certificates verified, no redirects (at most 10 when on), no proxy', () => {
-    expect(CLIENT_DEFAULTS).toEqual({ perMessageDeflate: true, rejectUnauthorized: true, followRedirects: false, maxRedirects: 10, proxy: false });
+  it('CLIENT_DEFAULTS: compression offered, certificates verified, no redirects (at most 10 when on), no proxy, HTTP/1.1', () => {
+    expect(CLIENT_DEFAULTS).toEqual({ perMessageDeflate: true, rejectUnauthorized: true, followRedirects: false, maxRedirects: 10, proxy: false, http2: false });
   });
 });

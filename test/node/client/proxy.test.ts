@@ -40,7 +40,7 @@ async function failure(promise: Promise<Ws>, code: ConnectError['code'], phase: 
 /** Our echo server, recording each upgrade request. */
 async function startTarget(): Promise<{ port: number; url: string; requests: IncomingMessage[] }> {
   const requests: IncomingMessage[] = [];
-  const server = await startServer({ handler: echo, allowRequest: (request) => (requests.push(request), true) });
+  const server = await startServer({ handler: echo, allowRequest: (request: IncomingMessage) => (requests.push(request), true) });
   return { port: server.port, url: server.url, requests };
 }
 
@@ -57,7 +57,7 @@ describeWithTools('through tinyproxy', [TINYPROXY, OPENSSL], () => {
 
   async function startSecureTarget(): Promise<{ port: number; requests: IncomingMessage[] }> {
     const requests: IncomingMessage[] = [];
-    const wss = new WebSocketServer({ handler: echo, allowRequest: (request) => (requests.push(request), true) });
+    const wss = new WebSocketServer({ handler: echo, allowRequest: (request: IncomingMessage) => (requests.push(request), true) });
     defer(() => wss.close({ timeout: 100 }));
     const https = createHttpsServer({ cert: certificate.cert, key: certificate.key });
     wss.attach(https);

@@ -52,7 +52,7 @@ describe('invalid URLs: WS_ERR_INVALID_URL, no connection attempted', () => {
 describe('valid URLs', () => {
   it('http: means ws:, a URL object works, the path and query are sent percent-encoded as given', async () => {
     const requests: IncomingMessage[] = [];
-    const server = await startServer({ handler: echo, allowRequest: (request) => (requests.push(request), true) });
+    const server = await startServer({ handler: echo, allowRequest: (request: IncomingMessage) => (requests.push(request), true) });
     const first = await connect(`http://${HOST}:${server.port}/a%20b?q=%C3%A9&x`);
     defer(() => first.terminate());
     const second = await connect(new URL(`ws://${HOST}:${server.port}/caf\u00e9 bar`));
