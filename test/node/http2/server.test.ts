@@ -135,6 +135,27 @@ describe('refusals: a status on the stream, never a connection error', () => {
     expect(session.closed).toBe(false);
   });
 
+  it("allowRequest's own refusal (a HandshakeRefusal): its status, type, headers and body on the stream, WS_ERR_HANDSHAKE_REFUSED", async () => {
+    const refused: RefusedHandshake[] = [];
+    const body = '{"error":"invalid_query","field":"username"}';
+    const server = await startHttp2Server({
+      handler: echoHandler,
+      allowRequest: () => ({ status: 400, body, headers: { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' } }),
+      onRefused: (info) => refused.push(info),
+    });
+    const session = await rawSession(server.port);
+    const answer = await refusal(new RawStreamClient(session, connectHeaders(server.port)));
+    expect(answer.headers).toEqual({
+      ':status': 400,
+      'content-type': 'application/json',
+      'cache-control': 'no-store',
+      'content-length': String(Buffer.byteLength(body)),
+    });
+    expect(answer.body).toBe(body);
+    expect(answer.rstCode).toBe(NO_ERROR);
+    expect(refused.map((r) => [r.status, r.code])).toEqual([[400, 'WS_ERR_HANDSHAKE_REFUSED']]);
+  });
+
   it("the origin is checked against :authority ('same-origin')", async () => {
     const server = await startHttp2Server({ handler: echoHandler });
     const client = await rawStreamConnect(server.port, { headers: { origin: `http://${HOST}:${server.port}` } });
