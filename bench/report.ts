@@ -81,7 +81,9 @@ export function renderTables(summaries: readonly CaseSummary[], options: RunShap
       `Medians of ${options.rounds} round${options.rounds === 1 ? '' : 's'}; ratios are ${ratios.join(' and ')} per round (in parentheses) and their median (bold).`,
     );
     lines.push('');
-    const label = (kind: ServerKind): string => (subject === 'h2' && kind === 'ours' ? 'ours over HTTP/1.1' : SERVER_LABEL[kind]);
+    // Ours against ours over HTTP/2: the columns name the transports.
+    const label = (kind: ServerKind): string =>
+      subject !== 'h2' ? SERVER_LABEL[kind] : kind === 'h2' ? 'over HTTP/2' : kind === 'ours' ? 'over HTTP/1.1' : SERVER_LABEL[kind];
     lines.push(`| case | metric | ${label(subject)} | ${peers.map(label).join(' | ')} | ${ratios.join(' | ')} | target | |`);
     lines.push(`| --- | --- | ---: | ${peers.map(() => '---:').join(' | ')} | ${peers.map(() => '---').join(' | ')} | --- | --- |`);
     for (const summary of group) {
