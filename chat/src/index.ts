@@ -7,7 +7,7 @@
 export { createChatServer, type ChatServer } from './server.js';
 export { CHAT_LIMITS, parseCommandLine, resolveChatOptions, USAGE, type ChatOptions, type CommandLine } from './options.js';
 export { MemoryPresence, MemoryPresenceStore, type LeaveOptions, type MemoryPresenceOptions, type Presence, type PresenceChange } from './presence.js';
-export { SqliteBroker, SqliteBus } from './sqlite-broker.js';
+export { SqliteBus, SqliteStreams } from './sqlite-streams.js';
 export { type StatsSnapshot } from './stats.js';
 export { type LogLevel } from './log.js';
 export type { Command, Envelope, ErrorCode, Member, ServerType, ClientType } from './protocol.js';

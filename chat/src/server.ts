@@ -28,7 +28,7 @@ import { servePage } from './pages.js';
 import { MemoryPresence, type Presence } from './presence.js';
 import { encodeEnvelope, renderStreamEnvelope } from './protocol.js';
 import { randomToken, roomTopic, Session, type SessionContext } from './session.js';
-import { SqliteBus } from './sqlite-broker.js';
+import { SqliteBus } from './sqlite-streams.js';
 import { ChatStats, type StatsSnapshot } from './stats.js';
 
 export interface ChatServer {

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { CHAT_LIMITS, parseCommandLine } from '../src/index.js';
-import { SqliteBus } from '../src/sqlite-broker.js';
+import { SqliteBus } from '../src/sqlite-streams.js';
 import { HOST, cleanup, defer, upgradeRequest } from './helpers.js';
 
 afterEach(cleanup);

@@ -178,14 +178,34 @@ interface Stream {
 }
 
 /**
- * Topics' streams kept in memory: what the in-process bus appends to. Epochs are new per process,
- * so a client that comes back after a restart is told its position is from a history now gone.
+ * Where an InProcessBus keeps its topics' streams: in memory by default; the chat server keeps them
+ * in SQLite, so that positions survive a restart. Synchronous, so that an append and its delivery
+ * to the bus's hubs are one step (nothing can come between them to reorder offsets). A store that
+ * fails throws: the broker rejects with WS_ERR_UNAVAILABLE, the error as its `cause`.
  */
-export class MemoryStreams {
+export interface StreamStore {
+  /** Appends to the message's topic (see Broker.append). */
+  append(message: BrokerMessage, options: BrokerAppendOptions): StoredAppend;
+  /** See Broker.history. */
+  history(topic: string, since: StreamPosition | undefined, limit: number): HistoryPage;
+}
+
+/** What a StreamStore's append did. */
+export interface StoredAppend extends Appended {
+  /** The message as kept, with its `position`: what the bus delivers (a duplicate's is the message given). */
+  readonly message: BrokerMessage;
+}
+
+/**
+ * Topics' streams kept in memory: what the in-process bus appends to by default. Epochs are new
+ * per process, so a client that comes back after a restart is told its position is from a history
+ * now gone.
+ */
+export class MemoryStreams implements StreamStore {
   private readonly streams = new Map<string, Stream>();
 
   /** Appends `message` to its topic's stream; returns its position, or the earlier one for a repeated idempotency key. */
-  append(message: BrokerMessage, options: BrokerAppendOptions, now = performance.now()): Appended & { readonly message: BrokerMessage } {
+  append(message: BrokerMessage, options: BrokerAppendOptions, now = performance.now()): StoredAppend {
     const { size, ttl } = options.history;
     let stream = this.live(message.topic, now);
     if (stream === undefined) {
@@ -248,7 +268,12 @@ export class InProcessBus {
   /** topic -> the brokers whose hubs have members in it. */
   private readonly routes = new Map<string, Set<InProcessBroker>>();
   /** @internal The topics' streams (append, history), shared by the hubs on this bus. */
-  readonly streams = new MemoryStreams();
+  readonly streams: StreamStore;
+
+  /** A bus whose topics' streams are kept in `streams` (in memory when none is given). */
+  constructor(options: { readonly streams?: StreamStore } = {}) {
+    this.streams = options.streams ?? new MemoryStreams();
+  }
 
   /** A broker for one more hub on this bus. */
   broker(): InProcessBroker {
@@ -317,14 +342,23 @@ export class InProcessBroker implements Broker {
 
   append(message: BrokerMessage, options: BrokerAppendOptions): Promise<Appended> {
     if (this.closed) return Promise.reject(new WebSocketError('WS_ERR_UNAVAILABLE', 'the broker is closed'));
-    const appended = this.bus.streams.append(message, options);
+    let appended: StoredAppend;
+    try {
+      appended = this.bus.streams.append(message, options);
+    } catch (error) {
+      return Promise.reject(storeFailed(error));
+    }
     if (!appended.duplicate) this.bus.carry(appended.message, null);
     return Promise.resolve({ position: appended.position, duplicate: appended.duplicate });
   }
 
   history(topic: string, since: StreamPosition | undefined, limit: number): Promise<HistoryPage> {
     if (this.closed) return Promise.reject(new WebSocketError('WS_ERR_UNAVAILABLE', 'the broker is closed'));
-    return Promise.resolve(this.bus.streams.history(topic, since, limit));
+    try {
+      return Promise.resolve(this.bus.streams.history(topic, since, limit));
+    } catch (error) {
+      return Promise.reject(storeFailed(error));
+    }
   }
 
   subscribe(topic: string): Promise<void> {
@@ -352,4 +386,10 @@ export class InProcessBroker implements Broker {
   receive(message: BrokerMessage): void {
     if (!this.closed) this.node?.deliver(message);
   }
+}
+
+/** A stream store that threw: the broker cannot append or read now. */
+function storeFailed(error: unknown): WebSocketError {
+  const failure = new WebSocketError('WS_ERR_UNAVAILABLE', `the stream store failed: ${error instanceof Error ? error.message : String(error)}`);
+  return Object.assign(failure, { cause: error });
 }

@@ -18,6 +18,8 @@ export {
   type HistoryOptions,
   type HistoryPage,
   type StreamPosition,
+  type StoredAppend,
+  type StreamStore,
 } from './broker.js';
 export { type HubOptions } from './options.js';
 export { type Listener } from './events.js';

@@ -1,9 +1,9 @@
 /**
- * Rooms' history in SQLite (`--history sqlite:./chat.db`, through better-sqlite3): a `Broker` of
- * `rfc6455/hub` whose topic streams live in one database file, so that a client's position
+ * Rooms' history in SQLite (`--history sqlite:./chat.db`, through better-sqlite3): a `StreamStore`
+ * of `rfc6455/hub` (where an in-process bus keeps its topics' streams), so that a client's position
  * (`<epoch>-<offset>`) still means the same after the server restarts, and recovery works across
- * it. Delivery is in-process, as the hub's InProcessBroker's: the hubs of one process share a
- * SqliteBus (one file, one process; several processes need the Redis engine of issue 16).
+ * it. Delivery is the hub's own InProcessBus's: the hubs of one process share a SqliteBus (one
+ * file, one process; several processes need the Redis engine of issue 16).
  *
  * Each append is one transaction: the stream's next offset, the message, the idempotency key and
  * the trim of what the history no longer keeps. The epoch of a stream is stored with it; it
@@ -13,7 +13,16 @@
  */
 
 import Database from 'better-sqlite3';
-import type { Appended, Broker, BrokerAppendOptions, BrokerMessage, BrokerNode, BrokerState, HistoryPage, StreamPosition } from 'rfc6455/hub';
+import {
+  InProcessBus,
+  type BrokerAppendOptions,
+  type BrokerMessage,
+  type HistoryPage,
+  type InProcessBroker,
+  type StreamPosition,
+  type StoredAppend,
+  type StreamStore,
+} from 'rfc6455/hub';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS streams (
@@ -57,19 +66,13 @@ function newEpoch(): string {
   return epoch;
 }
 
-function unavailable(message: string): Error {
-  return Object.assign(new Error(message), { code: 'WS_ERR_UNAVAILABLE' });
-}
-
-/** One database file and the brokers of this process's hubs on it. */
-export class SqliteBus {
+/** The streams in one database file (`:memory:` for a throwaway one). */
+export class SqliteStreams implements StreamStore {
   private readonly db: Database.Database;
-  /** topic -> the brokers whose hubs have members in it. */
-  private readonly routes = new Map<string, Set<SqliteBroker>>();
   private readonly statements;
   private isClosed = false;
 
-  /** Opens (or creates) the database at `file` (`:memory:` for a throwaway one). */
+  /** Opens (or creates) the database at `file`. */
   constructor(file: string) {
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
@@ -91,16 +94,10 @@ export class SqliteBus {
     };
   }
 
-  /** A broker for one more hub on this file. */
-  broker(): SqliteBroker {
-    return new SqliteBroker(this);
-  }
-
-  /** Closes the database (a checkpoint of the WAL: everything appended is in the file). Brokers still open become unavailable. */
+  /** Closes the database (a checkpoint of the WAL: everything appended is in the file); appends then fail. */
   close(): void {
     if (this.isClosed) return;
     this.isClosed = true;
-    this.routes.clear();
     this.db.close();
   }
 
@@ -108,8 +105,8 @@ export class SqliteBus {
     return this.isClosed;
   }
 
-  /** @internal Appends in one transaction; returns the stored message with its position. */
-  append(message: BrokerMessage, options: BrokerAppendOptions): Appended & { readonly message: BrokerMessage } {
+  /** Appends in one transaction; returns the stored message with its position (StreamStore). */
+  append(message: BrokerMessage, options: BrokerAppendOptions): StoredAppend {
     return this.db.transaction(() => {
       const now = Date.now();
       const stream = this.liveStream(message.topic, now);
@@ -128,7 +125,7 @@ export class SqliteBus {
     })();
   }
 
-  /** @internal See Broker.history. */
+  /** See Broker.history (StreamStore). */
   history(topic: string, since: StreamPosition | undefined, limit: number): HistoryPage {
     return this.db.transaction(() => {
       const stream = this.liveStream(topic, Date.now());
@@ -146,25 +143,6 @@ export class SqliteBus {
       if (after + messages.length < stream.last_offset) complete = false;
       return { messages, position, complete };
     })();
-  }
-
-  /** @internal */
-  route(topic: string, broker: SqliteBroker, on: boolean): void {
-    let brokers = this.routes.get(topic);
-    if (on) {
-      if (brokers === undefined) this.routes.set(topic, (brokers = new Set()));
-      brokers.add(broker);
-    } else if (brokers !== undefined) {
-      brokers.delete(broker);
-      if (brokers.size === 0) this.routes.delete(topic);
-    }
-  }
-
-  /** @internal Delivers to every hub with members in the topic but `from` (null: every one, for stream messages). */
-  carry(message: BrokerMessage, from: SqliteBroker | null): void {
-    const brokers = this.routes.get(message.topic);
-    if (brokers === undefined) return;
-    for (const broker of [...brokers]) if (broker !== from) broker.receive(message);
   }
 
   /** The topic's stream, started anew (new epoch, offset 0, nothing kept) if it has none or its TTL passed. */
@@ -189,75 +167,30 @@ function toMessage(topic: string, epoch: string, row: MessageRow): BrokerMessage
   };
 }
 
-/** The broker of one hub on a SqliteBus. */
-export class SqliteBroker implements Broker {
-  private readonly bus: SqliteBus;
-  private node: BrokerNode | undefined;
-  private readonly topics = new Set<string>();
-  private isClosed = false;
+/**
+ * The hubs of one process on one database file: an InProcessBus of the hub whose streams are
+ * SqliteStreams. `broker()` gives each hub its own broker.
+ */
+export class SqliteBus {
+  readonly streams: SqliteStreams;
+  private readonly bus: InProcessBus;
 
-  constructor(bus: SqliteBus) {
-    this.bus = bus;
+  constructor(file: string) {
+    this.streams = new SqliteStreams(file);
+    this.bus = new InProcessBus({ streams: this.streams });
   }
 
-  /** Always 'up' while the database is open: nothing in between can fail. */
-  get state(): BrokerState {
-    return 'up';
+  /** A broker for one more hub on this file. */
+  broker(): InProcessBroker {
+    return this.bus.broker();
   }
 
-  start(node: BrokerNode): void {
-    if (this.node !== undefined) throw new Error('this broker already serves a hub; give each hub its own (bus.broker())');
-    this.node = node;
+  /** Closes the database; brokers still open then reject appends and reads with WS_ERR_UNAVAILABLE. */
+  close(): void {
+    this.streams.close();
   }
 
-  publish(message: BrokerMessage): void {
-    if (!this.isClosed && !this.bus.closed) this.bus.carry(message, this);
-  }
-
-  append(message: BrokerMessage, options: BrokerAppendOptions): Promise<Appended> {
-    if (this.isClosed || this.bus.closed) return Promise.reject(unavailable('the history database is closed'));
-    let appended: ReturnType<SqliteBus['append']>;
-    try {
-      appended = this.bus.append(message, options);
-    } catch (error) {
-      return Promise.reject(Object.assign(unavailable(`the history database failed: ${String(error)}`), { cause: error }));
-    }
-    if (!appended.duplicate) this.bus.carry(appended.message, null);
-    return Promise.resolve({ position: appended.position, duplicate: appended.duplicate });
-  }
-
-  history(topic: string, since: StreamPosition | undefined, limit: number): Promise<HistoryPage> {
-    if (this.isClosed || this.bus.closed) return Promise.reject(unavailable('the history database is closed'));
-    try {
-      return Promise.resolve(this.bus.history(topic, since, limit));
-    } catch (error) {
-      return Promise.reject(Object.assign(unavailable(`the history database failed: ${String(error)}`), { cause: error }));
-    }
-  }
-
-  subscribe(topic: string): Promise<void> {
-    if (!this.isClosed) {
-      this.topics.add(topic);
-      this.bus.route(topic, this, true);
-    }
-    return Promise.resolve();
-  }
-
-  unsubscribe(topic: string): Promise<void> {
-    this.topics.delete(topic);
-    this.bus.route(topic, this, false);
-    return Promise.resolve();
-  }
-
-  close(): Promise<void> {
-    this.isClosed = true;
-    for (const topic of this.topics) this.bus.route(topic, this, false);
-    this.topics.clear();
-    return Promise.resolve();
-  }
-
-  /** @internal */
-  receive(message: BrokerMessage): void {
-    if (!this.isClosed) this.node?.deliver(message);
+  get closed(): boolean {
+    return this.streams.closed;
   }
 }

@@ -1,5 +1,5 @@
 /**
- * The chat's SQLite broker against the hub's Broker contract (test/hub/broker-contract.ts), the
+ * The chat's SQLite streams (an InProcessBus of the hub on SqliteStreams) against the hub's Broker contract (test/hub/broker-contract.ts), the
  * suite the in-process broker and the Redis engine run too, with persistence: a new system on the
  * same file keeps every stream's epoch and messages.
  */
@@ -9,13 +9,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { describeBrokerContract } from '../../test/hub/broker-contract.js';
-import { SqliteBus } from '../src/sqlite-broker.js';
+import { SqliteBus } from '../src/sqlite-streams.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'chat-sqlite-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const file = join(dir, 'contract.db');
 
-describeBrokerContract('SqliteBroker', {
+describeBrokerContract('the hub\'s InProcessBroker on SqliteStreams', {
   persistent: true,
   async make(nodes) {
     const bus = new SqliteBus(file);
@@ -30,7 +30,7 @@ describeBrokerContract('SqliteBroker', {
   },
 });
 
-describe('SqliteBroker', () => {
+describe('SqliteStreams', () => {
   it('is unavailable once its database is closed: append and history reject with WS_ERR_UNAVAILABLE', async () => {
     const bus = new SqliteBus(':memory:');
     const broker = bus.broker();
