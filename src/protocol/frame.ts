@@ -124,7 +124,10 @@ export function readFrameHeader(
         '64-bit payload length with the most significant bit set',
       );
     }
-    length = hi * 0x100000000 + lo;
+    // A length under 2^31 as the small integer `lo` itself: `hi * 2^32 + lo` is a double, even
+    // when hi is 0, and a double stored once in the header's `length` makes V8 box that field, and
+    // every count derived from it, for good (the 1 MiB echo's unmasking deoptimized on it).
+    length = hi === 0 && lo <= 0x7fffffff ? lo : hi * 0x100000000 + lo;
     if (length <= 0xffff) throw nonMinimalLength(length);
   }
   out.length = length;

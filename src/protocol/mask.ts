@@ -2,13 +2,38 @@
  * Masking (RFC 6455 5.3): byte i of the payload is XORed with byte (i mod 4) of the masking key.
  * The same operation masks and unmasks.
  *
- * `ws` without its native addon does this a byte at a time; here the aligned middle of the buffer
- * is XORed a 32-bit word at a time, which V8 compiles to plain integer instructions. Only the few
- * bytes before the first 4-byte boundary and after the last one go byte by byte.
+ * Large ranges go to a WebAssembly SIMD kernel (mask-simd.ts) where the runtime has one. Otherwise,
+ * and for short ranges, `ws` without its native addon does this a byte at a time; here the aligned
+ * middle of the buffer is XORed a 32-bit word at a time, which V8 compiles to plain integer
+ * instructions. Only the few bytes before the first 4-byte boundary and after the last one go
+ * byte by byte.
  */
+
+import { type SimdKernel, maskSimd, simdKernel } from './mask-simd.js';
 
 // Below this many bytes a view allocation costs more than it saves.
 const WORD_THRESHOLD = 32;
+
+// From this many bytes on, the SIMD kernel (its copies in and out included) beats the TypeScript
+// one (bench/mask-micro.ts).
+const SIMD_THRESHOLD = 256;
+
+// Which kernel large ranges use: the SIMD one when available (undefined: not looked up yet).
+let simd: SimdKernel | null | undefined;
+
+/**
+ * @internal Chooses the kernel: 'auto' (SIMD where available, the default) or 'typescript' (for
+ * the tests and benchmarks of each). Returns whether SIMD is now in use.
+ */
+export function setMaskKernel(kind: 'auto' | 'typescript'): boolean {
+  simd = kind === 'auto' ? simdKernel() : null;
+  return simd !== null;
+}
+
+function largeKernel(): SimdKernel | null {
+  if (simd === undefined) simd = simdKernel();
+  return simd;
+}
 
 const maskBytes = new Uint8Array(4);
 const maskWordView = new Int32Array(maskBytes.buffer);
@@ -40,6 +65,43 @@ export function applyMask(
  * a typed array (a Uint8Array and its ArrayBuffer cost about 200 bytes of heap each).
  */
 export function applyMaskKey(data: Uint8Array, start: number, end: number, key: number, phase = 0): void {
+  if (end - start >= SIMD_THRESHOLD) {
+    const kernel = largeKernel();
+    if (kernel !== null) {
+      maskSimd(kernel, data, start, end, data, start, key, phase);
+      return;
+    }
+  }
+  maskWords(data, start, end, key, phase);
+}
+
+/**
+ * Writes `source[start..end)` masked to `target[at..)`, in one pass where it can (copy and XOR
+ * fused): how a payload that spans socket chunks is unmasked into its message buffer. `source`
+ * is left as it was. The two ranges must not overlap.
+ */
+export function copyMaskKey(
+  source: Uint8Array,
+  start: number,
+  end: number,
+  target: Uint8Array,
+  at: number,
+  key: number,
+  phase = 0,
+): void {
+  if (end - start >= SIMD_THRESHOLD) {
+    const kernel = largeKernel();
+    if (kernel !== null) {
+      maskSimd(kernel, source, start, end, target, at, key, phase);
+      return;
+    }
+  }
+  target.set(source.subarray(start, end), at);
+  maskWords(target, at, at + end - start, key, phase);
+}
+
+/** The TypeScript kernel: applyMaskKey without SIMD. */
+function maskWords(data: Uint8Array, start: number, end: number, key: number, phase: number): void {
   let i = start;
   let p = phase & 3;
   if (end - start >= WORD_THRESHOLD) {

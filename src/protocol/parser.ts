@@ -25,7 +25,7 @@ import {
   isKnownOpcode,
   readFrameHeader,
 } from './frame.js';
-import { applyMaskKey } from './mask.js';
+import { applyMaskKey, copyMaskKey } from './mask.js';
 import { UTF8_ACCEPT, UTF8_REJECT, isValidUtf8, validateUtf8Bulk } from './utf8.js';
 
 export interface ParserHandler {
@@ -176,8 +176,9 @@ export class FrameParser {
       }
 
       const length = header.length;
-      if (this.frameReceived === 0 && end - offset >= length) {
-        // The whole payload is in this chunk: unmask in place, no copy.
+      if (this.frameReceived === 0 && end - offset >= length && this.standsAlone()) {
+        // The whole payload is in this chunk, and is a whole message or a control frame: unmask
+        // in place, no copy.
         const payloadEnd = offset + length;
         if (header.masked) applyMaskKey(chunk, offset, payloadEnd, header.maskKey, 0);
         this.inPayload = false;
@@ -186,7 +187,9 @@ export class FrameParser {
         this.wholeFrame(payload);
         continue;
       }
-      if (offset >= end) return;
+      // A fragment of a longer message is copied into the message buffer even when whole (so it
+      // is unmasked on the way, one pass), and so is a payload that spans chunks.
+      if (offset >= end && length > this.frameReceived) return;
       const take = Math.min(length - this.frameReceived, end - offset);
       this.framePiece(chunk, offset, offset + take);
       offset += take;
@@ -267,7 +270,13 @@ export class FrameParser {
     this.frameTarget = null;
   }
 
-  /** A frame whose payload arrived whole, already unmasked. */
+  /** The current frame is a control frame or a whole unfragmented message. */
+  private standsAlone(): boolean {
+    const h = this.header;
+    return isControlOpcode(h.opcode) || (h.fin && this.messageBuffer === null && this.messageLength === 0);
+  }
+
+  /** A control frame or an unfragmented message (standsAlone) whose payload arrived whole, unmasked. */
   private wholeFrame(payload: Uint8Array): void {
     const h = this.header;
     if (isControlOpcode(h.opcode)) {
@@ -276,21 +285,16 @@ export class FrameParser {
     }
     const isText = this.messageOpcode === Opcode.TEXT;
     const compressed = this.messageCompressed;
-    if (h.fin && this.messageBuffer === null && this.messageLength === 0) {
-      // An unfragmented message: the payload itself, no copy.
-      if (isText && !compressed && !this.isUtf8(payload)) this.invalidUtf8();
-      this.resetMessage();
-      this.handler.onMessage(payload, isText, compressed);
-      return;
-    }
-    const buffer = this.reserve(payload.length);
-    buffer.set(payload, this.messageLength);
-    if (isText && !compressed) this.checkUtf8(buffer, this.messageLength, this.messageLength + payload.length);
-    this.messageLength += payload.length;
-    if (h.fin) this.endMessage();
+    // The payload itself, no copy.
+    if (isText && !compressed && !this.isUtf8(payload)) this.invalidUtf8();
+    this.resetMessage();
+    this.handler.onMessage(payload, isText, compressed);
   }
 
-  /** A piece of a payload that spans chunks: copied to where the whole frame will be. */
+  /**
+   * A piece of a payload that is not handed on as a view of its chunk (it spans chunks, or is a
+   * fragment of a longer message): copied, and unmasked on the way, to where the whole frame will be.
+   */
   private framePiece(chunk: Uint8Array, start: number, end: number): void {
     const h = this.header;
     let target = this.frameTarget;
@@ -306,8 +310,8 @@ export class FrameParser {
     }
     const at = this.frameTargetStart + this.frameReceived;
     const count = end - start;
-    target.set(chunk.subarray(start, end), at);
-    if (h.masked) applyMaskKey(target, at, at + count, h.maskKey, this.frameReceived);
+    if (h.masked) copyMaskKey(chunk, start, end, target, at, h.maskKey, this.frameReceived);
+    else target.set(chunk.subarray(start, end), at);
     this.frameReceived += count;
     const isControl = isControlOpcode(h.opcode);
     // Fail fast: text is validated as it arrives, not when its frame or message ends.

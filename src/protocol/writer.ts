@@ -15,7 +15,7 @@
  * (RFC 7692 lets compression reorder nothing).
  */
 
-import { applyMask } from './mask.js';
+import { applyMask, copyMaskKey, packMask } from './mask.js';
 import { headerSizeFor, writeFrameHeader } from './frame.js';
 
 /** How text is turned into UTF-8 (injectable: Node's Buffer does it faster than TextEncoder). */
@@ -198,8 +198,9 @@ export class FrameWriter {
     const at = this.append(headerSize + length);
     const buffer = this.slab.buffer;
     writeFrameHeader(buffer, at, firstByte, length, this.nextMask());
-    buffer.set(payload, at + headerSize);
-    if (masked) applyMask(buffer, at + headerSize, at + headerSize + length, this.maskKey!);
+    // Masked on its way into the slab (one pass), not copied and then masked there.
+    if (masked) copyMaskKey(payload, 0, length, buffer, at + headerSize, packMask(this.maskKey!));
+    else buffer.set(payload, at + headerSize);
   }
 
   /** Queues a frame whose payload is the UTF-8 of `text`, encoded straight into the slab. */
@@ -294,8 +295,7 @@ export class FrameWriter {
       if (masked) {
         const framed = this.slab.allocate(headerSize + length);
         writeFrameHeader(framed, 0, byte, length, this.nextMask());
-        framed.set(piece, headerSize);
-        applyMask(framed, headerSize, headerSize + length, this.maskKey!);
+        copyMaskKey(piece, 0, length, framed, headerSize, packMask(this.maskKey!));
         parts.push(framed);
       } else {
         const header = this.slab.allocate(headerSize);

@@ -1,8 +1,10 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Opcode } from '../../src/protocol/frame.js';
+import { setMaskKernel } from '../../src/protocol/mask.js';
 import { FrameParser } from '../../src/protocol/parser.js';
 import {
+  RFC_MASK,
   RecordingHandler,
   binaryEvent,
   byteChunks,
@@ -726,5 +728,74 @@ describe('FrameParser: chunking property', () => {
       ),
       { seed: 42, numRuns: 200 },
     );
+  });
+});
+
+describe.each(['auto', 'typescript'] as const)('FrameParser: large masked payloads, %s masking kernel', (kind) => {
+  beforeAll(() => {
+    setMaskKernel(kind);
+  });
+  afterAll(() => {
+    setMaskKernel('auto');
+  });
+
+  // A key with the high bit set, and distinct bytes: a wrong phase or byte order shows.
+  const KEY = fromHex('f1 e2 d3 c4');
+
+  it('a 70,000-byte frame (two SIMD windows) split at every offset of its header and mask, then in its payload', () => {
+    const payload = patternBytes(70000, 21);
+    const bytes = masked({ opcode: 2, payload, mask: KEY });
+    for (let cut = 0; cut <= 14; cut++) {
+      for (const second of [15, 16, 17, 270, 14 + 65536, 14 + 65537, bytes.length - 1]) {
+        const { parser, handler } = makeParser();
+        feed(parser, ...splitAt(bytes, [cut, second]));
+        expect(handler.events, `cuts at ${cut} and ${second}`).toEqual([binaryEvent(payload)]);
+      }
+    }
+  });
+
+  it('a fragmented message whose fragments arrive whole in one chunk: unmasked into one buffer, control frames first', () => {
+    const parts = [patternBytes(1000, 1), patternBytes(300, 2), patternBytes(0, 3), patternBytes(70001, 4), patternBytes(7, 5)];
+    const frames = parts.map((part, i) =>
+      masked({ fin: i === parts.length - 1, opcode: i === 0 ? 2 : 0, payload: part, mask: i % 2 === 0 ? KEY : RFC_MASK }),
+    );
+    const ping = masked({ opcode: 9, payload: patternBytes(125, 6), mask: KEY });
+    const { parser, handler } = makeParser();
+    parser.push(concat(frames[0]!, frames[1]!, ping, frames[2]!, frames[3]!, frames[4]!));
+    expect(handler.events).toEqual([controlEvent(9, patternBytes(125, 6)), binaryEvent(concat(...parts))]);
+  });
+
+  it('a fragmented message split at every offset of its second fragment header and mask', () => {
+    const first = patternBytes(4000, 7);
+    const second = patternBytes(66000, 8);
+    const bytes = concat(
+      masked({ fin: false, opcode: 2, payload: first, mask: KEY }),
+      masked({ fin: true, opcode: 0, payload: second, mask: RFC_MASK }),
+    );
+    const secondAt = 8 + first.length;
+    for (let cut = secondAt; cut <= secondAt + 14; cut++) {
+      const { parser, handler } = makeParser();
+      feed(parser, ...splitAt(bytes, [cut, cut + 3000]));
+      expect(handler.events, `cut at ${cut - secondAt}`).toEqual([binaryEvent(concat(first, second))]);
+    }
+  });
+
+  it('text fragments whole in one chunk are still validated as they are copied: 1007 at the bad fragment', () => {
+    const good = utf8('é'.repeat(200));
+    const bad = concat(utf8('a'.repeat(299)), Uint8Array.of(0xff));
+    const { parser, handler } = makeParser();
+    expectProtocolError(
+      () =>
+        parser.push(
+          concat(
+            masked({ fin: false, opcode: 1, payload: good, mask: KEY }),
+            masked({ fin: false, opcode: 0, payload: bad, mask: KEY }),
+            masked({ fin: true, opcode: 0, payload: utf8('z'), mask: KEY }),
+          ),
+        ),
+      'WS_ERR_INVALID_UTF8',
+      1007,
+    );
+    expect(handler.events).toEqual([]);
   });
 });
