@@ -22,6 +22,8 @@ const PAGES: ReadonlyMap<string, Page> = new Map([
   ['/ws/test', load('test.html', 'text/html; charset=utf-8')],
   ['/ws/test.js', load('test.js', 'text/javascript; charset=utf-8')],
   ['/ws/chat.css', load('chat.css', 'text/css; charset=utf-8')],
+  // Linked from both pages, so a browser does not ask for /favicon.ico (a 404 in its console).
+  ['/ws/favicon.svg', load('favicon.svg', 'image/svg+xml')],
   ['/websocket', load('websocket.html', 'text/html; charset=utf-8')],
 ]);
 

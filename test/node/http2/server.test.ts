@@ -11,7 +11,7 @@ import { constants, type IncomingHttpHeaders, type ServerHttp2Stream } from 'nod
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { RefusedHandshake, UpgradeRequest, Ws } from '../../../src/index.js';
 import { compressMessage, inflateMessage } from '../../../testkit/index.js';
-import { HOST, OP, cleanup, closePayload, deadline, deferred, echoHandler, nextTurn, serverFrame, text, until } from '../helpers.js';
+import { HOST, OP, cleanup, clientFrame, closePayload, deadline, deferred, echoHandler, nextTurn, serverFrame, text, until } from '../helpers.js';
 import {
   RawStreamClient,
   connectHeaders,
@@ -412,8 +412,11 @@ describe('flow control: a stuck WebSocket is bounded, and never stalls the other
     stuck.sendFrame({ opcode: OP.TEXT, payload: text('stop') });
     const other = await rawStreamConnect(server.port, { session });
     other.sendFrame({ opcode: OP.TEXT, payload: text('go') });
-    // 8 MiB offered to the stuck stream: HTTP/2 flow control holds most of it at the client.
-    const flood = Buffer.alloc(8 * 1024 * 1024);
+    // 8 MiB of valid messages offered to the stuck stream (64 KiB masked binary frames: bytes the
+    // server would fail with 1002 would be read and discarded, not held): HTTP/2 flow control holds
+    // most of them at the client.
+    const frame = clientFrame({ opcode: OP.BINARY, payload: Buffer.alloc(64 * 1024, 7) });
+    const flood = Buffer.concat(Array.from({ length: 128 }, () => frame));
     stuck.socket.write(flood);
     const big = randomBytes(2 * 1024 * 1024);
     other.sendFrame({ opcode: OP.BINARY, payload: big });
