@@ -142,9 +142,7 @@ export class Session {
         try {
           appended = await this.context.hub.append(roomTopic(room), envelope, { idempotencyKey });
         } catch (error) {
-          // The history cannot take it (shutting down, or a broker that is down): the client gets
-          // no copy, its acknowledgment, and may resend with the same clientId.
-          this.context.logger.warn({ event: 'append_failed', connection: this.id, room, err: error }, 'a message could not be appended');
+          this.unavailable(command.type, command.content, command.clientId, room, error);
           return;
         }
         if (appended.duplicate) {
@@ -157,6 +155,32 @@ export class Session {
         return;
       }
     }
+  }
+
+  /**
+   * The room's history could not take a message: the broker is down (Redis unreachable), or the
+   * server is shutting down. It is never lost silently. With the broker down, this server's members
+   * of the room (the sender included) still get it, once, as a message that is not kept (an id
+   * `<token>.<n>`, `data.local` true): local rooms keep working through an outage. Either way the
+   * sender gets an `unavailable` error naming its `clientId`, to send it again later (with the same
+   * clientId, a message that did reach the history is not posted twice).
+   */
+  private unavailable(type: 'chat' | 'notification', content: string, clientId: string | undefined, room: string, error: unknown): void {
+    const { hub, logger, metrics, stats } = this.context;
+    const brokerDown = error instanceof Error && 'code' in error && error.code === 'WS_ERR_UNAVAILABLE';
+    let local = false;
+    if (brokerDown && hub.has(this.connection)) {
+      const data = clientId === undefined ? { local: true } : { clientId, local: true };
+      hub.publish(roomTopic(room), encodeEnvelope(this.own({ type, content, data, room }, this.identity.username)));
+      local = true;
+    }
+    stats.unavailable++;
+    metrics?.unavailable(type);
+    logger.warn({ event: 'unavailable', connection: this.id, room, local, err: error }, 'a message could not be appended to the room history');
+    const message = local
+      ? 'the other servers cannot be reached: this message went to this server’s members of the room only and is not kept; send it again later'
+      : 'this message could not be posted; send it again later';
+    this.sendError({ code: 'unavailable', message }, room, clientId === undefined ? {} : { clientId });
   }
 
   /** Joins `room`: presence, the user list to this client, then the room's messages (after `since`, if given). */
@@ -221,8 +245,8 @@ export class Session {
     hub.send(this.connection, renderStreamEnvelope(stored, original.position));
   }
 
-  private own(fields: Pick<Envelope, 'type' | 'content' | 'data' | 'room'>): Envelope {
-    return { id: `${this.token}.${++this.sequence}`, from: 'system', timestamp: Date.now(), ...fields };
+  private own(fields: Pick<Envelope, 'type' | 'content' | 'data' | 'room'>, from = 'system'): Envelope {
+    return { id: `${this.token}.${++this.sequence}`, from, timestamp: Date.now(), ...fields };
   }
 
   /** A message to this client alone, in order with everything the hub sends it. */
