@@ -53,6 +53,8 @@ export interface Presence {
    * node then answers from its own view: the chat says it is degraded).
    */
   readonly state: 'up' | 'down';
+  /** Resolves once the state is 'up' (at once if it is). */
+  ready(): Promise<void>;
   /** `connection` of `member` is in `room`; announces `joined` if the user was not present (nor within its grace period). */
   join(room: string, member: Member, connection: string): Promise<void>;
   /** `connection` is no longer in `room` (see LeaveOptions). A connection that was not in it changes nothing. */
@@ -149,6 +151,10 @@ export class MemoryPresence implements Presence {
   members(room: string): Promise<Member[]> {
     const users = this.store.rooms.get(room);
     return Promise.resolve(users === undefined ? [] : [...users.values()].map((user) => user.member));
+  }
+
+  ready(): Promise<void> {
+    return Promise.resolve();
   }
 
   overview(): Promise<PresenceOverview> {

@@ -102,6 +102,9 @@ export async function createChatServer(options: ChatOptions = {}): Promise<ChatS
   return new Chat(resolved, auth, logger, broker, bus, presence, options.tls ?? null);
 }
 
+/** Presence notices kept while the broker is down (a long outage drops the oldest, counted as unpublished). */
+const MAX_HELD_NOTICES = 10_000;
+
 /** How long createChatServer() waits for Redis before serving degraded. */
 const STARTUP_WAIT = 5000;
 
@@ -127,6 +130,8 @@ class Chat implements ChatServer {
   /** Ids of the messages this server publishes (presence): `<token>.<n>`. */
   private readonly token = randomToken();
   private sequence = 0;
+  /** Presence notices waiting for the broker (holdNotice). */
+  private readonly heldNotices: { room: string; envelope: string }[] = [];
   private server: Server | HttpsServer | null = null;
   private readonly tls: { readonly cert: string | Buffer; readonly key: string | Buffer } | null;
   private draining = false;
@@ -209,7 +214,22 @@ class Chat implements ChatServer {
         data: { username, userId },
         room,
       });
-      if (!this.draining) this.hub.publish(roomTopic(room), envelope);
+      this.logger.debug({ event: 'presence', type, room, userId, broker: this.hub.brokerState }, `${userId} ${type} ${room}`);
+      if (this.draining) return;
+      // Presence may be back before the broker (after an outage): a notice published now would
+      // reach this server's members only. It waits for the broker, then goes to every server.
+      if (this.hub.brokerState === 'up') this.hub.publish(roomTopic(room), envelope);
+      else this.holdNotice(room, envelope);
+    });
+    this.hub.on('broker', ({ state }) => {
+      if (state !== 'up') return;
+      const held = this.heldNotices.splice(0);
+      for (const { room, envelope } of held) if (!this.draining) this.hub.publish(roomTopic(room), envelope);
+      // Back from an outage: what the others announced meanwhile never reached this server's clients.
+      void this.presence.ready().then(
+        () => Promise.all([...this.sessions.values()].map((session) => session.refreshUserLists())),
+        () => undefined,
+      );
     });
     this.context = {
       hub: this.hub,
@@ -220,6 +240,15 @@ class Chat implements ChatServer {
       maxContent: options.maxContent,
       maxRooms: options.maxRooms,
     };
+  }
+
+  /** A presence notice made while the broker is down, kept (at most MAX_HELD_NOTICES, the oldest dropped and counted) until it is up. */
+  private holdNotice(room: string, envelope: string): void {
+    this.heldNotices.push({ room, envelope });
+    if (this.heldNotices.length <= MAX_HELD_NOTICES) return;
+    this.heldNotices.shift();
+    this.statistics.unpublished++;
+    this.metrics?.unpublished('presence_dropped');
   }
 
   get ready(): boolean {

@@ -91,6 +91,15 @@ export class Session {
     }
   }
 
+  /**
+   * Sends this client its rooms' user lists again: after an outage, presence notices published
+   * while this server could not hear the others are lost (pub/sub keeps nothing), so the lists
+   * are sent again once it can, from the shared view.
+   */
+  async refreshUserLists(): Promise<void> {
+    for (const room of [...this.rooms]) await this.sendUserList(room);
+  }
+
   /** Tells this client that a message it sent went over the rate limits (and was dropped). */
   rateLimited(limit: string): void {
     this.sendError({ code: 'rate_limited', message: `too many ${limit}: slow down (this message was dropped)` }, null, { limit });
@@ -190,14 +199,28 @@ export class Session {
     stats.entered(room, this.identity.userId);
     await presence.join(room, { username: this.identity.username, userId: this.identity.userId }, this.id);
     const members = await presence.members(room);
+    // Where the room's stream stands before the user list goes out. Across servers this one hears
+    // the room only once its broker has subscribed (Redis: a SUBSCRIBE, a round trip later), so a
+    // plain subscribe would miss what another server appends meanwhile: the room is joined as a
+    // recovery from this position instead, and every message appended after the user list reaches
+    // this client, in order. (The broker down: this server's own messages only, from now.)
+    const start = since === undefined ? await hub.history(roomTopic(room), undefined, 0).then((page) => page.position, () => null) : null;
     if (!this.rooms.has(room) || !hub.has(this.connection)) return;
     this.sendOwn({ type: 'user_list', content: '', data: { users: members.map(({ username, userId }) => ({ username, userId })) }, room });
-    // Same turn as the user list: every message appended after it reaches this client.
-    if (since === undefined) {
+    if (since === undefined && start === null) {
       hub.subscribe(this.connection, roomTopic(room));
       return;
     }
-    await hub.recover(this.connection, roomTopic(room), since, { notice: (result) => this.recoveryNotice(room, result) });
+    if (since === undefined) await hub.recover(this.connection, roomTopic(room), start!);
+    else await hub.recover(this.connection, roomTopic(room), since, { notice: (result) => this.recoveryNotice(room, result) });
+    // The presence notices are publishes, heard here only once the broker has subscribed: one made
+    // between the user list and then (by a user joining on another server) was missed. So the
+    // list is read again now, and sent again if it changed.
+    const now = await presence.members(room);
+    if (!this.rooms.has(room) || !hub.has(this.connection)) return;
+    if (now.map((member) => member.userId).join('\n') !== members.map((member) => member.userId).join('\n')) {
+      this.sendOwn({ type: 'user_list', content: '', data: { users: now.map(({ username, userId }) => ({ username, userId })) }, room });
+    }
   }
 
   private recoveryNotice(room: string, result: RecoveryResult): string {

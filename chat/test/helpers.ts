@@ -97,8 +97,8 @@ export interface ChatClient {
   /** Bytes of every message received (payloads). */
   readonly bytes: () => number;
   next(): Promise<Received>;
-  /** Skips envelopes until one of `type` (those skipped stay in `received`). */
-  nextOf(type: string): Promise<Received>;
+  /** Skips envelopes until one of `type` (those skipped stay in `received`); rejects after `ms` (default 20 s) saying what came. */
+  nextOf(type: string, ms?: number): Promise<Received>;
   send(message: unknown): void;
   /** Sends a heartbeat and waits for its answer: everything the server sent before it has arrived. */
   sync(): Promise<void>;
@@ -150,10 +150,19 @@ export async function connectClient(base: string, options: ClientOptions = {}): 
     received,
     bytes: () => bytes,
     next: () => queue.next(),
-    async nextOf(type) {
-      for (;;) {
-        const envelope = await queue.next();
-        if (envelope.type === type) return envelope;
+    async nextOf(type, ms = 20_000) {
+      // Bounded, so that a test that waits in vain says for what, and what came instead.
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no ${type} within ${ms} ms; received: ${JSON.stringify(received.map((m) => [m.type, m.content]))}`)), ms);
+      });
+      try {
+        for (;;) {
+          const envelope = await Promise.race([queue.next(), timeout]);
+          if (envelope.type === type) return envelope;
+        }
+      } finally {
+        clearTimeout(timer);
       }
     },
     send(message) {

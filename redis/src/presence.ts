@@ -125,6 +125,12 @@ export class RedisPresence {
   private readonly local = new Map<string, Map<string, PresenceMember>>();
   /** room\0userId -> the grace period this node runs. */
   private readonly graces = new Map<string, Grace>();
+  /**
+   * room\0userId -> a change whose script was sent but never answered (the session broke): Redis
+   * may have run it (its bytes were in its buffer), and then nobody announced it. Settled by the
+   * next resync (see there).
+   */
+  private readonly uncertain = new Map<string, { readonly room: string; readonly member: PresenceMember; readonly change: 'joined' | 'left' }>();
   /** Operations in flight (idle() waits for them). */
   private readonly pending = new Set<Promise<unknown>>();
   private readonly readyWaiters: { resolve: () => void; reject: (error: Error) => void }[] = [];
@@ -213,6 +219,7 @@ export class RedisPresence {
       member.username,
       connection,
     ]);
+    if (reply === null) this.uncertain.set(graceKey(room, member.userId), { room, member, change: 'joined' });
     if (reply === 1 || reply === 2) this.dropGrace(room, member.userId);
     if (reply === 2) this.announce({ type: 'joined', room, member });
   }
@@ -238,6 +245,9 @@ export class RedisPresence {
       token,
       String(this.grace),
     ]);
+    // A leave with grace that Redis ran unanswered is finished by the reaper (its grace period, or
+    // the connection still there); one without grace would have removed the user silently.
+    if (reply === null && !withGrace) this.uncertain.set(graceKey(room, userId), { room, member, change: 'left' });
     if (reply === 2) this.startGrace(room, member, token, this.grace);
     else if (reply === 3) {
       this.dropGrace(room, userId);
@@ -359,10 +369,11 @@ export class RedisPresence {
   }
 
   /** Runs a script; on failure: the session ends if the connection broke (resync fixes what it left), null. */
-  private async run(session: Session, script: PresenceScript, keys: readonly string[], args: readonly string[]): Promise<unknown> {
+  private async run(session: Session, script: PresenceScript, keys: readonly string[], args: readonly string[], unanswered?: () => void): Promise<unknown> {
     try {
       return await this.track(session.presence(script, keys, args));
     } catch (error) {
+      unanswered?.();
       this.failed(session, error);
       return null;
     }
@@ -404,7 +415,9 @@ export class RedisPresence {
     // Down: the next session reaps this node's old id and takes the grace period over, deadline kept.
     if (session === null) return;
     const keys = presenceRoomKeys(this.prefix, room);
-    const reply = await this.run(session, 'rfc6455PresenceSettle', [keys.users, keys.names, keys.counts, keys.grace], [member.userId, token]);
+    const reply = await this.run(session, 'rfc6455PresenceSettle', [keys.users, keys.names, keys.counts, keys.grace], [member.userId, token], () =>
+      this.uncertain.set(graceKey(room, member.userId), { room, member, change: 'left' }),
+    );
     if (reply !== null && reply !== undefined) this.announce({ type: 'left', room, member: { username: text(reply), userId: member.userId } });
     this.forgetRoom(room);
   }
@@ -427,6 +440,7 @@ export class RedisPresence {
       await session.presence('rfc6455PresenceLease', [this.nodes.alive], [id, String(this.lease), 'register']);
       // Every connection held now, sent at once (in order, before anything issued later).
       const joins: Promise<void>[] = [];
+      const announced = new Set<string>();
       for (const [room, connections] of this.local) {
         void session.command(this.nodes.rooms(id), ['SADD', this.nodes.rooms(id), room]);
         const keys = presenceRoomKeys(this.prefix, room);
@@ -438,7 +452,10 @@ export class RedisPresence {
               connection,
             ]) as Promise<unknown>).then((reply) => {
               if (reply === 1 || reply === 2) this.dropGrace(room, member.userId);
-              if (reply === 2) this.announce({ type: 'joined', room, member });
+              if (reply === 2 && !announced.has(graceKey(room, member.userId))) {
+                announced.add(graceKey(room, member.userId));
+                this.announce({ type: 'joined', room, member });
+              }
             }),
           );
         }
@@ -448,6 +465,7 @@ export class RedisPresence {
       this.session = session;
       await Promise.all(joins);
       if (old !== null) await this.reap(session, old);
+      await this.settleUncertain(session, announced);
       this.startTimers();
       for (const waiter of this.readyWaiters.splice(0)) waiter.resolve();
     };
@@ -458,6 +476,28 @@ export class RedisPresence {
         this.resyncing = null;
       });
     return this.resyncing;
+  }
+
+  /**
+   * Changes that went unanswered before the outage: Redis may have run them, and then nobody told
+   * the others. A join: the user is announced unless this resync did (if the script had not run,
+   * the join above made the user new and announced it; if it had, only this says so). A leave
+   * without grace, or a grace period's end: announced if the user is not present now. A user that
+   * was present anyway may so be announced twice: a notice repeated rather than lost.
+   */
+  private async settleUncertain(session: Session, announced: ReadonlySet<string>): Promise<void> {
+    const entries = [...this.uncertain.entries()];
+    this.uncertain.clear();
+    for (const [key, { room, member, change }] of entries) {
+      if (change === 'joined') {
+        const here = [...(this.local.get(room)?.values() ?? [])].some((each) => each.userId === member.userId);
+        if (here && !announced.has(key)) this.announce({ type: 'joined', room, member });
+        continue;
+      }
+      const keys = presenceRoomKeys(this.prefix, room);
+      const score = await session.command(keys.users, ['ZSCORE', keys.users, member.userId]);
+      if (score === null) this.announce({ type: 'left', room, member });
+    }
   }
 
   private startTimers(): void {
