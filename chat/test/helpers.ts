@@ -113,6 +113,8 @@ export interface ClientOptions {
   readonly since?: string;
   readonly query?: Readonly<Record<string, string>>;
   readonly headers?: Readonly<Record<string, string>>;
+  /** For `wss://`: the certificate (PEM) to trust. */
+  readonly ca?: string;
 }
 
 /** Connects to `/ws` as a user (resolves once open, its listeners attached before any message). */
@@ -123,7 +125,7 @@ export async function connectClient(base: string, options: ClientOptions = {}): 
   if (options.room !== undefined) query.set('room', options.room);
   if (options.since !== undefined) query.set('since', options.since);
   for (const [name, value] of Object.entries(options.query ?? {})) query.set(name, value);
-  const ws = new WebSocket(`${base}?${query}`, { headers: options.headers });
+  const ws = new WebSocket(`${base}?${query}`, { headers: options.headers, ...(options.ca === undefined ? {} : { ca: options.ca }) });
   const queue = new Queue<Received>();
   const received: Received[] = [];
   let bytes = 0;

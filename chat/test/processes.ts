@@ -88,8 +88,8 @@ export async function startChatProcess(args: readonly string[], options: StartOp
     throw new Error(`the chat exited (${code}) before listening: ${stderr}`);
   });
   const wanted = options.listening ?? 1;
-  const listening = await Promise.race([line(() => lines.filter((l) => l['event'] === 'listening').length >= wanted), died]);
-  const port = listening['port'] as number;
+  await Promise.race([line(() => lines.filter((l) => l['event'] === 'listening').length >= wanted), died]);
+  const port = lines.find((l) => l['event'] === 'listening')!['port'] as number;
   const scheme = options.scheme ?? 'http';
   return {
     child,
