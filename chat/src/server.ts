@@ -134,6 +134,8 @@ class Chat implements ChatServer {
   private readonly heldNotices: { room: string; envelope: string }[] = [];
   private server: Server | HttpsServer | null = null;
   private readonly tls: { readonly cert: string | Buffer; readonly key: string | Buffer } | null;
+  /** The client's address of a request: the socket's, or a trusted proxy's X-Forwarded-For (proxy.ts). */
+  private readonly clientAddress: (request: IncomingMessage) => string | undefined;
   private draining = false;
   private closing: Promise<void> | null = null;
 
@@ -154,6 +156,7 @@ class Chat implements ChatServer {
     this.tls = tls;
     this.metrics = options.metrics ? new ChatMetrics(() => ({ broker: this.hub.brokerState === 'up', presence: this.presence.state === 'up' })) : null;
     const clientAddress = options.trustProxy.length === 0 ? undefined : clientAddressOf(options.trustProxy);
+    this.clientAddress = clientAddress ?? ((request) => request.socket.remoteAddress);
     const limits = options.limits === false ? undefined : { ...options.limits, clientAddress };
     this.wss = new WebSocketServer({
       handler: (ws, request) => this.connected(ws, request),
@@ -421,7 +424,7 @@ class Chat implements ChatServer {
       this.statistics.messagesSent++;
       this.metrics?.sent(bytes);
     });
-    const session = new Session(this.context, connection, identity);
+    const session = new Session(this.context, connection, identity, this.clientAddress(request));
     this.sessions.set(ws, session);
     const running = session.run().finally(() => {
       this.sessions.delete(ws);
@@ -444,6 +447,6 @@ class Chat implements ChatServer {
     this.metrics?.handshakeRefused(reason);
     if (refused.code === 'WS_ERR_HANDSHAKE_RATE_LIMITED') this.metrics?.rateLimited('handshakes');
     if (refused.code === 'WS_ERR_HANDSHAKE_TOO_MANY_CONNECTIONS') this.metrics?.rateLimited('connections');
-    this.logger.info({ event: 'refused', status: refused.status, reason, address: refused.request?.socket.remoteAddress }, 'handshake refused');
+    this.logger.info({ event: 'refused', status: refused.status, reason, address: refused.request === undefined ? undefined : this.clientAddress(refused.request) }, 'handshake refused');
   }
 }

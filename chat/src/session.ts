@@ -61,10 +61,14 @@ export class Session {
   private readonly token = randomToken();
   private sequence = 0;
 
-  constructor(context: SessionContext, connection: ChatConnection, identity: Identity) {
+  /** The client's address (the proxy's X-Forwarded-For behind a trusted proxy), for the logs. */
+  private readonly address: string | undefined;
+
+  constructor(context: SessionContext, connection: ChatConnection, identity: Identity, address?: string) {
     this.context = context;
     this.connection = connection;
     this.identity = identity;
+    this.address = address;
     this.firstRoom = identity.room;
     this.id = context.hub.add(connection);
   }
@@ -75,7 +79,7 @@ export class Session {
     const { username, userId } = this.identity;
     stats.connected(userId);
     metrics?.opened();
-    logger.info({ event: 'connected', connection: this.id, username, userId, room: this.firstRoom }, 'connected');
+    logger.info({ event: 'connected', connection: this.id, username, userId, room: this.firstRoom, address: this.address }, 'connected');
     try {
       await this.join(this.firstRoom, this.identity.since);
       for await (const message of this.connection.ws) await this.handle(message);

@@ -115,6 +115,8 @@ export interface ClientOptions {
   readonly headers?: Readonly<Record<string, string>>;
   /** For `wss://`: the certificate (PEM) to trust. */
   readonly ca?: string;
+  /** The local address to connect from (any 127.x.y.z on Linux: a distinct client address on loopback). */
+  readonly localAddress?: string;
 }
 
 /** Connects to `/ws` as a user (resolves once open, its listeners attached before any message). */
@@ -125,7 +127,11 @@ export async function connectClient(base: string, options: ClientOptions = {}): 
   if (options.room !== undefined) query.set('room', options.room);
   if (options.since !== undefined) query.set('since', options.since);
   for (const [name, value] of Object.entries(options.query ?? {})) query.set(name, value);
-  const ws = new WebSocket(`${base}?${query}`, { headers: options.headers, ...(options.ca === undefined ? {} : { ca: options.ca }) });
+  const ws = new WebSocket(`${base}?${query}`, {
+    headers: options.headers,
+    ...(options.ca === undefined ? {} : { ca: options.ca }),
+    ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }),
+  });
   const queue = new Queue<Received>();
   const received: Received[] = [];
   let bytes = 0;
