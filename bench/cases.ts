@@ -29,6 +29,10 @@ export const METRIC_KEYS = [
   'writesPerSec',
   'ratePerUser',
   'generatorUsPerDelivery',
+  'redisCpu',
+  'redisCommandsPerSec',
+  'redisCommandsPerMessage',
+  'redisCpuUsPerMessage',
 ] as const;
 
 export type MetricKey = (typeof METRIC_KEYS)[number];
@@ -60,6 +64,9 @@ export const SERVER_LABEL: Record<ServerKind, string> = {
   raw: 'raw TCP echo',
   socketio: 'Socket.IO',
   h2: 'ours over HTTP/2',
+  single: 'ours, one process',
+  memory: 'ours, one instance in memory',
+  'socketio-redis': 'Socket.IO + redis-adapter',
 };
 
 // --- Processes ---------------------------------------------------------------------------------
@@ -136,6 +143,27 @@ function chatServers(kind: ServerKind): Processes {
     generator: LOAD_GENERATOR,
     protocol: kind === 'ours' ? 'ws' : 'socketio',
   };
+}
+
+/** The echo server with --workers 2 (node:cluster, one port) against itself in one process. */
+function echoWorkers(kind: ServerKind): Processes {
+  if (kind !== 'ours' && kind !== 'single') throw new Error(`no echo-workers server of kind ${kind}`);
+  return {
+    server: { name: `server ${kind}`, path: 'bench/servers/ours.ts', args: kind === 'ours' ? ['--workers', '2'] : [] },
+    generator: LOAD_GENERATOR,
+    protocol: 'ws',
+  };
+}
+
+/**
+ * The chat through Redis (issue 16): ours is the chat with --workers 2 --redis (two instances on one
+ * port, a redis-server of the case's own), against the chat in one instance without Redis, and
+ * against Socket.IO with @socket.io/redis-adapter, two workers on the same kind of Redis.
+ */
+function chatRedisServers(kind: ServerKind): Processes {
+  const path = { ours: 'bench/servers/chat-redis.ts', memory: 'bench/servers/chat-ours.ts', 'socketio-redis': 'bench/servers/chat-socketio-redis.ts' }[kind as string];
+  if (path === undefined) throw new Error(`no chat-redis server of kind ${kind}`);
+  return { server: { name: `server ${kind} (chat)`, path, args: [] }, generator: LOAD_GENERATOR, protocol: kind === 'socketio-redis' ? 'socketio' : 'ws' };
 }
 
 // --- Cases -------------------------------------------------------------------------------------
@@ -391,6 +419,68 @@ const CHAT_MEMORY: readonly MetricDef[] = [
 ];
 const CHAT_MEMORY_TARGET: TargetDef = { metric: 'rssPerConnKiB', against: 'socketio', op: '<=', ratio: 0.5, text: '≤ 0.5× Socket.IO' };
 
+/** The chat through Redis: deliveries and latency, and what Redis costs per message posted (its CPU, its commands). */
+function chatRedisFigures(result: ResultOf<'chat'>): Metrics {
+  return {
+    messagesPerSec: result.deliveriesPerSec,
+    ratePerUser: result.rate,
+    p50Us: result.p50Us,
+    p99Us: result.p99Us,
+    generatorUsPerDelivery: result.generatorUsPerDelivery,
+  };
+}
+
+/** Redis' cost per message posted (rate x users), from its CPU and commands over the window. */
+export function redisPerMessage(metrics: Metrics, posted: number): Metrics {
+  if (!(posted > 0)) return {};
+  const out: Metrics = {};
+  if (metrics.redisCommandsPerSec !== undefined) out.redisCommandsPerMessage = metrics.redisCommandsPerSec / posted;
+  if (metrics.redisCpu !== undefined) out.redisCpuUsPerMessage = ((metrics.redisCpu / 100) * 1e6) / posted;
+  return out;
+}
+
+const REDIS_COST: readonly MetricDef[] = [
+  { key: 'redisCpu', label: 'Redis CPU %' },
+  { key: 'redisCommandsPerMessage', label: 'Redis commands/message' },
+  { key: 'redisCpuUsPerMessage', label: 'Redis CPU µs/message' },
+];
+
+const CHAT_REDIS_CASES: readonly CaseDef[] = [
+  {
+    id: 'chat-redis-1k-1ps',
+    title: 'chat through Redis, two instances (--workers 2 --redis), 1,000 users in 10 rooms, 1 message/s each',
+    servers: ['ours', 'memory', 'socketio-redis'],
+    peers: ['memory', 'socketio-redis'],
+    smokeServers: ['ours', 'socketio-redis'],
+    processes: chatRedisServers,
+    spec: (s) => chat(s, [1], [1], null),
+    figures: chatRedisFigures,
+    metrics: [DELIVERIES, P50, P99, ...REDIS_COST],
+    targets: [{ metric: 'p99Us', against: 'socketio-redis', op: '<=', ratio: 1, text: '≤ Socket.IO + redis-adapter' }],
+  },
+  {
+    id: 'chat-redis-1k-max',
+    title: `chat through Redis, two instances, 1,000 users in 10 rooms, rate raised until p99 passes ${CHAT_P99_BOUND_MS} ms`,
+    servers: ['ours', 'memory', 'socketio-redis'],
+    peers: ['memory', 'socketio-redis'],
+    smokeServers: ['ours'],
+    processes: chatRedisServers,
+    spec: (s) => chat(s, rateLadder(0.5, 8, 4), [1, 2], CHAT_P99_BOUND_MS),
+    figures: chatRedisFigures,
+    pairedRatios: p99AtEqualRates,
+    metrics: [DELIVERIES, { key: 'ratePerUser', label: 'msg/s per user' }, P50, P99, ...REDIS_COST],
+    targets: [
+      { metric: 'messagesPerSec', against: 'socketio-redis', op: '>=', ratio: 3, text: '≥ 3× Socket.IO + redis-adapter' },
+      { metric: 'p99Us', against: 'socketio-redis', op: '<=', ratio: 1, text: '≤ Socket.IO + redis-adapter at every rate it sustains' },
+    ],
+    notes: [
+      'chat-redis-*: ours is two chat instances (node:cluster workers on one port) sharing rooms, history and presence through a redis-server of the run; ' +
+        '"one instance in memory" is the chat-1k-* server; Socket.IO runs two workers with @socket.io/redis-adapter on its own redis-server. ' +
+        'Server CPU counts every process of the server (workers and redis-server); Redis CPU and commands per message come from INFO over the window, per message posted.',
+    ],
+  },
+];
+
 const CHAT_CASES: readonly CaseDef[] = [
   {
     id: 'chat-1k-1ps',
@@ -606,5 +696,18 @@ export const CASES: readonly CaseDef[] = [
     metrics: [{ key: 'handshakesPerSec', label: 'connects/s' }],
     targets: [{ metric: 'handshakesPerSec', against: 'ws', op: '>=', ratio: 1.5, text: '≥ 1.5× ws' }],
   },
+  {
+    id: 'echo-64b-workers',
+    title: '64 B text echo, 100 connections × 10 in flight: the echo server with --workers 2 (node:cluster) against one process',
+    servers: ['ours', 'single'],
+    peers: ['single'],
+    processes: echoWorkers,
+    spec: (s) => echo(s, { connections: 100, inflight: 10 }, { connections: 10, inflight: 4 }, 64, 'text'),
+    figures: echoFigures,
+    metrics: [MSGS, P99],
+    targets: [],
+    notes: ['echo-64b-workers: both server kinds are pinned to the same CPU set (the server CPUs); two workers only gain with a CPU each: see bench/README.md.'],
+  },
   ...CHAT_CASES,
+  ...CHAT_REDIS_CASES,
 ];

@@ -5,7 +5,7 @@
  * figures (the case's own, from its `figures`, plus the CPU ones every windowed run has).
  */
 
-import { runTimeoutMs, type CaseDef, type Metrics, type Scale, type ServerSamples } from './cases.js';
+import { redisPerMessage, runTimeoutMs, type CaseDef, type Metrics, type Scale, type ServerSamples } from './cases.js';
 import { Child, type Pinning } from './child.js';
 import type {
   CpuSample,
@@ -49,7 +49,8 @@ export interface RunRecord {
 }
 
 function cpuPercent(from: CpuSample, to: CpuSample): number {
-  const used = to.user - from.user + (to.system - from.system);
+  // A server of several processes reports them all (tree): its own process is among them.
+  const used = to.tree !== undefined && from.tree !== undefined ? to.tree - from.tree : to.user - from.user + (to.system - from.system);
   return (used / 1000 / (to.at - from.at)) * 100;
 }
 
@@ -144,6 +145,8 @@ export async function runOne(
     // The check above makes the result the mode the case's figures take.
     const figures = def.figures as (result: LoadResult, server: ServerSamples) => Metrics;
     Object.assign(metrics, figures(result, { baseline, loaded, connections: idleConnections }));
+    // On Redis: its cost per message posted (the chat's offered rate: rate per user x users).
+    if (result.mode === 'chat') Object.assign(metrics, redisPerMessage(metrics, result.rate * result.users));
     // Throughput per core-second of server CPU: what the server does with the CPU it gets,
     // steadier than the throughput itself when a run stalls with the server partly idle.
     const rate = metrics.messagesPerSec ?? metrics.handshakesPerSec;
@@ -178,7 +181,9 @@ export async function runOne(
       error: error instanceof Error ? error.message : String(error),
     };
   } finally {
-    await Promise.all([server.kill(options.profile !== null), generator.kill(options.profile !== null)]);
+    // The server gently (its IPC closed: it exits by itself, and a server of several processes
+    // stops its workers and redis-server on the way), then killed if it lingers.
+    await Promise.all([server.kill(true), generator.kill(options.profile !== null)]);
   }
 }
 
@@ -195,6 +200,14 @@ async function windowFigures(generatorCpu: number, marks: WindowMarks): Promise<
   const end = await marks.server.end;
   if (start !== undefined && end !== undefined) {
     metrics.serverCpu = cpuPercent(start.cpu, end.cpu);
+    // On Redis: redis-server's own CPU and commands over the window (INFO), the cost of Redis.
+    const seconds = (end.cpu.at - start.cpu.at) / 1000;
+    if (start.cpu.redisCpuUs !== undefined && end.cpu.redisCpuUs !== undefined && seconds > 0) {
+      metrics.redisCpu = ((end.cpu.redisCpuUs - start.cpu.redisCpuUs) / 1e6 / seconds) * 100;
+    }
+    if (start.cpu.redisCommands !== undefined && end.cpu.redisCommands !== undefined && seconds > 0) {
+      metrics.redisCommandsPerSec = (end.cpu.redisCommands - start.cpu.redisCommands) / seconds;
+    }
     // The server's write system calls: how many messages each one carries is the batching.
     if (start.cpu.writes !== undefined && end.cpu.writes !== undefined && end.cpu.at > start.cpu.at) {
       metrics.writesPerSec = (end.cpu.writes - start.cpu.writes) / ((end.cpu.at - start.cpu.at) / 1000);

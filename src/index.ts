@@ -9,6 +9,7 @@
 
 // The server.
 export { WebSocketServer, type ShutdownOptions, type ShutdownResult } from './node/server.js';
+export { type DrainOptions } from './node/drain.js';
 export { type RefusedHandshake, type ServerHandler, type ServerOptions, type UpgradeRequest } from './node/server-options.js';
 export { type HandshakeRefusal } from './node/refusal.js';
 export { type LimitOptions, type Rate, type RateLimitEvent } from './node/limits.js';

@@ -1,7 +1,12 @@
 /** Messages between bench/run.ts and its children (the servers and the load generator). */
 
-/** 'h2': ours, its WebSockets over HTTP/2 (RFC 8441) streams of one session, against 'ours' over TCP. */
-export type ServerKind = 'ours' | 'ws' | 'raw' | 'socketio' | 'h2';
+/**
+ * 'h2': ours, its WebSockets over HTTP/2 (RFC 8441) streams of one session, against 'ours' over TCP.
+ * 'single', 'memory' and 'socketio-redis' are the peers of the several-instance cases (issue 16):
+ * ours in one process (against ours with --workers 2), the chat in one instance without Redis
+ * (against two through Redis), Socket.IO with @socket.io/redis-adapter on the same Redis.
+ */
+export type ServerKind = 'ours' | 'ws' | 'raw' | 'socketio' | 'h2' | 'single' | 'memory' | 'socketio-redis';
 
 export interface CpuSample {
   /** process.cpuUsage(): user and system microseconds, every thread of the process. */
@@ -11,6 +16,11 @@ export interface CpuSample {
   readonly at: number;
   /** Write system calls so far (Linux: syscw of /proc/self/io), to tell how much each write carries. */
   readonly writes?: number;
+  /** A server of several processes (workers): user + system microseconds of them all, in place of user and system. */
+  readonly tree?: number;
+  /** A server on Redis: redis-server's CPU so far (INFO cpu, user + system, µs) and the commands it processed (INFO stats). */
+  readonly redisCpuUs?: number;
+  readonly redisCommands?: number;
 }
 
 export interface MemorySample {

@@ -41,9 +41,11 @@ export interface SocketIoChat {
 export async function startSocketIoChat(
   host: string,
   engine: { readonly pingInterval?: number; readonly pingTimeout?: number } = {},
+  /** For the chat-redis cases: @socket.io/redis-adapter's `createAdapter(...)`, and the port the cluster shares. */
+  scale: { readonly adapter?: NonNullable<ConstructorParameters<typeof Server>[1]>['adapter']; readonly port?: number } = {},
 ): Promise<SocketIoChat> {
   const http = createServer();
-  const io = new Server(http, { transports: ['websocket'], serveClient: false, ...engine });
+  const io = new Server(http, { transports: ['websocket'], serveClient: false, ...engine, ...(scale.adapter === undefined ? {} : { adapter: scale.adapter }) });
   // Per room: the epoch (a short token) and the offset of its last message.
   const epoch = randomBytes(4).toString('hex');
   const offsets = new Map<string, number>();
@@ -76,7 +78,7 @@ export async function startSocketIoChat(
 
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
-    http.listen(0, host, resolve);
+    http.listen(scale.port ?? 0, host, resolve);
   });
   const { port } = http.address() as { port: number };
   return {
@@ -87,7 +89,7 @@ export async function startSocketIoChat(
 }
 
 /** An installed package's version, from the package.json above its entry point (engine.io exports no ./package.json). */
-function version(name: string): string {
+export function version(name: string): string {
   let dir = dirname(createRequire(import.meta.url).resolve(name));
   while (!existsSync(join(dir, 'package.json')) || !dir.endsWith(name)) {
     const parent = dirname(dir);

@@ -50,6 +50,20 @@ export interface BenchServer {
   /** Open connections (WebSocket connections, or TCP sockets for the raw echo). */
   connections(): number | Promise<number>;
   readonly info: Record<string, string | boolean>;
+  /** A server of several processes, or on Redis: what to add to each CPU sample (CpuSample's tree, redisCpuUs, redisCommands). */
+  sample?(): Promise<Partial<CpuSample>>;
+}
+
+/** user + system CPU microseconds of a process (Linux: /proc/<pid>/stat, in clock ticks of 10 ms), or 0. */
+export function processCpuUs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // Fields 14 and 15 of stat (utime, stime), counted from the state (field 3) here.
+    return (Number(fields[11]) + Number(fields[12])) * 10_000;
+  } catch {
+    return 0;
+  }
 }
 
 export function serve(name: string, start: () => Promise<BenchServer>): void {
@@ -64,9 +78,12 @@ export function serve(name: string, start: () => Promise<BenchServer>): void {
     (server) => {
       process.on('message', (message: ToServer) => {
         switch (message.type) {
-          case 'cpu':
-            reply({ type: 'cpu', id: message.id, cpu: cpu() });
+          case 'cpu': {
+            const own = cpu();
+            if (server.sample === undefined) reply({ type: 'cpu', id: message.id, cpu: own });
+            else void server.sample().then((extra) => reply({ type: 'cpu', id: message.id, cpu: { ...own, ...extra } }));
             break;
+          }
           case 'measure':
             void memory().then((sample) => reply({ type: 'measure', id: message.id, memory: sample, cpu: cpu() }));
             break;

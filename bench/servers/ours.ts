@@ -3,13 +3,16 @@
  * with the same echo as src/cli.ts. `--deflate`: permessage-deflate with every default
  * (`perMessageDeflate: true`, threshold 1024). `--limits`: every abuse limit on (issue 15: "with
  * them on, the echo benchmark stays within 5% of them off"), set high enough that the load never
- * reaches them: what is measured is their bookkeeping, a bucket checked per message.
+ * reaches them: what is measured is their bookkeeping, a bucket checked per message. `--workers N`
+ * (echo-64b-workers): a node:cluster primary that serves nothing itself and N workers sharing its
+ * port, each this echo server; its CPU samples count every process (`tree`).
  */
 
+import cluster from 'node:cluster';
 // The built package (dist/), as users get it: `npm run bench` builds it first. Running src/ through
 // tsx would measure tsx's runtime helpers too.
 import { WebSocketServer, type LimitOptions, type Ws } from '../../dist/index.js';
-import { HOST, deflateRequested, serve } from './common.js';
+import { HOST, deflateRequested, freePort, processCpuUs, serve } from './common.js';
 
 // Above this many unsent bytes the echo waits for the kernel to take them (as src/cli.ts does).
 const ECHO_HIGH_WATER = 1024 * 1024;
@@ -30,12 +33,52 @@ const LIMITS: LimitOptions | undefined = process.argv.includes('--limits')
     }
   : undefined;
 
-serve('ours', async () => {
+const at = process.argv.indexOf('--workers');
+const workers = at < 0 ? 0 : Number(process.argv[at + 1]);
+
+if (workers > 0 && cluster.isWorker) {
+  // A worker: the echo on the primary's port; it answers the primary's count requests.
   const server = new WebSocketServer({ handler: echo, perMessageDeflate: deflateRequested, limits: LIMITS });
-  const { port } = await server.listen(0, HOST);
-  return {
-    port,
-    connections: () => server.clients.size,
-    info: { server: 'rfc6455 (dist/)', perMessageDeflate: deflateRequested, limits: LIMITS !== undefined },
-  };
-});
+  await server.listen(Number(process.env['BENCH_PORT']), HOST);
+  process.on('message', (message: { type?: string; id?: number }) => {
+    if (message.type === 'count') process.send!({ type: 'count', id: message.id, connections: server.clients.size });
+  });
+  process.send!({ type: 'listening' });
+} else if (workers > 0) {
+  serve('ours', async () => {
+    const port = await freePort();
+    const forked = Array.from({ length: workers }, () => cluster.fork({ BENCH_PORT: String(port) }));
+    await Promise.all(forked.map((worker) => new Promise<void>((resolve) => worker.on('message', (m: { type?: string }) => m.type === 'listening' && resolve()))));
+    let nextId = 0;
+    const count = (worker: (typeof forked)[number]): Promise<number> =>
+      new Promise((resolve) => {
+        const id = ++nextId;
+        const listener = (m: { type?: string; id?: number; connections?: number }): void => {
+          if (m.type !== 'count' || m.id !== id) return;
+          worker.off('message', listener);
+          resolve(m.connections ?? 0);
+        };
+        worker.on('message', listener);
+        worker.send({ type: 'count', id });
+      });
+    return {
+      port,
+      connections: async () => (await Promise.all(forked.map(count))).reduce((sum, n) => sum + n, 0),
+      info: { server: `rfc6455 (dist/), ${workers} node:cluster workers on one port`, perMessageDeflate: deflateRequested },
+      sample: () => {
+        const own = process.cpuUsage();
+        return Promise.resolve({ tree: own.user + own.system + forked.reduce((sum, worker) => sum + processCpuUs(worker.process.pid!), 0) });
+      },
+    };
+  });
+} else {
+  serve('ours', async () => {
+    const server = new WebSocketServer({ handler: echo, perMessageDeflate: deflateRequested, limits: LIMITS });
+    const { port } = await server.listen(0, HOST);
+    return {
+      port,
+      connections: () => server.clients.size,
+      info: { server: 'rfc6455 (dist/)', perMessageDeflate: deflateRequested, limits: LIMITS !== undefined },
+    };
+  });
+}

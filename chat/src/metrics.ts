@@ -20,9 +20,12 @@ export class ChatMetrics {
   private readonly refused: Counter<'reason'>;
   private readonly rateLimits: Counter<'limit'>;
   private readonly drops: Counter<'reason'>;
+  private readonly unavailableMessages: Counter<'type'>;
+  private readonly unpublishedMessages: Counter<'type'>;
   private readonly lag: IntervalHistogram;
 
-  constructor() {
+  /** `status()` says, at each scrape, whether the broker and presence are up. */
+  constructor(status: () => { readonly broker: boolean; readonly presence: boolean } = () => ({ broker: true, presence: true })) {
     const registers = [this.registry];
     this.connectionsOpened = new Counter({ name: 'chat_connections_opened_total', help: 'WebSocket connections accepted.', registers });
     this.connections = new Gauge({ name: 'chat_connections', help: 'WebSocket connections open now.', registers });
@@ -50,6 +53,38 @@ export class ChatMetrics {
       registers,
     });
     this.drops = new Counter({ name: 'chat_dropped_total', help: 'Messages that did not reach a client, by reason.', labelNames: ['reason'], registers });
+    this.unavailableMessages = new Counter({
+      name: 'chat_unavailable_total',
+      help: 'chat and notification messages the room history could not take (Redis unreachable, shutting down): answered with an unavailable error.',
+      labelNames: ['type'],
+      registers,
+    });
+    this.unpublishedMessages = new Counter({
+      name: 'chat_unpublished_total',
+      help: 'Messages this server published that could not reach the other servers, by envelope type.',
+      labelNames: ['type'],
+      registers,
+    });
+    new Gauge({
+      name: 'chat_redis_up',
+      help: 'Whether the part that goes through Redis is up (broker: rooms, presence), 1 or 0; always 1 without Redis.',
+      labelNames: ['part'],
+      registers,
+      collect() {
+        const now = status();
+        this.set({ part: 'broker' }, now.broker ? 1 : 0);
+        this.set({ part: 'presence' }, now.presence ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'chat_degraded',
+      help: '1 while Redis is unreachable (local rooms only; /readyz says degraded), else 0.',
+      registers,
+      collect() {
+        const now = status();
+        this.set(now.broker && now.presence ? 0 : 1);
+      },
+    });
     const lag = (this.lag = monitorEventLoopDelay({ resolution: 20 }));
     lag.enable();
     new Gauge({
@@ -120,6 +155,14 @@ export class ChatMetrics {
 
   dropped(reason: string): void {
     this.drops.inc({ reason });
+  }
+
+  unavailable(type: string): void {
+    this.unavailableMessages.inc({ type });
+  }
+
+  unpublished(type: string): void {
+    this.unpublishedMessages.inc({ type });
   }
 
   close(): void {

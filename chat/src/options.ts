@@ -48,6 +48,26 @@ export interface ChatOptions {
   readonly broker?: Broker;
   /** A presence of your own (the Redis one); then `presenceGrace` is not used. */
   readonly presence?: Presence;
+  /**
+   * A Redis URL (`redis://host:port`, `rediss://` for TLS): rooms' pub/sub and history
+   * (@rfc6455/redis's RedisBroker) and presence (RedisPresence) go through it, so several chat
+   * servers serve one chat. Replaces `history`. Default: none (one process, in memory).
+   */
+  readonly redis?: string;
+  /** URLs of some nodes of a Redis Cluster, instead of `redis`. */
+  readonly redisCluster?: readonly string[];
+  /** With Redis: milliseconds a server's presence lease lasts (a dead server's users leave within lease + lease/8 + grace). Default 8000. */
+  readonly presenceLease?: number;
+  /**
+   * Addresses of proxies in front of the chat whose `X-Forwarded-For` is believed: for a request from
+   * one of them, the client's address (for the per-address limits and the logs) is the header's last
+   * entry. Default none: the socket's address.
+   */
+  readonly trustProxy?: readonly string[];
+  /** A certificate and its key (PEM) for `listen()`: it then serves `https://` and `wss://`. */
+  readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
+  /** Milliseconds `drain()` spreads the closes over (1012 to every client, in waves). Default 10000. */
+  readonly drainDeadline?: number;
 }
 
 /** The abuse limits the chat turns on by default. */
@@ -76,6 +96,10 @@ export interface ResolvedChatOptions {
   readonly closeTimeout: number;
   readonly logLevel: LogLevel;
   readonly metrics: boolean;
+  readonly redis: { readonly url: string } | { readonly cluster: readonly string[] } | null;
+  readonly presenceLease: number;
+  readonly trustProxy: readonly string[];
+  readonly drainDeadline: number;
 }
 
 function integer(name: string, value: unknown, fallback: number, min: number, max: number): number {
@@ -116,7 +140,25 @@ export function resolveChatOptions(options: ChatOptions = {}): ResolvedChatOptio
     closeTimeout: integer('closeTimeout', options.closeTimeout, 5000, 0, 2 ** 31 - 1),
     logLevel,
     metrics: options.metrics ?? true,
+    redis: resolveRedis(options),
+    presenceLease: integer('presenceLease', options.presenceLease, 8000, 100, 600_000),
+    trustProxy: [...(options.trustProxy ?? [])],
+    drainDeadline: integer('drainDeadline', options.drainDeadline, 10_000, 0, 2 ** 31 - 1),
   };
+}
+
+function resolveRedis(options: ChatOptions): ResolvedChatOptions['redis'] {
+  if (options.redis !== undefined && options.redisCluster !== undefined) throw new RangeError('give redis (one Redis) or redisCluster (its nodes), not both');
+  const check = (url: string): string => {
+    if (!/^rediss?:\/\/./.test(url)) throw new RangeError(`a Redis URL must be redis://host[:port] or rediss://..., got ${JSON.stringify(url)}`);
+    return url;
+  };
+  if (options.redis !== undefined) return { url: check(options.redis) };
+  if (options.redisCluster !== undefined) {
+    if (options.redisCluster.length === 0) throw new RangeError('redisCluster must name at least one node');
+    return { cluster: options.redisCluster.map(check) };
+  }
+  return null;
 }
 
 // ---- the command line ---------------------------------------------------------------------------
@@ -142,7 +184,19 @@ export const USAGE = `usage: npm run chat -- [options]
   --connections-per-address N   open connections per address (default 50)
   --max-content N               longest content in characters (default 4096)
   --max-rooms N                 rooms per connection (default 32)
-  --close-timeout MS            how long SIGTERM waits for closing handshakes (default 5000)
+  --close-timeout MS            how long shutdown waits for closing handshakes (default 5000)
+  --redis URL                   rooms and presence through Redis: several servers, one chat
+                                (env REDIS_URL; e.g. redis://127.0.0.1:6379)
+  --redis-cluster URL,URL...    the same through a Redis Cluster (some of its nodes)
+  --presence-lease MS           with Redis: a dead server's users leave within
+                                lease + lease/8 + grace (default 8000)
+  --workers N                   N worker processes sharing the port (node:cluster); needs --redis;
+                                a worker that dies is restarted
+  --cert FILE --key FILE        serve https:// and wss:// (PEM files, reloaded on SIGHUP)
+  --trust-proxy ADDRESS,...     believe X-Forwarded-For from these proxies (client addresses
+                                for the limits and the logs)
+  --drain-deadline MS           SIGTERM: /readyz 503, then clients closed with 1012 in waves
+                                over MS (default 10000; 0: all at once with 1001, as SIGINT)
   --log-level LEVEL             fatal, error, warn, info, debug, trace, silent (env LOG_LEVEL; default info)
   --no-metrics                  no /metrics
   --help                        this text
@@ -153,12 +207,22 @@ export interface CommandLine {
   readonly host: string | undefined;
   readonly options: ChatOptions;
   readonly help: boolean;
+  /** `--workers N`: worker processes (0: this process serves). */
+  readonly workers: number;
+  /** `--cert` and `--key`: the files, read (and read again on SIGHUP) by the server process. */
+  readonly tlsFiles: { readonly cert: string; readonly key: string } | null;
 }
 
 function rate(flag: string, value: string): { perSecond: number; burst?: number } {
   const match = /^(\d+(?:\.\d+)?)(?:\/(\d+(?:\.\d+)?))?$/.exec(value);
   if (match === null) throw new RangeError(`${flag} must be N or N/BURST, got ${JSON.stringify(value)}`);
   return match[2] === undefined ? { perSecond: Number(match[1]) } : { perSecond: Number(match[1]), burst: Number(match[2]) };
+}
+
+function list(flag: string, value: string): string[] {
+  const items = value.split(',').map((item) => item.trim()).filter((item) => item !== '');
+  if (items.length === 0) throw new RangeError(`${flag} needs at least one value`);
+  return items;
 }
 
 function whole(flag: string, value: string): number {
@@ -171,6 +235,9 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
   let port = env['PORT'] === undefined ? 3000 : whole('PORT', env['PORT']);
   let host = env['HOST'] || undefined;
   let help = false;
+  let workers = 0;
+  let certFile: string | undefined;
+  let keyFile: string | undefined;
   const options: {
     -readonly [K in keyof ChatOptions]: ChatOptions[K];
   } = {};
@@ -180,6 +247,7 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
   let publicKeyFile = env['JWT_PUBLIC_KEY_FILE'] || undefined;
   const origins = env['CHAT_ALLOW_ORIGINS'] ? env['CHAT_ALLOW_ORIGINS'].split(',').map((origin) => origin.trim()).filter((origin) => origin !== '') : [];
   if (env['LOG_LEVEL']) options.logLevel = env['LOG_LEVEL'] as LogLevel;
+  if (env['REDIS_URL']) options.redis = env['REDIS_URL'];
   let noLimits = false;
   const limits: { -readonly [K in keyof LimitOptions]: LimitOptions[K] } = { ...CHAT_LIMITS };
 
@@ -216,13 +284,28 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
       case '--close-timeout': options.closeTimeout = whole(flag, value()); break;
       case '--log-level': options.logLevel = value() as LogLevel; break;
       case '--no-metrics': options.metrics = false; break;
+      case '--redis': options.redis = value(); break;
+      case '--redis-cluster': options.redisCluster = list(flag, value()); break;
+      case '--presence-lease': options.presenceLease = whole(flag, value()); break;
+      case '--workers': workers = whole(flag, value()); break;
+      case '--cert': certFile = value(); break;
+      case '--key': keyFile = value(); break;
+      case '--trust-proxy': options.trustProxy = [...(options.trustProxy ?? []), ...list(flag, value())]; break;
+      case '--drain-deadline': options.drainDeadline = whole(flag, value()); break;
       case '--help': case '-h': help = true; break;
       default: throw new RangeError(`unknown option ${JSON.stringify(arg)}`);
     }
   }
   if (port > 65535) throw new RangeError(`--port must be from 0 to 65535, got ${port}`);
+  if (options.redisCluster !== undefined) delete options.redis;
+  if (workers > 1024) throw new RangeError(`--workers must be from 0 to 1024, got ${workers}`);
+  if (workers > 0 && options.redis === undefined && options.redisCluster === undefined) {
+    throw new RangeError('--workers needs --redis (or --redis-cluster): workers share rooms, history and presence through Redis');
+  }
+  if ((certFile === undefined) !== (keyFile === undefined)) throw new RangeError('--cert and --key go together');
   if (publicKeyFile !== undefined) options.jwtPublicKey = readFileSync(publicKeyFile, 'utf8');
   if (origins.length > 0) options.allowOrigins = origins;
   options.limits = noLimits ? false : limits;
-  return { port, host, options, help };
+  const tlsFiles = certFile === undefined || keyFile === undefined ? null : { cert: certFile, key: keyFile };
+  return { port, host, options, help, workers, tlsFiles };
 }

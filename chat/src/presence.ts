@@ -26,18 +26,43 @@ export interface LeaveOptions {
 }
 
 /**
+ * Who is present across the system (every node of it), as user lists count: those in their grace
+ * period included. `/ws/stats` serves it, the same on every node.
+ */
+export interface PresenceOverview {
+  /** Distinct users present in at least one room. */
+  readonly users: number;
+  /** Users present per room (rooms with none left out). */
+  readonly rooms: Readonly<Record<string, number>>;
+}
+
+/**
  * One node's view of presence. Connections are named by ids unique across nodes (the hub's ids).
  * Every change is announced by exactly one instance of a system (the one whose join, leave or grace
- * timer made it), to its `onChange` listeners, before the call that made it resolves: the chat
- * broadcasts it to the room through the hub, which carries it to the other nodes.
+ * timer made it), to its `onChange` listeners, before the call that made it resolves (a grace
+ * period's end: once the work its timer started is done): the chat broadcasts it to the room
+ * through the hub, which carries it to the other nodes. join() and leave() never reject.
+ *
+ * @rfc6455/redis's RedisPresence implements it without importing it (the chat depends on the Redis
+ * package, not the other way round): chat/src/server.ts assigns one to a `Presence`, so the type
+ * checker proves the two agree, and it runs chat/test/contracts/presence-contract.ts.
  */
 export interface Presence {
+  /**
+   * 'up' while the system's view is shared; 'down' while the shared store is unreachable (this
+   * node then answers from its own view: the chat says it is degraded).
+   */
+  readonly state: 'up' | 'down';
+  /** Resolves once the state is 'up' (at once if it is). */
+  ready(): Promise<void>;
   /** `connection` of `member` is in `room`; announces `joined` if the user was not present (nor within its grace period). */
   join(room: string, member: Member, connection: string): Promise<void>;
   /** `connection` is no longer in `room` (see LeaveOptions). A connection that was not in it changes nothing. */
   leave(room: string, userId: string, connection: string, options: LeaveOptions): Promise<void>;
   /** The users present in `room`, in the order they came (those within their grace period included). */
   members(room: string): Promise<Member[]>;
+  /** Who is present across the system. */
+  overview(): Promise<PresenceOverview>;
   /** Listens to the changes this instance announces; returns the function that removes the listener. */
   onChange(listener: (change: PresenceChange) => void): () => void;
   /** Stops: pending grace periods are dropped unannounced, nothing is announced any more. */
@@ -75,6 +100,8 @@ export class MemoryPresence implements Presence {
   /** Grace timers this instance started (it announces their leaves). */
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
   private closed = false;
+  /** Always 'up': the store is this process' memory. */
+  readonly state = 'up' as const;
 
   constructor(options: MemoryPresenceOptions = {}) {
     const grace = options.grace ?? 5000;
@@ -124,6 +151,20 @@ export class MemoryPresence implements Presence {
   members(room: string): Promise<Member[]> {
     const users = this.store.rooms.get(room);
     return Promise.resolve(users === undefined ? [] : [...users.values()].map((user) => user.member));
+  }
+
+  ready(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  overview(): Promise<PresenceOverview> {
+    const users = new Set<string>();
+    const rooms: Record<string, number> = {};
+    for (const [room, present] of [...this.store.rooms].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+      rooms[room] = present.size;
+      for (const userId of present.keys()) users.add(userId);
+    }
+    return Promise.resolve({ users: users.size, rooms });
   }
 
   onChange(listener: (change: PresenceChange) => void): () => void {

@@ -14,7 +14,7 @@ export type ClientType = 'chat' | 'heartbeat' | 'join' | 'leave' | 'notification
 export type ServerType = 'chat' | 'notification' | 'system' | 'heartbeat' | 'user_joined' | 'user_left' | 'user_list' | 'error';
 
 /** The `data.code` of an `error` message. */
-export type ErrorCode = 'invalid_json' | 'unknown_type' | 'missing_field' | 'too_large' | 'not_a_member' | 'forbidden' | 'rate_limited';
+export type ErrorCode = 'invalid_json' | 'unknown_type' | 'missing_field' | 'too_large' | 'not_a_member' | 'forbidden' | 'rate_limited' | 'unavailable';
 
 export interface Member {
   readonly username: string;

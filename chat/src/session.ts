@@ -61,10 +61,14 @@ export class Session {
   private readonly token = randomToken();
   private sequence = 0;
 
-  constructor(context: SessionContext, connection: ChatConnection, identity: Identity) {
+  /** The client's address (the proxy's X-Forwarded-For behind a trusted proxy), for the logs. */
+  private readonly address: string | undefined;
+
+  constructor(context: SessionContext, connection: ChatConnection, identity: Identity, address?: string) {
     this.context = context;
     this.connection = connection;
     this.identity = identity;
+    this.address = address;
     this.firstRoom = identity.room;
     this.id = context.hub.add(connection);
   }
@@ -75,7 +79,7 @@ export class Session {
     const { username, userId } = this.identity;
     stats.connected(userId);
     metrics?.opened();
-    logger.info({ event: 'connected', connection: this.id, username, userId, room: this.firstRoom }, 'connected');
+    logger.info({ event: 'connected', connection: this.id, username, userId, room: this.firstRoom, address: this.address }, 'connected');
     try {
       await this.join(this.firstRoom, this.identity.since);
       for await (const message of this.connection.ws) await this.handle(message);
@@ -89,6 +93,15 @@ export class Session {
       metrics?.closed(closed.code);
       logger.info({ event: 'closed', connection: this.id, username, userId, code: closed.code, reason: closed.reason, errorCode: closed.errorCode }, 'closed');
     }
+  }
+
+  /**
+   * Sends this client its rooms' user lists again: after an outage, presence notices published
+   * while this server could not hear the others are lost (pub/sub keeps nothing), so the lists
+   * are sent again once it can, from the shared view.
+   */
+  async refreshUserLists(): Promise<void> {
+    for (const room of [...this.rooms]) await this.sendUserList(room);
   }
 
   /** Tells this client that a message it sent went over the rate limits (and was dropped). */
@@ -142,9 +155,7 @@ export class Session {
         try {
           appended = await this.context.hub.append(roomTopic(room), envelope, { idempotencyKey });
         } catch (error) {
-          // The history cannot take it (shutting down, or a broker that is down): the client gets
-          // no copy, its acknowledgment, and may resend with the same clientId.
-          this.context.logger.warn({ event: 'append_failed', connection: this.id, room, err: error }, 'a message could not be appended');
+          this.unavailable(command.type, command.content, command.clientId, room, error);
           return;
         }
         if (appended.duplicate) {
@@ -159,6 +170,32 @@ export class Session {
     }
   }
 
+  /**
+   * The room's history could not take a message: the broker is down (Redis unreachable), or the
+   * server is shutting down. It is never lost silently. With the broker down, this server's members
+   * of the room (the sender included) still get it, once, as a message that is not kept (an id
+   * `<token>.<n>`, `data.local` true): local rooms keep working through an outage. Either way the
+   * sender gets an `unavailable` error naming its `clientId`, to send it again later (with the same
+   * clientId, a message that did reach the history is not posted twice).
+   */
+  private unavailable(type: 'chat' | 'notification', content: string, clientId: string | undefined, room: string, error: unknown): void {
+    const { hub, logger, metrics, stats } = this.context;
+    const brokerDown = error instanceof Error && 'code' in error && error.code === 'WS_ERR_UNAVAILABLE';
+    let local = false;
+    if (brokerDown && hub.has(this.connection)) {
+      const data = clientId === undefined ? { local: true } : { clientId, local: true };
+      hub.publish(roomTopic(room), encodeEnvelope(this.own({ type, content, data, room }, this.identity.username)));
+      local = true;
+    }
+    stats.unavailable++;
+    metrics?.unavailable(type);
+    logger.warn({ event: 'unavailable', connection: this.id, room, local, err: error }, 'a message could not be appended to the room history');
+    const message = local
+      ? 'the other servers cannot be reached: this message went to this server’s members of the room only and is not kept; send it again later'
+      : 'this message could not be posted; send it again later';
+    this.sendError({ code: 'unavailable', message }, room, clientId === undefined ? {} : { clientId });
+  }
+
   /** Joins `room`: presence, the user list to this client, then the room's messages (after `since`, if given). */
   private async join(room: string, since: StreamId | undefined): Promise<void> {
     const { hub, presence, stats } = this.context;
@@ -166,14 +203,28 @@ export class Session {
     stats.entered(room, this.identity.userId);
     await presence.join(room, { username: this.identity.username, userId: this.identity.userId }, this.id);
     const members = await presence.members(room);
+    // Where the room's stream stands before the user list goes out. Across servers this one hears
+    // the room only once its broker has subscribed (Redis: a SUBSCRIBE, a round trip later), so a
+    // plain subscribe would miss what another server appends meanwhile: the room is joined as a
+    // recovery from this position instead, and every message appended after the user list reaches
+    // this client, in order. (The broker down: this server's own messages only, from now.)
+    const start = since === undefined ? await hub.history(roomTopic(room), undefined, 0).then((page) => page.position, () => null) : null;
     if (!this.rooms.has(room) || !hub.has(this.connection)) return;
     this.sendOwn({ type: 'user_list', content: '', data: { users: members.map(({ username, userId }) => ({ username, userId })) }, room });
-    // Same turn as the user list: every message appended after it reaches this client.
-    if (since === undefined) {
+    if (since === undefined && start === null) {
       hub.subscribe(this.connection, roomTopic(room));
       return;
     }
-    await hub.recover(this.connection, roomTopic(room), since, { notice: (result) => this.recoveryNotice(room, result) });
+    if (since === undefined) await hub.recover(this.connection, roomTopic(room), start!);
+    else await hub.recover(this.connection, roomTopic(room), since, { notice: (result) => this.recoveryNotice(room, result) });
+    // The presence notices are publishes, heard here only once the broker has subscribed: one made
+    // between the user list and then (by a user joining on another server) was missed. So the
+    // list is read again now, and sent again if it changed.
+    const now = await presence.members(room);
+    if (!this.rooms.has(room) || !hub.has(this.connection)) return;
+    if (now.map((member) => member.userId).join('\n') !== members.map((member) => member.userId).join('\n')) {
+      this.sendOwn({ type: 'user_list', content: '', data: { users: now.map(({ username, userId }) => ({ username, userId })) }, room });
+    }
   }
 
   private recoveryNotice(room: string, result: RecoveryResult): string {
@@ -221,8 +272,8 @@ export class Session {
     hub.send(this.connection, renderStreamEnvelope(stored, original.position));
   }
 
-  private own(fields: Pick<Envelope, 'type' | 'content' | 'data' | 'room'>): Envelope {
-    return { id: `${this.token}.${++this.sequence}`, from: 'system', timestamp: Date.now(), ...fields };
+  private own(fields: Pick<Envelope, 'type' | 'content' | 'data' | 'room'>, from = 'system'): Envelope {
+    return { id: `${this.token}.${++this.sequence}`, from, timestamp: Date.now(), ...fields };
   }
 
   /** A message to this client alone, in order with everything the hub sends it. */

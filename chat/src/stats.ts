@@ -3,7 +3,8 @@
  * node's: `messages_received` counts the `chat` and `notification` messages accepted from clients
  * (not heartbeats, not refused input); `messages_sent` every message written to a client (one
  * broadcast to 10 members is 10; errors and presence messages count); `active_users` the users
- * with an open connection; `rooms` the rooms with at least one connection.
+ * with an open connection; `rooms` the rooms with at least one connection. `/ws/stats` adds
+ * `presence`, who is present across every server (the same answer on each: PresenceOverview).
  */
 
 export interface StatsSnapshot {
@@ -15,6 +16,12 @@ export interface StatsSnapshot {
   readonly uptime_s: number;
   readonly rooms: Readonly<Record<string, { readonly users: number; readonly connections: number }>>;
   readonly dropped: Readonly<Record<string, number>>;
+  /** `chat` and `notification` messages the room history could not take (answered `unavailable`). */
+  readonly unavailable: number;
+  /** Messages this server published that could not reach the other servers (presence notices, local-only messages). */
+  readonly unpublished: number;
+  /** Whether Redis is unreachable (the broker or presence is down): local rooms only. */
+  readonly degraded: boolean;
 }
 
 export class ChatStats {
@@ -22,6 +29,8 @@ export class ChatStats {
   currentConnections = 0;
   messagesSent = 0;
   messagesReceived = 0;
+  unavailable = 0;
+  unpublished = 0;
   private readonly startedAt = performance.now();
   /** userId -> open connections. */
   private readonly users = new Map<string, number>();
@@ -57,7 +66,7 @@ export class ChatStats {
     this.drops.set(reason, (this.drops.get(reason) ?? 0) + 1);
   }
 
-  snapshot(): StatsSnapshot {
+  snapshot(degraded: boolean): StatsSnapshot {
     const rooms: Record<string, { users: number; connections: number }> = {};
     for (const [room, users] of [...this.rooms].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
       let connections = 0;
@@ -73,6 +82,9 @@ export class ChatStats {
       uptime_s: Math.floor((performance.now() - this.startedAt) / 1000),
       rooms,
       dropped: Object.fromEntries([...this.drops].sort(([a], [b]) => (a < b ? -1 : 1))),
+      unavailable: this.unavailable,
+      unpublished: this.unpublished,
+      degraded,
     };
   }
 }

@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { CHAT_LIMITS, parseCommandLine } from '../src/index.js';
 import { SqliteBus } from '../src/sqlite-streams.js';
-import { HOST, cleanup, defer, upgradeRequest } from './helpers.js';
+import { HOST, cleanup, connectClient, defer, upgradeRequest } from './helpers.js';
 
 afterEach(cleanup);
 
@@ -26,7 +26,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('parseCommandLine', () => {
   it('defaults: port 3000, every interface, the chat’s limits on', () => {
-    expect(parseCommandLine([], {})).toEqual({ port: 3000, host: undefined, help: false, options: { limits: CHAT_LIMITS } });
+    expect(parseCommandLine([], {})).toEqual({ port: 3000, host: undefined, help: false, workers: 0, tlsFiles: null, options: { limits: CHAT_LIMITS } });
   });
 
   it('reads every flag (--flag value and --flag=value)', () => {
@@ -61,6 +61,24 @@ describe('parseCommandLine', () => {
     const { port, host, options } = parseCommandLine(['--port', '6000'], env);
     expect([port, host]).toEqual([6000, '::1']);
     expect(options).toMatchObject({ history: 'sqlite:x.db', auth: 'jwt', jwtSecret: 's3cret', allowOrigins: ['https://a.example', 'https://b.example'], logLevel: 'debug' });
+  });
+
+  it('reads the flags of several instances: --redis (or REDIS_URL), --redis-cluster, --presence-lease, --workers, --cert/--key, --trust-proxy, --drain-deadline', () => {
+    const line = parseCommandLine(
+      ['--redis', 'redis://127.0.0.1:6380', '--presence-lease', '3000', '--workers', '4', '--cert', 'c.pem', '--key', 'k.pem', '--trust-proxy', '127.0.0.1,::1', '--trust-proxy', '10.0.0.2', '--drain-deadline', '20000'],
+      {},
+    );
+    expect(line.workers).toBe(4);
+    expect(line.tlsFiles).toEqual({ cert: 'c.pem', key: 'k.pem' });
+    expect(line.options).toMatchObject({ redis: 'redis://127.0.0.1:6380', presenceLease: 3000, trustProxy: ['127.0.0.1', '::1', '10.0.0.2'], drainDeadline: 20000 });
+    expect(parseCommandLine([], { REDIS_URL: 'redis://r:6379' }).options.redis).toBe('redis://r:6379');
+    const cluster = parseCommandLine(['--redis-cluster', 'redis://a:7000, redis://b:7000'], { REDIS_URL: 'redis://r:6379' }).options;
+    expect([cluster.redis, cluster.redisCluster]).toEqual([undefined, ['redis://a:7000', 'redis://b:7000']]);
+  });
+
+  it('--workers needs --redis; --cert needs --key', () => {
+    expect(() => parseCommandLine(['--workers', '2'], {})).toThrow('--workers needs --redis (or --redis-cluster): workers share rooms, history and presence through Redis');
+    expect(() => parseCommandLine(['--cert', 'c.pem'], {})).toThrow('--cert and --key go together');
   });
 
   it('--no-limits turns the limits off', () => {
@@ -116,7 +134,7 @@ async function npmRunChat(args: readonly string[]): Promise<Child> {
 }
 
 describe('npm run chat', () => {
-  it('serves, and on SIGTERM to its PID: /readyz 503, connections closed with 1001, the SQLite history flushed, exit 0', async () => {
+  it('serves, and on SIGINT to its PID: /readyz 503, connections closed with 1001 at once, the SQLite history flushed, exit 0', async () => {
     const file = join(dir, 'cli.db');
     const chat = await npmRunChat(['--port', '0', '--host', HOST, '--history', `sqlite:${file}`, '--close-timeout', '30000']);
     expect(chat.pid).not.toBe(undefined);
@@ -136,7 +154,7 @@ describe('npm run chat', () => {
     socket.write(Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, masked]));
     while (!Buffer.concat(chunks).includes('kept on disk')) await once(socket, 'data');
 
-    process.kill(chat.pid, 'SIGTERM');
+    process.kill(chat.pid, 'SIGINT');
     let readyz = 200;
     for (let tries = 0; readyz !== 503 && tries < 1000; tries++) readyz = (await fetch(`http://${HOST}:${chat.port}/readyz`)).status;
     expect(readyz).toBe(503);
@@ -151,6 +169,22 @@ describe('npm run chat', () => {
     defer(() => bus.close());
     const page = await bus.broker().history('room:general', undefined, 10);
     expect(page.messages.map((m) => JSON.parse(Buffer.from(m.payload).toString()).content)).toEqual(['kept on disk']);
+  });
+
+  it('on SIGTERM drains: /readyz 503 first, then every client closed with 1012 (service restart) within the drain deadline, exit 0', async () => {
+    const chat = await npmRunChat(['--port', '0', '--host', HOST, '--drain-deadline', '1000']);
+    const clients = await Promise.all(['ana', 'bo', 'cy'].map((name) => connectClient(`ws://${HOST}:${chat.port}/ws`, { username: name, userId: name })));
+    await Promise.all(clients.map((client) => client.nextOf('user_list')));
+    const signalled = performance.now();
+    process.kill(chat.pid, 'SIGTERM');
+    let readyz = 200;
+    for (let tries = 0; readyz !== 503 && tries < 1000; tries++) readyz = (await fetch(`http://${HOST}:${chat.port}/readyz`)).status;
+    expect(readyz).toBe(503);
+    for (const client of clients) expect(await client.closed).toEqual({ code: 1012, reason: 'service restart' });
+    expect(performance.now() - signalled).toBeLessThan(1000 + 2000);
+    expect(await chat.exited).toBe(0);
+    expect(chat.lines.map((line) => line['event']).filter((event) => event !== 'connected' && event !== 'closed')).toEqual(['listening', 'signal', 'draining', 'stopped']);
+    expect(chat.lines.find((line) => line['event'] === 'draining')).toMatchObject({ deadline: 1000, connections: 3 });
   });
 
   it('--help prints the usage and exits 0; a bad flag exits 2', async () => {

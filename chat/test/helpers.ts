@@ -97,8 +97,8 @@ export interface ChatClient {
   /** Bytes of every message received (payloads). */
   readonly bytes: () => number;
   next(): Promise<Received>;
-  /** Skips envelopes until one of `type` (those skipped stay in `received`). */
-  nextOf(type: string): Promise<Received>;
+  /** Skips envelopes until one of `type` (those skipped stay in `received`); rejects after `ms` (default 20 s) saying what came. */
+  nextOf(type: string, ms?: number): Promise<Received>;
   send(message: unknown): void;
   /** Sends a heartbeat and waits for its answer: everything the server sent before it has arrived. */
   sync(): Promise<void>;
@@ -113,6 +113,10 @@ export interface ClientOptions {
   readonly since?: string;
   readonly query?: Readonly<Record<string, string>>;
   readonly headers?: Readonly<Record<string, string>>;
+  /** For `wss://`: the certificate (PEM) to trust. */
+  readonly ca?: string;
+  /** The local address to connect from (any 127.x.y.z on Linux: a distinct client address on loopback). */
+  readonly localAddress?: string;
 }
 
 /** Connects to `/ws` as a user (resolves once open, its listeners attached before any message). */
@@ -123,7 +127,11 @@ export async function connectClient(base: string, options: ClientOptions = {}): 
   if (options.room !== undefined) query.set('room', options.room);
   if (options.since !== undefined) query.set('since', options.since);
   for (const [name, value] of Object.entries(options.query ?? {})) query.set(name, value);
-  const ws = new WebSocket(`${base}?${query}`, { headers: options.headers });
+  const ws = new WebSocket(`${base}?${query}`, {
+    headers: options.headers,
+    ...(options.ca === undefined ? {} : { ca: options.ca }),
+    ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }),
+  });
   const queue = new Queue<Received>();
   const received: Received[] = [];
   let bytes = 0;
@@ -150,10 +158,19 @@ export async function connectClient(base: string, options: ClientOptions = {}): 
     received,
     bytes: () => bytes,
     next: () => queue.next(),
-    async nextOf(type) {
-      for (;;) {
-        const envelope = await queue.next();
-        if (envelope.type === type) return envelope;
+    async nextOf(type, ms = 20_000) {
+      // Bounded, so that a test that waits in vain says for what, and what came instead.
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no ${type} within ${ms} ms; received: ${JSON.stringify(received.map((m) => [m.type, m.content]))}`)), ms);
+      });
+      try {
+        for (;;) {
+          const envelope = await Promise.race([queue.next(), timeout]);
+          if (envelope.type === type) return envelope;
+        }
+      } finally {
+        clearTimeout(timer);
       }
     },
     send(message) {

@@ -62,11 +62,19 @@ describe('stats and metrics', () => {
       uptime_s: expect.any(Number),
       rooms: { garden: { users: 1, connections: 1 }, general: { users: 2, connections: 2 } },
       dropped: {},
+      unavailable: 0,
+      unpublished: 0,
+      degraded: false,
     });
     const stats = await get(test, '/ws/stats');
     expect(stats.status).toBe(200);
     expect(stats.type).toBe('application/json');
-    expect(JSON.parse(stats.text)).toEqual({ ...test.chat.stats(), uptime_s: expect.any(Number) });
+    // This server's counters, and who is present across every server (here: this one).
+    expect(JSON.parse(stats.text)).toEqual({
+      ...test.chat.stats(),
+      uptime_s: expect.any(Number),
+      presence: { users: 2, rooms: { garden: 1, general: 2 } },
+    });
 
     await bo.close();
     await ana.nextOf('user_left'); // Ana: 8 (garden had nobody else)
@@ -108,6 +116,8 @@ describe('stats and metrics', () => {
     expect(counted.sort()).toEqual(Object.keys(expected).filter((name) => name.includes('{')).sort());
     for (const stat of ['mean', 'p99', 'max']) expect(values.get(`chat_event_loop_lag_seconds{stat="${stat}"}`)).toBeGreaterThanOrEqual(0);
     expect(values.get('chat_memory_bytes{kind="rss"}')).toBeGreaterThan(0);
+    // In memory, nothing goes through Redis: up, never degraded.
+    expect([values.get('chat_redis_up{part="broker"}'), values.get('chat_redis_up{part="presence"}'), values.get('chat_degraded')]).toEqual([1, 1, 0]);
 
     // The logs: one line per connection event, none per message.
     expect(capture.lines.map((line) => line['event'])).toEqual(['listening', 'connected', 'connected', 'closed']);

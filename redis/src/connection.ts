@@ -11,6 +11,7 @@
 
 import { reconnectDelay, type Backoff } from './backoff.js';
 import { createSession, withTimeout, type Session, type SessionOptions } from './session.js';
+import { realTimers } from './timers.js';
 
 export interface ConnectionOptions extends SessionOptions {
   readonly heartbeatInterval: number;
@@ -72,7 +73,7 @@ export class Connection {
     if (this.closed) return;
     this.host.ended(session, error, wasLive);
     const delay = reconnectDelay(this.options.backoff, this.attempts++);
-    this.retryTimer = setTimeout(() => {
+    this.retryTimer = realTimers.setTimeout(() => {
       this.retryTimer = undefined;
       void this.attempt();
     }, delay);
@@ -81,7 +82,7 @@ export class Connection {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    clearTimeout(this.retryTimer);
+    realTimers.clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     this.stopHeartbeat();
     const session = this.current;
@@ -98,7 +99,7 @@ export class Connection {
     } catch (error) {
       // Options are checked before (RedisBroker's constructor); this is only a safety net.
       this.lastError = error instanceof Error ? error : new Error(String(error));
-      this.retryTimer = setTimeout(() => {
+      this.retryTimer = realTimers.setTimeout(() => {
         this.retryTimer = undefined;
         void this.attempt();
       }, reconnectDelay(this.options.backoff, this.attempts++));
@@ -125,7 +126,7 @@ export class Connection {
 
   private startHeartbeat(session: Session): void {
     let pinging = false;
-    this.heartbeatTimer = setInterval(() => {
+    this.heartbeatTimer = realTimers.setInterval(() => {
       if (pinging) return;
       pinging = true;
       withTimeout(session.ping(), this.options.commandTimeout, 'heartbeat PING').then(
@@ -142,7 +143,7 @@ export class Connection {
   }
 
   private stopHeartbeat(): void {
-    clearInterval(this.heartbeatTimer);
+    realTimers.clearInterval(this.heartbeatTimer);
     this.heartbeatTimer = undefined;
   }
 }

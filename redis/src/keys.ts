@@ -67,3 +67,36 @@ export function keySlot(key: string): number {
   }
   return crc16(bytes) % 16384;
 }
+
+/** A room's presence keys (presence-scripts.ts), all with the room's hash tag. */
+export interface PresenceRoomKeys {
+  readonly users: string;
+  readonly names: string;
+  readonly counts: string;
+  readonly grace: string;
+  readonly seq: string;
+  /** The hash of the connections node `id` holds in the room. */
+  node(id: string): string;
+}
+
+/** `<prefix>:presence:{<room>}:...`: a different name than any topic key, the same escaping. */
+export function presenceRoomKeys(prefix: string, room: string): PresenceRoomKeys {
+  const base = `${prefix}:presence:{${hashTag(room)}}:`;
+  return {
+    users: `${base}users`,
+    names: `${base}names`,
+    counts: `${base}counts`,
+    grace: `${base}grace`,
+    seq: `${base}seq`,
+    node: (id) => `${base}node:${id}`,
+  };
+}
+
+/** The node registry (one slot, tag `{nodes}`), and each node's set of rooms (its own tag). */
+export function presenceNodeKeys(prefix: string): { alive: string; reaping: string; rooms(id: string): string } {
+  return {
+    alive: `${prefix}:presence:{nodes}:alive`,
+    reaping: `${prefix}:presence:{nodes}:reaping`,
+    rooms: (id) => `${prefix}:presence:{node:${hashTag(id)}}:rooms`,
+  };
+}

@@ -14,7 +14,9 @@
 
 import { createClient, createCluster, ErrorReply, RESP_TYPES } from 'redis';
 import { keySlot, type TopicKeys } from './keys.js';
-import { SCRIPTS, type AppendArguments, type HistoryArguments } from './scripts.js';
+import { PRESENCE_SCRIPTS, type PresenceScript } from './presence-scripts.js';
+import { SCRIPTS as STREAM_SCRIPTS, type AppendArguments, type HistoryArguments } from './scripts.js';
+import { realTimers } from './timers.js';
 
 export interface SessionOptions {
   /** One Redis (`redis://` or `rediss://`), when `cluster` is undefined. */
@@ -23,6 +25,18 @@ export interface SessionOptions {
   readonly cluster: readonly string[] | undefined;
   readonly connectTimeout: number;
   readonly commandTimeout: number;
+  /**
+   * Whether to open the pub/sub client (one Redis) too. Default true; presence (presence.ts)
+   * publishes nothing and subscribes to nothing, so it has none.
+   */
+  readonly subscriber?: boolean;
+  /**
+   * Whether node-redis rejects a command without a reply after `commandTimeout` (default true).
+   * Presence turns it off: node-redis arms those deadlines on the global setTimeout, which a test
+   * may fake (timers.ts); its commands are bounded by the heartbeat instead, which ends a session
+   * whose PING goes unanswered for `commandTimeout` (and with it every command in flight).
+   */
+  readonly commandDeadlines?: boolean;
 }
 
 /** A message from a channel, as node-redis hands it in buffer mode. */
@@ -36,6 +50,10 @@ export interface Session {
   append(keys: TopicKeys, args: AppendArguments): Promise<unknown>;
   history(keys: TopicKeys, args: HistoryArguments): Promise<unknown>;
   publish(channel: string, message: Buffer): Promise<unknown>;
+  /** Runs a presence script (presence-scripts.ts) on the shard of its keys (all of one slot). */
+  presence(script: PresenceScript, keys: readonly string[], args: readonly string[]): Promise<unknown>;
+  /** One plain command on the shard of `key` (which must be among its arguments). */
+  command(key: string, args: readonly string[]): Promise<unknown>;
   /** Subscribes the channels in as few commands as the mode allows (one; a cluster: one per slot). */
   subscribe(channels: readonly string[], listener: ChannelListener): Promise<void>;
   unsubscribe(channels: readonly string[], listener: ChannelListener): Promise<void>;
@@ -49,6 +67,9 @@ export interface Session {
 
 const BUFFERS = { [RESP_TYPES.BLOB_STRING]: Buffer } as const;
 
+/** Every script a session loads: the streams' (scripts.ts) and presence's. */
+const SCRIPTS = { ...STREAM_SCRIPTS, ...PRESENCE_SCRIPTS };
+
 function clientOptions(options: SessionOptions) {
   return {
     disableOfflineQueue: true,
@@ -58,7 +79,7 @@ function clientOptions(options: SessionOptions) {
 }
 
 function commandOptions(options: SessionOptions) {
-  return { timeout: options.commandTimeout, rejectInFlight: true };
+  return options.commandDeadlines === false ? {} : { timeout: options.commandTimeout, rejectInFlight: true };
 }
 
 /**
@@ -78,9 +99,9 @@ export function createSession(options: SessionOptions, failed: (error: Error) =>
 export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+    timer = realTimers.setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
   });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+  return Promise.race([promise, timeout]).finally(() => realTimers.clearTimeout(timer));
 }
 
 function toError(error: unknown): Error {
@@ -91,21 +112,31 @@ class SingleSession implements Session {
   readonly sharded = false;
   private readonly base;
   private readonly client;
-  private readonly subscriber;
+  private readonly subscriberClient;
   private readonly options: SessionOptions;
 
   constructor(options: SessionOptions, failed: (error: Error) => void) {
     this.options = options;
     this.base = createClient({ url: options.url, scripts: SCRIPTS, ...clientOptions(options), commandOptions: commandOptions(options) });
-    this.subscriber = createClient({ url: options.url, ...clientOptions(options), commandOptions: commandOptions(options) });
+    this.subscriberClient =
+      options.subscriber === false ? null : createClient({ url: options.url, ...clientOptions(options), commandOptions: commandOptions(options) });
     // Listeners go on the clients themselves, before withTypeMapping() makes a view of one.
     this.base.on('error', (error: unknown) => failed(toError(error)));
-    this.subscriber.on('error', (error: unknown) => failed(toError(error)));
+    this.subscriberClient?.on('error', (error: unknown) => failed(toError(error)));
     this.client = this.base.withTypeMapping(BUFFERS);
   }
 
+  private get subscriber() {
+    if (this.subscriberClient === null) throw new Error('this session has no pub/sub client');
+    return this.subscriberClient;
+  }
+
+  private get clients() {
+    return this.subscriberClient === null ? [this.base] : [this.base, this.subscriberClient];
+  }
+
   async connect(): Promise<void> {
-    await Promise.all([this.base.connect(), this.subscriber.connect()]);
+    await Promise.all(this.clients.map((client) => client.connect()));
     await loadScripts(this.base);
   }
 
@@ -121,6 +152,14 @@ class SingleSession implements Session {
     return this.client.publish(channel, message);
   }
 
+  presence(script: PresenceScript, keys: readonly string[], args: readonly string[]): Promise<unknown> {
+    return this.base[script](keys, args);
+  }
+
+  command(_key: string, args: readonly string[]): Promise<unknown> {
+    return this.base.sendCommand([...args]);
+  }
+
   subscribe(channels: readonly string[], listener: ChannelListener): Promise<void> {
     return this.subscriber.subscribe([...channels], listener, true);
   }
@@ -130,15 +169,15 @@ class SingleSession implements Session {
   }
 
   async ping(): Promise<void> {
-    await Promise.all([this.base.ping(), this.subscriber.ping()]);
+    await Promise.all(this.clients.map((client) => client.ping()));
   }
 
   async close(): Promise<void> {
-    await Promise.all([closeClient(this.base, this.options), closeClient(this.subscriber, this.options)]);
+    await Promise.all(this.clients.map((client) => closeClient(client, this.options)));
   }
 
   destroy(): void {
-    for (const client of [this.base, this.subscriber]) {
+    for (const client of this.clients) {
       if (client.isOpen) client.destroy();
     }
   }
@@ -205,6 +244,14 @@ class ClusterSession implements Session {
 
   publish(channel: string, message: Buffer): Promise<unknown> {
     return this.client.sPublish(channel, message);
+  }
+
+  presence(script: PresenceScript, keys: readonly string[], args: readonly string[]): Promise<unknown> {
+    return this.base[script](keys, args);
+  }
+
+  command(key: string, args: readonly string[]): Promise<unknown> {
+    return this.base.sendCommand(key, false, [...args]);
   }
 
   async subscribe(channels: readonly string[], listener: ChannelListener): Promise<void> {

@@ -5,9 +5,10 @@
  */
 
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describePresenceContract } from '../../chat/test/contracts/presence-contract.js';
 import { describeBrokerContract, freshTopic, RecordingNode } from '../../test/hub/broker-contract.js';
 import { describeWithPeer } from '../../test/interop/peers.js';
-import { RedisBroker } from '../src/index.js';
+import { RedisBroker, RedisPresence } from '../src/index.js';
 import { FAST } from './nodes.js';
 import { keySlot, topicKeys } from '../src/keys.js';
 import { redisCli, redisPeer, startCluster, type RedisClusterProcesses } from './redis-server.js';
@@ -33,6 +34,19 @@ describeWithPeer(redisPeer, 'RedisBroker on a three-node Redis Cluster', () => {
       const made = await brokers(nodes);
       return { brokers: made, close: async () => void (await Promise.all(made.map((broker) => broker.close()))) };
     },
+  });
+
+  // The chat's presence on the cluster: each room's keys on its slot, the node registry on {nodes}'s.
+  let presenceSystems = 0;
+  describePresenceContract('RedisPresence (Redis Cluster)', async (nodes, grace) => {
+    const prefix = `cluster-contract${++presenceSystems}`;
+    const presences = Array.from({ length: nodes }, () => new RedisPresence({ cluster: cluster.urls, grace, prefix }));
+    await Promise.all(presences.map((presence) => presence.ready()));
+    return {
+      presences,
+      settled: async () => void (await Promise.all(presences.map((presence) => presence.idle()))),
+      close: async () => void (await Promise.all(presences.map((presence) => presence.close()))),
+    };
   });
 
   /** slot ranges -> the master (host:port) serving them, from CLUSTER SLOTS. */

@@ -24,6 +24,7 @@ import { HandshakeTimers, checkHeaderLimits, refuse, respondNotWebSocket } from 
 import { checkOrigin, originPolicy, type OriginPolicy } from '../protocol/origin.js';
 import { negotiatePermessageDeflate, type DeflateNegotiation } from '../protocol/permessage-deflate.js';
 import { Admission, resolveLimits, type Admitted, type RateLimitEvent } from './limits.js';
+import { drainConnections, resolveDrain, type DrainOptions } from './drain.js';
 import { PerMessageDeflate, takeoverBytes } from './deflate.js';
 import { Heartbeat } from './heartbeat.js';
 import { HTTP2_STREAM_TRANSPORT } from './http2/stream-transport.js';
@@ -437,6 +438,23 @@ export class WebSocketServer {
     this.httpServer = null;
     this.zlib?.clear();
     return { closed, terminated };
+  }
+
+  /**
+   * Drains for a deploy (drain.ts): stops accepting handshakes (503) at once, then closes the
+   * connections in `waves` spread over `deadline` ms with jitter, with `code` (1012, service
+   * restart, by default), so that their clients do not all reconnect at the same moment; what is
+   * still open at the deadline is destroyed. Resolves with `{ closed, terminated }` once every
+   * connection is gone and the HTTP server `listen()` started has stopped. Rejects with
+   * WS_ERR_INVALID_ARGUMENT, before anything stops, for an option out of its bounds.
+   */
+  async drain(options: DrainOptions = {}): Promise<ShutdownResult> {
+    const plan = resolveDrain(options);
+    this.shuttingDown = true;
+    const result = await drainConnections([...this.live], plan);
+    // Nothing is open any more: close() only stops the HTTP server and releases resources.
+    await this.close({ code: plan.code, timeout: 0 });
+    return result;
   }
 
   /**

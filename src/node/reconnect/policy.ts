@@ -8,7 +8,8 @@
  * - A server that says when to come back is obeyed: Retry-After on a 429 or 503 (RFC 9110
  *   10.2.3: seconds or an HTTP-date), and the close codes 1012 (Service Restart: "reconnect using
  *   a randomized delay of 5 - 30s", IANA registry, hybi msg09649) and 1013 (Try Again Later).
- *   maxDelay bounds these too: it is the longest any wait can be.
+ *   maxDelay bounds these too: it is the longest any wait can be. Under a maxDelay below 30 s the
+ *   5-30 s window is scaled down to (maxDelay / 6, maxDelay), keeping its jitter.
  * - Some answers mean "do not come back" (shouldReconnect): by default the application's own close
  *   codes 4000-4999 (RFC 6455 7.4.2) and the statuses 401 and 403.
  */
@@ -122,7 +123,11 @@ export function retryDelay(info: DisconnectInfo, failures: number, policy: Polic
     if (told !== undefined) return Math.min(policy.maxDelay, told + random() * policy.minDelay);
   }
   if (info.kind === 'closed' && (info.code === SERVICE_RESTART || info.code === TRY_AGAIN_LATER)) {
-    return Math.min(policy.maxDelay, RESTART_DELAY_MIN + random() * (RESTART_DELAY_MAX - RESTART_DELAY_MIN));
+    // The registry's window, scaled down to fit under a maxDelay below 30 s (a plain cap would put
+    // most draws at exactly maxDelay: every client of a restarted server back at the same moment).
+    const high = Math.min(policy.maxDelay, RESTART_DELAY_MAX);
+    const low = (high * RESTART_DELAY_MIN) / RESTART_DELAY_MAX;
+    return low + random() * (high - low);
   }
   return backoffDelay(Math.max(0, failures - 1), policy, random);
 }

@@ -136,9 +136,20 @@ describe('told delays', () => {
     for (const code of [1012, 1013]) {
       expect(retryDelay(closed(code), 0, POLICY, () => 0, 0)).toBe(5000);
       expect(retryDelay(closed(code), 0, POLICY, () => 0.999999, 0)).toBeCloseTo(30_000, -1);
-      // ...bounded by maxDelay too.
-      expect(retryDelay(closed(code), 0, { ...POLICY, maxDelay: 8000 }, () => 0.9, 0)).toBe(8000);
+      // ...bounded by maxDelay too, the window scaled down rather than cut: still jittered.
+      const small = { ...POLICY, maxDelay: 6000 };
+      expect(retryDelay(closed(code), 0, small, () => 0, 0)).toBe(1000);
+      expect(retryDelay(closed(code), 0, small, () => 0.5, 0)).toBe(3500);
+      expect(retryDelay(closed(code), 0, small, () => 0.999999, 0)).toBeCloseTo(6000, -1);
     }
+  });
+
+  it('a 1012 under a small maxDelay spreads the clients: no draw collapses onto maxDelay', () => {
+    const small = { ...POLICY, maxDelay: 8000 };
+    const delays = Array.from({ length: 1000 }, (_, i) => retryDelay(closed(1012), 0, small, () => i / 1000, 0));
+    expect(delays.filter((delay) => delay === 8000)).toHaveLength(0);
+    expect(Math.min(...delays)).toBeCloseTo(8000 / 6, 5);
+    expect(new Set(delays.map((delay) => Math.floor(delay / 1000))).size).toBe(7);
   });
 });
 
