@@ -3,7 +3,7 @@
  * server (RFC 8441's extended CONNECT), performs the opening handshake with the core's rules, and
  * hands each connection to the application's handler.
  *
- * It runs on an HTTP server of its own (`listen()`) or inside any existing `http`/`https`/`http2`
+ * It runs on a server of its own (`listen()`: node:net, the first request head read by accept.ts) or inside any existing `http`/`https`/`http2`
  * server, through `handleUpgrade(req, socket, head)`, `handleStream(stream, headers)` or
  * `attach(server)`. Both transports go through one handshake path (`open()`): the same limits,
  * origins, hooks and negotiation; only how the request is read and answered differs.
@@ -158,7 +158,10 @@ export class WebSocketServer {
 
   /**
    * Starts an HTTP server of our own that accepts WebSocket handshakes and answers any other
-   * request with 426 Upgrade Required. Port 0 picks a free port. Resolves with the bound address.
+   * request with 426 Upgrade Required (or `onHttpRequest`'s answer). Port 0 picks a free port.
+   * Resolves with the bound address. It reads each connection's first request head itself (a
+   * malformed one is answered 400 WS_ERR_INVALID_HTTP_REQUEST); plain requests get Node's
+   * `http.Server`.
    */
   async listen(port = 0, host?: string): Promise<AddressInfo> {
     if (this.listener !== null) {
