@@ -3,8 +3,8 @@
  * server (RFC 8441's extended CONNECT), performs the opening handshake with the core's rules, and
  * hands each connection to the application's handler.
  *
- * It runs on a server of its own (`listen()`: node:net, the first request head read by accept.ts) or inside any existing `http`/`https`/`http2`
- * server, through `handleUpgrade(req, socket, head)`, `handleStream(stream, headers)` or
+ * It runs on a server of its own (`listen()`: node:net, each connection's first request head read
+ * by accept.ts) or inside any existing `http`/`https`/`http2` server, through `handleUpgrade(req, socket, head)`, `handleStream(stream, headers)` or
  * `attach(server)`. Both transports go through one handshake path (`open()`): the same limits,
  * origins, hooks and negotiation; only how the request is read and answered differs.
  */
