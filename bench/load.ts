@@ -295,14 +295,26 @@ async function runHandshake(spec: HandshakeSpec): Promise<HandshakeResult> {
 
 // --- idle --------------------------------------------------------------------------------------
 
+/** The raw floor's warm-up cycle: connect, end, wait for the server to close (no WebSocket). */
+async function rawCycle(spec: LoadSpec, key: HandshakeKey): Promise<void> {
+  const { socket } = await open(spec, key);
+  await new Promise<void>((resolve, reject) => {
+    socket.on('error', reject);
+    socket.on('close', () => resolve());
+    socket.destroy();
+  });
+}
+
 async function runIdle(spec: IdleSpec): Promise<IdleResult> {
-  if (spec.protocol !== 'ws') throw new Error('the idle case needs a WebSocket server');
+  // 'raw': the floor, a bare node:net server holding the sockets (bench/servers/raw.ts --idle).
+  if (spec.protocol === 'socketio') throw new Error('the idle case needs a WebSocket server or the raw floor');
   const failure = new Failure();
   const keys = makeKeyPool(256);
+  const warm = spec.protocol === 'raw' ? rawCycle : cycle;
   // Warm-up: the server's handshake path compiled and its lazily created state in place, so the
   // baseline taken next is the server at rest, not the server before its first connection.
   await Promise.race([
-    pool(spec.warmupHandshakes, 8, (i) => cycle(spec, keys[i % keys.length]!)),
+    pool(spec.warmupHandshakes, 8, (i) => warm(spec, keys[i % keys.length]!)),
     failure.promise,
   ]);
   await phase('baseline', 0);

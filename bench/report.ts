@@ -158,7 +158,7 @@ export function renderTables(summaries: readonly CaseSummary[], options: RunShap
     for (const kind of idle.servers) {
       const m = idle.medians[kind] ?? {};
       lines.push(
-        `| ${SERVER_LABEL[kind]} | ${formatNumber(m.heapPerConnKiB)} | ${formatNumber(m.rssPerConnKiB)} | ${formatNumber(m.externalPerConnKiB)} |`,
+        `| ${kind === 'raw' ? 'bare node:net server (the floor)' : SERVER_LABEL[kind]} | ${formatNumber(m.heapPerConnKiB)} | ${formatNumber(m.rssPerConnKiB)} | ${formatNumber(m.externalPerConnKiB)} |`,
       );
     }
   }

@@ -88,7 +88,11 @@ export function summarize(def: CaseDef, runs: RunRecord[], rounds: number): Case
   }
   const targets = def.targets.map((target) => {
     const value = medianRatios[target.against]?.[target.metric] ?? NaN;
-    const met = Number.isFinite(value) && (target.op === '>=' ? value >= target.ratio : value <= target.ratio);
+    const holds = (v: number, op: '>=' | '<=', ratio: number): boolean => Number.isFinite(v) && (op === '>=' ? v >= ratio : v <= ratio);
+    const alternative = target.orElse;
+    const met =
+      holds(value, target.op, target.ratio) ||
+      (alternative !== undefined && holds(medianRatios[alternative.against]?.[target.metric] ?? NaN, alternative.op, alternative.ratio));
     return { text: target.text, metric: target.metric, against: target.against, value, met };
   });
   return {

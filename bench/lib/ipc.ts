@@ -35,14 +35,17 @@ export interface MemorySample {
 export type ToServer =
   | { readonly type: 'cpu'; readonly id: number }
   | { readonly type: 'measure'; readonly id: number }
-  | { readonly type: 'stats'; readonly id: number };
+  | { readonly type: 'stats'; readonly id: number }
+  /** A heap snapshot written to `path` (v8.writeHeapSnapshot, after a full GC): bench/idle-heap.ts. */
+  | { readonly type: 'snapshot'; readonly id: number; readonly path: string };
 
 /** server -> run.ts */
 export type FromServer =
   | { readonly type: 'ready'; readonly port: number; readonly info: Record<string, string | boolean> }
   | { readonly type: 'cpu'; readonly id: number; readonly cpu: CpuSample }
   | { readonly type: 'measure'; readonly id: number; readonly memory: MemorySample; readonly cpu: CpuSample }
-  | { readonly type: 'stats'; readonly id: number; readonly connections: number };
+  | { readonly type: 'stats'; readonly id: number; readonly connections: number }
+  | { readonly type: 'snapshot'; readonly id: number; readonly path: string };
 
 interface CommonSpec {
   readonly host: string;

@@ -5,11 +5,13 @@
  *   { type: 'cpu', id }     -> process.cpuUsage() and the time, to compute its CPU% over a window
  *   { type: 'measure', id } -> process.memoryUsage() after forced full GCs, and its CPU
  *   { type: 'stats', id }   -> how many connections it holds
+ *   { type: 'snapshot', id, path } -> a heap snapshot written to path (bench/idle-heap.ts)
  * It exits when run.ts goes away (the IPC channel closes).
  */
 
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { writeHeapSnapshot } from 'node:v8';
 import type { CpuSample, FromServer, MemorySample, ToServer } from '../lib/ipc.js';
 
 const gc = globalThis.gc;
@@ -86,6 +88,9 @@ export function serve(name: string, start: () => Promise<BenchServer>): void {
           }
           case 'measure':
             void memory().then((sample) => reply({ type: 'measure', id: message.id, memory: sample, cpu: cpu() }));
+            break;
+          case 'snapshot':
+            void memory().then(() => reply({ type: 'snapshot', id: message.id, path: writeHeapSnapshot(message.path) }));
             break;
           case 'stats':
             void Promise.resolve(server.connections()).then((connections) =>

@@ -74,7 +74,9 @@ export interface WsOptions {
    */
   handshakeTimeout?: number;
   /**
-   * Largest handshake head (names and values of all headers), in bytes: 431 on a server.
+   * Largest handshake head (names and values of all headers), in bytes: 431 on a server. On
+   * `listen()`'s server, the whole request head (request line and line ends included), refused
+   * as soon as the byte past it arrives.
    * @defaultValue 16 KiB
    */
   maxHeaderSize?: number;

@@ -3,8 +3,8 @@
  * server (RFC 8441's extended CONNECT), performs the opening handshake with the core's rules, and
  * hands each connection to the application's handler.
  *
- * It runs on an HTTP server of its own (`listen()`) or inside any existing `http`/`https`/`http2`
- * server, through `handleUpgrade(req, socket, head)`, `handleStream(stream, headers)` or
+ * It runs on a server of its own (`listen()`: node:net, each connection's first request head read
+ * by accept.ts) or inside any existing `http`/`https`/`http2` server, through `handleUpgrade(req, socket, head)`, `handleStream(stream, headers)` or
  * `attach(server)`. Both transports go through one handshake path (`open()`): the same limits,
  * origins, hooks and negotiation; only how the request is read and answered differs.
  */
@@ -35,6 +35,7 @@ import {
   routeStreams,
   streamRequest,
 } from './http2/server-streams.js';
+import { UpgradeListener, type ListenedRequest, type ListenerHost } from './accept.js';
 import { withResolved, type ResolvedOptions } from './options.js';
 import { resolveServerOptions, type ServerHandler, type ServerOptions, type UpgradeRequest } from './server-options.js';
 import { refusalOf, RequestRefusal } from './refusal.js';
@@ -111,7 +112,8 @@ export class WebSocketServer {
   private streamTimers: HandshakeTimers | null = null;
   /** zlib limits shared by the server's compressed connections; null without permessage-deflate. */
   private readonly zlib: ZlibResources | null;
-  private httpServer: HttpServer | null = null;
+  /** What listen() started: the node:net server and its connections' first requests. */
+  private listener: UpgradeListener | null = null;
   private shuttingDown = false;
   /** Which origins may connect (the `origins` option). */
   private readonly origins: OriginPolicy;
@@ -156,33 +158,61 @@ export class WebSocketServer {
 
   /**
    * Starts an HTTP server of our own that accepts WebSocket handshakes and answers any other
-   * request with 426 Upgrade Required. Port 0 picks a free port. Resolves with the bound address.
+   * request with 426 Upgrade Required (or `onHttpRequest`'s answer). Port 0 picks a free port.
+   * Resolves with the bound address. It reads each connection's first request head itself (a
+   * malformed one is answered 400 WS_ERR_INVALID_HTTP_REQUEST); plain requests get Node's
+   * `http.Server`.
    */
   async listen(port = 0, host?: string): Promise<AddressInfo> {
-    if (this.httpServer !== null) {
+    if (this.listener !== null) {
       throw new WebSocketError('WS_ERR_INVALID_ARGUMENT', 'the server is already listening');
     }
-    // Node's own parser refuses a larger request head with 431 before we see it.
-    const server = createServer({ maxHeaderSize: this.options.maxHeaderSize });
-    server.on('request', (request: IncomingMessage, response: ServerResponse) =>
-      this.respondPlain(request, response),
-    );
-    this.attach(server);
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
-        resolve();
+    // A node:net server reading each connection's first request head with the core's parser
+    // (accept.ts): upgrades skip Node's HTTP machinery, plain requests are handed to http.Server.
+    const listener = new UpgradeListener(this.listenerHost());
+    const server = listener.server;
+    this.listener = listener;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          resolve();
+        });
       });
-    });
-    this.httpServer = server;
+    } catch (error) {
+      this.listener = null;
+      throw error;
+    }
     return server.address() as AddressInfo;
   }
 
   /** The address `listen()` bound, or null. */
   address(): AddressInfo | null {
-    const address = this.httpServer?.address();
+    const address = this.listener?.server.address();
     return address && typeof address === 'object' ? address : null;
+  }
+
+  /** What listen()'s accept path asks of this server. */
+  private listenerHost(): ListenerHost {
+    const options = this.options;
+    const timers = this.handshakeTimers;
+    return {
+      limits: { maxHeaderSize: options.maxHeaderSize, maxHeaderCount: options.maxHeaderCount },
+      arm: (socket) => timers.arm(socket),
+      clear: (socket) => timers.clear(socket),
+      upgrade: (request, socket, head) => void this.upgrade(request, socket, head, this.hooks.handler),
+      refuse: (socket, error) => {
+        timers.clear(socket);
+        this.refused((refusal) => refuse(socket, responseOf(refusal), options.closeTimeout), undefined, error);
+      },
+      createHttpServer: () => {
+        const server = createServer({ maxHeaderSize: options.maxHeaderSize });
+        server.on('request', (request: IncomingMessage, response: ServerResponse) => this.respondPlain(request, response));
+        // Later requests of a kept-alive connection may be upgrades: Node's parser routes those.
+        return this.attach(server) && server;
+      },
+    };
   }
 
   /**
@@ -251,6 +281,16 @@ export class WebSocketServer {
     socket: Duplex,
     head: Buffer = Buffer.alloc(0),
     handler: ServerHandler | undefined = this.hooks.handler,
+  ): Promise<Ws | undefined> {
+    return this.upgrade(request, socket, head, handler);
+  }
+
+  /** handleUpgrade(), for Node's requests and for those listen() read itself. */
+  private async upgrade(
+    request: IncomingMessage | ListenedRequest,
+    socket: Duplex,
+    head: Buffer,
+    handler: ServerHandler | undefined,
   ): Promise<Ws | undefined> {
     const options = this.options;
     const ws = await this.open(
@@ -408,10 +448,10 @@ export class WebSocketServer {
       throw new WebSocketError('WS_ERR_INVALID_ARGUMENT', `timeout must be a non-negative integer, got ${timeout}`);
     }
     this.shuttingDown = true;
-    const server = this.httpServer;
+    const listener = this.listener;
     const serverClosed =
-      server === null ? Promise.resolve() : new Promise<void>((resolve) => server.close(() => resolve()));
-    server?.closeIdleConnections();
+      listener === null ? Promise.resolve() : new Promise<void>((resolve) => listener.server.close(() => resolve()));
+    listener?.closeIdle();
 
     const connections = [...this.live];
     let closed = 0;
@@ -433,9 +473,9 @@ export class WebSocketServer {
       }),
     );
     clearTimeout(timer);
-    server?.closeAllConnections();
+    listener?.closeAll();
     await serverClosed;
-    this.httpServer = null;
+    this.listener = null;
     this.zlib?.clear();
     return { closed, terminated };
   }

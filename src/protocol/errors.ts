@@ -47,6 +47,7 @@ export type HandshakeErrorCode =
   | 'WS_ERR_HANDSHAKE_STATUS'
   | 'WS_ERR_HANDSHAKE_ACCEPT'
   | 'WS_ERR_INVALID_HTTP_RESPONSE'
+  | 'WS_ERR_INVALID_HTTP_REQUEST'
   | 'WS_ERR_HOOK_FAILED';
 
 /** Stable codes of errors raised by the API (bad arguments, use after close). */

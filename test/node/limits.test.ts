@@ -162,12 +162,13 @@ describe('header limits (431)', () => {
     expect(over.body).toBe('headers larger than 4096 bytes\n');
   });
 
-  it("listen(): Node's own parser enforces maxHeaderSize (431), and a larger maxHeaderSize lifts Node's 16 KiB default", async () => {
+  it("listen(): its request-head parser enforces maxHeaderSize (431) on the whole head, and a larger maxHeaderSize lifts Node's 16 KiB default", async () => {
     const small = await startServer({ handler: echoHandler, maxHeaderSize: 4096 });
     const refused = await refusedWith(small.port, headersOfSize(8192));
     expect(refused.statusLine).toBe(STATUS_431);
-    // Node's answer (no body), not ours: the request never reached the 'upgrade' event.
-    expect(refused.body).toBe('');
+    // Refused as the bytes arrived, at the 4097th byte of the head (request line included).
+    expect(refused.body).toBe('the request head exceeds 4096 bytes\n');
+    expect(small.errors).toEqual([]);
     const accepted = await connectWith(small.port, headersOfSize(3000));
     expect(accepted.response?.status).toBe(101);
 
