@@ -511,7 +511,7 @@ export class Hub<C extends HubConnection = HubConnection> {
   }
 
   private connectionClosed(connection: C): void {
-    this.queues.get(connection)?.discard('closed');
+    this.queues.get(connection)?.lost();
     this.detach(connection);
   }
 

@@ -8,8 +8,12 @@
  * Ordering: a frame is written straight only when nothing is queued, and the queue is FIFO, so the
  * connection sees frames in the order they were offered (issue 11: send() and publish() order).
  * Accounting: every frame offered is either handed to the connection or reported to the owner as
- * dropped, with a reason, exactly once; a frame the connection accepted but lost to a close
- * (its promise rejected) is reported too.
+ * dropped, with a reason, exactly once; a frame the connection accepted but lost to a close is
+ * reported too. A connection with numbered batches (Ws: HubConnection.sendNumbered) says which
+ * frames the kernel took by a number: the frames handed over are kept, flat, with the number of
+ * their batch until a later write finds that batch written, and those still above
+ * `writtenBatches` when the connection is gone were lost. Any other connection says it with the
+ * promise of each write.
  */
 
 import { headerSizeFor } from '../protocol/frame.js';
@@ -52,6 +56,12 @@ interface Entry extends Dropped {
 /** Frames handed to the connection, four slots each: frame, message, topic, key. */
 type SentFrames = (PreparedFrame | MessageSource | string | null | undefined)[];
 
+/** The same with the number of their batch first (numbered connections): five slots each. */
+type NumberedFrames = (number | PreparedFrame | MessageSource | string | null | undefined)[];
+const SLOTS = 5;
+/** Past this many slots, written frames are also let go from the middle of the list (see track()). */
+const TRIM_AFTER = 16 * SLOTS;
+
 /**
  * A message's bytes as the queue counts them: its frame; for one the connection compresses itself,
  * its uncompressed frame, which is also what the connection's bufferedAmount counts meanwhile.
@@ -79,6 +89,10 @@ export class SubscriberQueue<C extends HubConnection> {
   private sendingEntries: SentFrames | null = null;
   private writesStarted = 0;
   private writesSettled = 0;
+  /** Numbered connections: the frames handed over whose batch may not be written yet, and their slots in use. */
+  private unconfirmed: NumberedFrames | null = null;
+  private unconfirmedLength = 0;
+  private readonly numbered: boolean;
   private waiting = false;
   /** Set once the policy closed the connection: nothing more is written or queued. */
   private evicted = false;
@@ -86,6 +100,7 @@ export class SubscriberQueue<C extends HubConnection> {
   constructor(connection: C, owner: QueueOwner<C>) {
     this.connection = connection;
     this.owner = owner;
+    this.numbered = typeof connection.sendNumbered === 'function';
   }
 
   get queuedBytes(): number {
@@ -151,6 +166,28 @@ export class SubscriberQueue<C extends HubConnection> {
     }
   }
 
+  /**
+   * The connection is gone: the frames it accepted but never wrote (numbered connections; the
+   * others' promises reject), then every queued message, are reported as dropped ('closed').
+   */
+  lost(): void {
+    const list = this.unconfirmed;
+    if (list !== null) {
+      const length = this.unconfirmedLength;
+      const written = this.connection.writtenBatches ?? 0;
+      this.unconfirmed = null;
+      this.unconfirmedLength = 0;
+      for (let i = 0; i < length; i += SLOTS) {
+        if ((list[i] as number) <= written) continue;
+        const frame = list[i + 1] as PreparedFrame | null;
+        const message = list[i + 2] as MessageSource;
+        const lost = { topic: list[i + 3] as string | null, key: list[i + 4] as string | undefined, bytes: bytesOf(frame, message), message };
+        this.owner.dropped(this.connection, lost, 'closed');
+      }
+    }
+    this.discard('closed');
+  }
+
   /** Reports every queued message as dropped and empties the queue (the connection closed). */
   discard(reason: DropReason): void {
     const connection = this.connection;
@@ -166,6 +203,12 @@ export class SubscriberQueue<C extends HubConnection> {
   }
 
   private write(frame: PreparedFrame | null, message: MessageSource, topic: string | null, key: string | undefined): void {
+    if (this.numbered) {
+      const batch = this.connection.sendNumbered!(frame, message.payload, message.isText);
+      if (batch === 0) this.owner.dropped(this.connection, { topic, key, bytes: bytesOf(frame, message), message }, 'closed');
+      else this.track(batch, frame, message, topic, key);
+      return;
+    }
     let sent: Promise<void>;
     try {
       // Through the connection's own compressor: in order with its other sends (one queue).
@@ -199,6 +242,40 @@ export class SubscriberQueue<C extends HubConnection> {
     });
   }
 
+  /**
+   * Keeps a frame handed to a numbered connection until its batch is written. Batches are written
+   * in order, so when the latest kept frame's batch is written, every kept frame is: the list is
+   * emptied (in place: no allocation per write). A frame joining the latest batch leaves it as it
+   * is. Only a list that keeps growing (a connection always a batch behind) is trimmed from the
+   * front.
+   */
+  private track(batch: number, frame: PreparedFrame | null, message: MessageSource, topic: string | null, key: string | undefined): void {
+    let list = this.unconfirmed;
+    let length = this.unconfirmedLength;
+    if (list === null) list = this.unconfirmed = [];
+    else if (length > 0 && list[length - SLOTS] !== batch) {
+      const written = this.connection.writtenBatches ?? 0;
+      if ((list[length - SLOTS] as number) <= written) {
+        list.fill(undefined, 0, length);
+        length = 0;
+      } else if (length >= TRIM_AFTER) {
+        let first = 0;
+        while ((list[first] as number) <= written) first += SLOTS;
+        if (first > 0) {
+          list.copyWithin(0, first, length);
+          list.fill(undefined, length - first, length);
+          length -= first;
+        }
+      }
+    }
+    list[length] = batch;
+    list[length + 1] = frame;
+    list[length + 2] = message;
+    list[length + 3] = topic;
+    list[length + 4] = key;
+    this.unconfirmedLength = length + SLOTS;
+  }
+
   /** A write settled; once none is pending, the latest one's entries are let go. */
   private readonly written = (): void => {
     if (++this.writesSettled !== this.writesStarted) return;
@@ -225,7 +302,7 @@ export class SubscriberQueue<C extends HubConnection> {
 
   private readonly drainFailed = (): void => {
     this.waiting = false;
-    this.discard('closed');
+    this.lost();
   };
 
   private waitForDrain(): void {

@@ -7,6 +7,11 @@
  * - Promises: the sends of a batch share one promise, settled by the socket's write callback, so
  *   `await send()` is real backpressure, and nothing send() accepted is lost without its promise
  *   rejecting.
+ * - Numbered batches, for the hub: every batch has a number, and `writtenBatches` is the number of
+ *   the latest one the kernel took (with every one before it). sendNumbered() hands a frame over
+ *   without a promise and returns the number of its batch; a frame whose batch is above
+ *   `writtenBatches` once the connection is gone was lost. A broadcast to 10,000 connections then
+ *   costs no promise, reaction or closure per connection.
  * - Compression (RFC 7692): a message to compress reserves its place among the frames at once
  *   (FrameWriter.reserve), then is compressed one at a time in order; frames sent after it, our
  *   close frame included, wait behind it in the writer. So order is kept without a queue here.
@@ -52,15 +57,18 @@ const EMPTY = Buffer.alloc(0);
 const GATHER_LIMIT = 16 * 1024;
 
 /**
- * Sends queued together share one promise: resolved once the kernel has the bytes, rejected if
- * the socket dies first.
+ * The promise of a batch's sends (made only when a send asks for one): resolved once the kernel
+ * has the bytes, rejected if the socket dies first.
  */
 class Batch {
+  /** The batch's number (see Outbox.writtenBatches). */
+  readonly id: number;
   readonly promise: Promise<void>;
   private resolve!: () => void;
   private reject!: (error: Error) => void;
 
-  constructor() {
+  constructor(id: number) {
+    this.id = id;
     this.promise = new Promise<void>((resolve, reject) => {
       this.resolve = resolve;
       this.reject = reject;
@@ -69,22 +77,19 @@ class Batch {
     this.promise.catch(noop);
   }
 
-  /**
-   * Node calls the callback of a write cut short by destroy() with no error (onWriteComplete in
-   * stream_base_commons), so a destroyed socket counts as a failure: better to reject bytes that
-   * may have arrived than to resolve bytes that were thrown away.
-   */
-  settle(outbox: Outbox, error?: Error | null): void {
-    if (error || outbox.socketGone()) this.reject(outbox.closedError());
-    else this.resolve();
+  settle(outbox: Outbox, written: boolean): void {
+    if (written) this.resolve();
+    else this.reject(outbox.closedError());
   }
 }
 
-// Outbox flags, one field for four booleans of 8 bytes each (memory per connection).
+// Outbox flags, one field for booleans of 8 bytes each (memory per connection).
 const FLUSH_SCHEDULED = 1;
 const COMPRESSING = 2;
 const END_REQUESTED = 4;
 const ENDED = 8;
+// A batch is open: sends join batch number `batches`.
+const BATCH_OPEN = 16;
 
 export class Outbox {
   private readonly connection: Connection;
@@ -94,9 +99,17 @@ export class Outbox {
   private readonly compressor: Compressor | null;
   private readonly threshold: number;
 
-  // FLUSH_SCHEDULED, COMPRESSING, END_REQUESTED, ENDED (read through the accessors below).
+  // FLUSH_SCHEDULED, COMPRESSING, END_REQUESTED, ENDED, BATCH_OPEN.
   private flags = 0;
+  // The open batch's promise, made when a send asks for one.
   private batch: Batch | null = null;
+  // Batches numbered so far (the open one, if any, is the last).
+  private batches = 0;
+  /** The number of the latest batch the kernel took, with every batch before it (see sendNumbered). */
+  writtenBatches = 0;
+  // The first batch lost (0: none): neither it nor any later one counts as written, since the
+  // socket is going; earlier ones still settle by their own write callback.
+  private lostFrom = 0;
   // Messages waiting to be compressed, in order; the first is being compressed when `compressing`.
   private jobs: (Job | typeof RESET)[] | null = null;
   private compressBytes = 0;
@@ -120,9 +133,48 @@ export class Outbox {
    * caller checked) or as binary.
    */
   send(data: string | Uint8Array, isText: boolean, fragmentSize = 0): Promise<void> {
+    const refusal = this.refusal();
+    if (refusal !== null) return rejected(refusal);
+    this.enqueue(data, isText, fragmentSize);
+    return this.queued();
+  }
+
+  /**
+   * Sends a frame built once for many connections. A frame compressed elsewhere (with a fresh
+   * context) leaves the peer's inflater window holding bytes our compressor never saw, so our
+   * next message must not refer back past it: our context is reset after it.
+   */
+  sendPrepared(frame: PreparedFrame): Promise<void> {
+    const refusal = this.refusal();
+    if (refusal !== null) return rejected(refusal);
+    this.enqueuePrepared(frame);
+    return this.queued();
+  }
+
+  /**
+   * send() (`frame` null) or sendPrepared() without a promise: returns the number of the batch the
+   * message joined, or 0 when it was refused (the connection no longer sends, or sendOverflow
+   * applied). It was written once `writtenBatches` reaches that number; lost if the connection
+   * closes before.
+   */
+  sendNumbered(frame: PreparedFrame | null, data: Uint8Array, isText: boolean): number {
+    if (this.refusal() !== null) return 0;
+    if (frame === null) this.enqueue(data, isText, 0);
+    else this.enqueuePrepared(frame);
+    this.scheduleFlush();
+    return this.openBatch();
+  }
+
+  /** Why a send cannot be accepted now, or null; an overflow applies sendOverflow. */
+  private refusal(): Error | null {
     const connection = this.connection;
-    if (!connection.canSend) return rejected(connection.closedError());
+    if (!connection.canSend) return connection.closedError();
     if (this.bufferedAmount >= this.limits.maxBufferedAmount) return this.overflow();
+    return null;
+  }
+
+  private enqueue(data: string | Uint8Array, isText: boolean, fragmentSize: number): void {
+    const connection = this.connection;
     if (this.compressor !== null) {
       let bytes = data;
       // A string to be compressed is encoded once, here. UTF-8 takes at least a byte per UTF-16
@@ -134,33 +186,20 @@ export class Outbox {
     }
     if (fragmentSize > 0) {
       const bytes = typeof data === 'string' ? Buffer.from(data) : data;
-      if (bytes.length > fragmentSize) {
-        connection.sendFragmented(bytes, isText, fragmentSize);
-        return this.queued();
-      }
+      if (bytes.length > fragmentSize) return connection.sendFragmented(bytes, isText, fragmentSize);
     }
     if (typeof data === 'string') connection.sendText(data);
     else if (isText) connection.sendTextBytes(data);
     else connection.sendBinary(data);
-    return this.queued();
   }
 
-  /**
-   * Sends a frame built once for many connections. A frame compressed elsewhere (with a fresh
-   * context) leaves the peer's inflater window holding bytes our compressor never saw, so our
-   * next message must not refer back past it: our context is reset after it.
-   */
-  sendPrepared(frame: PreparedFrame): Promise<void> {
-    const connection = this.connection;
-    if (!connection.canSend) return rejected(connection.closedError());
-    if (this.bufferedAmount >= this.limits.maxBufferedAmount) return this.overflow();
-    connection.sendPrepared(frame.firstByte, frame.payload, frame.frame);
+  private enqueuePrepared(frame: PreparedFrame): void {
+    this.connection.sendPrepared(frame.firstByte, frame.payload, frame.frame);
     const compressor = this.compressor;
     if (frame.deflateWindowBits !== undefined && compressor !== null && compressor.keepsContext) {
       if (this.jobs === null) compressor.resetContext();
       else this.jobs.push(RESET);
     }
-    return this.queued();
   }
 
   /** A ping (the core checked its size). */
@@ -203,22 +242,31 @@ export class Outbox {
     this.flags &= ~FLUSH_SCHEDULED;
     const writer = this.connection.writer;
     const chunks = writer.take();
+    // The open batch (its number, 0 for none, and its promise if one was asked for).
+    let id = (this.flags & BATCH_OPEN) !== 0 ? this.batches : 0;
     let batch = this.batch;
-    if (writer.takeDropped() && batch !== null) {
+    if (writer.takeDropped() && id !== 0) {
       // The connection failed with messages still being compressed: they will never be written.
-      batch.settle(this, new Error('dropped'));
-      batch = this.batch = null;
+      this.closeBatch();
+      this.lose(id, batch);
+      batch = null;
+      id = 0;
     }
     // A batch settles once every frame it covers is written: not while one waits for compression.
-    const complete = writer.reserved === 0;
-    if (complete) this.batch = null;
-    else batch = null;
+    if (writer.reserved === 0) this.closeBatch();
+    else {
+      batch = null;
+      id = 0;
+    }
     const socket = this.socket;
-    if (chunks.length > 0) {
+    if (chunks.length > 0 || id !== 0) {
       if ((this.flags & ENDED) !== 0 || socket.destroyed || !socket.writable) {
-        batch?.settle(this, new Error('socket closed'));
+        if (id !== 0) this.lose(id, batch);
         return;
       }
+      // A batch whose frames all left in earlier writes settles after them: a write of nothing
+      // calls back once every write before it is done.
+      if (chunks.length === 0) chunks.push(EMPTY);
       let last = chunks.length - 1;
       if (last > 0 && writer.lastTakenBytes <= GATHER_LIMIT) {
         // Several small chunks (frames of this connection that others' frames separated in the
@@ -232,14 +280,12 @@ export class Outbox {
       for (let i = 0; i < last; i++) socket.write(chunks[i]!);
       // Writes complete in order: the last one's callback speaks for the whole batch. One callback
       // per outbox, settling the batches in write order (no closure per batch).
-      if (batch === null && this.drainWaiters === null) socket.write(chunks[last]!);
+      if (id === 0 && this.drainWaiters === null) socket.write(chunks[last]!);
       else {
-        (this.written ??= []).push(batch);
+        (this.written ??= []).push(batch ?? id);
         socket.write(chunks[last]!, (this.onWritten ??= (error) => this.writeDone(error)));
       }
       if (last > 0) socket.uncork();
-    } else {
-      batch?.settle(this);
     }
     if ((this.flags & END_REQUESTED) !== 0 && (this.flags & ENDED) === 0 && writer.idle) {
       this.flags |= ENDED;
@@ -249,8 +295,11 @@ export class Outbox {
 
   /** The socket is gone: what waits rejects. */
   transportClosed(): void {
-    this.batch?.settle(this, new Error('socket closed'));
-    this.batch = null;
+    if ((this.flags & BATCH_OPEN) !== 0) {
+      const batch = this.batch;
+      this.closeBatch();
+      this.lose(this.batches, batch);
+    }
     this.jobs = null;
     this.compressBytes = 0;
     const waiters = this.drainWaiters;
@@ -271,14 +320,49 @@ export class Outbox {
     return this.connection.closedError();
   }
 
-  // The batches (or null, for a write only drain() waits for) of writes not called back yet, and
-  // the one write callback that settles them: made on first use (an idle connection has neither).
-  private written: (Batch | null)[] | null = null;
+  // The batches of writes not called back yet, in write order: a promise's Batch, a batch number,
+  // or 0 for a write only drain() waits for; and the one write callback that settles them: made
+  // on first use (an idle connection has neither).
+  private written: (Batch | number)[] | null = null;
   private onWritten: ((error?: Error | null) => void) | null = null;
 
   private writeDone(error?: Error | null): void {
-    this.written!.shift()?.settle(this, error);
+    const entry = this.written!.shift();
+    if (entry !== undefined && entry !== 0) {
+      const batch = typeof entry === 'number' ? null : entry;
+      const id = batch === null ? (entry as number) : batch.id;
+      // Node calls the callback of a write cut short by destroy() with no error (onWriteComplete
+      // in stream_base_commons), so a destroyed socket counts as a failure: better to report lost
+      // bytes that may have arrived than to count as written bytes that were thrown away.
+      if (error || this.socketGone()) this.lose(id, batch);
+      else if (this.lostFrom !== 0 && id >= this.lostFrom) batch?.settle(this, false);
+      else {
+        this.writtenBatches = id;
+        batch?.settle(this, true);
+      }
+    }
     if (this.drainWaiters !== null) this.checkDrain();
+  }
+
+  /** The number of the open batch, opening one if none is. */
+  private openBatch(): number {
+    if ((this.flags & BATCH_OPEN) === 0) {
+      this.flags |= BATCH_OPEN;
+      this.batches++;
+    }
+    return this.batches;
+  }
+
+  /** Later sends go into a new batch. */
+  private closeBatch(): void {
+    this.flags &= ~BATCH_OPEN;
+    this.batch = null;
+  }
+
+  /** Batch `id` will not be written: neither it nor any later one counts as written. */
+  private lose(id: number, batch: Batch | null): void {
+    if (this.lostFrom === 0 || id < this.lostFrom) this.lostFrom = id;
+    batch?.settle(this, false);
   }
 
   private checkDrain(): void {
@@ -288,12 +372,11 @@ export class Outbox {
     for (const waiter of waiters) waiter.resolve();
   }
 
-  private compress(data: Buffer, isText: boolean, fragmentSize: number): Promise<void> {
+  private compress(data: Buffer, isText: boolean, fragmentSize: number): void {
     const frame = this.connection.reserveCompressed();
     (this.jobs ??= []).push({ data, isText, frame, fragmentSize });
     this.compressBytes += data.length;
     this.pump();
-    return this.queued();
   }
 
   /** Compresses the queued messages one at a time, in order (a kept context must see them in order). */
@@ -333,25 +416,24 @@ export class Outbox {
 
   private queued(): Promise<void> {
     this.scheduleFlush();
+    const id = this.openBatch();
     let batch = this.batch;
-    if (batch === null) batch = this.batch = new Batch();
+    if (batch === null) batch = this.batch = new Batch(id);
     return batch.promise;
   }
 
-  /** An overflowing send(), by the sendOverflow policy. */
-  private overflow(): Promise<void> {
+  /** An overflowing send(), by the sendOverflow policy: the error it is refused with. */
+  private overflow(): Error {
     const limit = this.limits.maxBufferedAmount;
     if (this.limits.sendOverflow === 'reject') {
-      return rejected(
-        new WebSocketError(
-          'WS_ERR_BUFFER_FULL',
-          `send() refused: ${this.bufferedAmount} bytes are already buffered (maxBufferedAmount ${limit})`,
-        ),
+      return new WebSocketError(
+        'WS_ERR_BUFFER_FULL',
+        `send() refused: ${this.bufferedAmount} bytes are already buffered (maxBufferedAmount ${limit})`,
       );
     }
     // The peer does not read fast enough: fail, and let closeTimeout cut it off if it never reads.
     this.connection.fail(CloseCode.POLICY_VIOLATION, 'too slow', 'WS_ERR_BUFFER_FULL');
-    return rejected(this.connection.closedError());
+    return this.connection.closedError();
   }
 }
 

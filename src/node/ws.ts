@@ -323,6 +323,21 @@ export class Ws implements AsyncIterableIterator<Message> {
   }
 
   /**
+   * @internal HubConnection's write without a promise (the hub's delivery loop): sendPrepared()
+   * (or send() of `payload` when `frame` is null) returning the number of the batch of writes it
+   * joined, 0 if refused; it was written once `writtenBatches` reaches that number. The hub checks
+   * the frame against deflateAgreement itself.
+   */
+  sendNumbered(frame: PreparedFrame | null, payload: Uint8Array, isText: boolean): number {
+    return this.outbox.sendNumbered(frame, payload, isText);
+  }
+
+  /** @internal The number of the latest batch of writes the kernel took, and every one before it. */
+  get writtenBatches(): number {
+    return this.outboxState?.writtenBatches ?? 0;
+  }
+
+  /**
    * Sends a ping (at most 125 bytes of payload) and resolves with the round-trip time in
    * milliseconds once its pong arrives (a pong answers the latest ping with its payload and every
    * ping before it, RFC 6455 5.5.3). Rejects with ConnectionClosedError if the connection closes

@@ -358,14 +358,17 @@ export class FrameWriter {
 
   /**
    * Queues bytes that are already a complete frame (built once for many connections, see
-   * prepared.ts): copied when small, by reference from copyThreshold on. Only for the unmasked
-   * (server) role: a masked frame needs its own key.
+   * prepared.ts): by reference when nothing else is pending or from RAW_COPY_LIMIT on, copied
+   * otherwise. Only for the unmasked (server) role: a masked frame needs its own key.
    */
   writeRaw(frame: Uint8Array): void {
-    if (frame.length <= RAW_COPY_LIMIT) {
-      // Small frames join this connection's range of the slab, like frames built here: a turn's
-      // broadcasts then leave in one contiguous chunk, not one writev entry each. Larger ones go
-      // by reference: copying a 4 KiB broadcast for 10,000 sockets is 40 MB of memcpy.
+    if (frame.length <= RAW_COPY_LIMIT && (this.chunks !== null || this.rangeBuffer !== null)) {
+      // Small frames behind others join this connection's range of the slab, like frames built
+      // here: a turn's broadcasts then leave in one contiguous chunk, not one writev entry each.
+      // Alone (a broadcast to many, one message a turn), a frame is the whole write as it is: a
+      // copy would buy nothing, and a range of its own between other connections' would cost a
+      // view. Larger ones always go by reference: copying a 4 KiB broadcast for 10,000 sockets is
+      // 40 MB of memcpy.
       const at = this.append(frame.length);
       this.slab.buffer.set(frame, at);
       return;

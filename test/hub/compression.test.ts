@@ -91,6 +91,17 @@ describe('publish with permessage-deflate: compressed once per window size', () 
     }
   });
 
+  it('the frames it hands over, plain and compressed, are Buffers: a socket writes them as they are, with no view made per write', () => {
+    const hub = new Hub<FakeConnection>();
+    const plain = subscriber(hub);
+    const compressed = subscriber(hub, { ourNoContextTakeover: true });
+    hub.publish('t', LONG);
+    hub.publish('t', 'short');
+    for (const frame of [...plain.frames, ...compressed.frames]) expect(Buffer.isBuffer(frame.frame)).toBe(true);
+    expect(compressed.frames[0]!.deflateWindowBits).toBe(15);
+    expect(compressed.frames[1]).toBe(plain.frames[1]);
+  });
+
   it('topic option noContextTakeover: false (default): a connection that keeps context takeover compresses the broadcast itself (send())', () => {
     const hub = new Hub<FakeConnection>();
     const takeover = [subscriber(hub, { ourNoContextTakeover: false }), subscriber(hub, { ourNoContextTakeover: false })];

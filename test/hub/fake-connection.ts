@@ -7,6 +7,9 @@
  * - Otherwise frames stay buffered until `flush()`, as with a peer that does not read.
  * - `batched: true`: the frames handed over between two flushes share one promise, as a real Ws
  *   settles the frames of one socket write together.
+ * - `numbered: true` (or `FakeConnection.numberedByDefault`): the connection also has the write
+ *   without a promise that Ws has (sendNumbered, writtenBatches), which the hub then uses: the
+ *   frames handed over between two flushes form one batch, written at flush(), lost at end().
  * - send() is the connection's own path (its own compressor, when it keeps context takeover): the
  *   fake frames the message uncompressed and marks it `own`; what a real compressor makes of it is
  *   Ws's business, tested in test/node and on real connections in test/hub/integration.test.ts.
@@ -24,6 +27,7 @@ import { inflateMessage } from '../../testkit/index.js';
 export interface FakeOptions {
   readonly fast?: boolean;
   readonly batched?: boolean;
+  readonly numbered?: boolean;
   readonly deflate?: Partial<DeflateAgreement> | true;
 }
 
@@ -32,11 +36,15 @@ export type SentFrame = PreparedFrame & { readonly own?: true };
 
 interface Pending {
   readonly frame: SentFrame;
+  /** Its batch, for a numbered write (0 otherwise). */
+  readonly batch: number;
   readonly resolve: () => void;
   readonly reject: (error: Error) => void;
 }
 
 export class FakeConnection implements HubConnection {
+  /** The default of the `numbered` option (test/hub/numbered.test.ts runs the hub's tests with it). */
+  static numberedByDefault = false;
   readyState: ReadyState = 'open';
   bufferedAmount = 0;
   readonly deflateAgreement: DeflateAgreement | null;
@@ -54,10 +62,17 @@ export class FakeConnection implements HubConnection {
   private pending: Pending[] = [];
   private drains: { resolve: () => void; reject: (error: Error) => void }[] = [];
   private resolveClosed!: (result: CloseResult) => void;
+  /** Numbered batches (see sendNumbered): how many were opened, and whether the last is still open. */
+  private batches = 0;
+  private batchOpen = false;
+  writtenBatches = 0;
+  /** Set to undefined for a connection that is not numbered, as any HubConnection but Ws. */
+  declare sendNumbered?: (frame: PreparedFrame | null, payload: Uint8Array, isText: boolean) => number;
 
   constructor(options: FakeOptions = {}) {
     this.fast = options.fast ?? false;
     this.batched = options.batched ?? false;
+    if (options.numbered ?? FakeConnection.numberedByDefault) this.sendNumbered = this.handNumbered;
     const deflate = options.deflate;
     this.deflateAgreement =
       deflate === undefined
@@ -73,20 +88,68 @@ export class FakeConnection implements HubConnection {
   }
 
   sendPrepared(frame: PreparedFrame): Promise<void> {
-    // The contract: compressed frames only where they can be decoded.
+    this.checkFrame(frame);
+    return this.hand(frame);
+  }
+
+  /** The contract: compressed frames only where they can be decoded. */
+  private checkFrame(frame: PreparedFrame): void {
     if (frame.deflateWindowBits !== undefined) {
       const deflate = this.deflateAgreement;
       if (deflate === null || deflate.ourMaxWindowBits < frame.deflateWindowBits) {
         throw new WebSocketError('WS_ERR_INVALID_ARGUMENT', 'compressed frame this connection cannot send');
       }
     }
-    return this.hand(frame);
   }
 
   send(data: string | Uint8Array, options?: { readonly text?: boolean }): Promise<void> {
     const isText = typeof data === 'string' || options?.text === true;
     const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
     return this.hand({ ...prepareFrame(isText, bytes), own: true });
+  }
+
+  /** sendNumbered(): the frame (or the message, framed `own`) joins the open batch, whose number it returns; 0 once not open. */
+  private handNumbered(frame: PreparedFrame | null, payload: Uint8Array, isText: boolean): number {
+    if (this.readyState !== 'open') return 0;
+    if (frame !== null) this.checkFrame(frame);
+    const sent: SentFrame = frame ?? { ...prepareFrame(isText, payload), own: true };
+    this.frames.push(sent);
+    if (!this.batchOpen) {
+      this.batchOpen = true;
+      this.batches++;
+    }
+    const batch = this.batches;
+    if (this.fast) {
+      this.delivered.push(sent);
+      this.batchOpen = false;
+      this.writtenBatches = batch;
+      return batch;
+    }
+    this.bufferedAmount += sent.frame.length;
+    this.pending.push({ frame: sent, batch, resolve: () => {}, reject: () => {} });
+    return batch;
+  }
+
+  /** Numbered: the open batch goes to the kernel (Ws's flush); later frames open the next one. */
+  nextBatch(): void {
+    this.batchOpen = false;
+  }
+
+  /** Numbered: the kernel took every batch up to `batch` (it must have been closed by nextBatch()). */
+  writeBatches(batch: number): void {
+    expect(batch).toBeGreaterThanOrEqual(this.writtenBatches);
+    expect(batch < this.batches || (batch === this.batches && !this.batchOpen)).toBe(true);
+    while (this.pending.length > 0 && this.pending[0]!.batch <= batch) {
+      const p = this.pending.shift()!;
+      this.delivered.push(p.frame);
+      this.bufferedAmount -= p.frame.frame.length;
+    }
+    this.writtenBatches = batch;
+    if (this.bufferedAmount === 0) {
+      const drains = this.drains;
+      this.drains = [];
+      for (const d of drains) d.resolve();
+    }
   }
 
   private hand(frame: SentFrame): Promise<void> {
@@ -104,10 +167,10 @@ export class FakeConnection implements HubConnection {
         const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
         this.batch = { promise, resolve, reject };
       }
-      this.pending.push({ frame, resolve: () => {}, reject: () => {} });
+      this.pending.push({ frame, batch: 0, resolve: () => {}, reject: () => {} });
       return this.batch.promise;
     }
-    return new Promise((resolve, reject) => this.pending.push({ frame, resolve, reject }));
+    return new Promise((resolve, reject) => this.pending.push({ frame, batch: 0, resolve, reject }));
   }
 
   drain(): Promise<void> {
@@ -133,6 +196,10 @@ export class FakeConnection implements HubConnection {
     }
     this.batch?.resolve();
     this.batch = null;
+    if (this.batchOpen) {
+      this.batchOpen = false;
+      this.writtenBatches = this.batches;
+    }
     this.bufferedAmount = 0;
     const drains = this.drains;
     this.drains = [];
@@ -148,6 +215,7 @@ export class FakeConnection implements HubConnection {
     this.pending = [];
     this.batch?.reject(error);
     this.batch = null;
+    this.batchOpen = false; // lost: never written
     this.bufferedAmount = 0;
     for (const d of this.drains) d.reject(error);
     this.drains = [];

@@ -289,6 +289,50 @@ function freshDeflate(text: string): Buffer {
 }
 
 describe('the hub with permessage-deflate on real connections', () => {
+  it('a subscriber whose connection dies with broadcasts still in the server\'s buffer: each one it did not read is reported once, in order, and none it read', async () => {
+    // The queue in the hub is never used: every broadcast goes straight to the connection, whose
+    // buffer holds what the kernel does not take; those frames are the ones lost with it.
+    const hub = new Hub<Ws>({ lowWatermark: 64 * 1024 * 1024, maxQueuedBytes: 64 * 1024 * 1024 });
+    const server = deferred<Ws>();
+    const { port } = await startServer({
+      handler(ws) {
+        hub.add(ws);
+        hub.subscribe(ws, 'feed');
+        server.resolve(ws);
+      },
+    });
+    const client = await rawConnect(port);
+    const ws = await server.promise;
+    const drops: HubDropEvent<Ws>[] = [];
+    hub.on('drop', (event) => drops.push(event));
+    const read: number[] = [];
+    const reading = consume(client, (frame) => {
+      if (frame.opcode === OP.TEXT) read.push(indexOf(frame.payload));
+    });
+    let published = 0;
+    for (; published < 20; published++) hub.publish('feed', payloadOf(published));
+    await until(() => read.length === 20, 'the first 20 read');
+    client.socket.pause();
+    // Broadcasts, a turn's worth at a time (one batch each), until the kernel holds no more and
+    // the server's own buffer keeps some.
+    while (ws.bufferedAmount < 1024 * 1024) {
+      for (let i = 0; i < 16; i++) hub.publish('feed', payloadOf(published++));
+      await nextTurn();
+    }
+    client.socket.destroy();
+    await ws.closed;
+    await until(() => drops.length > 0, 'the losses reported');
+    await reading;
+    const lost = drops.map((drop) => indexOf(drop.payload));
+    expect(drops.every((drop) => drop.reason === 'closed' && drop.connection === ws && drop.topic === 'feed')).toBe(true);
+    // The last ones, in publish order, each once; none of them was read.
+    expect(lost).toEqual(Array.from({ length: lost.length }, (_, i) => published - lost.length + i));
+    expect(lost.length * SIZE).toBeGreaterThanOrEqual(1024 * 1024 - 16 * SIZE);
+    expect(read).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    expect(hub.has(ws)).toBe(false);
+    await hub.close();
+  });
+
   it('a subscriber with context takeover gets broadcasts compressed with its own context; no-takeover subscribers share one fresh frame; a noContextTakeover topic shares it with everyone', async () => {
     const hub = new Hub<Ws>();
     hub.configure('shared', { noContextTakeover: true });

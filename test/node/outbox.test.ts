@@ -634,6 +634,105 @@ describe('sendPrepared()', () => {
   });
 });
 
+describe('sendNumbered() and writtenBatches (the hub: no promise per write)', () => {
+  const plainPrepared = prepareFrame(true, Buffer.from('plain'));
+
+  it("a turn's sends share one batch number, with send()'s promise; writtenBatches reaches it on the write callback", async () => {
+    const { h, socket } = setup();
+    expect(h.outbox.sendNumbered(null, Buffer.from('one'), true)).toBe(1);
+    const sent = track(h.outbox.send('two', true));
+    expect(h.outbox.sendNumbered(plainPrepared, plainPrepared.payload, true)).toBe(1);
+    await nextTurn();
+    expect(socket.writes.map(hex)).toEqual([hex(Buffer.concat([serverFrame(OP.TEXT, 'one'), serverFrame(OP.TEXT, 'two'), serverFrame(OP.TEXT, 'plain')]))]);
+    // The next turn's sends are batch 2, whatever the state of batch 1.
+    expect(h.outbox.sendNumbered(null, Buffer.from([9]), false)).toBe(2);
+    await nextTurn();
+    // The stream holds batch 2's write until batch 1's is called back.
+    expect([h.outbox.writtenBatches, sent.state, socket.heldWrites]).toEqual([0, 'pending', 1]);
+    socket.complete();
+    await nextTurn();
+    expect([h.outbox.writtenBatches, sent.state, socket.heldWrites]).toEqual([1, 'resolved', 1]);
+    socket.complete();
+    expect(h.outbox.writtenBatches).toBe(2);
+    expect(hex(socket.writes[1]!)).toBe(hex(serverFrame(OP.BINARY, Buffer.from([9]))));
+  });
+
+  it('a batch still being compressed is written, and counted, only once its compression is done', async () => {
+    const { h, socket, compressor } = setup({}, true);
+    expect(h.outbox.sendNumbered(null, big('A'), false)).toBe(1);
+    await nextTurn();
+    // Frames sent meanwhile join the open batch: it is not written before the compressed one.
+    expect(h.outbox.sendNumbered(null, Buffer.from('x'), true)).toBe(1);
+    await nextTurn();
+    expect([socket.writes.length, h.outbox.writtenBatches]).toEqual([0, 0]);
+    compressor.finish(Buffer.from('zA'));
+    await nextTurn();
+    expect(socket.writes.map(hex)).toEqual([hex(Buffer.concat([rsv1Frame(OP.BINARY, Buffer.from('zA')), serverFrame(OP.TEXT, 'x')]))]);
+    socket.complete();
+    expect(h.outbox.writtenBatches).toBe(1);
+  });
+
+  it('the socket destroyed with a batch written and not called back: writtenBatches stays below it', async () => {
+    const { h, socket } = setup();
+    h.outbox.sendNumbered(null, Buffer.from('a'), true);
+    await nextTurn();
+    socket.complete();
+    expect(h.outbox.sendNumbered(null, Buffer.from('b'), true)).toBe(2);
+    await nextTurn();
+    socket.destroy();
+    // Node calls back a write cut short by destroy() without an error: still a loss.
+    socket.complete();
+    await nextTurn();
+    expect(h.outbox.writtenBatches).toBe(1);
+  });
+
+  it('the socket destroyed before the flush: the open batch is lost', async () => {
+    const { h, socket } = setup();
+    expect(h.outbox.sendNumbered(null, Buffer.from('a'), true)).toBe(1);
+    socket.destroy();
+    await nextTurn();
+    expect([h.outbox.writtenBatches, socket.writes.length]).toEqual([0, 0]);
+  });
+
+  it('a batch lost to a failed connection does not take the earlier batch with it: that one still counts, and its promise resolves', async () => {
+    const { h, socket, compressor } = setup({ maxBufferedAmount: THRESHOLD, sendOverflow: 'close' }, true);
+    const first = track(h.outbox.send('x', true));
+    await nextTurn();
+    expect(h.outbox.sendNumbered(null, big('A'), false)).toBe(2);
+    // Over the limit: 'close' fails the connection, and the message being compressed is dropped.
+    expect(h.outbox.sendNumbered(null, Buffer.from('y'), true)).toBe(0);
+    await nextTurn();
+    compressor.finish(Buffer.from('zA'));
+    socket.complete();
+    await nextTurn();
+    expect([first.state, h.outbox.writtenBatches]).toEqual(['resolved', 1]);
+    // The second batch never counts, whatever is called back later.
+    while (socket.heldWrites > 0) socket.complete();
+    expect(h.outbox.writtenBatches).toBe(1);
+    expect(hex(socket.bytes)).toBe(hex(Buffer.concat([serverFrame(OP.TEXT, 'x'), serverFrame(OP.CLOSE, closePayload(1008, 'too slow'))])));
+  });
+
+  it("refused (0, nothing written): once our close is sent, and over maxBufferedAmount with 'reject' (the connection goes on)", async () => {
+    const { h, socket } = setup({ maxBufferedAmount: 5, sendOverflow: 'reject' });
+    expect(h.outbox.sendNumbered(plainPrepared, plainPrepared.payload, true)).toBe(1); // 7 bytes
+    expect(h.outbox.sendNumbered(plainPrepared, plainPrepared.payload, true)).toBe(0);
+    expect(h.connection.canSend).toBe(true);
+    h.connection.close(1000);
+    expect(h.outbox.sendNumbered(null, Buffer.from('late'), true)).toBe(0);
+    await nextTurn();
+    expect(hex(socket.bytes)).toBe(hex(Buffer.concat([serverFrame(OP.TEXT, 'plain'), serverFrame(OP.CLOSE, closePayload(1000, ''))])));
+  });
+
+  it("over maxBufferedAmount with 'close': refused, and the connection fails with 1008 'too slow'", async () => {
+    const { h, socket } = setup({ maxBufferedAmount: 5, sendOverflow: 'close' });
+    h.outbox.sendNumbered(plainPrepared, plainPrepared.payload, true);
+    expect(h.outbox.sendNumbered(null, Buffer.from('y'), true)).toBe(0);
+    expect(h.connection.canSend).toBe(false);
+    await nextTurn();
+    expect(hex(socket.bytes)).toBe(hex(Buffer.concat([serverFrame(OP.TEXT, 'plain'), serverFrame(OP.CLOSE, closePayload(1008, 'too slow'))])));
+  });
+});
+
 describe('requestEnd()', () => {
   it('with nothing queued: ends the socket at once', () => {
     const { h, socket } = setup();

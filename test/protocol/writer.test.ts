@@ -614,6 +614,39 @@ describe('FrameWriter: writeRaw and idle', () => {
     expect(writer.pendingBytes).toBe(0);
   });
 
+  it('writeRaw with nothing else pending queues a small frame by reference (the frame is the whole chunk); small ones behind it join the slab', () => {
+    const writer = new FrameWriter({ slab: new Slab() });
+    const first = fromHex('810178');
+    const second = fromHex('810179');
+    writer.writeRaw(first);
+    writer.writeRaw(second);
+    writer.writeRaw(first);
+    expect(writer.pendingBytes).toBe(9);
+    const chunks = writer.take();
+    expect(chunks[0]).toBe(first);
+    expect(chunks.map(hex)).toEqual(['810178', '810179' + '810178']);
+    expect(writer.lastTakenBytes).toBe(9);
+    // Taken: the next one is alone again.
+    writer.writeRaw(second);
+    const next = writer.take();
+    expect(next).toHaveLength(1);
+    expect(next[0]).toBe(second);
+  });
+
+  it('writeRaw of small frames for two writers interleaved on one slab (a broadcast): each frame alone goes by reference, no copy', () => {
+    const slab = new Slab();
+    const a = new FrameWriter({ slab });
+    const b = new FrameWriter({ slab });
+    const frame = fromHex('810178');
+    a.writeRaw(frame);
+    b.writeRaw(frame);
+    expect(slab.position).toBe(0);
+    const [takenA, takenB] = [a.take(), b.take()];
+    expect(takenA).toHaveLength(1);
+    expect(takenA[0]).toBe(frame);
+    expect(takenB[0]).toBe(frame);
+  });
+
   it('writeRaw queues a frame over 512 bytes by reference, in order between slab frames', () => {
     const writer = new FrameWriter({ slab: new Slab() });
     const big = frame({ opcode: 2, payload: patternBytes(600) });
