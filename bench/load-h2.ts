@@ -16,7 +16,7 @@ import { OP, closePayload, maskedFrame, repeatFrame } from '../testkit/index.js'
 import { FrameParser } from './lib/frames.js';
 import { Failure, emit, measureWindow, phase, pool, resumeFromParent, send } from './lib/generator.js';
 import { Histogram } from './lib/histogram.js';
-import { InFlight, idleParser, pushCounting } from './lib/reading.js';
+import { InFlight, echoResult, idleParser, pushCounting } from './lib/reading.js';
 import type { EchoResult, EchoSpec, IdleResult, IdleSpec, LoadResult, LoadSpec, ToGenerator } from './lib/ipc.js';
 
 /** One session for the whole run; resolves once the server has said it takes the extended CONNECT. */
@@ -112,22 +112,9 @@ async function runEcho(spec: EchoSpec): Promise<EchoResult> {
     stream.write(batch);
   }
   try {
-    const { count, windowMs, generatorCpu } = await measureWindow(spec, failure, () => messages, (on) => (measuring = on));
+    const measured = await measureWindow(spec, failure, () => messages, (on) => (measuring = on));
     if (verified < spec.connections) throw new Error(`only ${verified} of ${spec.connections} streams had an echo verified`);
-    return {
-      mode: 'echo',
-      windowMs,
-      messages: count,
-      messagesPerSec: (count / windowMs) * 1000,
-      mbPerSec: (count * spec.size) / windowMs / 1000,
-      p50Us: histogram.quantileUs(0.5),
-      p99Us: histogram.quantileUs(0.99),
-      maxUs: histogram.maxUs(),
-      generatorCpu,
-      verified,
-      compressedEchoes: 0,
-      extensions: null,
-    };
+    return echoResult(spec, measured, histogram, { verified, compressedEchoes: 0, extensions: null });
   } finally {
     stopping = true;
     client.destroy();

@@ -38,7 +38,7 @@ import { runChat } from './lib/chat.js';
 import { runFanout } from './lib/fanout.js';
 import { Failure, emit, jsonLike, measureWindow, open, phase, pool, resumeFromParent, send, sleep } from './lib/generator.js';
 import { Histogram } from './lib/histogram.js';
-import { InFlight, idleParser, pushCounting } from './lib/reading.js';
+import { InFlight, echoResult, idleParser, pushCounting } from './lib/reading.js';
 import type {
   EchoResult,
   EchoSpec,
@@ -161,7 +161,7 @@ async function runEcho(spec: EchoSpec): Promise<EchoResult> {
 
   try {
     for (const connection of connections) connection.start();
-    const { count, windowMs, generatorCpu } = await measureWindow(
+    const measured = await measureWindow(
       spec,
       failure,
       () => messages,
@@ -179,20 +179,7 @@ async function runEcho(spec: EchoSpec): Promise<EchoResult> {
     if (spec.deflate && compressedEchoes !== echoes) {
       throw new Error(`${echoes - compressedEchoes} of ${echoes} echoes came back uncompressed`);
     }
-    return {
-      mode: 'echo',
-      windowMs,
-      messages: count,
-      messagesPerSec: (count / windowMs) * 1000,
-      mbPerSec: (count * spec.size) / windowMs / 1000,
-      p50Us: histogram.quantileUs(0.5),
-      p99Us: histogram.quantileUs(0.99),
-      maxUs: histogram.maxUs(),
-      generatorCpu,
-      verified,
-      compressedEchoes,
-      extensions,
-    };
+    return echoResult(spec, measured, histogram, { verified, compressedEchoes, extensions });
   } finally {
     stopping = true;
     for (const connection of connections) connection.socket.destroy();

@@ -1,13 +1,14 @@
 /**
  * What the load generators (load.ts on TCP, load-h2.ts on HTTP/2 streams, lib/fanout.ts) do alike
  * with the frames they read: keep an idle connection alive, count the messages a chunk completes,
- * and time echoes against the frames in flight.
+ * time echoes against the frames in flight, and report the echo mode's figures.
  */
 
 import { OP, maskedFrame } from '../../testkit/index.js';
 import { FrameParser } from './frames.js';
-import type { Failure } from './generator.js';
+import type { Failure, Window } from './generator.js';
 import type { Histogram } from './histogram.js';
+import type { EchoResult, EchoSpec } from './ipc.js';
 
 /**
  * A parser for a connection that is idle but alive: each ping is answered (rfc6455's keepalive)
@@ -66,4 +67,27 @@ export class InFlight {
       this.head = this.head + 1 === k ? 0 : this.head + 1;
     }
   }
+}
+
+/** The echo mode's result: its figures from the measured window and the round trips recorded. */
+export function echoResult(
+  spec: EchoSpec,
+  { count, windowMs, generatorCpu }: Window,
+  histogram: Histogram,
+  checked: Pick<EchoResult, 'verified' | 'compressedEchoes' | 'extensions'>,
+): EchoResult {
+  return {
+    mode: 'echo',
+    windowMs,
+    messages: count,
+    messagesPerSec: (count / windowMs) * 1000,
+    mbPerSec: (count * spec.size) / windowMs / 1000,
+    p50Us: histogram.quantileUs(0.5),
+    p99Us: histogram.quantileUs(0.99),
+    maxUs: histogram.maxUs(),
+    generatorCpu,
+    verified: checked.verified,
+    compressedEchoes: checked.compressedEchoes,
+    extensions: checked.extensions,
+  };
 }
