@@ -48,6 +48,23 @@ async function expectClosedError(promise: Promise<unknown>, closeCode?: number):
 /** A raw peer on either transport. */
 type FrameClient = RawClient | RawStreamClient;
 
+/** The rejections left unhandled while `body` runs, and in the two turns after it (when Node reports them). */
+async function unhandledRejections(body: () => unknown): Promise<unknown[]> {
+  const unhandled: unknown[] = [];
+  const listener = (reason: unknown): void => {
+    unhandled.push(reason);
+  };
+  process.on('unhandledRejection', listener);
+  try {
+    await body();
+    await nextTurn();
+    await nextTurn();
+  } finally {
+    process.off('unhandledRejection', listener);
+  }
+  return unhandled;
+}
+
 /** Reads the next frame and asserts it is exactly `expected`. */
 async function expectFrame(client: FrameClient, expected: Buffer): Promise<void> {
   const frame = await client.nextFrame();
@@ -861,21 +878,11 @@ describe.each(TRANSPORTS)('over $transport', ({ tcp, startServer, rawConnect }) 
 
     it('an unawaited send() after close causes no unhandled rejection', async () => {
       const ws = await closedConnection();
-      const unhandled: unknown[] = [];
-      const listener = (reason: unknown): void => {
-        unhandled.push(reason);
-      };
-      process.on('unhandledRejection', listener);
-      try {
+      const unhandled = await unhandledRejections(() => {
         void ws.send('nobody awaits this');
         void ws.send(Buffer.alloc(100_000));
         void ws.ping('nor this');
-        // Unhandled rejections are reported once the microtask queue drains: a couple of turns.
-        await nextTurn();
-        await nextTurn();
-      } finally {
-        process.off('unhandledRejection', listener);
-      }
+      });
       expect(unhandled).toEqual([]);
     });
 
@@ -883,22 +890,13 @@ describe.each(TRANSPORTS)('over $transport', ({ tcp, startServer, rawConnect }) 
       const server = await startServer();
       await rawConnect(server.port);
       const ws = await server.connections.next();
-      const unhandled: unknown[] = [];
-      const listener = (reason: unknown): void => {
-        unhandled.push(reason);
-      };
-      process.on('unhandledRejection', listener);
-      try {
+      const unhandled = await unhandledRejections(async () => {
         const awaited = ws.send('lost');
         void ws.send('also lost');
         ws.terminate();
         await expectClosedError(awaited, 1006);
         await ws.closed;
-        await nextTurn();
-        await nextTurn();
-      } finally {
-        process.off('unhandledRejection', listener);
-      }
+      });
       expect(unhandled).toEqual([]);
     });
 
