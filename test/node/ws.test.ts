@@ -48,6 +48,15 @@ async function expectClosedError(promise: Promise<unknown>, closeCode?: number):
 /** A raw peer on either transport. */
 type FrameClient = RawClient | RawStreamClient;
 
+/** Two text messages, 'one' and 'two', then a close (1000), in one write. */
+function oneTwoClose(): Buffer {
+  return Buffer.concat([
+    clientFrame({ opcode: OP.TEXT, payload: text('one') }),
+    clientFrame({ opcode: OP.TEXT, payload: text('two') }),
+    clientFrame({ opcode: OP.CLOSE, payload: closePayload(1000) }),
+  ]);
+}
+
 /** The rejections left unhandled while `body` runs, and in the two turns after it (when Node reports them). */
 async function unhandledRejections(body: () => unknown): Promise<unknown[]> {
   const unhandled: unknown[] = [];
@@ -504,13 +513,7 @@ describe.each(TRANSPORTS)('over $transport', ({ tcp, startServer, rawConnect }) 
       });
       client = await rawConnect(server.port);
       const ws = await server.connections.next();
-      client.send(
-        Buffer.concat([
-          clientFrame({ opcode: OP.TEXT, payload: text('one') }),
-          clientFrame({ opcode: OP.TEXT, payload: text('two') }),
-          clientFrame({ opcode: OP.CLOSE, payload: closePayload(1000) }),
-        ]),
-      );
+      client.send(oneTwoClose());
       await until(() => ws.readyState === 'closing', 'the close frame was parsed');
       expect(client.frames.size).toBe(0);
       release.resolve();
@@ -531,13 +534,7 @@ describe.each(TRANSPORTS)('over $transport', ({ tcp, startServer, rawConnect }) 
       });
       const client = await rawConnect(server.port);
       const ws = await server.connections.next();
-      client.send(
-        Buffer.concat([
-          clientFrame({ opcode: OP.TEXT, payload: text('one') }),
-          clientFrame({ opcode: OP.TEXT, payload: text('two') }),
-          clientFrame({ opcode: OP.CLOSE, payload: closePayload(1000) }),
-        ]),
-      );
+      client.send(oneTwoClose());
       // The close frame was parsed, 'two' is unread: the close timer runs (the only timer).
       await until(() => ws.readyState === 'closing' && vi.getTimerCount() === 1, 'the close timer to start');
       await vi.advanceTimersByTimeAsync(199);
