@@ -16,6 +16,7 @@ import { OP, closePayload, maskedFrame, repeatFrame } from '../testkit/index.js'
 import { FrameParser } from './lib/frames.js';
 import { Failure, emit, measureWindow, phase, pool, resumeFromParent, send } from './lib/generator.js';
 import { Histogram } from './lib/histogram.js';
+import { InFlight, echoResult, idleParser, pushCounting } from './lib/reading.js';
 import type { EchoResult, EchoSpec, IdleResult, IdleSpec, LoadResult, LoadSpec, ToGenerator } from './lib/ipc.js';
 
 /** One session for the whole run; resolves once the server has said it takes the extended CONNECT. */
@@ -96,26 +97,13 @@ async function runEcho(spec: EchoSpec): Promise<EchoResult> {
       payload.length,
     );
     parser.sampleNext = true;
-    // Send times of the K frames in flight (echoes come back in order), as in bench/load.ts.
-    const ring = new Float64Array(K).fill(performance.now());
-    let head = 0;
+    const inFlight = new InFlight(K);
+    inFlight.start();
     stream.on('data', (chunk: Buffer) => {
-      const before = parser.messages;
-      try {
-        parser.push(chunk);
-      } catch (error) {
-        failure.fail(error);
-        return;
-      }
-      const n = parser.messages - before;
+      const n = pushCounting(parser, chunk, failure);
       if (n === 0) return;
       messages += n;
-      const now = performance.now();
-      for (let j = 0; j < n; j++) {
-        if (measuring) histogram.record(now - ring[head]!);
-        ring[head] = now;
-        head = head + 1 === K ? 0 : head + 1;
-      }
+      inFlight.echoed(n, measuring ? histogram : null);
       if (!stopping) stream.write(n === K ? batch : batch.subarray(0, n * frame.length));
     });
     stream.on('error', (error) => {
@@ -124,22 +112,9 @@ async function runEcho(spec: EchoSpec): Promise<EchoResult> {
     stream.write(batch);
   }
   try {
-    const { count, windowMs, generatorCpu } = await measureWindow(spec, failure, () => messages, (on) => (measuring = on));
+    const measured = await measureWindow(spec, failure, () => messages, (on) => (measuring = on));
     if (verified < spec.connections) throw new Error(`only ${verified} of ${spec.connections} streams had an echo verified`);
-    return {
-      mode: 'echo',
-      windowMs,
-      messages: count,
-      messagesPerSec: (count / windowMs) * 1000,
-      mbPerSec: (count * spec.size) / windowMs / 1000,
-      p50Us: histogram.quantileUs(0.5),
-      p99Us: histogram.quantileUs(0.99),
-      maxUs: histogram.maxUs(),
-      generatorCpu,
-      verified,
-      compressedEchoes: 0,
-      extensions: null,
-    };
+    return echoResult(spec, measured, histogram, { verified, compressedEchoes: 0, extensions: null });
   } finally {
     stopping = true;
     client.destroy();
@@ -160,16 +135,11 @@ async function runIdle(spec: IdleSpec): Promise<IdleResult> {
     const stream = await openStream(client, spec);
     streams.push(stream);
     // Idle, but alive: pings (rfc6455's keepalive) are answered.
-    const parser = new FrameParser(
-      {
-        control(code, data) {
-          if (code === OP.PING) stream.write(maskedFrame(OP.PONG, data));
-          else if (code === OP.CLOSE && !stopping) failure.fail(new Error('the server closed an idle WebSocket'));
-        },
-        sample() {},
+    const parser = idleParser(
+      (frame) => stream.write(frame),
+      () => {
+        if (!stopping) failure.fail(new Error('the server closed an idle WebSocket'));
       },
-      -1,
-      -1,
     );
     stream.on('data', (chunk: Buffer) => parser.push(chunk));
     stream.on('close', () => {

@@ -38,6 +38,7 @@ import { runChat } from './lib/chat.js';
 import { runFanout } from './lib/fanout.js';
 import { Failure, emit, jsonLike, measureWindow, open, phase, pool, resumeFromParent, send, sleep } from './lib/generator.js';
 import { Histogram } from './lib/histogram.js';
+import { InFlight, echoResult, idleParser, pushCounting } from './lib/reading.js';
 import type {
   EchoResult,
   EchoSpec,
@@ -129,31 +130,16 @@ async function runEcho(spec: EchoSpec): Promise<EchoResult> {
       };
       const parser = new FrameParser(sink, opcode, agreement === null ? payload.length : -1);
       parser.sampleNext = true;
-      // Send times of the K frames in flight, oldest at `head`. Echoes come back in order, and the
-      // ring is always full: the slot an echo frees is the one its replacement's time goes in.
-      const ring = new Float64Array(K);
-      let head = 0;
+      const inFlight = new InFlight(K);
       const onData = (chunk: Buffer): void => {
-        const before = parser.messages;
-        try {
-          parser.push(chunk);
-        } catch (error) {
-          failure.fail(error);
-          return;
-        }
-        const n = parser.messages - before;
+        const n = pushCounting(parser, chunk, failure);
         if (n === 0) return;
         if (n > K) {
           failure.fail(new Error(`${n} echoes for ${K} messages in flight`));
           return;
         }
         messages += n;
-        const now = performance.now();
-        for (let j = 0; j < n; j++) {
-          if (measuring) histogram.record(now - ring[head]!);
-          ring[head] = now;
-          head = head + 1 === K ? 0 : head + 1;
-        }
+        inFlight.echoed(n, measuring ? histogram : null);
         if (!stopping) socket.write(n === K ? batch : batch.subarray(0, n * frameLength));
       };
       socket.on('error', (error) => failure.fail(error));
@@ -164,7 +150,7 @@ async function runEcho(spec: EchoSpec): Promise<EchoResult> {
         socket,
         parser,
         start(): void {
-          ring.fill(performance.now());
+          inFlight.start();
           socket.write(batch);
           opened.attach(onData);
           for (const chunk of held.splice(0)) onData(chunk);
@@ -175,7 +161,7 @@ async function runEcho(spec: EchoSpec): Promise<EchoResult> {
 
   try {
     for (const connection of connections) connection.start();
-    const { count, windowMs, generatorCpu } = await measureWindow(
+    const measured = await measureWindow(
       spec,
       failure,
       () => messages,
@@ -193,20 +179,7 @@ async function runEcho(spec: EchoSpec): Promise<EchoResult> {
     if (spec.deflate && compressedEchoes !== echoes) {
       throw new Error(`${echoes - compressedEchoes} of ${echoes} echoes came back uncompressed`);
     }
-    return {
-      mode: 'echo',
-      windowMs,
-      messages: count,
-      messagesPerSec: (count / windowMs) * 1000,
-      mbPerSec: (count * spec.size) / windowMs / 1000,
-      p50Us: histogram.quantileUs(0.5),
-      p99Us: histogram.quantileUs(0.99),
-      maxUs: histogram.maxUs(),
-      generatorCpu,
-      verified,
-      compressedEchoes,
-      extensions,
-    };
+    return echoResult(spec, measured, histogram, { verified, compressedEchoes, extensions });
   } finally {
     stopping = true;
     for (const connection of connections) connection.socket.destroy();
@@ -326,16 +299,11 @@ async function runIdle(spec: IdleSpec): Promise<IdleResult> {
     const { socket } = opened;
     sockets.push(socket);
     // Idle, but alive: pings (rfc6455's keepalive) are answered.
-    const parser = new FrameParser(
-      {
-        control(code, data) {
-          if (code === OP.PING) socket.write(maskedFrame(OP.PONG, data));
-          else if (code === OP.CLOSE && !stopping) failure.fail(new Error('the server closed an idle connection'));
-        },
-        sample() {},
+    const parser = idleParser(
+      (frame) => socket.write(frame),
+      () => {
+        if (!stopping) failure.fail(new Error('the server closed an idle connection'));
       },
-      -1,
-      -1,
     );
     opened.attach((chunk) => {
       try {

@@ -140,7 +140,11 @@ function fusedTypeScript(source: Uint8Array, start: number, end: number, target:
   for (i += words << 2; i < n; i++) target[at + i] = source[start + i]! ^ KEY[i & 3]!;
 }
 
-/** In place, as mask.ts's TypeScript kernel does (aligned middle by Int32Array, 8 per iteration). */
+/**
+ * In place, as mask.ts's TypeScript kernel does (aligned middle by Int32Array, 8 per iteration).
+ * A copy, not an import: that kernel is private, and the variants here must stay the same code
+ * whichever tree's mask.ts the parser cases measure.
+ */
 function inPlaceTypeScript(data: Uint8Array, start: number, end: number): void {
   let i = start;
   while (((data.byteOffset + i) & 3) !== 0 && i < end) {

@@ -10,6 +10,7 @@
  * - handshake.ts: the client's request and 101 check, the server's 101, HTTP heads.
  * - deflate.ts: permessage-deflate messages compressed and inflated as a peer does.
  * - socket.ts: the client's handshake on a connected socket.
+ * - relay.ts: a TCP relay (a balancer, a partition), imported by path: it is no WebSocket.
  */
 
 export * from './frames.js';

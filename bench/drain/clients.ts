@@ -8,8 +8,8 @@
  *   { type: 'route-to-b' }                     ->  { type: 'routed' }
  */
 
-import { createConnection, createServer, type Socket } from 'node:net';
 import { ReconnectingClient } from '../../src/index.js';
+import { startRelay } from '../../testkit/relay.js';
 
 type Request =
   | { type: 'open'; id: number; a: number; b: number; clients: number; maxDelay: number }
@@ -17,22 +17,7 @@ type Request =
 
 let target = 0;
 let ports = { a: 0, b: 0 };
-const sockets = new Set<Socket>();
-const router = createServer((client) => {
-  const upstream = createConnection({ host: '127.0.0.1', port: target });
-  for (const socket of [client, upstream]) {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => {
-      client.destroy();
-      upstream.destroy();
-    });
-  }
-  client.pipe(upstream);
-  upstream.pipe(client);
-});
-await new Promise<void>((resolve) => router.listen(0, '127.0.0.1', resolve));
-const routerPort = (router.address() as { port: number }).port;
+const { port: routerPort } = await startRelay(() => target);
 const clients: ReconnectingClient[] = [];
 
 process.on('message', (message: Request) => {

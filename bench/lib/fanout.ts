@@ -22,6 +22,7 @@ import { FrameParser, parseDeflateResponse, type DeflateAgreement, type ParserSi
 import { Failure, jsonLike, measureWindow, open, phase, pool } from './generator.js';
 import { Histogram } from './histogram.js';
 import type { FanoutResult, FanoutSpec } from './ipc.js';
+import { idleParser, pushCounting } from './reading.js';
 
 /**
  * What Chromium offers (and so most browsers): context takeover both ways, any client window. A
@@ -103,14 +104,7 @@ export async function runFanout(spec: FanoutSpec): Promise<FanoutResult> {
         parsers.push(parser);
         let next = 0;
         opened.attach((chunk) => {
-          const before = parser.messages;
-          try {
-            parser.push(chunk);
-          } catch (error) {
-            failure.fail(error);
-            return;
-          }
-          const n = parser.messages - before;
+          const n = pushCounting(parser, chunk, failure);
           if (n === 0) return;
           deliveries += n;
           if (next + n > sent) {
@@ -138,16 +132,11 @@ export async function runFanout(spec: FanoutSpec): Promise<FanoutResult> {
 
     const publisher = await Promise.race([open(spec, keys[N % keys.length]!), failure.promise]);
     sockets.push(publisher.socket);
-    const own = new FrameParser(
-      {
-        control(code, data) {
-          if (code === OP.PING) publisher.socket.write(maskedFrame(OP.PONG, data));
-          else if (code === OP.CLOSE && !stopping) failure.fail(new Error('the server closed the publisher'));
-        },
-        sample() {},
+    const own = idleParser(
+      (frame) => publisher.socket.write(frame),
+      () => {
+        if (!stopping) failure.fail(new Error('the server closed the publisher'));
       },
-      -1,
-      -1,
     );
     publisher.attach((chunk) => {
       try {

@@ -7,6 +7,7 @@
  */
 
 import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { HOST, freePort, processCpuUs, serve } from './common.js';
 import { startRedis } from './redis.js';
@@ -27,17 +28,10 @@ serve('ours', async () => {
   // Its log: one line per connection at most (none per message); read for the workers' pids.
   const workers = await new Promise<number[]>((resolve, reject) => {
     const pids: number[] = [];
-    let partial = '';
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      partial += chunk;
-      let newline;
-      while ((newline = partial.indexOf('\n')) >= 0) {
-        const line = partial.slice(0, newline);
-        partial = partial.slice(newline + 1);
-        if (!line.includes('"listening"')) continue;
-        pids.push((JSON.parse(line) as { pid: number }).pid);
-        if (pids.length === WORKERS) resolve(pids);
-      }
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      if (!line.includes('"listening"')) return;
+      pids.push((JSON.parse(line) as { pid: number }).pid);
+      if (pids.length === WORKERS) resolve(pids);
     });
     child.once('exit', (code) => reject(new Error(`the chat exited (${code}) before listening`)));
   });

@@ -10,6 +10,7 @@ import cluster from 'node:cluster';
 import { createAdapter } from '@socket.io/redis-adapter';
 import { createClient } from 'redis';
 import { startSocketIoChat, version } from './chat-socketio.js';
+import { answerCounts, forkWorkers } from './cluster.js';
 import { HOST, freePort, processCpuUs, serve } from './common.js';
 import { startRedis } from './redis.js';
 
@@ -21,37 +22,21 @@ if (cluster.isWorker) {
   const sub = pub.duplicate();
   await Promise.all([pub.connect(), sub.connect()]);
   const chat = await startSocketIoChat(HOST, {}, { adapter: createAdapter(pub, sub), port: Number(process.env['BENCH_PORT']) });
-  process.on('message', (message: { type?: string; id?: number }) => {
-    if (message.type === 'count') process.send!({ type: 'count', id: message.id, connections: chat.io.engine.clientsCount });
-  });
-  process.send!({ type: 'listening' });
+  answerCounts(() => chat.io.engine.clientsCount);
 } else {
   serve('socketio-redis', async () => {
     const redis = await startRedis();
     const port = await freePort();
-    const forked = Array.from({ length: WORKERS }, () => cluster.fork({ BENCH_PORT: String(port), BENCH_REDIS: redis.url }));
-    await Promise.all(forked.map((worker) => new Promise<void>((resolve) => worker.on('message', (m: { type?: string }) => m.type === 'listening' && resolve()))));
-    let nextId = 0;
-    const count = (worker: (typeof forked)[number]): Promise<number> =>
-      new Promise((resolve) => {
-        const id = ++nextId;
-        const listener = (m: { type?: string; id?: number; connections?: number }): void => {
-          if (m.type !== 'count' || m.id !== id) return;
-          worker.off('message', listener);
-          resolve(m.connections ?? 0);
-        };
-        worker.on('message', listener);
-        worker.send({ type: 'count', id });
-      });
+    const forked = await forkWorkers(WORKERS, { BENCH_PORT: String(port), BENCH_REDIS: redis.url });
     return {
       port,
-      connections: async () => (await Promise.all(forked.map(count))).reduce((sum, n) => sum + n, 0),
+      connections: () => forked.connections(),
       info: {
         server: `socket.io ${version('socket.io')} with @socket.io/redis-adapter ${version('@socket.io/redis-adapter')}, ${WORKERS} node:cluster workers, websocket transport only`,
       },
       async sample() {
         const own = process.cpuUsage();
-        const tree = own.user + own.system + processCpuUs(redis.pid) + forked.reduce((sum, worker) => sum + processCpuUs(worker.process.pid!), 0);
+        const tree = own.user + own.system + processCpuUs(redis.pid) + forked.cpuUs();
         return { tree, ...(await redis.sample()) };
       },
     };

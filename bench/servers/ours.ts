@@ -12,7 +12,8 @@ import cluster from 'node:cluster';
 // The built package (dist/), as users get it: `npm run bench` builds it first. Running src/ through
 // tsx would measure tsx's runtime helpers too.
 import { WebSocketServer, type LimitOptions, type Ws } from '../../dist/index.js';
-import { HOST, deflateRequested, freePort, processCpuUs, serve } from './common.js';
+import { answerCounts, forkWorkers } from './cluster.js';
+import { HOST, deflateRequested, freePort, serve } from './common.js';
 
 // Above this many unsent bytes the echo waits for the kernel to take them (as src/cli.ts does).
 const ECHO_HIGH_WATER = 1024 * 1024;
@@ -40,34 +41,18 @@ if (workers > 0 && cluster.isWorker) {
   // A worker: the echo on the primary's port; it answers the primary's count requests.
   const server = new WebSocketServer({ handler: echo, perMessageDeflate: deflateRequested, limits: LIMITS });
   await server.listen(Number(process.env['BENCH_PORT']), HOST);
-  process.on('message', (message: { type?: string; id?: number }) => {
-    if (message.type === 'count') process.send!({ type: 'count', id: message.id, connections: server.clients.size });
-  });
-  process.send!({ type: 'listening' });
+  answerCounts(() => server.clients.size);
 } else if (workers > 0) {
   serve('ours', async () => {
     const port = await freePort();
-    const forked = Array.from({ length: workers }, () => cluster.fork({ BENCH_PORT: String(port) }));
-    await Promise.all(forked.map((worker) => new Promise<void>((resolve) => worker.on('message', (m: { type?: string }) => m.type === 'listening' && resolve()))));
-    let nextId = 0;
-    const count = (worker: (typeof forked)[number]): Promise<number> =>
-      new Promise((resolve) => {
-        const id = ++nextId;
-        const listener = (m: { type?: string; id?: number; connections?: number }): void => {
-          if (m.type !== 'count' || m.id !== id) return;
-          worker.off('message', listener);
-          resolve(m.connections ?? 0);
-        };
-        worker.on('message', listener);
-        worker.send({ type: 'count', id });
-      });
+    const forked = await forkWorkers(workers, { BENCH_PORT: String(port) });
     return {
       port,
-      connections: async () => (await Promise.all(forked.map(count))).reduce((sum, n) => sum + n, 0),
+      connections: () => forked.connections(),
       info: { server: `rfc6455 (dist/), ${workers} node:cluster workers on one port`, perMessageDeflate: deflateRequested },
       sample: () => {
         const own = process.cpuUsage();
-        return Promise.resolve({ tree: own.user + own.system + forked.reduce((sum, worker) => sum + processCpuUs(worker.process.pid!), 0) });
+        return Promise.resolve({ tree: own.user + own.system + forked.cpuUs() });
       },
     };
   });

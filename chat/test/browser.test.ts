@@ -8,36 +8,20 @@
 
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { launchChromium, newContext } from '../../test/interop/chromium.js';
+import type { Page } from 'playwright-core';
+import { afterEach, expect, it } from 'vitest';
+import { RECORD_CSP_VIOLATIONS, useChromium } from '../../test/interop/chromium.js';
 import { chromiumPeer, describeWithPeer } from '../../test/interop/peers.js';
 import { HOST, cleanup, connectClient, defer, startChat } from './helpers.js';
 
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/chat/', import.meta.url));
 
-// Set before the page's own script runs (not subject to the page's CSP): every violation is kept.
-const RECORD_CSP_VIOLATIONS = `
-  window.cspViolations = [];
-  document.addEventListener('securitypolicyviolation', (event) => {
-    window.cspViolations.push(event.violatedDirective + ' ' + event.blockedURI);
-  });
-`;
-
 describeWithPeer(chromiumPeer(), 'the chat in Chromium (headless, Debian package)', (executable) => {
-  let browser: Browser;
-  beforeAll(async () => {
-    browser = await launchChromium(executable);
-  });
-  afterAll(async () => {
-    await browser?.close();
-  });
+  const chromium = useChromium(executable, defer);
   afterEach(cleanup);
 
   async function openPage(origin: string, path: string): Promise<{ page: Page; problems: string[] }> {
-    const context = await newContext(browser);
-    defer(() => context.close());
-    const page = await context.newPage();
+    const page = await chromium.newPage();
     const problems: string[] = [];
     page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
     await page.addInitScript(RECORD_CSP_VIOLATIONS);

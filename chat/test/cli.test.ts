@@ -12,6 +12,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { CHAT_LIMITS, parseCommandLine } from '../src/index.js';
@@ -115,19 +116,12 @@ async function npmRunChat(args: readonly string[]): Promise<Child> {
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   const lines: Record<string, unknown>[] = [];
-  let partial = '';
   return new Promise<Child>((resolve, reject) => {
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      partial += chunk;
-      let newline;
-      while ((newline = partial.indexOf('\n')) >= 0) {
-        const line = partial.slice(0, newline);
-        partial = partial.slice(newline + 1);
-        if (!line.startsWith('{')) continue;
-        const record = JSON.parse(line) as Record<string, unknown>;
-        lines.push(record);
-        if (record['event'] === 'listening') resolve({ pid: record['pid'] as number, port: record['port'] as number, lines, exited });
-      }
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      if (!line.startsWith('{')) return;
+      const record = JSON.parse(line) as Record<string, unknown>;
+      lines.push(record);
+      if (record['event'] === 'listening') resolve({ pid: record['pid'] as number, port: record['port'] as number, lines, exited });
     });
     void exited.then((code) => reject(new Error(`npm run chat exited (${code}) before listening: ${stderr}`)));
   });

@@ -6,6 +6,7 @@
  */
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { HOST, defer } from './helpers.js';
 
@@ -56,17 +57,10 @@ export async function startChatProcess(args: readonly string[], options: StartOp
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   const lines: Record<string, unknown>[] = [];
   const wakers = new Set<() => void>();
-  let partial = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    partial += chunk;
-    let newline;
-    while ((newline = partial.indexOf('\n')) >= 0) {
-      const text = partial.slice(0, newline);
-      partial = partial.slice(newline + 1);
-      if (!text.startsWith('{')) continue;
-      lines.push(JSON.parse(text) as Record<string, unknown>);
-      for (const wake of [...wakers]) wake();
-    }
+  createInterface({ input: child.stdout! }).on('line', (text) => {
+    if (!text.startsWith('{')) return;
+    lines.push(JSON.parse(text) as Record<string, unknown>);
+    for (const wake of [...wakers]) wake();
   });
   const line = (match: (line: Record<string, unknown>) => boolean, from = 0, ms = WAIT): Promise<Record<string, unknown>> =>
     new Promise((resolve, reject) => {

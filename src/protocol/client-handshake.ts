@@ -107,14 +107,28 @@ export function buildClientRequest(spec: ClientHandshakeRequest): string {
     'Connection: Upgrade\r\n' +
     `Sec-WebSocket-Key: ${spec.key}\r\n` +
     'Sec-WebSocket-Version: 13\r\n';
+  for (const [name, value] of offerFields(spec)) head += `${name}: ${value}\r\n`;
+  head += formatHeaders(spec.headers, REQUEST_HEADERS);
+  return head + '\r\n';
+}
+
+/**
+ * The optional fields of a client's request, the same over HTTP/1.1 and HTTP/2 (RFC 8441 5):
+ * Origin, Sec-WebSocket-Protocol and Sec-WebSocket-Extensions, those given, each checked
+ * (WS_ERR_INVALID_ARGUMENT), in that order.
+ */
+export function offerFields(
+  spec: Pick<ClientHandshakeRequest, 'origin' | 'protocols' | 'extensions'>,
+): Array<[name: string, value: string]> {
+  const fields: Array<[string, string]> = [];
   if (spec.origin !== undefined) {
     checkHeaderField('Origin', spec.origin);
-    head += `Origin: ${spec.origin}\r\n`;
+    fields.push(['Origin', spec.origin]);
   }
   const protocols = spec.protocols ?? [];
   if (protocols.length > 0) {
     checkProtocols(protocols);
-    head += `Sec-WebSocket-Protocol: ${protocols.join(', ')}\r\n`;
+    fields.push(['Sec-WebSocket-Protocol', protocols.join(', ')]);
   }
   if (spec.extensions !== undefined && spec.extensions !== '') {
     checkHeaderField('Sec-WebSocket-Extensions', spec.extensions);
@@ -124,10 +138,9 @@ export function buildClientRequest(spec: ClientHandshakeRequest): string {
       if (!(error instanceof HandshakeError)) throw error;
       throw new WebSocketError('WS_ERR_INVALID_ARGUMENT', `the extension offer is malformed: ${error.message}`);
     }
-    head += `Sec-WebSocket-Extensions: ${spec.extensions}\r\n`;
+    fields.push(['Sec-WebSocket-Extensions', spec.extensions]);
   }
-  head += formatHeaders(spec.headers, REQUEST_HEADERS);
-  return head + '\r\n';
+  return fields;
 }
 
 /** Visible ASCII only: a space would end the request target, anything else must be %-encoded. */
@@ -272,14 +285,35 @@ export function validateClientResponse(response: ClientHandshakeResponse, expect
         : `Sec-WebSocket-Accept is ${shown(accept)}, expected "${expectedAccept}"`,
     );
   }
-  // 5. Extensions: only ones we offered (and 9.1: well-formed).
-  const { extensions, deflate } = checkExtensions(headerValue(response, 'sec-websocket-extensions'), expected.deflate);
+  return checkAgreement(response, expected);
+}
+
+/**
+ * RFC 6455 4.1's steps 5 and 6, the same after a 101 and after an extended CONNECT's 2xx (RFC
+ * 8441 5): the extensions, then the subprotocol, each one we offered. The errors carry the
+ * response's status.
+ */
+export function checkAgreement(
+  response: ClientHandshakeResponse,
+  expected: Pick<ClientExpectation, 'protocols' | 'deflate'>,
+): ClientHandshakeResult {
+  const { status } = response;
+  let agreed;
+  try {
+    // 5. Extensions: only ones we offered (and 9.1: well-formed).
+    agreed = checkExtensions(headerValue(response, 'sec-websocket-extensions'), expected.deflate, status);
+  } catch (error) {
+    // The permessage-deflate checks say 101, the status they meet over HTTP/1.1.
+    if (error instanceof HandshakeError && error.status !== status) throw new HandshakeError(error.code, status, error.message);
+    throw error;
+  }
+  const { extensions, deflate } = agreed;
   // 6. Subprotocol: absent, or one value that we offered.
-  const protocol = checkProtocol(headerValue(response, 'sec-websocket-protocol'), expected.protocols);
+  const protocol = checkProtocol(headerValue(response, 'sec-websocket-protocol'), expected.protocols, status);
   return { protocol, extensions, deflate };
 }
 
-export function checkProtocol(header: string | undefined, offered: readonly string[], status = 101): string {
+function checkProtocol(header: string | undefined, offered: readonly string[], status: number): string {
   if (header === undefined) return '';
   const protocol = trimWhitespace(header);
   if (!offered.includes(protocol)) {
@@ -294,10 +328,10 @@ export function checkProtocol(header: string | undefined, offered: readonly stri
   return protocol;
 }
 
-export function checkExtensions(
+function checkExtensions(
   header: string | undefined,
   offered: DeflateConfig | null,
-  status = 101,
+  status: number,
 ): { extensions: string; deflate: DeflateAgreement | null } {
   if (header === undefined) return { extensions: '', deflate: null };
   const elements = parseResponseExtensions(header);

@@ -15,17 +15,15 @@
 
 import {
   REQUEST_HEADERS,
-  checkExtensions,
+  checkAgreement,
   checkHost,
   checkPath,
-  checkProtocol,
-  checkProtocols,
+  offerFields,
   type ClientExpectation,
   type ClientHandshakeResponse,
   type ClientHandshakeResult,
 } from './client-handshake.js';
 import { HandshakeError, WebSocketError } from './errors.js';
-import { parseExtensions } from './extensions.js';
 import { header, negotiateHandshake, parseProtocols, type AcceptPolicy, type HandshakeRequest } from './handshake.js';
 import { checkHeaderField, trimWhitespace } from './http-syntax.js';
 import type { DeflateAgreement } from './permessage-deflate.js';
@@ -139,25 +137,7 @@ export function buildExtendedConnectRequest(spec: ExtendedConnectRequest): Recor
     ':path': spec.path,
     'sec-websocket-version': '13',
   };
-  if (spec.origin !== undefined) {
-    checkHeaderField('Origin', spec.origin);
-    headers['origin'] = spec.origin;
-  }
-  const protocols = spec.protocols ?? [];
-  if (protocols.length > 0) {
-    checkProtocols(protocols);
-    headers['sec-websocket-protocol'] = protocols.join(', ');
-  }
-  if (spec.extensions !== undefined && spec.extensions !== '') {
-    checkHeaderField('Sec-WebSocket-Extensions', spec.extensions);
-    try {
-      parseExtensions(spec.extensions);
-    } catch (error) {
-      if (!(error instanceof HandshakeError)) throw error;
-      throw new WebSocketError('WS_ERR_INVALID_ARGUMENT', `the extension offer is malformed: ${error.message}`);
-    }
-    headers['sec-websocket-extensions'] = spec.extensions;
-  }
+  for (const [name, value] of offerFields(spec)) headers[name.toLowerCase()] = value;
   addHeaders(headers, spec.headers, CONNECT_REQUEST_HEADERS);
   return headers;
 }
@@ -176,23 +156,7 @@ export function validateExtendedConnectResponse(
   if (response.status < 200 || response.status > 299) {
     throw new HandshakeError('WS_ERR_HANDSHAKE_STATUS', response.status, `expected a 2xx status, got ${response.status}`);
   }
-  const value = (name: string): string | undefined => {
-    const field = response.headers[name];
-    return field === undefined ? undefined : typeof field === 'string' ? field : field.join(', ');
-  };
-  let agreed;
-  try {
-    agreed = checkExtensions(value('sec-websocket-extensions'), expected.deflate, response.status);
-  } catch (error) {
-    // The permessage-deflate checks say 101, the status they meet over HTTP/1.1.
-    if (error instanceof HandshakeError && error.status !== response.status) {
-      throw new HandshakeError(error.code, response.status, error.message);
-    }
-    throw error;
-  }
-  const { extensions, deflate } = agreed;
-  const protocol = checkProtocol(value('sec-websocket-protocol'), expected.protocols, response.status);
-  return { protocol, extensions, deflate };
+  return checkAgreement(response, expected);
 }
 
 /** Copies extra header fields into `into` with lower-case names, each checked, none in `reserved`. */

@@ -19,22 +19,21 @@ import { createSecureServer } from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { asksForTransport, serveEchoPage, serveNotFound } from '../../src/echo/page.js';
+import type { Page } from 'playwright-core';
+import { afterEach, beforeAll, expect, it } from 'vitest';
+import { asksForTransport, serveEchoPage, serveNotFound, type PageRequest, type PageResponse } from '../../src/echo/page.js';
 import { WebSocketServer, type UpgradeRequest, type Ws } from '../../src/index.js';
 import { HOST, cleanup, defer } from '../node/helpers.js';
 import { OPENSSL, describeWithTools, makeCertificate, type Certificate } from '../node/client/tools.js';
-import { launchChromium, newContext } from './chromium.js';
+import { logLines, useChromium } from './chromium.js';
 import { startEchoCli } from './echo-cli.js';
 import { chromiumPeer, describeWithPeer } from './peers.js';
 
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/chromium/', import.meta.url));
 
-/** Waits (bounded by Playwright's timeout) until the page's log has at least `count` lines. */
-async function logLines(page: Page, count: number): Promise<string[]> {
-  await page.locator('#log li').nth(count - 1).waitFor();
-  return page.locator('#log li').allTextContents();
+/** The echo page of npm start at /, 404 elsewhere. */
+function servePage(request: PageRequest, response: PageResponse): void {
+  if (!serveEchoPage(request, response)) serveNotFound(request, response);
 }
 
 /** What the server saw of each WebSocket. */
@@ -55,22 +54,16 @@ function recordingEcho(seen: Seen[]): (ws: Ws, request: UpgradeRequest) => Promi
 
 describeWithPeer(chromiumPeer(), 'Chromium over HTTP/2 (RFC 8441)', (executable) => {
   describeWithTools('with a throwaway certificate', [OPENSSL], () => {
-    let browser: Browser;
     let certificate: Certificate;
-    beforeAll(async () => {
+    beforeAll(() => {
       certificate = makeCertificate();
-      browser = await launchChromium(executable);
     });
-    afterAll(async () => {
-      await browser?.close();
-    });
+    const chromium = useChromium(executable, defer);
     afterEach(cleanup);
 
     /** Opens `url` in a new context that accepts the throwaway certificate; the page's CSP is checked. */
     async function openPage(url: string): Promise<Page> {
-      const context = await newContext(browser, { ignoreHTTPSErrors: true });
-      defer(() => context.close());
-      const page = await context.newPage();
+      const page = await chromium.newPage({ ignoreHTTPSErrors: true });
       const response = await page.goto(url);
       expect(response?.status()).toBe(200);
       // The page's socket goes to wss: of its own origin, which its CSP names.
@@ -118,9 +111,7 @@ describeWithPeer(chromiumPeer(), 'Chromium over HTTP/2 (RFC 8441)', (executable)
     it('over HTTP/2: the server sees a CONNECT stream (h2, 2.0), and the page says h2', async () => {
       const seen: Seen[] = [];
       const wss = new WebSocketServer({ handler: recordingEcho(seen), perMessageDeflate: true });
-      const server = createSecureServer({ cert: certificate.cert, key: certificate.key, allowHTTP1: true }, (request, response) => {
-        if (!serveEchoPage(request, response)) serveNotFound(request, response);
-      });
+      const server = createSecureServer({ cert: certificate.cert, key: certificate.key, allowHTTP1: true }, servePage);
       wss.attach(server);
       const port = await listen(server, wss);
       const page = await openPage(`https://${HOST}:${port}/`);
@@ -135,9 +126,7 @@ describeWithPeer(chromiumPeer(), 'Chromium over HTTP/2 (RFC 8441)', (executable)
     it('the same page over HTTP/1.1 (an HTTPS server without h2): an upgrade, and the page says http/1.1', async () => {
       const seen: Seen[] = [];
       const wss = new WebSocketServer({ handler: recordingEcho(seen) });
-      const server = createHttpsServer({ cert: certificate.cert, key: certificate.key }, (request, response) => {
-        if (!serveEchoPage(request, response)) serveNotFound(request, response);
-      });
+      const server = createHttpsServer({ cert: certificate.cert, key: certificate.key }, servePage);
       wss.attach(server);
       const port = await listen(server, wss);
       const page = await openPage(`https://${HOST}:${port}/`);
@@ -150,9 +139,7 @@ describeWithPeer(chromiumPeer(), 'Chromium over HTTP/2 (RFC 8441)', (executable)
     it('an HTTP/2 server without the extended CONNECT: the page over h2, its WebSocket over HTTP/1.1 (the fallback)', async () => {
       const seen: Seen[] = [];
       const wss = new WebSocketServer({ handler: recordingEcho(seen) });
-      const server = createSecureServer({ cert: certificate.cert, key: certificate.key, allowHTTP1: true }, (request, response) => {
-        if (!serveEchoPage(request, response)) serveNotFound(request, response);
-      });
+      const server = createSecureServer({ cert: certificate.cert, key: certificate.key, allowHTTP1: true }, servePage);
       // Upgrades only: no attach(), so no SETTINGS_ENABLE_CONNECT_PROTOCOL.
       server.on('upgrade', (request, socket, head) => void wss.handleUpgrade(request, socket, head));
       const port = await listen(server, wss);

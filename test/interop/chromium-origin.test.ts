@@ -7,11 +7,10 @@
  */
 
 import { createServer } from 'node:http';
-import type { Browser } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { afterEach, expect, it } from 'vitest';
 import type { RefusedHandshake } from '../../src/node/server-options.js';
 import { HOST, cleanup, defer, echoHandler, startHttpServer, startServer } from '../node/helpers.js';
-import { launchChromium, newContext } from './chromium.js';
+import { useChromium } from './chromium.js';
 import { chromiumPeer, describeWithPeer } from './peers.js';
 
 const PAGE = '<!doctype html><title>origin test</title><p>a page</p>';
@@ -44,19 +43,11 @@ const TRY_WEBSOCKET = (url: string): Promise<string> =>
   });
 
 describeWithPeer(chromiumPeer(), 'Chromium and the origins option', (executable) => {
-  let browser: Browser;
-  beforeAll(async () => {
-    browser = await launchChromium(executable);
-  });
-  afterAll(async () => {
-    await browser?.close();
-  });
+  const chromium = useChromium(executable, defer);
   afterEach(cleanup);
 
   async function pageAt(url: string) {
-    const context = await newContext(browser);
-    defer(() => context.close());
-    const page = await context.newPage();
+    const page = await chromium.newPage();
     expect((await page.goto(url))?.status()).toBe(200);
     return page;
   }

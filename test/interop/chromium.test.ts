@@ -14,13 +14,12 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { afterEach, expect, it } from 'vitest';
 import { serveEchoPage } from '../../src/echo/page.js';
 import type { CloseResult, Ws } from '../../src/index.js';
 import type { DeflateOptions } from '../../src/node/options.js';
 import { HOST, cleanup, defer, echoHandler, startServer } from '../node/helpers.js';
-import { launchChromium, newContext } from './chromium.js';
+import { RECORD_CSP_VIOLATIONS, logLines, useChromium } from './chromium.js';
 import { startEchoCli } from './echo-cli.js';
 import { chromiumPeer, describeWithPeer } from './peers.js';
 import { startTap, type TappedConnection } from './tap.js';
@@ -29,23 +28,6 @@ import { closeOf, headerValue, readMessages, readWireStream } from './wire.js';
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/chromium/', import.meta.url));
 const LARGE_ECHO = readFileSync(new URL('./browser/large-echo.js', import.meta.url), 'utf8');
 const MiB = 1024 * 1024;
-
-// Set before the page's own script runs (not subject to the page's CSP): every violation is kept.
-const RECORD_CSP_VIOLATIONS = `
-  window.cspViolations = [];
-  document.addEventListener('securitypolicyviolation', (event) => {
-    window.cspViolations.push(event.violatedDirective + ' ' + event.blockedURI);
-  });
-`;
-
-/**
- * Waits (bounded by Playwright's timeout) until the page's log has at least `count` lines.
- * (Not page.waitForFunction: it evaluates a string, which the page's CSP refuses, as it should.)
- */
-async function logLines(page: Page, count: number): Promise<string[]> {
-  await page.locator('#log li').nth(count - 1).waitFor();
-  return page.locator('#log li').allTextContents();
-}
 
 function hexPrefix(bytes: Buffer): string {
   const shown = [...bytes.subarray(0, 16)].map((b) => b.toString(16).padStart(2, '0')).join(' ');
@@ -67,13 +49,7 @@ interface LargeEchoResult {
 }
 
 describeWithPeer(chromiumPeer(), 'Chromium (headless, Debian package)', (executable) => {
-  let browser: Browser;
-  beforeAll(async () => {
-    browser = await launchChromium(executable);
-  });
-  afterAll(async () => {
-    await browser?.close();
-  });
+  const chromium = useChromium(executable, defer);
   afterEach(cleanup);
 
   it('uses the echo page of npm start: text, binary, close with a code and reason; page log, server view, screenshot', async () => {
@@ -81,9 +57,7 @@ describeWithPeer(chromiumPeer(), 'Chromium (headless, Debian package)', (executa
     defer(() => cli.stop());
     const tap = await startTap(cli.port);
     defer(() => tap.close());
-    const context = await newContext(browser);
-    defer(() => context.close());
-    const page = await context.newPage();
+    const page = await chromium.newPage();
     const problems: string[] = [];
     page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
     await page.addInitScript(RECORD_CSP_VIOLATIONS);
@@ -185,9 +159,7 @@ describeWithPeer(chromiumPeer(), 'Chromium (headless, Debian package)', (executa
 
   it('the echo page shows what the browser refuses, and reconnects', async () => {
     const { port } = await startServer({ handler: echoHandler, onHttpRequest: serveEchoPage });
-    const context = await newContext(browser);
-    defer(() => context.close());
-    const page = await context.newPage();
+    const page = await chromium.newPage();
     await page.goto(`http://${HOST}:${port}/`);
     await logLines(page, 2);
     // WHATWG WebSockets, close(): a code other than 1000 or 3000-4999 is an InvalidAccessError,
@@ -242,9 +214,7 @@ describeWithPeer(chromiumPeer(), 'Chromium (headless, Debian package)', (executa
         if (messages > 0) views.push({ compressed: ws.deflateAgreement !== null, close: await ws.closed });
       },
     });
-    const context = await newContext(browser);
-    defer(() => context.close());
-    const page = await context.newPage();
+    const page = await chromium.newPage();
     await page.goto(`http://${HOST}:${port}/`);
     const result = (await page.evaluate(`(${LARGE_ECHO})(${JSON.stringify({ size: MiB })})`)) as LargeEchoResult;
 

@@ -6,7 +6,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Admission, addressKey, resolveLimits } from '../../src/node/limits.js';
 import type { RefusedHandshake } from '../../src/node/server-options.js';
-import { HOST, RawClient, cleanup, echoHandler, startServer, until, upgradeRequest, type HttpHead } from './helpers.js';
+import { HOST, cleanup, echoHandler, openRawClient, startServer, until, upgradeRequest, type HttpHead, type RawClient } from './helpers.js';
 import type { IncomingMessage } from 'node:http';
 
 beforeEach(() => {
@@ -23,11 +23,7 @@ interface Answer extends HttpHead {
 }
 
 async function handshake(port: number, headers: Record<string, string> = {}): Promise<Answer> {
-  const client = new RawClient(port);
-  await new Promise<void>((resolve, reject) => {
-    client.socket.once('connect', resolve);
-    client.socket.once('error', reject);
-  });
+  const client = await openRawClient(port);
   client.send(Buffer.from(upgradeRequest({ headers: { Host: `${HOST}:${port}`, ...headers } }), 'latin1'));
   const head = await client.responseHead();
   if (head.status !== 101) await client.closed;

@@ -9,7 +9,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ReconnectingClient, type CloseResult, type DrainOptions, type ReadyState } from '../../src/index.js';
 import { drainConnections, planWaves, resolveDrain, type Drainable } from '../../src/node/drain.js';
-import { cleanup, deadline, defer, echoHandler, rawConnect, rawHttp, startServer, until, upgradeRequest, wsConnect } from './helpers.js';
+import { cleanup, deadline, defer, echoHandler, rawConnect, rawHttp, seeded, startServer, until, upgradeRequest, wsConnect } from './helpers.js';
 
 afterEach(cleanup);
 
@@ -44,18 +44,6 @@ class FakeConnection implements Drainable {
     this.readyState = 'closed';
     this.settle({ code: 1006, reason: '', wasClean: false });
   }
-}
-
-/** A seeded source (mulberry32), so a plan can be replayed. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe('the wave plan', () => {

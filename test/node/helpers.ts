@@ -111,6 +111,18 @@ export function deferred<T = void>(): Deferred<T> {
   return { promise, resolve, reject };
 }
 
+/** mulberry32: a small seeded PRNG, uniform in [0, 1): the same draws for the same seed, so a plan can be replayed. */
+export function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
 /** Lets pending callbacks run: one full turn of the event loop (not a timed wait). */
 export function nextTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
@@ -302,9 +314,33 @@ export interface RawConnectOptions {
  * A WebSocket client on a bare TCP socket: writes the handshake request itself, reads the HTTP
  * response, then parses the server's frames from the stream as they come.
  */
-export class RawClient {
-  readonly socket: Socket;
+/**
+ * What the raw clients share, over a TCP connection (RawClient) and over an HTTP/2 stream
+ * (http2/helpers.ts): bytes and masked frames out, the server's frames in.
+ */
+export abstract class RawFrameClient {
+  abstract readonly socket: { write(bytes: Uint8Array): boolean };
   readonly frames = new AsyncQueue<Frame>();
+  protected readonly reader = new FrameCollector((frame) => this.frames.push(frame));
+
+  /** Writes raw bytes. */
+  send(bytes: Uint8Array): void {
+    this.socket.write(bytes);
+  }
+
+  /** Writes one masked frame. */
+  sendFrame(spec: FrameFields): void {
+    this.socket.write(clientFrame(spec));
+  }
+
+  /** The next frame from the server (rejects if the connection or stream closes first). */
+  nextFrame(): Promise<Frame> {
+    return this.frames.next();
+  }
+}
+
+export class RawClient extends RawFrameClient {
+  readonly socket: Socket;
   /** The server ended its side of TCP (FIN). */
   readonly ended: Promise<void>;
   /** The socket is fully closed. */
@@ -316,10 +352,10 @@ export class RawClient {
 
   private readonly responseWaiters: Array<(head: HttpHead) => void> = [];
   private headBytes = Buffer.alloc(0);
-  private readonly reader = new FrameCollector((frame) => this.frames.push(frame));
   private isEnded = false;
 
   constructor(port: number, key = newKey()) {
+    super();
     this.key = key;
     this.socket = connect(port, HOST);
     this.socket.setNoDelay(true);
@@ -365,21 +401,6 @@ export class RawClient {
         if (this.response === null) reject(new Error('the connection closed before a response'));
       });
     });
-  }
-
-  /** Writes raw bytes. */
-  send(bytes: Uint8Array): void {
-    this.socket.write(bytes);
-  }
-
-  /** Writes one masked frame. */
-  sendFrame(spec: FrameFields): void {
-    this.socket.write(clientFrame(spec));
-  }
-
-  /** The next frame from the server (rejects if the connection closes first). */
-  nextFrame(): Promise<Frame> {
-    return this.frames.next();
   }
 
   private onData(chunk: Buffer): void {

@@ -9,7 +9,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketServer } from '../../src/index.js';
 import type { RefusedHandshake } from '../../src/node/server-options.js';
-import { HOST, RawClient, cleanup, defer, echoHandler, startServer, upgradeRequest, type HttpHead, type RawHttpResult } from './helpers.js';
+import { HOST, cleanup, defer, echoHandler, openRawClient, startServer, upgradeRequest, type HttpHead, type RawHttpResult } from './helpers.js';
 import { OPENSSL, describeWithTools, makeCertificate } from './client/tools.js';
 
 afterEach(cleanup);
@@ -18,11 +18,7 @@ const FORBIDDEN_HEAD = 'HTTP/1.1 403 Forbidden';
 
 /** A handshake with `headers`; a refusal is read to its end (body included), a 101 to its head. */
 async function handshake(port: number, headers: Record<string, string | undefined>): Promise<HttpHead | RawHttpResult> {
-  const client = new RawClient(port);
-  await new Promise<void>((resolve, reject) => {
-    client.socket.once('connect', resolve);
-    client.socket.once('error', reject);
-  });
+  const client = await openRawClient(port);
   client.send(Buffer.from(upgradeRequest({ headers: { Host: `${HOST}:${port}`, ...headers } }), 'latin1'));
   const head = await client.responseHead();
   if (head.status === 101) return head;

@@ -48,6 +48,32 @@ async function expectClosedError(promise: Promise<unknown>, closeCode?: number):
 /** A raw peer on either transport. */
 type FrameClient = RawClient | RawStreamClient;
 
+/** Two text messages, 'one' and 'two', then a close (1000), in one write. */
+function oneTwoClose(): Buffer {
+  return Buffer.concat([
+    clientFrame({ opcode: OP.TEXT, payload: text('one') }),
+    clientFrame({ opcode: OP.TEXT, payload: text('two') }),
+    clientFrame({ opcode: OP.CLOSE, payload: closePayload(1000) }),
+  ]);
+}
+
+/** The rejections left unhandled while `body` runs, and in the two turns after it (when Node reports them). */
+async function unhandledRejections(body: () => unknown): Promise<unknown[]> {
+  const unhandled: unknown[] = [];
+  const listener = (reason: unknown): void => {
+    unhandled.push(reason);
+  };
+  process.on('unhandledRejection', listener);
+  try {
+    await body();
+    await nextTurn();
+    await nextTurn();
+  } finally {
+    process.off('unhandledRejection', listener);
+  }
+  return unhandled;
+}
+
 /** Reads the next frame and asserts it is exactly `expected`. */
 async function expectFrame(client: FrameClient, expected: Buffer): Promise<void> {
   const frame = await client.nextFrame();
@@ -487,13 +513,7 @@ describe.each(TRANSPORTS)('over $transport', ({ tcp, startServer, rawConnect }) 
       });
       client = await rawConnect(server.port);
       const ws = await server.connections.next();
-      client.send(
-        Buffer.concat([
-          clientFrame({ opcode: OP.TEXT, payload: text('one') }),
-          clientFrame({ opcode: OP.TEXT, payload: text('two') }),
-          clientFrame({ opcode: OP.CLOSE, payload: closePayload(1000) }),
-        ]),
-      );
+      client.send(oneTwoClose());
       await until(() => ws.readyState === 'closing', 'the close frame was parsed');
       expect(client.frames.size).toBe(0);
       release.resolve();
@@ -514,13 +534,7 @@ describe.each(TRANSPORTS)('over $transport', ({ tcp, startServer, rawConnect }) 
       });
       const client = await rawConnect(server.port);
       const ws = await server.connections.next();
-      client.send(
-        Buffer.concat([
-          clientFrame({ opcode: OP.TEXT, payload: text('one') }),
-          clientFrame({ opcode: OP.TEXT, payload: text('two') }),
-          clientFrame({ opcode: OP.CLOSE, payload: closePayload(1000) }),
-        ]),
-      );
+      client.send(oneTwoClose());
       // The close frame was parsed, 'two' is unread: the close timer runs (the only timer).
       await until(() => ws.readyState === 'closing' && vi.getTimerCount() === 1, 'the close timer to start');
       await vi.advanceTimersByTimeAsync(199);
@@ -861,21 +875,11 @@ describe.each(TRANSPORTS)('over $transport', ({ tcp, startServer, rawConnect }) 
 
     it('an unawaited send() after close causes no unhandled rejection', async () => {
       const ws = await closedConnection();
-      const unhandled: unknown[] = [];
-      const listener = (reason: unknown): void => {
-        unhandled.push(reason);
-      };
-      process.on('unhandledRejection', listener);
-      try {
+      const unhandled = await unhandledRejections(() => {
         void ws.send('nobody awaits this');
         void ws.send(Buffer.alloc(100_000));
         void ws.ping('nor this');
-        // Unhandled rejections are reported once the microtask queue drains: a couple of turns.
-        await nextTurn();
-        await nextTurn();
-      } finally {
-        process.off('unhandledRejection', listener);
-      }
+      });
       expect(unhandled).toEqual([]);
     });
 
@@ -883,22 +887,13 @@ describe.each(TRANSPORTS)('over $transport', ({ tcp, startServer, rawConnect }) 
       const server = await startServer();
       await rawConnect(server.port);
       const ws = await server.connections.next();
-      const unhandled: unknown[] = [];
-      const listener = (reason: unknown): void => {
-        unhandled.push(reason);
-      };
-      process.on('unhandledRejection', listener);
-      try {
+      const unhandled = await unhandledRejections(async () => {
         const awaited = ws.send('lost');
         void ws.send('also lost');
         ws.terminate();
         await expectClosedError(awaited, 1006);
         await ws.closed;
-        await nextTurn();
-        await nextTurn();
-      } finally {
-        process.off('unhandledRejection', listener);
-      }
+      });
       expect(unhandled).toEqual([]);
     });
 

@@ -9,14 +9,13 @@
 
 import type { Duplex } from 'node:stream';
 import { buildClientRequest, generateHandshakeKey, validateClientResponse } from '../../protocol/client-handshake.js';
-import { HandshakeError } from '../../protocol/errors.js';
 import { buildDeflateOffer, type DeflateConfig } from '../../protocol/permessage-deflate.js';
 import { PerMessageDeflate, takeoverBytes } from '../deflate.js';
-import { sharedHeartbeat } from '../heartbeat.js';
-import { DEFLATE_DEFAULTS, withResolved, type ResolvedDeflateOptions } from '../options.js';
+import { DEFLATE_DEFAULTS, type ResolvedDeflateOptions } from '../options.js';
 import { randomKeyBytes, sha1Base64 } from '../runtime.js';
-import { Ws, type ConnectionConfig } from '../ws.js';
+import type { Ws } from '../ws.js';
 import { ZlibResources, deflateContextBytes, inflateContextBytes } from '../zlib-resources.js';
+import { agreedWs, rejectResponse, type OfferedDeflate } from './agreed.js';
 import { ConnectError } from './connect-error.js';
 import { Attempt, describe, type Answered } from './dial.js';
 import { connectOverHttp2, type Http2Outcome } from './http2-connect.js';
@@ -165,7 +164,7 @@ function upgrade(
   key: string,
   given: ClientOptions,
   options: ResolvedClientOptions,
-  deflate: DeflateOffer | null,
+  deflate: OfferedDeflate | null,
   attempt: Attempt,
 ): Ws {
   const { socket, head, rest } = answered;
@@ -181,24 +180,9 @@ function upgrade(
     // RFC 6455 4.1: "the client MUST _Fail the WebSocket Connection_".
     socket.destroy();
     deflate?.release();
-    if (!(error instanceof HandshakeError)) throw error;
-    throw attempt.error('WS_ERR_INVALID_RESPONSE', `invalid handshake response: ${error.message}`, {
-      status: head.status,
-      headers: head.headers,
-      cause: error,
-    });
+    rejectResponse(attempt, error, head.status, head.headers);
   }
-  let codec: PerMessageDeflate | null = null;
-  if (deflate !== null) {
-    if (agreed.deflate === null) deflate.release();
-    else codec = deflate.codec(agreed.deflate);
-  }
-  const config: ConnectionConfig = withResolved(options, {
-    role: 'client' as const,
-    heartbeat: sharedHeartbeat(options, given),
-    onClosed: undefined,
-  });
-  const ws = new Ws(socket, config, { protocol: agreed.protocol, extensions: agreed.extensions, deflate: codec });
+  const ws = agreedWs(socket, agreed, { options, given, deflate }, { onClosed: undefined });
   // Frames that came with the 101 (a server may send at once) are parsed one turn later, once the
   // application that awaited connect() has had the chance to start reading: a close or a bad frame
   // among them then waits for it to read the messages before (as on a server), instead of
@@ -259,14 +243,6 @@ function withoutCredentials(headers: Readonly<Record<string, string>>): Record<s
 
 // ---- permessage-deflate for clients ----------------------------------------------------------
 
-/** An offer, with the context memory reserved for it until the server answers. */
-interface DeflateOffer {
-  readonly config: DeflateConfig;
-  /** The codec for what the server agreed; the reservation is adjusted to it. */
-  codec(agreement: NonNullable<ReturnType<typeof validateClientResponse>['deflate']>): PerMessageDeflate;
-  release(): void;
-}
-
 // Client connections share their zlib limits and pools (a process may dial thousands): all those
 // with the default zlib settings one, the others one per perMessageDeflate object they were made
 // with. Keyed by the object, so an entry goes with it: no map of every setting ever used.
@@ -288,7 +264,7 @@ function zlibFor(settings: ResolvedDeflateOptions, given: ClientOptions['perMess
  * past it, the offer asks for no context takeover both ways (RFC 7692 7.1.1), so that a process
  * with thousands of compressed client connections stays within maxContextMemory.
  */
-function offerDeflate(settings: ResolvedDeflateOptions | null, given: ClientOptions['perMessageDeflate']): DeflateOffer | null {
+function offerDeflate(settings: ResolvedDeflateOptions | null, given: ClientOptions['perMessageDeflate']): OfferedDeflate | null {
   if (settings === null) return null;
   const zlib = zlibFor(settings, given);
   let config: DeflateConfig = settings;

@@ -14,15 +14,12 @@
 import { constants, type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
-import { HandshakeError } from '../../protocol/errors.js';
 import { buildExtendedConnectRequest, validateExtendedConnectResponse } from '../../protocol/extended-connect.js';
-import { buildDeflateOffer, type DeflateAgreement, type DeflateConfig } from '../../protocol/permessage-deflate.js';
-import type { PerMessageDeflate } from '../deflate.js';
-import { sharedHeartbeat } from '../heartbeat.js';
+import { buildDeflateOffer } from '../../protocol/permessage-deflate.js';
 import { HTTP2_STREAM_TRANSPORT } from '../http2/stream-transport.js';
-import { withResolved } from '../options.js';
 import { noop } from '../util.js';
-import { Ws, type ConnectionConfig } from '../ws.js';
+import type { Ws } from '../ws.js';
+import { agreedWs, rejectResponse, type OfferedDeflate } from './agreed.js';
 import { ConnectError } from './connect-error.js';
 import type { Attempt } from './dial.js';
 import { http2Sessions, sessionKey, type PooledSession } from './http2-sessions.js';
@@ -49,13 +46,6 @@ export type Http2Outcome =
   | { readonly kind: 'answered'; readonly answer: Http2Answer }
   /** Over HTTP/1.1 instead: on `socket` (TLS chose http/1.1), or on a new connection. */
   | { readonly kind: 'fallback'; readonly socket: Duplex | undefined };
-
-/** The permessage-deflate offer, as connect() made it (its context memory reserved). */
-export interface OfferedDeflate {
-  readonly config: DeflateConfig;
-  codec(agreement: DeflateAgreement): PerMessageDeflate;
-  release(): void;
-}
 
 export interface Http2Request {
   readonly target: Target;
@@ -230,24 +220,15 @@ function open(
   try {
     agreed = validateExtendedConnectResponse({ status, headers }, { protocols: options.protocols, deflate: deflate?.config ?? null });
   } catch (error) {
-    if (!(error instanceof HandshakeError)) throw error;
-    throw attempt.error('WS_ERR_INVALID_RESPONSE', `invalid handshake response: ${error.message}`, { status, headers, cause: error });
+    rejectResponse(attempt, error, status, headers);
   }
-  let codec: PerMessageDeflate | null = null;
-  if (deflate !== null) {
-    if (agreed.deflate === null) deflate.release();
-    else codec = deflate.codec(agreed.deflate);
-  }
-  const config: ConnectionConfig = withResolved(options, {
-    role: 'client' as const,
-    heartbeat: sharedHeartbeat(options, request.given),
+  // Frames that came with the response are parsed once the application can read (see connect.ts).
+  stream.pause();
+  const ws = agreedWs(stream, agreed, request, {
     // The WebSocket's reference to its session: the last one gone closes it.
     onClosed: () => pooled.release(),
     transport: HTTP2_STREAM_TRANSPORT,
   });
-  // Frames that came with the response are parsed once the application can read (see connect.ts).
-  stream.pause();
-  const ws = new Ws(stream, config, { protocol: agreed.protocol, extensions: agreed.extensions, deflate: codec });
   stream.off('error', noop);
   setImmediate(() => stream.resume());
   return ws;

@@ -43,25 +43,9 @@ export async function readBody(socket: Duplex, head: ResponseHead, rest: Uint8Ar
     }
   };
   if (done() || socket.destroyed) return prefix();
-  await new Promise<void>((resolve) => {
-    const finish = (): void => {
-      clearTimeout(timer);
-      socket.off('data', onData);
-      socket.off('end', finish);
-      socket.off('close', finish);
-      socket.off('error', finish);
-      resolve();
-    };
-    const onData = (chunk: Buffer): void => {
-      received = Buffer.concat([received, chunk]);
-      if (done() || received.length > BODY_BYTES * 64) finish();
-    };
-    const timer = setTimeout(finish, BODY_WAIT_MS);
-    socket.on('data', onData);
-    socket.once('end', finish);
-    socket.once('close', finish);
-    socket.once('error', finish);
-    socket.resume();
+  await readUntil(socket, (chunk) => {
+    received = Buffer.concat([received, chunk]);
+    return done() || received.length > BODY_BYTES * 64;
   });
   return prefix();
 }
@@ -74,7 +58,20 @@ export async function readStreamBody(stream: Duplex): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   if (stream.destroyed || stream.readableEnded) return Buffer.alloc(0);
-  await new Promise<void>((resolve) => {
+  await readUntil(stream, (chunk) => {
+    chunks.push(chunk);
+    size += chunk.length;
+    return size >= BODY_BYTES;
+  });
+  return Buffer.concat(chunks, size).subarray(0, BODY_BYTES);
+}
+
+/**
+ * Hands each chunk of `stream` to `take` until it says it has enough, the stream ends, closes or
+ * fails, or BODY_WAIT_MS pass; then stops listening. Never rejects.
+ */
+function readUntil(stream: Duplex, take: (chunk: Buffer) => boolean): Promise<void> {
+  return new Promise<void>((resolve) => {
     const finish = (): void => {
       clearTimeout(timer);
       stream.off('data', onData);
@@ -84,9 +81,7 @@ export async function readStreamBody(stream: Duplex): Promise<Buffer> {
       resolve();
     };
     const onData = (chunk: Buffer): void => {
-      chunks.push(chunk);
-      size += chunk.length;
-      if (size >= BODY_BYTES) finish();
+      if (take(chunk)) finish();
     };
     const timer = setTimeout(finish, BODY_WAIT_MS);
     stream.on('data', onData);
@@ -95,5 +90,4 @@ export async function readStreamBody(stream: Duplex): Promise<Buffer> {
     stream.once('error', finish);
     stream.resume();
   });
-  return Buffer.concat(chunks, size).subarray(0, BODY_BYTES);
 }

@@ -11,26 +11,12 @@ import { createServer as createHttpServer, type IncomingMessage } from 'node:htt
 import { connect as netConnect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ConnectError, HandshakeError, WebSocketServer, connect, type ClientOptions, type ConnectPhase, type TransportRequest, type Ws } from '../../../src/index.js';
-import { HOST, cleanup, deadline, deferred, defer, freePort, settle, startHttpServer, startServer } from '../helpers.js';
-import { expectNothingDialed, startRawServer, type RawPeer } from './helpers.js';
+import { ConnectError, HandshakeError, WebSocketServer, connect, type ClientOptions, type TransportRequest, type Ws } from '../../../src/index.js';
+import { HOST, cleanup, deadline, deferred, defer, freePort, startHttpServer, startServer } from '../helpers.js';
+import { connectFailure, expectNothingDialed, startRawServer, type RawPeer } from './helpers.js';
 
 afterEach(cleanup);
 
-/** The ConnectError `promise` rejects with, checked for its code and phase. */
-async function failure(promise: Promise<Ws>, code: ConnectError['code'], phase: ConnectPhase | undefined): Promise<ConnectError> {
-  const outcome = await settle(promise);
-  if (outcome.ok) {
-    outcome.value.terminate();
-    throw new Error(`connect() resolved; expected ${code}`);
-  }
-  const error = outcome.error;
-  expect(error).toBeInstanceOf(ConnectError);
-  const connectError = error as ConnectError;
-  expect({ code: connectError.code, phase: connectError.phase }).toEqual({ code, phase });
-  expect(connectError.message).not.toBe('');
-  return connectError;
-}
 
 /** Timings of an attempt on 127.0.0.1 (no DNS, no TLS) that reached the handshake. */
 function expectHandshakeTimings(error: ConnectError): void {
@@ -66,7 +52,7 @@ describe('responses other than 101', () => {
       setImmediate(() => p.write(body.subarray(0, 1000)));
       setImmediate(() => setImmediate(() => p.write(body.subarray(1000))));
     }, {}, '/rooms/42');
-    const error = await failure(pending, 'WS_ERR_UNEXPECTED_RESPONSE', 'handshake');
+    const error = await connectFailure(pending, 'WS_ERR_UNEXPECTED_RESPONSE', 'handshake');
     expect(error.status).toBe(404);
     expect(error.headers).toMatchObject({ 'content-type': 'text/plain', 'x-why': 'no such room', 'content-length': '5120' });
     expect(error.body).toEqual(body.subarray(0, 1024));
@@ -81,7 +67,7 @@ describe('responses other than 101', () => {
     const { pending } = await answerOnce((p) =>
       p.write('HTTP/1.1 400 Bad Request\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n'),
     );
-    const error = await failure(pending, 'WS_ERR_UNEXPECTED_RESPONSE', 'handshake');
+    const error = await connectFailure(pending, 'WS_ERR_UNEXPECTED_RESPONSE', 'handshake');
     expect(error.status).toBe(400);
     expect(error.body?.toString()).toBe('hello world');
 
@@ -89,20 +75,20 @@ describe('responses other than 101', () => {
     const { pending: long } = await answerOnce((p) =>
       p.write(`HTTP/1.1 500 Internal Server Error\r\nTransfer-Encoding: chunked\r\n\r\n${`2bc\r\n${chunk}\r\n`.repeat(3)}0\r\n\r\n`),
     );
-    const cut = await failure(long, 'WS_ERR_UNEXPECTED_RESPONSE', 'handshake');
+    const cut = await connectFailure(long, 'WS_ERR_UNEXPECTED_RESPONSE', 'handshake');
     expect(cut.body?.toString()).toBe('x'.repeat(1024));
   });
 
   it('a body that stops short of its Content-Length is reported as far as it came, without hanging', async () => {
     const { pending } = await answerOnce((p) => p.write('HTTP/1.1 503 Service Unavailable\r\nContent-Length: 5000\r\n\r\nbusy'));
-    const error = await failure(pending, 'WS_ERR_UNEXPECTED_RESPONSE', 'handshake');
+    const error = await connectFailure(pending, 'WS_ERR_UNEXPECTED_RESPONSE', 'handshake');
     expect(error.status).toBe(503);
     expect(error.body?.toString()).toBe('busy');
   });
 
   it('403 from our own server (allowRequest refused), with its body', async () => {
     const server = await startServer({ allowRequest: () => false });
-    const error = await failure(connect(server.url), 'WS_ERR_UNEXPECTED_RESPONSE', 'handshake');
+    const error = await connectFailure(connect(server.url), 'WS_ERR_UNEXPECTED_RESPONSE', 'handshake');
     expect(error.status).toBe(403);
     expect(error.headers?.['content-type']).toMatch(/^text\/plain/);
     expect(error.body?.length).toBeGreaterThan(0);
@@ -111,7 +97,7 @@ describe('responses other than 101', () => {
 
   it('a redirect is not followed unless asked: the 3xx is the error', async () => {
     const { pending } = await answerOnce((p) => p.write('HTTP/1.1 302 Found\r\nLocation: /elsewhere\r\nContent-Length: 0\r\n\r\n'));
-    const error = await failure(pending, 'WS_ERR_UNEXPECTED_RESPONSE', 'handshake');
+    const error = await connectFailure(pending, 'WS_ERR_UNEXPECTED_RESPONSE', 'handshake');
     expect(error.status).toBe(302);
     expect(error.headers?.location).toBe('/elsewhere');
     expect(error.body).toEqual(Buffer.alloc(0));
@@ -152,7 +138,7 @@ describe('invalid 101 responses (RFC 6455 4.1: the client fails the connection)'
   for (const { name, headers, options, cause } of cases) {
     it(`${name}: WS_ERR_INVALID_RESPONSE caused by ${cause}`, async () => {
       const { peer, pending } = await answerOnce((p) => p.accept(headers), options);
-      const error = await failure(pending, 'WS_ERR_INVALID_RESPONSE', 'handshake');
+      const error = await connectFailure(pending, 'WS_ERR_INVALID_RESPONSE', 'handshake');
       expect(error.status).toBe(101);
       expect(error.cause).toBeInstanceOf(HandshakeError);
       expect((error.cause as HandshakeError).code).toBe(cause);
@@ -164,7 +150,7 @@ describe('invalid 101 responses (RFC 6455 4.1: the client fails the connection)'
 
   it('a response that is not HTTP', async () => {
     const { peer, pending } = await answerOnce((p) => p.write('SSH-2.0-OpenSSH_9.6\r\n\r\n'));
-    const error = await failure(pending, 'WS_ERR_INVALID_RESPONSE', 'handshake');
+    const error = await connectFailure(pending, 'WS_ERR_INVALID_RESPONSE', 'handshake');
     expect(error.status).toBeUndefined();
     // The client lets go of the socket (the server would otherwise hold it until its own timeout).
     await deadline(peer.gone, 5000, 'the client to close its socket');
@@ -172,7 +158,7 @@ describe('invalid 101 responses (RFC 6455 4.1: the client fails the connection)'
 
   it('a server that closes without answering', async () => {
     const { peer, pending } = await answerOnce((p) => p.socket.end());
-    const error = await failure(pending, 'WS_ERR_INVALID_RESPONSE', 'handshake');
+    const error = await connectFailure(pending, 'WS_ERR_INVALID_RESPONSE', 'handshake');
     expect(error.message).toMatch(/without answering/);
     // Half-open sockets (allowHalfOpen) do not end by themselves: the client must end its side too.
     await deadline(peer.clientEnded, 5000, "the client's FIN");
@@ -186,7 +172,7 @@ describe('handshakeTimeout', () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
     vi.advanceTimersByTime(1000); // a fake performance.now() of 0 would read as "no phase started"
     const server = await startRawServer();
-    const failed = failure(connect(server.url, { handshakeTimeout: 150 }), 'WS_ERR_TIMEOUT', 'handshake');
+    const failed = connectFailure(connect(server.url, { handshakeTimeout: 150 }), 'WS_ERR_TIMEOUT', 'handshake');
     const peer = await server.peers.next();
     expect((await peer.request()).method).toBe('GET');
     await vi.advanceTimersByTimeAsync(149);
@@ -207,7 +193,7 @@ describe('handshakeTimeout', () => {
     first.write('HTTP/1.1 307 Temporary Redirect\r\nLocation: /slow\r\nContent-Length: 0\r\n\r\n');
     const second = await server.peers.next();
     expect((await second.request()).path).toBe('/slow');
-    const error = await failure(pending, 'WS_ERR_TIMEOUT', 'handshake');
+    const error = await connectFailure(pending, 'WS_ERR_TIMEOUT', 'handshake');
     expect(error.url).toBe(`${server.url}/slow`);
     await second.gone;
   });
@@ -218,7 +204,7 @@ describe('signal', () => {
     const server = await startRawServer();
     const controller = new AbortController();
     controller.abort(new Error('not needed any more'));
-    const error = await failure(connect(server.url, { signal: controller.signal }), 'WS_ERR_ABORTED', undefined);
+    const error = await connectFailure(connect(server.url, { signal: controller.signal }), 'WS_ERR_ABORTED', undefined);
     expect((error.cause as Error).message).toBe('not needed any more');
     await expectNothingDialed(server);
   });
@@ -231,7 +217,7 @@ describe('signal', () => {
     await peer.request();
     const reason = new Error('user pressed cancel');
     controller.abort(reason);
-    const error = await failure(pending, 'WS_ERR_ABORTED', 'handshake');
+    const error = await connectFailure(pending, 'WS_ERR_ABORTED', 'handshake');
     expect(error.cause).toBe(reason);
     await peer.gone;
     expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
@@ -248,7 +234,7 @@ describe('signal', () => {
         controller.abort();
       },
     });
-    const error = await failure(pending, 'WS_ERR_ABORTED', 'dns');
+    const error = await connectFailure(pending, 'WS_ERR_ABORTED', 'dns');
     expect(asked).toBe('slow-resolver.test');
     expect(error.timings.dns).toBeGreaterThanOrEqual(0);
   });
@@ -307,13 +293,13 @@ describe('followRedirects', () => {
 
   it('a redirect loop: WS_ERR_TOO_MANY_REDIRECTS after maxRedirects', async () => {
     const router = await startRouter(() => ({ status: 302, location: '/loop' }));
-    const error = await failure(connect(`${router.url}/loop`, { followRedirects: true, maxRedirects: 3 }), 'WS_ERR_TOO_MANY_REDIRECTS', 'handshake');
+    const error = await connectFailure(connect(`${router.url}/loop`, { followRedirects: true, maxRedirects: 3 }), 'WS_ERR_TOO_MANY_REDIRECTS', 'handshake');
     expect(error.status).toBe(302);
     expect(router.requests).toHaveLength(4);
     expect(error.message).toContain('3 redirects');
 
     const defaults = await startRouter(() => ({ status: 301, location: '/again' }));
-    await failure(connect(defaults.url, { followRedirects: true }), 'WS_ERR_TOO_MANY_REDIRECTS', 'handshake');
+    await connectFailure(connect(defaults.url, { followRedirects: true }), 'WS_ERR_TOO_MANY_REDIRECTS', 'handshake');
     // The default maxRedirects is 10: the first request and 10 redirects followed.
     expect(defaults.requests).toHaveLength(11);
   });
@@ -354,13 +340,13 @@ describe('followRedirects', () => {
 
   it('refuses a redirect to a URL that is not a WebSocket URL', async () => {
     const router = await startRouter(() => ({ status: 302, location: 'ftp://files.example/' }));
-    const error = await failure(connect(router.url, { followRedirects: true }), 'WS_ERR_REDIRECT_REFUSED', 'handshake');
+    const error = await connectFailure(connect(router.url, { followRedirects: true }), 'WS_ERR_REDIRECT_REFUSED', 'handshake');
     expect(error.status).toBe(302);
   });
 
   it('refuses a redirect from a TCP URL to a Unix socket', async () => {
     const router = await startRouter(() => ({ status: 302, location: 'ws+unix:/var/run/docker.sock:/' }));
-    await failure(connect(router.url, { followRedirects: true }), 'WS_ERR_REDIRECT_REFUSED', 'handshake');
+    await connectFailure(connect(router.url, { followRedirects: true }), 'WS_ERR_REDIRECT_REFUSED', 'handshake');
   });
 });
 
@@ -397,7 +383,7 @@ describe('createConnection', () => {
 
   it('a socket from createConnection that cannot connect: WS_ERR_CONNECT in the connect phase', async () => {
     const port = await freePort();
-    const error = await failure(connect('ws://virtual.example/', { createConnection: () => netConnect(port, HOST) }), 'WS_ERR_CONNECT', 'connect');
+    const error = await connectFailure(connect('ws://virtual.example/', { createConnection: () => netConnect(port, HOST) }), 'WS_ERR_CONNECT', 'connect');
     expect((error.cause as NodeJS.ErrnoException).code).toBe('ECONNREFUSED');
   });
 
@@ -416,7 +402,7 @@ describe('createConnection', () => {
     const request = await requested.promise;
     expect(request.signal.aborted).toBe(false);
     controller.abort();
-    await failure(pending, 'WS_ERR_ABORTED', 'connect');
+    await connectFailure(pending, 'WS_ERR_ABORTED', 'connect');
     expect(request.signal.aborted).toBe(true);
     // A transport that ignores the signal and delivers anyway: nobody would ever close its socket.
     const late = netConnect(server.port, HOST);
@@ -428,7 +414,7 @@ describe('createConnection', () => {
 
   it('a createConnection that throws: WS_ERR_CONNECT with the cause', async () => {
     const cause = new Error('no route');
-    const error = await failure(
+    const error = await connectFailure(
       connect('ws://virtual.example/', {
         createConnection: () => {
           throw cause;

@@ -13,7 +13,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { connect, type ServerOptions, type Ws } from '../../../src/index.js';
 import { acceptResponse, compressMessage as deflateMessage, inflateMessage } from '../../../testkit/index.js';
 import { AsyncQueue, HOST, cleanup, deadline, defer, settle, startServer } from '../helpers.js';
-import { frame, parseClose, startRawServer, startWsServer, type ClientFrame, type RawPeer } from './helpers.js';
+import { dial, frame, parseClose, startRawServer, startWsServer, type ClientFrame, type RawPeer } from './helpers.js';
 
 afterEach(cleanup);
 
@@ -21,11 +21,6 @@ const MULTIBYTE = 'héllo wörld € 𝄞 日本語 😀';
 const MiB = 1024 * 1024;
 
 /** A client connection closed after the test (terminate is a no-op once closed). */
-async function dial(url: string, options: Parameters<typeof connect>[1] = {}): Promise<Ws> {
-  const ws = await connect(url, options);
-  defer(() => ws.terminate());
-  return ws;
-}
 
 interface Accepted {
   readonly ws: Ws;

@@ -13,34 +13,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ConnectError, WebSocketServer, connect, type ClientOptions, type ConnectPhase, type Ws } from '../../../src/index.js';
-import { HOST, cleanup, defer, freePort, settle, startServer } from '../helpers.js';
-import { expectNothingDialed, listen, startRawServer, stopAfterTest } from './helpers.js';
+import { WebSocketServer, connect, type Ws } from '../../../src/index.js';
+import { HOST, cleanup, defer, freePort, startServer } from '../helpers.js';
+import { connectFailure, dial, expectNothingDialed, listen, startRawServer, stopAfterTest } from './helpers.js';
 import { OPENSSL, describeWithTools, makeCertificate, type Certificate } from './tools.js';
 
 afterEach(cleanup);
 
-async function failure(promise: Promise<Ws>, code: ConnectError['code'], phase: ConnectPhase | undefined): Promise<ConnectError> {
-  const outcome = await settle(promise);
-  if (outcome.ok) {
-    outcome.value.terminate();
-    throw new Error(`connect() resolved; expected ${code}`);
-  }
-  expect(outcome.error).toBeInstanceOf(ConnectError);
-  const error = outcome.error as ConnectError;
-  expect({ code: error.code, phase: error.phase }).toEqual({ code, phase });
-  return error;
-}
 
 async function echo(ws: Ws): Promise<void> {
   for await (const message of ws) await ws.send(message.data);
 }
 
-async function dial(url: string, options: ClientOptions = {}): Promise<Ws> {
-  const ws = await connect(url, options);
-  defer(() => ws.terminate());
-  return ws;
-}
 
 /** A lookup that answers every name with 127.0.0.1, recording what it was asked. */
 function loopbackLookup(asked: Array<{ hostname: string; family: unknown }>): LookupFunction {
@@ -54,7 +38,7 @@ describe('DNS', () => {
   it('a lookup option that fails: WS_ERR_DNS with the cause, timed', async () => {
     const cause = Object.assign(new Error('getaddrinfo ENOTFOUND db.internal.test'), { code: 'ENOTFOUND' });
     const lookup = ((_hostname: string, _options: unknown, callback: (error: Error) => void) => callback(cause)) as unknown as LookupFunction;
-    const error = await failure(connect('ws://db.internal.test:9000/', { lookup }), 'WS_ERR_DNS', 'dns');
+    const error = await connectFailure(connect('ws://db.internal.test:9000/', { lookup }), 'WS_ERR_DNS', 'dns');
     expect(error.cause).toBe(cause);
     expect(error.message).toContain('db.internal.test');
     expect(error.url).toBe('ws://db.internal.test:9000/');
@@ -66,14 +50,14 @@ describe('DNS', () => {
     const throwing = (() => {
       throw new Error('resolver broken');
     }) as unknown as LookupFunction;
-    const thrown = await failure(connect('ws://a.test/', { lookup: throwing }), 'WS_ERR_DNS', 'dns');
+    const thrown = await connectFailure(connect('ws://a.test/', { lookup: throwing }), 'WS_ERR_DNS', 'dns');
     expect((thrown.cause as Error).message).toBe('resolver broken');
     const empty = ((_h: string, _o: unknown, callback: (error: null, address: undefined) => void) => callback(null, undefined)) as unknown as LookupFunction;
-    await failure(connect('ws://b.test/', { lookup: empty }), 'WS_ERR_DNS', 'dns');
+    await connectFailure(connect('ws://b.test/', { lookup: empty }), 'WS_ERR_DNS', 'dns');
   });
 
   it('a .invalid name (RFC 6761 6.4: never resolves) through the system resolver', async () => {
-    const error = await failure(connect('ws://no-such-host.invalid/'), 'WS_ERR_DNS', 'dns');
+    const error = await connectFailure(connect('ws://no-such-host.invalid/'), 'WS_ERR_DNS', 'dns');
     expect((error.cause as NodeJS.ErrnoException).code).toMatch(/^(ENOTFOUND|EAI_AGAIN)$/);
   });
 
@@ -92,7 +76,7 @@ describe('DNS', () => {
 describe('TCP connect', () => {
   it('a refused port: WS_ERR_CONNECT with ECONNREFUSED, no DNS for an address', async () => {
     const port = await freePort();
-    const error = await failure(connect(`ws://${HOST}:${port}/`), 'WS_ERR_CONNECT', 'connect');
+    const error = await connectFailure(connect(`ws://${HOST}:${port}/`), 'WS_ERR_CONNECT', 'connect');
     expect((error.cause as NodeJS.ErrnoException).code).toBe('ECONNREFUSED');
     expect(error.message).toContain(`${HOST}:${port}`);
     expect(error.timings.dns).toBeUndefined();
@@ -102,7 +86,7 @@ describe('TCP connect', () => {
 
   it('a name that resolves to a refused port: both phases timed', async () => {
     const port = await freePort();
-    const error = await failure(connect(`ws://refused.test:${port}/`, { lookup: loopbackLookup([]) }), 'WS_ERR_CONNECT', 'connect');
+    const error = await connectFailure(connect(`ws://refused.test:${port}/`, { lookup: loopbackLookup([]) }), 'WS_ERR_CONNECT', 'connect');
     expect(error.timings.dns).toBeGreaterThanOrEqual(0);
     expect(error.timings.connect).toBeGreaterThanOrEqual(0);
   });
@@ -117,7 +101,7 @@ describe('cancelled between phases', () => {
     const pending = connect(server.url, { signal: controller.signal });
     controller.abort();
     // An address needs no lookup, so no phase had started.
-    await failure(pending, 'WS_ERR_ABORTED', undefined);
+    await connectFailure(pending, 'WS_ERR_ABORTED', undefined);
     await expectNothingDialed(server);
   });
 
@@ -128,7 +112,7 @@ describe('cancelled between phases', () => {
       controller.abort();
       callback(null, HOST, 4);
     }) as unknown as LookupFunction;
-    await failure(connect(`ws://late.test:${server.port}/`, { lookup, signal: controller.signal }), 'WS_ERR_ABORTED', 'dns');
+    await connectFailure(connect(`ws://late.test:${server.port}/`, { lookup, signal: controller.signal }), 'WS_ERR_ABORTED', 'dns');
     await expectNothingDialed(server);
   });
 });
@@ -176,7 +160,7 @@ describe('ws+unix:', () => {
 
   it('a socket path where nothing listens: WS_ERR_CONNECT (ENOENT)', async () => {
     const path = join(tmpdir(), `rfc6455-missing-${randomBytes(6).toString('hex')}.sock`);
-    const error = await failure(connect(`ws+unix:${path}:/`), 'WS_ERR_CONNECT', 'connect');
+    const error = await connectFailure(connect(`ws+unix:${path}:/`), 'WS_ERR_CONNECT', 'connect');
     expect((error.cause as NodeJS.ErrnoException).code).toBe('ENOENT');
   });
 });
@@ -226,7 +210,7 @@ describeWithTools('TLS (wss:) with a throwaway certificate from openssl', [OPENS
 
   it('an untrusted certificate: WS_ERR_TLS with the verification code as the cause', async () => {
     const server = await startWssServer();
-    const error = await failure(connect(`wss://${HOST}:${server.port}/`), 'WS_ERR_TLS', 'tls');
+    const error = await connectFailure(connect(`wss://${HOST}:${server.port}/`), 'WS_ERR_TLS', 'tls');
     expect((error.cause as NodeJS.ErrnoException).code).toBe('DEPTH_ZERO_SELF_SIGNED_CERT');
     expect(error.timings.connect).toBeGreaterThanOrEqual(0);
     expect(error.timings.tls).toBeGreaterThanOrEqual(0);
@@ -236,7 +220,7 @@ describeWithTools('TLS (wss:) with a throwaway certificate from openssl', [OPENS
 
   it('a certificate for another name: WS_ERR_TLS (ERR_TLS_CERT_ALTNAME_INVALID)', async () => {
     const server = await startWssServer();
-    const error = await failure(
+    const error = await connectFailure(
       connect(`wss://${HOST}:${server.port}/`, { ca: certificate.cert, servername: 'other.example' }),
       'WS_ERR_TLS',
       'tls',
@@ -248,14 +232,14 @@ describeWithTools('TLS (wss:) with a throwaway certificate from openssl', [OPENS
     const server = await startRawServer();
     const pending = connect(`wss://${HOST}:${server.port}/`, { handshakeTimeout: 200 });
     const peer = await server.peers.next();
-    const error = await failure(pending, 'WS_ERR_TIMEOUT', 'tls');
+    const error = await connectFailure(pending, 'WS_ERR_TIMEOUT', 'tls');
     expect(error.timings.tls).toBeGreaterThan(100);
     await peer.gone;
   });
 
   it('a plain HTTP server spoken to with wss: WS_ERR_TLS', async () => {
     const server = await startServer({ handler: echo });
-    const error = await failure(connect(`wss://${HOST}:${server.port}/`, { ca: certificate.cert }), 'WS_ERR_TLS', 'tls');
+    const error = await connectFailure(connect(`wss://${HOST}:${server.port}/`, { ca: certificate.cert }), 'WS_ERR_TLS', 'tls');
     // The server's HTTP 400 is not a TLS record.
     expect((error.cause as NodeJS.ErrnoException).code).toBe('ERR_SSL_WRONG_VERSION_NUMBER');
   });
@@ -265,7 +249,7 @@ describeWithTools('TLS (wss:) with a throwaway certificate from openssl', [OPENS
     const pending = connect(`wss://${HOST}:${server.port}/`, { ca: certificate.cert });
     const peer = await server.peers.next();
     peer.socket.once('data', () => peer.socket.destroy());
-    await failure(pending, 'WS_ERR_TLS', 'tls');
+    await connectFailure(pending, 'WS_ERR_TLS', 'tls');
   });
 
   it('never follows a redirect from wss: to ws: (WS_ERR_REDIRECT_REFUSED)', async () => {
@@ -276,7 +260,7 @@ describeWithTools('TLS (wss:) with a throwaway certificate from openssl', [OPENS
     });
     stopAfterTest(https);
     const port = await listen(https);
-    const error = await failure(
+    const error = await connectFailure(
       connect(`wss://${HOST}:${port}/`, { ca: certificate.cert, followRedirects: true }),
       'WS_ERR_REDIRECT_REFUSED',
       'handshake',
@@ -307,7 +291,7 @@ describeWithTools('TLS (wss:) with a throwaway certificate from openssl', [OPENS
     plainWss.attach(http);
     stopAfterTest(http);
     await listen(http, plainPath);
-    await failure(connect(`wss+unix:${plainPath}:/`, { ca: certificate.cert }), 'WS_ERR_TLS', 'tls');
+    await connectFailure(connect(`wss+unix:${plainPath}:/`, { ca: certificate.cert }), 'WS_ERR_TLS', 'tls');
   });
 
   it('https: URLs mean wss: (WHATWG WebSocket)', async () => {

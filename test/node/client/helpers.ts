@@ -8,12 +8,41 @@
  */
 
 import { connect as netConnect, createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import { expect } from 'vitest';
 import WebSocket, { WebSocketServer as WsServer } from 'ws';
+import { ConnectError, connect, type ClientOptions, type ConnectPhase, type Ws } from '../../../src/index.js';
 import { FrameCollector, acceptResponse, buildFrame, readRequest, type Frame, type RawRequest } from '../../../testkit/index.js';
-import { AsyncQueue, HOST, deferred, defer } from '../helpers.js';
+import { AsyncQueue, HOST, deferred, defer, settle } from '../helpers.js';
 
 // The raw server's frames, handshake and close payloads are testkit's (independent of src/).
 export { parseClose, type RawRequest } from '../../../testkit/index.js';
+
+// ---- connecting ----------------------------------------------------------------------------------
+
+/** connect(), the Ws terminated after the test. */
+export async function dial(url: string, options: ClientOptions = {}): Promise<Ws> {
+  const ws = await connect(url, options);
+  defer(() => ws.terminate());
+  return ws;
+}
+
+/** The ConnectError a connect rejects with, checked for its code, its phase and a message. */
+export async function connectFailure(
+  promise: Promise<Ws>,
+  code: ConnectError['code'],
+  phase: ConnectPhase | undefined,
+): Promise<ConnectError> {
+  const outcome = await settle(promise);
+  if (outcome.ok) {
+    outcome.value.terminate();
+    throw new Error(`connect() resolved; expected ${code}`);
+  }
+  expect(outcome.error).toBeInstanceOf(ConnectError);
+  const error = outcome.error as ConnectError;
+  expect({ code: error.code, phase: error.phase }).toEqual({ code, phase });
+  expect(error.message).not.toBe('');
+  return error;
+}
 
 // ---- stopping servers ------------------------------------------------------------------------------
 

@@ -8,9 +8,9 @@
 import type { IncomingMessage } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ConnectError, WebSocketServer, connect, type ClientOptions, type ConnectPhase, type Ws } from '../../../src/index.js';
-import { HOST, cleanup, defer, freePort, settle, startServer } from '../helpers.js';
-import { listen, startRawServer, stopAfterTest } from './helpers.js';
+import { WebSocketServer, connect, type Ws } from '../../../src/index.js';
+import { HOST, cleanup, defer, freePort, startServer } from '../helpers.js';
+import { connectFailure, dial, listen, startRawServer, stopAfterTest } from './helpers.js';
 import { OPENSSL, TINYPROXY, describeWithTools, makeCertificate, setEnv, startTinyproxy, type Certificate } from './tools.js';
 
 afterEach(cleanup);
@@ -19,23 +19,7 @@ async function echo(ws: Ws): Promise<void> {
   for await (const message of ws) await ws.send(message.data);
 }
 
-async function dial(url: string, options: ClientOptions): Promise<Ws> {
-  const ws = await connect(url, options);
-  defer(() => ws.terminate());
-  return ws;
-}
 
-async function failure(promise: Promise<Ws>, code: ConnectError['code'], phase: ConnectPhase): Promise<ConnectError> {
-  const outcome = await settle(promise);
-  if (outcome.ok) {
-    outcome.value.terminate();
-    throw new Error(`connect() resolved; expected ${code}`);
-  }
-  expect(outcome.error).toBeInstanceOf(ConnectError);
-  const error = outcome.error as ConnectError;
-  expect({ code: error.code, phase: error.phase }).toEqual({ code, phase });
-  return error;
-}
 
 /** Our echo server, recording each upgrade request. */
 async function startTarget(): Promise<{ port: number; url: string; requests: IncomingMessage[] }> {
@@ -93,7 +77,7 @@ describeWithTools('through tinyproxy', [TINYPROXY, OPENSSL], () => {
   it('wss: through the tunnel still verifies the certificate (WS_ERR_TLS)', async () => {
     const target = await startSecureTarget();
     const proxy = await startTinyproxy({ connectPorts: [target.port] });
-    const error = await failure(connect(`wss://${HOST}:${target.port}/`, { proxy: proxy.url }), 'WS_ERR_TLS', 'tls');
+    const error = await connectFailure(connect(`wss://${HOST}:${target.port}/`, { proxy: proxy.url }), 'WS_ERR_TLS', 'tls');
     expect((error.cause as NodeJS.ErrnoException).code).toBe('DEPTH_ZERO_SELF_SIGNED_CERT');
     expect(error.timings.proxy).toBeGreaterThanOrEqual(0);
   });
@@ -118,14 +102,14 @@ describeWithTools('through tinyproxy', [TINYPROXY, OPENSSL], () => {
     setEnv({ HTTP_PROXY: refused });
     await roundTrip(await dial(target.url, {}), 'direct by default');
     // ...and then it is really used: a proxy that is not there fails in the connect phase.
-    const error = await failure(connect(target.url, { proxy: 'env' }), 'WS_ERR_CONNECT', 'connect');
+    const error = await connectFailure(connect(target.url, { proxy: 'env' }), 'WS_ERR_CONNECT', 'connect');
     expect(error.message).toContain(refused.slice('http://'.length));
 
     // NO_PROXY lists hosts that connect directly.
     setEnv({ NO_PROXY: `example.com, ${HOST}` });
     await roundTrip(await dial(target.url, { proxy: 'env' }), 'bypassed');
     setEnv({ NO_PROXY: `${HOST}:1` });
-    await failure(connect(target.url, { proxy: 'env' }), 'WS_ERR_CONNECT', 'connect');
+    await connectFailure(connect(target.url, { proxy: 'env' }), 'WS_ERR_CONNECT', 'connect');
     setEnv({ NO_PROXY: '*' });
     await roundTrip(await dial(target.url, { proxy: 'env' }), 'everything bypassed');
 
@@ -141,7 +125,7 @@ describeWithTools('through tinyproxy', [TINYPROXY, OPENSSL], () => {
   it('a port the proxy does not allow: WS_ERR_PROXY with its 403, headers and body', async () => {
     const target = await startTarget();
     const proxy = await startTinyproxy({ connectPorts: [1] });
-    const error = await failure(connect(target.url, { proxy: proxy.url }), 'WS_ERR_PROXY', 'proxy');
+    const error = await connectFailure(connect(target.url, { proxy: proxy.url }), 'WS_ERR_PROXY', 'proxy');
     expect(error.status).toBe(403);
     expect(error.headers?.server).toMatch(/^tinyproxy\//);
     expect(error.body?.toString()).toContain('Access violation');
@@ -155,7 +139,7 @@ describeWithTools('through tinyproxy', [TINYPROXY, OPENSSL], () => {
   it('a target the proxy cannot reach: WS_ERR_PROXY with its 500', async () => {
     const port = await freePort();
     const proxy = await startTinyproxy({ connectPorts: [port] });
-    const error = await failure(connect(`ws://${HOST}:${port}/`, { proxy: proxy.url }), 'WS_ERR_PROXY', 'proxy');
+    const error = await connectFailure(connect(`ws://${HOST}:${port}/`, { proxy: proxy.url }), 'WS_ERR_PROXY', 'proxy');
     expect(error.status).toBe(500);
     expect(error.body?.toString()).toContain('Unable to connect');
   });
@@ -163,10 +147,10 @@ describeWithTools('through tinyproxy', [TINYPROXY, OPENSSL], () => {
   it('a proxy that wants credentials: 407 without them, refused with wrong ones, through with them', async () => {
     const target = await startTarget();
     const proxy = await startTinyproxy({ connectPorts: [target.port], basicAuth: { user: 'proxyuser', password: 'pr0xy' } });
-    const missing = await failure(connect(target.url, { proxy: proxy.url }), 'WS_ERR_PROXY', 'proxy');
+    const missing = await connectFailure(connect(target.url, { proxy: proxy.url }), 'WS_ERR_PROXY', 'proxy');
     expect(missing.status).toBe(407);
     expect(missing.headers?.['proxy-authenticate']).toMatch(/^Basic /);
-    const wrong = await failure(connect(target.url, { proxy: `http://proxyuser:nope@${HOST}:${proxy.port}` }), 'WS_ERR_PROXY', 'proxy');
+    const wrong = await connectFailure(connect(target.url, { proxy: `http://proxyuser:nope@${HOST}:${proxy.port}` }), 'WS_ERR_PROXY', 'proxy');
     // tinyproxy 1.11 answers wrong credentials with 401, not 407; either way the status is passed on.
     expect(wrong.status).toBe(401);
     const ws = await dial(target.url, { proxy: `http://proxyuser:pr0xy@${HOST}:${proxy.port}` });
@@ -182,7 +166,7 @@ describe('proxies without tinyproxy (a refused port, a silent raw server)', () =
   it('a proxy that is not listening: WS_ERR_CONNECT naming the proxy', async () => {
     const target = await startTarget();
     const port = await freePort();
-    const error = await failure(connect(target.url, { proxy: `http://${HOST}:${port}` }), 'WS_ERR_CONNECT', 'connect');
+    const error = await connectFailure(connect(target.url, { proxy: `http://${HOST}:${port}` }), 'WS_ERR_CONNECT', 'connect');
     expect(error.message).toContain(`${HOST}:${port}`);
   });
 
@@ -195,7 +179,7 @@ describe('proxies without tinyproxy (a refused port, a silent raw server)', () =
     // Credentials in the proxy URL are percent-decoded into Proxy-Authorization.
     expect(request.headers['proxy-authorization']).toBe(`Basic ${Buffer.from('u@x:p:w').toString('base64')}`);
     peer.write('garbage\r\n\r\n');
-    const error = await failure(pending, 'WS_ERR_PROXY', 'proxy');
+    const error = await connectFailure(pending, 'WS_ERR_PROXY', 'proxy');
     expect(error.message).toContain(`${HOST}:${broken.port}`);
     await peer.gone;
   });
@@ -210,7 +194,7 @@ describe('proxies without tinyproxy (a refused port, a silent raw server)', () =
     expect(request.method).toBe('CONNECT');
     expect(request.path).toBe(`${HOST}:${target.port}`);
     expect(request.headers.host).toBe(`${HOST}:${target.port}`);
-    await failure(pending, 'WS_ERR_TIMEOUT', 'proxy');
+    await connectFailure(pending, 'WS_ERR_TIMEOUT', 'proxy');
     await peer.gone;
   });
 });

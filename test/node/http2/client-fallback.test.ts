@@ -24,35 +24,16 @@ import {
   WebSocketServer,
   connect,
   type ClientOptions,
-  type ConnectPhase,
-  type Ws,
 } from '../../../src/index.js';
 import { http2Sessions } from '../../../src/node/client/http2-sessions.js';
 import { HOST, cleanup, defer, echoHandler, settle, startServer, until } from '../helpers.js';
+import { connectFailure, dial } from '../client/helpers.js';
 import { OPENSSL, describeWithTools, makeCertificate, type Certificate } from '../client/tools.js';
 import { startHttp2Server } from './helpers.js';
 
 afterEach(cleanup);
 
-async function open(url: string, options: ClientOptions): Promise<Ws> {
-  const ws = await connect(url, options);
-  defer(() => ws.terminate());
-  return ws;
-}
 
-/** The ConnectError a connect rejects with, checked for its code and phase. */
-async function failure(promise: Promise<Ws>, code: ConnectError['code'], phase: ConnectPhase | undefined): Promise<ConnectError> {
-  const outcome = await settle(promise);
-  if (outcome.ok) {
-    outcome.value.terminate();
-    throw new Error(`connect() resolved; expected ${code}`);
-  }
-  expect(outcome.error).toBeInstanceOf(ConnectError);
-  const error = outcome.error as ConnectError;
-  expect({ code: error.code, phase: error.phase }).toEqual({ code, phase });
-  expect(error.message).not.toBe('');
-  return error;
-}
 
 /** A node:http2 server answering each stream with `answer`, on 127.0.0.1:0 (h2c), closed after the test. */
 async function startRawHttp2(answer: (stream: ServerHttp2Stream) => void, enableConnectProtocol = true): Promise<{ port: number; server: Http2Server }> {
@@ -90,19 +71,19 @@ function countConnections(server: { on(event: 'connection', listener: () => void
 describe('falling back to HTTP/1.1, or not (http2: only)', () => {
   it('a cleartext server without HTTP/2 (prior knowledge fails): HTTP/1.1 on a new connection', async () => {
     const server = await startServer({ handler: echoHandler });
-    const ws = await open(server.url, { http2: true });
+    const ws = await dial(server.url, { http2: true });
     expect(ws.transport).toBe('http/1.1');
     await ws.send('over 1.1');
     expect(await ws.recv()).toEqual({ type: 'text', data: 'over 1.1' });
-    await failure(connect(server.url, { http2: 'only' }), 'WS_ERR_HTTP2_UNSUPPORTED', 'handshake');
+    await connectFailure(connect(server.url, { http2: 'only' }), 'WS_ERR_HTTP2_UNSUPPORTED', 'handshake');
   });
 
   it('an HTTP/2 server that does not advertise SETTINGS_ENABLE_CONNECT_PROTOCOL: HTTP/1.1 on a new connection', async () => {
     const { port } = await startRawHttp2((stream) => stream.close(), false);
-    const error = await failure(connect(`ws://${HOST}:${port}/`, { http2: 'only' }), 'WS_ERR_HTTP2_UNSUPPORTED', 'handshake');
+    const error = await connectFailure(connect(`ws://${HOST}:${port}/`, { http2: 'only' }), 'WS_ERR_HTTP2_UNSUPPORTED', 'handshake');
     expect(error.message).toContain('SETTINGS_ENABLE_CONNECT_PROTOCOL');
     // The fallback's new connection is an HTTP/1.1 one, which this HTTP/2-only server cannot take.
-    await failure(connect(`ws://${HOST}:${port}/`, { http2: true }), 'WS_ERR_INVALID_RESPONSE', 'handshake');
+    await connectFailure(connect(`ws://${HOST}:${port}/`, { http2: true }), 'WS_ERR_INVALID_RESPONSE', 'handshake');
   });
 });
 
@@ -115,12 +96,12 @@ describeWithTools('falling back over TLS', [OPENSSL], () => {
     const connections = countConnections(https);
     new WebSocketServer({ handler: echoHandler }).attach(https);
     const port = await listen(https);
-    const ws = await open(`wss://localhost:${port}/`, { http2: true, ca: cert().cert });
+    const ws = await dial(`wss://localhost:${port}/`, { http2: true, ca: cert().cert });
     expect(ws.transport).toBe('http/1.1');
     await ws.send('one connection');
     expect(await ws.recv()).toEqual({ type: 'text', data: 'one connection' });
     expect(connections()).toBe(1);
-    await failure(connect(`wss://localhost:${port}/`, { http2: 'only', ca: cert().cert }), 'WS_ERR_HTTP2_UNSUPPORTED', 'tls');
+    await connectFailure(connect(`wss://localhost:${port}/`, { http2: 'only', ca: cert().cert }), 'WS_ERR_HTTP2_UNSUPPORTED', 'tls');
   });
 
   it('an HTTP/2 server that takes WebSockets over HTTP/1.1 only (allowHTTP1, no extended CONNECT): a new HTTP/1.1 connection', async () => {
@@ -129,23 +110,23 @@ describeWithTools('falling back over TLS', [OPENSSL], () => {
     server.on('upgrade', (request, socket, head) => void wss.handleUpgrade(request, socket, head));
     defer(() => wss.close({ timeout: 10 }));
     const port = await listen(server);
-    const ws = await open(`wss://localhost:${port}/`, { http2: true, ca: cert().cert });
+    const ws = await dial(`wss://localhost:${port}/`, { http2: true, ca: cert().cert });
     expect(ws.transport).toBe('http/1.1');
-    await failure(connect(`wss://localhost:${port}/`, { http2: 'only', ca: cert().cert }), 'WS_ERR_HTTP2_UNSUPPORTED', 'handshake');
+    await connectFailure(connect(`wss://localhost:${port}/`, { http2: 'only', ca: cert().cert }), 'WS_ERR_HTTP2_UNSUPPORTED', 'handshake');
   });
 
   it('over TLS: an untrusted certificate is WS_ERR_TLS', async () => {
     const server = await startHttp2Server({ handler: echoHandler }, { tls: cert() });
-    await failure(connect(server.url, { http2: true }), 'WS_ERR_TLS', 'tls');
+    await connectFailure(connect(server.url, { http2: true }), 'WS_ERR_TLS', 'tls');
   });
 
   it('sessions are kept apart by TLS options: another CA object, another session', async () => {
     const server = await startHttp2Server({ handler: echoHandler }, { tls: cert() });
     const ca = cert().cert;
-    await open(server.url, { http2: true, ca });
-    await open(server.url, { http2: true, ca });
+    await dial(server.url, { http2: true, ca });
+    await dial(server.url, { http2: true, ca });
     expect(server.sessions).toHaveLength(1);
-    await open(server.url, { http2: true, ca: Buffer.from(ca) });
+    await dial(server.url, { http2: true, ca: Buffer.from(ca) });
     expect(server.sessions).toHaveLength(2);
   });
 });
@@ -155,19 +136,19 @@ describe('errors by phase over HTTP/2', () => {
     const lookup = ((_host: string, _options: unknown, callback: (error: Error | null) => void) => {
       callback(Object.assign(new Error('getaddrinfo ENOTFOUND'), { code: 'ENOTFOUND' }));
     }) as unknown as ClientOptions['lookup'];
-    await failure(connect('ws://nowhere.example.test/', { http2: true, lookup }), 'WS_ERR_DNS', 'dns');
+    await connectFailure(connect('ws://nowhere.example.test/', { http2: true, lookup }), 'WS_ERR_DNS', 'dns');
   });
 
   it('connect: WS_ERR_CONNECT (nothing listens)', async () => {
     const probe = createNetServer();
     const port = await listen(probe);
     await new Promise<void>((resolve) => probe.close(() => resolve()));
-    await failure(connect(`ws://${HOST}:${port}/`, { http2: true }), 'WS_ERR_CONNECT', 'connect');
+    await connectFailure(connect(`ws://${HOST}:${port}/`, { http2: true }), 'WS_ERR_CONNECT', 'connect');
   });
 
   it('a refusal on the stream: WS_ERR_UNEXPECTED_RESPONSE with the status, headers and body', async () => {
     const server = await startHttp2Server({ handler: echoHandler, origins: ['https://app.example'] });
-    const error = await failure(connect(server.url, { http2: true, origin: 'https://evil.example' }), 'WS_ERR_UNEXPECTED_RESPONSE', 'handshake');
+    const error = await connectFailure(connect(server.url, { http2: true, origin: 'https://evil.example' }), 'WS_ERR_UNEXPECTED_RESPONSE', 'handshake');
     expect(error.status).toBe(403);
     expect(error.headers).toMatchObject({ 'content-type': 'text/plain; charset=utf-8' });
     expect(error.body?.toString()).toBe('origin https://evil.example is not allowed\n');
@@ -177,14 +158,14 @@ describe('errors by phase over HTTP/2', () => {
 
   it('an invalid 200 (a subprotocol not offered): WS_ERR_INVALID_RESPONSE, the stream reset', async () => {
     const { port } = await startRawHttp2((stream) => stream.respond({ ':status': 200, 'sec-websocket-protocol': 'unasked' }));
-    const error = await failure(connect(`ws://${HOST}:${port}/`, { http2: 'only' }), 'WS_ERR_INVALID_RESPONSE', 'handshake');
+    const error = await connectFailure(connect(`ws://${HOST}:${port}/`, { http2: 'only' }), 'WS_ERR_INVALID_RESPONSE', 'handshake');
     expect(error.status).toBe(200);
     expect((error.cause as { code?: string }).code).toBe('WS_ERR_HANDSHAKE_PROTOCOL');
   });
 
   it('a stream reset before any answer: WS_ERR_INVALID_RESPONSE naming the code', async () => {
     const { port } = await startRawHttp2((stream) => stream.close(7)); // REFUSED_STREAM
-    const error = await failure(connect(`ws://${HOST}:${port}/`, { http2: 'only' }), 'WS_ERR_INVALID_RESPONSE', 'handshake');
+    const error = await connectFailure(connect(`ws://${HOST}:${port}/`, { http2: 'only' }), 'WS_ERR_INVALID_RESPONSE', 'handshake');
     expect(error.message).toContain('REFUSED_STREAM');
   });
 
@@ -193,7 +174,7 @@ describe('errors by phase over HTTP/2', () => {
     const { port, server } = await startRawHttp2((stream) => void streams.push(stream));
     let closedSessions = 0;
     server.on('session', (session) => session.once('close', () => closedSessions++));
-    await failure(connect(`ws://${HOST}:${port}/`, { http2: true, handshakeTimeout: 300 }), 'WS_ERR_TIMEOUT', 'handshake');
+    await connectFailure(connect(`ws://${HOST}:${port}/`, { http2: true, handshakeTimeout: 300 }), 'WS_ERR_TIMEOUT', 'handshake');
     await until(() => closedSessions === 1, 'the session closed');
     expect(streams).toHaveLength(1);
   });
@@ -204,7 +185,7 @@ describe('errors by phase over HTTP/2', () => {
     const pending = connect(`ws://${HOST}:${port}/`, { http2: true, signal: controller.signal });
     await until(() => http2Sessions.size > 0, 'the session');
     controller.abort();
-    await failure(pending, 'WS_ERR_ABORTED', 'handshake');
+    await connectFailure(pending, 'WS_ERR_ABORTED', 'handshake');
   });
 
   it('a redirect on the stream is followed when asked', async () => {
@@ -213,8 +194,8 @@ describe('errors by phase over HTTP/2', () => {
       stream.respond({ ':status': 302, location: `${target.url}/there` });
       stream.end();
     });
-    await failure(connect(`ws://${HOST}:${port}/`, { http2: true }), 'WS_ERR_UNEXPECTED_RESPONSE', 'handshake');
-    const ws = await open(`ws://${HOST}:${port}/`, { http2: true, followRedirects: true });
+    await connectFailure(connect(`ws://${HOST}:${port}/`, { http2: true }), 'WS_ERR_UNEXPECTED_RESPONSE', 'handshake');
+    const ws = await dial(`ws://${HOST}:${port}/`, { http2: true, followRedirects: true });
     expect(ws.transport).toBe('h2');
     expect((await target.connections.next()).transport).toBe('h2');
   });
@@ -233,7 +214,7 @@ describe('the session pool', () => {
   it('concurrent connects to one origin share one dial and one session', async () => {
     const server = await startHttp2Server({ handler: echoHandler });
     const connections = countConnections(server.http2);
-    const sockets = await Promise.all(Array.from({ length: 20 }, () => open(server.url, { http2: true })));
+    const sockets = await Promise.all(Array.from({ length: 20 }, () => dial(server.url, { http2: true })));
     expect(sockets.every((ws) => ws.transport === 'h2')).toBe(true);
     expect(connections()).toBe(1);
     expect(server.sessions).toHaveLength(1);
@@ -241,15 +222,15 @@ describe('the session pool', () => {
 
   it('another origin (the same server by another name) gets its own session', async () => {
     const server = await startHttp2Server({ handler: echoHandler });
-    await open(`ws://${HOST}:${server.port}/`, { http2: true });
-    await open(`ws://localhost:${server.port}/`, { http2: true, family: 4 });
+    await dial(`ws://${HOST}:${server.port}/`, { http2: true });
+    await dial(`ws://localhost:${server.port}/`, { http2: true, family: 4 });
     expect(server.sessions).toHaveLength(2);
   });
 
   it('a connect that fails for one user leaves the session to the others', async () => {
     const server = await startHttp2Server({ handler: echoHandler, allowRequest: (request) => request.url !== '/refused' });
-    const ws = await open(`${server.url}/ok`, { http2: true });
-    await failure(connect(`${server.url}/refused`, { http2: true }), 'WS_ERR_UNEXPECTED_RESPONSE', 'handshake');
+    const ws = await dial(`${server.url}/ok`, { http2: true });
+    await connectFailure(connect(`${server.url}/refused`, { http2: true }), 'WS_ERR_UNEXPECTED_RESPONSE', 'handshake');
     await ws.send('still on it');
     expect(await ws.recv()).toEqual({ type: 'text', data: 'still on it' });
     expect(server.sessions).toHaveLength(1);

@@ -8,9 +8,10 @@
 
 import { createHash, randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { connect, type ClientOptions, type ServerOptions, type Ws } from '../../../src/index.js';
+import type { ClientOptions, ServerOptions } from '../../../src/index.js';
 import { http2Sessions } from '../../../src/node/client/http2-sessions.js';
-import { cleanup, defer, echoHandler, nextTurn, until } from '../helpers.js';
+import { cleanup, echoHandler, nextTurn, until } from '../helpers.js';
+import { dial } from '../client/helpers.js';
 import { OPENSSL, describeWithTools, makeCertificate, type Certificate } from '../client/tools.js';
 import { startHttp2Server, type Http2TestServer } from './helpers.js';
 
@@ -19,11 +20,6 @@ afterEach(cleanup);
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 
 /** Connects and closes the connection after the test. */
-async function open(url: string, options: ClientOptions): Promise<Ws> {
-  const ws = await connect(url, options);
-  defer(() => ws.terminate());
-  return ws;
-}
 
 interface Variant {
   start(options?: ServerOptions): Promise<Http2TestServer>;
@@ -37,7 +33,7 @@ function overBoth(name: string, variant: () => Variant): void {
     it('text and binary, both ways; both ends say h2; one session for several WebSockets', async () => {
       const { start, client } = variant();
       const server = await start({ handler: echoHandler });
-      const [a, b, c] = await Promise.all([1, 2, 3].map(() => open(server.url, client)));
+      const [a, b, c] = await Promise.all([1, 2, 3].map(() => dial(server.url, client)));
       for (const ws of [a!, b!, c!]) expect(ws.transport).toBe('h2');
       for (let i = 0; i < 3; i++) expect((await server.connections.next()).transport).toBe('h2');
       await a!.send('héllo ✓');
@@ -53,7 +49,7 @@ function overBoth(name: string, variant: () => Variant): void {
     ])('16 MiB of random bytes each way, %s, then more messages', async (_name, deflate) => {
       const { start, client } = variant();
       const server = await start({ handler: echoHandler, perMessageDeflate: deflate });
-      const ws = await open(server.url, client);
+      const ws = await dial(server.url, client);
       expect(ws.extensions).toBe(deflate ? 'permessage-deflate' : '');
       expect((await server.connections.next()).deflateAgreement === null).toBe(!deflate);
       const payload = randomBytes(16 * 1024 * 1024);
@@ -68,7 +64,7 @@ function overBoth(name: string, variant: () => Variant): void {
     it('pings both ways', async () => {
       const { start, client } = variant();
       const server = await start({ handler: echoHandler });
-      const ws = await open(server.url, client);
+      const ws = await dial(server.url, client);
       const serverWs = await server.connections.next();
       expect(await ws.ping('from the client')).toBeGreaterThanOrEqual(0);
       expect(await serverWs.ping('from the server')).toBeGreaterThanOrEqual(0);
@@ -77,7 +73,7 @@ function overBoth(name: string, variant: () => Variant): void {
     it('the client closes: clean at both ends, the stream ends without a reset', async () => {
       const { start, client } = variant();
       const server = await start({ handler: echoHandler });
-      const ws = await open(server.url, client);
+      const ws = await dial(server.url, client);
       const serverWs = await server.connections.next();
       expect(await ws.close(4001, 'client leaving')).toEqual({ code: 4001, reason: '', wasClean: true });
       expect(await serverWs.closed).toEqual({ code: 4001, reason: 'client leaving', wasClean: true });
@@ -86,7 +82,7 @@ function overBoth(name: string, variant: () => Variant): void {
     it('the server closes: clean at both ends', async () => {
       const { start, client } = variant();
       const server = await start({ handler: echoHandler });
-      const ws = await open(server.url, client);
+      const ws = await dial(server.url, client);
       const serverWs = await server.connections.next();
       expect(await serverWs.close(4000, 'bye')).toEqual({ code: 4000, reason: '', wasClean: true });
       expect(await ws.closed).toEqual({ code: 4000, reason: 'bye', wasClean: true });
@@ -95,7 +91,7 @@ function overBoth(name: string, variant: () => Variant): void {
     it('closes that cross: clean at both ends', async () => {
       const { start, client } = variant();
       const server = await start({ handler: echoHandler });
-      const ws = await open(server.url, client);
+      const ws = await dial(server.url, client);
       const serverWs = await server.connections.next();
       const [mine, theirs] = await Promise.all([ws.close(4001), serverWs.close(4002)]);
       expect(mine).toMatchObject({ code: 4002, wasClean: true });
@@ -105,7 +101,7 @@ function overBoth(name: string, variant: () => Variant): void {
     it('either side terminates (RST_STREAM CANCEL): 1006 at the other; the session goes on', async () => {
       const { start, client } = variant();
       const server = await start({ handler: echoHandler });
-      const [first, second, third] = await Promise.all([1, 2, 3].map(() => open(server.url, client)));
+      const [first, second, third] = await Promise.all([1, 2, 3].map(() => dial(server.url, client)));
       const serverSide = [await server.connections.next(), await server.connections.next(), await server.connections.next()];
       first!.terminate();
       expect((await first!.closed).code).toBe(1006);
@@ -125,7 +121,7 @@ function overBoth(name: string, variant: () => Variant): void {
     it('the session going away: every WebSocket on it gets 1006', async () => {
       const { start, client } = variant();
       const server = await start({ handler: echoHandler });
-      const sockets = await Promise.all([1, 2].map(() => open(server.url, client)));
+      const sockets = await Promise.all([1, 2].map(() => dial(server.url, client)));
       await until(() => server.sessions.length === 1, 'the session');
       server.sessions[0]!.destroy();
       for (const ws of sockets) expect((await ws.closed).code).toBe(1006);
@@ -135,9 +131,9 @@ function overBoth(name: string, variant: () => Variant): void {
       const { start, client } = variant();
       const server = await start({ maxBufferedAmount: 2 * 1024 * 1024, sendOverflow: 'reject', handler: echoHandler });
       // The first one's application never reads (until the end): the server floods it.
-      const stuck = await open(server.url, { ...client, receiveHighWaterMark: 64 * 1024 });
+      const stuck = await dial(server.url, { ...client, receiveHighWaterMark: 64 * 1024 });
       const stuckServer = await server.connections.next();
-      const others = await Promise.all(Array.from({ length: 199 }, () => open(server.url, client)));
+      const others = await Promise.all(Array.from({ length: 199 }, () => dial(server.url, client)));
       expect(server.sessions).toHaveLength(1);
       expect(others.every((ws) => ws.transport === 'h2')).toBe(true);
       const chunk = randomBytes(128 * 1024);
@@ -165,7 +161,7 @@ function overBoth(name: string, variant: () => Variant): void {
       expect(stuckServer.bufferedAmount).toBeGreaterThanOrEqual(2 * 1024 * 1024);
       expect(stuckServer.bufferedAmount).toBeLessThan(2 * 1024 * 1024 + chunk.length + 64 * 1024);
       // A new WebSocket still opens on the same session.
-      const late = await open(server.url, client);
+      const late = await dial(server.url, client);
       await late.send('late');
       expect(await late.recv()).toEqual({ type: 'text', data: 'late' });
       expect(late.transport).toBe('h2');
@@ -180,7 +176,7 @@ function overBoth(name: string, variant: () => Variant): void {
       const { start, client } = variant();
       const server = await start({ handler: echoHandler });
       const before = http2Sessions.size;
-      const [a, b] = await Promise.all([1, 2].map(() => open(server.url, client)));
+      const [a, b] = await Promise.all([1, 2].map(() => dial(server.url, client)));
       expect(http2Sessions.size).toBe(before + 1);
       await a!.close();
       expect(http2Sessions.size).toBe(before + 1);

@@ -21,8 +21,7 @@ import {
 } from 'node:http2';
 import { WebSocketServer, type ServerOptions } from '../../../src/index.js';
 import type { Ws } from '../../../src/node/ws.js';
-import { FrameCollector, type Frame, type FrameFields } from '../../../testkit/index.js';
-import { AsyncQueue, HOST, clientFrame, defer, instrument, type TestServer } from '../helpers.js';
+import { HOST, RawFrameClient, defer, instrument, type TestServer } from '../helpers.js';
 
 export interface Http2TestServer extends TestServer {
   readonly http2: Http2Server | Http2SecureServer;
@@ -110,10 +109,9 @@ export function connectHeaders(port: number, options: RawStreamOptions = {}): Re
  * then parses the server's frames from the stream as they come. `socket` is the stream (what
  * tests write to, end and destroy, as RawClient's socket).
  */
-export class RawStreamClient {
+export class RawStreamClient extends RawFrameClient {
   readonly socket: ClientHttp2Stream;
   readonly session: ClientHttp2Session;
-  readonly frames = new AsyncQueue<Frame>();
   /** The server ended its side of the stream (END_STREAM). */
   readonly ended: Promise<void>;
   /** The stream is closed (both sides ended, or reset). */
@@ -124,9 +122,9 @@ export class RawStreamClient {
   body = Buffer.alloc(0);
   private isEnded = false;
   private status = 0;
-  private readonly reader = new FrameCollector((frame) => this.frames.push(frame));
 
   constructor(session: ClientHttp2Session, headers: Record<string, string>) {
+    super();
     this.session = session;
     const stream = (this.socket = session.request(headers, { endStream: false }));
     stream.on('error', () => {
@@ -171,21 +169,6 @@ export class RawStreamClient {
   /** The RST_STREAM code the stream closed with (0 for none), once closed. */
   get rstCode(): number | undefined {
     return this.socket.rstCode;
-  }
-
-  /** Writes raw bytes on the stream. */
-  send(bytes: Uint8Array): void {
-    this.socket.write(bytes);
-  }
-
-  /** Writes one masked frame. */
-  sendFrame(spec: FrameFields): void {
-    this.socket.write(clientFrame(spec));
-  }
-
-  /** The next frame from the server (rejects if the stream closes first). */
-  nextFrame(): Promise<Frame> {
-    return this.frames.next();
   }
 }
 
