@@ -29,7 +29,7 @@ beforeAll(async () => {
   project.write('tsconfig.json', tsconfig(mains, {}));
   project.write('tsconfig.bad.json', tsconfig(KINDS.map((kind) => `${kind}/bad.ts`), { noEmit: true }));
   project.write('tsconfig.strict.json', tsconfig(mains, { noEmit: true, skipLibCheck: false }));
-});
+}, 120_000);
 afterAll(() => project?.remove());
 
 function tsconfig(files: string[], options: Record<string, unknown>): string {
@@ -90,7 +90,11 @@ function errors(output: string): string[] {
   );
 }
 
-// The three tsc runs are independent programs over the same files; they run side by side.
+// The three tsc runs are independent programs over the same files; they run side by side. Each
+// compiles the package's declarations from scratch: about 10 s alone, past the default 30 s when
+// the suite's other files load every core (seen in CI-like runs), so they get more time.
+const TSC_TIMEOUT = 120_000;
+
 describe.concurrent('TypeScript (module: nodenext) in a "type": "module" and a "type": "commonjs" package', () => {
   it('type-checks with exit code 0, compiles each to its module kind, and the output runs', async () => {
     const tsc = await run(TSC, ['-p', 'tsconfig.json', '--pretty', 'false'], project.dir);
@@ -110,7 +114,7 @@ describe.concurrent('TypeScript (module: nodenext) in a "type": "module" and a "
         result: { closed: 0, terminated: 0 },
       });
     }
-  });
+  }, TSC_TIMEOUT);
 
   it('reports a deliberate type error against each entry point, in both kinds', async () => {
     const tsc = await run(TSC, ['-p', 'tsconfig.bad.json', '--pretty', 'false'], project.dir);
@@ -121,7 +125,7 @@ describe.concurrent('TypeScript (module: nodenext) in a "type": "module" and a "
       ]).sort(),
     );
     expect(tsc.code).toBe(2);
-  });
+  }, TSC_TIMEOUT);
 
   // A user with skipLibCheck: false type-checks our .d.ts too: it must hold no error. (Classes
   // must not `implements` an interface whose members are stripped as internal.)
@@ -131,5 +135,5 @@ describe.concurrent('TypeScript (module: nodenext) in a "type": "module" and a "
     const tsc = await run(TSC, ['-p', 'tsconfig.strict.json', '--pretty', 'false'], project.dir);
     expect(errors(tsc.stdout).map((error) => error.replace(/\(\d+,\d+\)/, ''))).toEqual(KNOWN_BROKEN);
     expect(tsc.code).toBe(KNOWN_BROKEN.length === 0 ? 0 : 2);
-  });
+  }, TSC_TIMEOUT);
 });
