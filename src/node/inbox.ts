@@ -135,10 +135,10 @@ export class Inbox {
   private queued: Queue | null = null;
   private flags = 0;
 
-  // Readers waiting for a message: almost always one (a for-await loop), so it has a field of its
-  // own and only further concurrent recv() calls need an array.
-  private waiter: Waiter | null = null;
-  private moreWaiters: Waiter[] | null = null;
+  // Readers waiting for a message: almost always one (a for-await loop), held as it is; only
+  // concurrent recv() calls make it an array, in order. One field, not a second one for the array
+  // that idle connections never use (memory per idle connection).
+  private waiter: Waiter | Waiter[] | null = null;
   private onDrained: OnDrained | null = null;
 
   constructor(flow: ReadFlow, end: StreamEnd, limits: InboxLimits, inflater: Inflater | null) {
@@ -257,8 +257,10 @@ export class Inbox {
   }
 
   private addWaiter(waiter: Waiter): void {
-    if (this.waiter === null) this.waiter = waiter;
-    else (this.moreWaiters ??= []).push(waiter);
+    const current = this.waiter;
+    if (current === null) this.waiter = waiter;
+    else if (Array.isArray(current)) current.push(waiter);
+    else this.waiter = [current, waiter];
   }
 
   private queue(entry: Entry): Queue {
@@ -285,8 +287,14 @@ export class Inbox {
   }
 
   private handOver(message: Message): void {
-    const waiter = this.waiter!;
-    this.waiter = this.moreWaiters?.shift() ?? null;
+    let waiter = this.waiter!;
+    if (Array.isArray(waiter)) {
+      const waiters = waiter;
+      waiter = waiters.shift()!;
+      if (waiters.length === 0) this.waiter = null;
+    } else {
+      this.waiter = null;
+    }
     if (typeof waiter === 'function') waiter({ done: false, value: message });
     else waiter.resolve(message);
   }
@@ -463,8 +471,8 @@ export class Inbox {
   private settleWaiters(): void {
     if (this.waiter === null || this.queued !== null) return;
     if ((this.flags & (END_REPORTED | FINISHED)) === 0) return;
-    const waiters = [this.waiter, ...(this.moreWaiters ?? [])];
-    this.waiter = this.moreWaiters = null;
+    const waiters = Array.isArray(this.waiter) ? this.waiter : [this.waiter];
+    this.waiter = null;
     // An Error captures a stack: only made for recv() callers, never for iterators, which the
     // normal end of every connection wakes.
     let error: ConnectionClosedError | undefined;
