@@ -142,10 +142,12 @@ describe('server.drain() on real sockets', () => {
     const server = await startServer({ handler: echoHandler });
     const clients = await Promise.all(Array.from({ length: 5 }, () => wsConnect(server.url)));
     await until(() => server.server.clients.size === 5, 'connections accepted');
-    const draining = server.server.drain({ deadline: 300, waves: 5 });
+    // Waves over 2 s: the raw handshake below is answered while the server still listens, even on
+    // a loaded machine (with 300 ms, the drain could end and close the port first).
+    const draining = server.server.drain({ deadline: 2000, waves: 5 });
     const refused = await rawHttp(server.port, upgradeRequest());
     expect(refused.status).toBe(503);
-    expect(await deadline(draining, 5000, 'drain() to resolve')).toEqual({ closed: 5, terminated: 0 });
+    expect(await deadline(draining, 10_000, 'drain() to resolve')).toEqual({ closed: 5, terminated: 0 });
     for (const client of clients) expect(await client.closed).toEqual({ code: 1012, reason: 'service restart' });
     expect(server.server.clients.size).toBe(0);
     expect(server.server.address()).toBe(null);
