@@ -121,6 +121,9 @@ const END_REPORTED = 8;
 const FINISHED = 16;
 /** The end is reached and will be reported at the end of this event-loop turn (see checkEnd). */
 const END_SCHEDULED = 32;
+/** inflateNext() is looping, and was asked again meanwhile (a synchronous inflation finished). */
+const INFLATE_LOOP = 64;
+const INFLATE_AGAIN = 128;
 
 const DONE: IteratorResult<Message> = Object.freeze({ done: true, value: undefined });
 
@@ -337,6 +340,24 @@ export class Inbox {
    * receiveHighWaterMark.
    */
   private inflateNext(): void {
+    // Small messages are inflated synchronously (deflate.ts): their callback only asks for the
+    // next one, and this loop starts it, rather than recursing once per queued message.
+    if ((this.flags & INFLATE_LOOP) !== 0) {
+      this.flags |= INFLATE_AGAIN;
+      return;
+    }
+    this.flags |= INFLATE_LOOP;
+    try {
+      do {
+        this.flags &= ~INFLATE_AGAIN;
+        this.inflateOne();
+      } while ((this.flags & INFLATE_AGAIN) !== 0);
+    } finally {
+      this.flags &= ~INFLATE_LOOP;
+    }
+  }
+
+  private inflateOne(): void {
     const queue = this.queued;
     if (queue === null || queue.inflating !== null || queue.compressedCount === 0 || this.inflater === null) return;
     if (queue.readyBytes >= this.limits.receiveHighWaterMark) return;

@@ -396,6 +396,9 @@ export class Outbox {
         continue;
       }
       this.flags |= COMPRESSING;
+      // Small messages are compressed synchronously (deflate.ts): then this loop goes on to the
+      // next job, rather than the callback recursing once per queued message.
+      let sync = true;
       compressor.compress(job.data, (error, compressed) => {
         this.flags &= ~COMPRESSING;
         if (this.jobs !== jobs) return; // the transport closed meanwhile
@@ -408,8 +411,9 @@ export class Outbox {
           this.scheduleFlush();
         }
         if (jobs.length === 0 && this.jobs === jobs) this.jobs = null;
-        this.pump();
+        if (!sync) this.pump();
       });
+      sync = false;
     }
     if ((this.flags & COMPRESSING) === 0 && this.jobs !== null && this.jobs.length === 0) this.jobs = null;
   }
