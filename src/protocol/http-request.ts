@@ -11,9 +11,13 @@
  * (one decimal Content-Length, or Transfer-Encoding ending in chunked and alone: RFC 9112 6). Limits are enforced as the bytes arrive,
  * before the head is complete. Errors are HandshakeErrors carrying the status to answer: 431
  * (WS_ERR_HANDSHAKE_HEADERS) past a limit, 400 (WS_ERR_INVALID_HTTP_REQUEST) for a malformed head.
+ *
+ * The scan, the limits and the header fields are http-head.ts's, shared with the response parser;
+ * the request line, the joining of repeated headers and the body checks are this module's.
  */
 
-import { HandshakeError, WebSocketError } from './errors.js';
+import { HandshakeError } from './errors.js';
+import { HTAB, HeadScanner, SP, isDigit, latin1, readFields, type HeadErrors } from './http-head.js';
 import { isTokenChar } from './http-syntax.js';
 
 /** Bounds on a request head, checked as its bytes arrive (a server's maxHeaderSize and maxHeaderCount). */
@@ -44,12 +48,6 @@ export interface RequestHead {
   readonly headLength: number;
 }
 
-const CR = 0x0d;
-const LF = 0x0a;
-const SP = 0x20;
-const HTAB = 0x09;
-const COLON = 0x3a;
-
 /**
  * The request head at the start of `bytes`, or null while its CRLFCRLF has not arrived. Throws a
  * HandshakeError: 400 WS_ERR_INVALID_HTTP_REQUEST for a malformed head, 431
@@ -66,32 +64,21 @@ export function parseRequestHead(bytes: Uint8Array, limits: RequestHeadLimits): 
  * complete, so they must not be modified meanwhile.
  */
 export class RequestHeadParser {
-  private readonly limits: RequestHeadLimits;
-  private readonly chunks: Uint8Array[] = [];
-  private length = 0;
-  /** The line-ending state of the bytes scanned so far: how many of CR LF CR LF in a row. */
-  private run = 0;
-  /** Where each line ends (its CR), counted from the first byte pushed. */
-  private readonly lineEnds: number[] = [];
+  /** The chunks, the CRLFCRLF scan and the limits, shared with the response parser. */
+  private readonly scanner: HeadScanner;
   /** Still in the method, the first bytes: anything but a token there is refused at once. */
   private inMethod = true;
-  private done = false;
   /** Once the head is complete: the bytes of the last chunk after it (body or WebSocket frames). */
   remainder: Uint8Array = EMPTY;
 
   /** A parser for one head. Throws WS_ERR_INVALID_ARGUMENT when a limit is not a positive integer. */
   constructor(limits: RequestHeadLimits) {
-    for (const name of ['maxHeaderSize', 'maxHeaderCount'] as const) {
-      if (!Number.isInteger(limits[name]) || limits[name] < 1) {
-        throw new WebSocketError('WS_ERR_INVALID_ARGUMENT', `${name} must be a positive integer, got ${limits[name]}`);
-      }
-    }
-    this.limits = limits;
+    this.scanner = new HeadScanner(limits, ERRORS);
   }
 
   /** The bytes pushed so far and not parsed, in order: all of them until the head is complete. */
   get received(): readonly Uint8Array[] {
-    return this.chunks;
+    return this.scanner.received;
   }
 
   /**
@@ -100,55 +87,35 @@ export class RequestHeadParser {
    * takes no more bytes.
    */
   push(chunk: Uint8Array): RequestHead | null {
-    if (this.done) throw new WebSocketError('WS_ERR_INVALID_ARGUMENT', 'the request head is already complete');
-    const start = this.length;
-    const { maxHeaderSize, maxHeaderCount } = this.limits;
-    const lineEnds = this.lineEnds;
-    let run = this.run;
-    // The bytes of this chunk that fit in the limit; one more byte is one too many.
-    const fits = Math.min(chunk.length, maxHeaderSize - start);
+    const scanner = this.scanner;
     let i = 0;
+    // Never true once the head is complete (its method ended), so a push after it is refused by the scanner.
     if (this.inMethod) {
       // RFC 9112 3: method = token, then SP. Binary junk (a TLS hello on a cleartext port) ends here.
+      const fits = scanner.fits(chunk);
       while (i < fits && isTokenChar(chunk[i]!)) i++;
       if (i < fits) {
+        const start = scanner.offset;
         if (chunk[i] !== SP || start + i === 0) throw invalid('a request line that does not start with a method and a space', start + i);
         this.inMethod = false;
       }
     }
-    for (; i < fits; i++) {
-      const c = chunk[i]!;
-      if (run === 1 || run === 3) {
-        // RFC 9112 2.2: a CR that does not end a line is refused, not taken for a line end.
-        if (c !== LF) throw invalid('a CR not followed by LF', start + i - 1);
-        run++;
-        if (run === 2) {
-          // The lines so far are the request line and the header lines.
-          if (lineEnds.length - 1 > maxHeaderCount) throw tooLarge(`more than ${maxHeaderCount} header lines`);
-        } else {
-          this.done = true;
-          const headLength = start + i + 1;
-          this.chunks.push(chunk.subarray(0, i + 1));
-          this.remainder = chunk.subarray(i + 1);
-          const head = concat(this.chunks, headLength);
-          this.chunks.length = 0;
-          return parseHead(head, headLength, lineEnds);
-        }
-      } else if (c === CR) {
-        lineEnds.push(start + i);
-        run = run === 2 ? 3 : 1;
-      } else if (c === LF) throw invalid('an LF not preceded by CR', start + i);
-      else run = 0;
-    }
-    if (fits < chunk.length) throw tooLarge(`the request head exceeds ${maxHeaderSize} bytes`);
-    this.run = run;
-    this.chunks.push(chunk);
-    this.length += chunk.length;
-    return null;
+    // The method's bytes hold no CR or LF: the scan starts after them.
+    const head = scanner.push(chunk, i);
+    if (head === null) return null;
+    this.remainder = scanner.remainder;
+    return parseHead(head, scanner.lineEnds);
   }
 }
 
 const EMPTY = new Uint8Array(0);
+
+const ERRORS: HeadErrors = {
+  what: 'request',
+  tooBig: (maxHeaderSize) => tooLarge(`the request head exceeds ${maxHeaderSize} bytes`),
+  tooManyLines: (maxHeaderCount) => tooLarge(`more than ${maxHeaderCount} header lines`),
+  invalid,
+};
 
 function tooLarge(why: string): HandshakeError {
   return new HandshakeError('WS_ERR_HANDSHAKE_HEADERS', 431, why);
@@ -156,28 +123,6 @@ function tooLarge(why: string): HandshakeError {
 
 function invalid(why: string, offset: number): HandshakeError {
   return new HandshakeError('WS_ERR_INVALID_HTTP_REQUEST', 400, `invalid HTTP request: ${why} at offset ${offset}`);
-}
-
-function concat(chunks: readonly Uint8Array[], length: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0]!;
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.length;
-  }
-  return out;
-}
-
-/** Bytes as latin1 text (each byte one character), as HTTP/1.1 heads are read. */
-function latin1(bytes: Uint8Array, end: number): string {
-  if (end <= 4096) return String.fromCharCode.apply(null, bytes.subarray(0, end) as unknown as number[]);
-  let out = '';
-  // In slices, so that a long head is not passed as one huge argument list.
-  for (let i = 0; i < end; i += 4096) {
-    out += String.fromCharCode.apply(null, bytes.subarray(i, Math.min(end, i + 4096)) as unknown as number[]);
-  }
-  return out;
 }
 
 /**
@@ -226,33 +171,19 @@ function addHeader(headers: Record<string, string | string[]>, name: string, val
   }
 }
 
-/** `head` is complete: it ends with CRLFCRLF at `length`, and its lines end at `lineEnds` (each a CRLF). */
-function parseHead(head: Uint8Array, length: number, lineEnds: readonly number[]): RequestHead {
+/** `head` is complete: it ends with CRLFCRLF, and its lines end at `lineEnds` (each a CRLF). */
+function parseHead(head: Uint8Array, lineEnds: readonly number[]): RequestHead {
+  const length = head.length;
   // Decoded once; names and values are slices of it (one string per head, not one per field).
   const text = latin1(head, length);
   const { method, url, httpVersion } = parseRequestLine(head, text, lineEnds[0]!);
   const headers: Record<string, string | string[]> = {};
-  const rawHeaders: string[] = [];
   let hosts = 0;
   // Where the Content-Length and Transfer-Encoding lines start (-1: none), checked once all are read.
   let contentLength = -1;
   let transferEncoding = -1;
-  // The last line end is the empty line that ends the head.
-  for (let k = 1; k < lineEnds.length - 1; k++) {
-    const from = lineEnds[k - 1]! + 2;
-    const to = lineEnds[k]!;
-    const first = head[from]!;
-    // RFC 9112 5.2: a server rejects an obs-fold (or replaces it); whitespace here is one.
-    if (first === SP || first === HTAB) throw invalid('a header line that starts with whitespace (obs-fold)', from);
-    let colon = from;
-    while (colon < to && isTokenChar(head[colon]!)) colon++;
-    if (colon === from) throw invalid('a header line that does not start with a name', from);
-    // Covers "Name : value" too: RFC 9112 5.1 allows no whitespace before the colon.
-    if (colon === to || head[colon] !== COLON) throw invalid('a header name followed by something other than ":"', colon);
-    const name = text.slice(from, colon);
-    const value = fieldValue(head, text, colon + 1, to);
-    rawHeaders.push(name, value);
-    const key = name.toLowerCase();
+  // No fold callback: RFC 9112 5.2 lets a server reject an obs-fold (or replace it); we reject it.
+  const rawHeaders = readFields(head, text, lineEnds, ERRORS, (key, value, from) => {
     if (key === 'host' && ++hosts > 1) throw invalid('a second Host header (RFC 9112 3.2)', from);
     if (key === 'content-length') {
       // RFC 9112 6.3: a body's length is known exactly or the request is refused (smuggling).
@@ -261,7 +192,7 @@ function parseHead(head: Uint8Array, length: number, lineEnds: readonly number[]
       contentLength = from;
     } else if (key === 'transfer-encoding' && transferEncoding === -1) transferEncoding = from;
     addHeader(headers, key, value);
-  }
+  });
   if (transferEncoding !== -1) checkTransferEncoding(headers['transfer-encoding'] as string, httpVersion, contentLength, transferEncoding);
   return { method, url, httpVersion, headers, rawHeaders, headLength: length };
 }
@@ -326,19 +257,4 @@ function parseRequestLine(head: Uint8Array, text: string, end: number): { method
     isDigit(head[version + 7]!);
   if (!ok) throw invalid('a request line that does not end with an HTTP version (HTTP/1.1)', version);
   return { method, url, httpVersion: text.slice(version + 5, end) };
-}
-
-function isDigit(c: number): boolean {
-  return c >= 0x30 && c <= 0x39;
-}
-
-/** RFC 9112 5.1: OWS field-value OWS; RFC 9110 5.5: no control character but HTAB. */
-function fieldValue(head: Uint8Array, text: string, from: number, to: number): string {
-  while (from < to && (head[from] === SP || head[from] === HTAB)) from++;
-  while (to > from && (head[to - 1] === SP || head[to - 1] === HTAB)) to--;
-  for (let i = from; i < to; i++) {
-    const c = head[i]!;
-    if (c !== HTAB && (c < 0x20 || c === 0x7f)) throw invalid('a control character in a header value', i);
-  }
-  return text.slice(from, to);
 }

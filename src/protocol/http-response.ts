@@ -3,15 +3,18 @@
  * CONNECT proxy's answer: bytes in, the status and headers out, and where the head ends (what
  * follows is the body, or the first WebSocket frames).
  *
- * Strict where leniency could be exploited: lines end in CRLF only (a bare CR or LF is an error,
+ * Strict where leniency could be exploited: lines end in CRLF only (a bare CR or LF is refused as it arrives,
  * never a line end), no whitespace before a header's colon (RFC 9112 5.1), no control characters
  * in values (RFC 9110 5.5). One lenient rule the RFC makes mandatory: a user agent MUST replace an
  * obs-fold with spaces (RFC 9112 5.2), so a folded value is joined. Limits are enforced as the
  * bytes arrive, before the head is complete. Every byte is scanned once.
+ *
+ * The scan, the limits and the header fields are http-head.ts's, shared with the request parser;
+ * the status line, the arrays of repeated headers and the errors are this module's.
  */
 
 import { WebSocketError } from './errors.js';
-import { isTokenChar } from './http-syntax.js';
+import { HTAB, HeadScanner, SP, isDigit, latin1, readFields, type HeadErrors } from './http-head.js';
 
 /** Bounds on a response head, checked as its bytes arrive (the client's maxHeaderSize and maxHeaderCount). */
 export interface ResponseHeadLimits {
@@ -37,12 +40,6 @@ export interface ResponseHead {
   readonly headLength: number;
 }
 
-const CR = 0x0d;
-const LF = 0x0a;
-const SP = 0x20;
-const HTAB = 0x09;
-const COLON = 0x3a;
-
 /**
  * The response head at the start of `bytes`, or null while its CRLFCRLF has not arrived. Throws
  * WS_ERR_INVALID_HTTP_RESPONSE for a malformed head, WS_ERR_HANDSHAKE_HEADERS when it is (or is
@@ -59,13 +56,8 @@ export function parseResponseHead(bytes: Uint8Array, limits: ResponseHeadLimits)
  * is complete, so they must not be modified meanwhile.
  */
 export class ResponseHeadParser {
-  private readonly limits: ResponseHeadLimits;
-  private readonly chunks: Uint8Array[] = [];
-  private length = 0;
-  /** The line-ending state of the bytes scanned so far: how many of CR LF CR LF in a row. */
-  private run = 0;
-  private lines = 0;
-  private done = false;
+  /** The chunks, the CRLFCRLF scan and the limits, shared with the request parser. */
+  private readonly scanner: HeadScanner;
   /** Once the head is complete: the bytes of the last chunk after it (body or WebSocket frames). */
   remainder: Uint8Array = new Uint8Array(0);
 
@@ -74,12 +66,7 @@ export class ResponseHeadParser {
    * integer.
    */
   constructor(limits: ResponseHeadLimits) {
-    for (const name of ['maxHeaderSize', 'maxHeaderCount'] as const) {
-      if (!Number.isInteger(limits[name]) || limits[name] < 1) {
-        throw new WebSocketError('WS_ERR_INVALID_ARGUMENT', `${name} must be a positive integer, got ${limits[name]}`);
-      }
-    }
-    this.limits = limits;
+    this.scanner = new HeadScanner(limits, ERRORS);
   }
 
   /**
@@ -88,35 +75,19 @@ export class ResponseHeadParser {
    * takes no more bytes.
    */
   push(chunk: Uint8Array): ResponseHead | null {
-    if (this.done) throw new WebSocketError('WS_ERR_INVALID_ARGUMENT', 'the response head is already complete');
-    const start = this.length;
-    const { maxHeaderSize, maxHeaderCount } = this.limits;
-    for (let i = 0; i < chunk.length; i++) {
-      const c = chunk[i]!;
-      // CR LF CR LF: this.run counts how far into it we are.
-      if (c === CR) this.run = this.run === 2 ? 3 : 1;
-      else if (c === LF && (this.run === 1 || this.run === 3)) {
-        this.run++;
-        this.lines++;
-        // Lines so far: the status line plus the header lines; the empty last one is not a header.
-        if (this.run === 2 && this.lines - 1 > maxHeaderCount) {
-          throw tooLarge(`more than ${maxHeaderCount} header lines`);
-        }
-      } else this.run = 0;
-      if (start + i + 1 > maxHeaderSize) throw tooLarge(`the head exceeds ${maxHeaderSize} bytes`);
-      if (this.run === 4) {
-        this.done = true;
-        const headLength = start + i + 1;
-        this.chunks.push(chunk.subarray(0, i + 1));
-        this.remainder = chunk.subarray(i + 1);
-        return parseHead(concat(this.chunks, headLength), headLength);
-      }
-    }
-    this.chunks.push(chunk);
-    this.length += chunk.length;
-    return null;
+    const head = this.scanner.push(chunk);
+    if (head === null) return null;
+    this.remainder = this.scanner.remainder;
+    return parseHead(head, this.scanner.lineEnds);
   }
 }
+
+const ERRORS: HeadErrors = {
+  what: 'response',
+  tooBig: (maxHeaderSize) => tooLarge(`the head exceeds ${maxHeaderSize} bytes`),
+  tooManyLines: (maxHeaderCount) => tooLarge(`more than ${maxHeaderCount} header lines`),
+  invalid,
+};
 
 function tooLarge(why: string): WebSocketError {
   return new WebSocketError('WS_ERR_HANDSHAKE_HEADERS', `the response head is too large: ${why}`);
@@ -126,83 +97,32 @@ function invalid(why: string, offset: number): WebSocketError {
   return new WebSocketError('WS_ERR_INVALID_HTTP_RESPONSE', `invalid HTTP response: ${why} at offset ${offset}`);
 }
 
-function concat(chunks: readonly Uint8Array[], length: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0]!;
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.length;
-  }
-  return out;
-}
-
-/** Bytes as latin1 text (each byte one character), as HTTP/1.1 heads are read. */
-function latin1(bytes: Uint8Array, start: number, end: number): string {
-  let out = '';
-  // In slices, so a long value is not built one character at a time.
-  for (let i = start; i < end; i += 4096) {
-    out += String.fromCharCode(...bytes.subarray(i, Math.min(end, i + 4096)));
-  }
-  return out;
-}
-
-function isDigit(c: number): boolean {
-  return c >= 0x30 && c <= 0x39;
-}
-
-/** `head` is complete: it ends with CRLFCRLF at `length`. */
-function parseHead(head: Uint8Array, length: number): ResponseHead {
-  // The line ends, each CRLF; a lone CR or LF anywhere is an error (RFC 9112 2.2 lets us refuse it).
-  const lineEnds: number[] = [];
-  for (let i = 0; i < length; i++) {
-    const c = head[i]!;
-    if (c === CR) {
-      if (head[i + 1] !== LF) throw invalid('a CR not followed by LF', i);
-      lineEnds.push(i);
-      i++;
-    } else if (c === LF) throw invalid('an LF not preceded by CR', i);
-  }
+/** `head` is complete: it ends with CRLFCRLF, and its lines end at `lineEnds` (each a CRLF). */
+function parseHead(head: Uint8Array, lineEnds: readonly number[]): ResponseHead {
   // Decoded once; names and values are slices of it (one string per head, not one per field).
-  const text = latin1(head, 0, length);
+  const text = latin1(head, head.length);
   const { httpVersion, status, statusText } = parseStatusLine(head, text, lineEnds[0]!);
 
   const headers: Record<string, string | string[]> = Object.create(null) as Record<string, string | string[]>;
-  const rawHeaders: string[] = [];
-  // The last line end is the empty line that ends the head.
-  for (let k = 1; k < lineEnds.length - 1; k++) {
-    const from = lineEnds[k - 1]! + 2;
-    const to = lineEnds[k]!;
-    const first = head[from]!;
-    if (first === SP || first === HTAB) {
-      // RFC 9112 5.2: obs-fold continues the previous value; a user agent replaces it with SP.
-      if (rawHeaders.length === 0) throw invalid('a continuation line before any header', from);
-      const more = fieldValue(head, text, from, to);
-      const name = rawHeaders[rawHeaders.length - 2]!.toLowerCase();
-      const joined = `${rawHeaders[rawHeaders.length - 1]!} ${more}`.trimEnd();
-      rawHeaders[rawHeaders.length - 1] = joined;
-      const current = headers[name]!;
-      if (typeof current === 'string') headers[name] = joined;
+  const rawHeaders = readFields(
+    head,
+    text,
+    lineEnds,
+    ERRORS,
+    (key, value) => {
+      const current = headers[key];
+      if (current === undefined) headers[key] = value;
+      else if (typeof current === 'string') headers[key] = [current, value];
+      else current.push(value);
+    },
+    // RFC 9112 5.2: obs-fold continues the previous value; a user agent replaces it with SP.
+    (key, joined) => {
+      const current = headers[key]!;
+      if (typeof current === 'string') headers[key] = joined;
       else current[current.length - 1] = joined;
-      continue;
-    }
-    let colon = from;
-    while (colon < to && isTokenChar(head[colon]!)) colon++;
-    if (colon === from) throw invalid('a header line that does not start with a name', from);
-    if (colon === to || head[colon] !== COLON) {
-      // Covers "Name : value" too: RFC 9112 5.1 allows no whitespace before the colon.
-      throw invalid('a header name followed by something other than ":"', colon);
-    }
-    const name = text.slice(from, colon);
-    const value = fieldValue(head, text, colon + 1, to);
-    rawHeaders.push(name, value);
-    const key = name.toLowerCase();
-    const current = headers[key];
-    if (current === undefined) headers[key] = value;
-    else if (typeof current === 'string') headers[key] = [current, value];
-    else current.push(value);
-  }
-  return { httpVersion, status, statusText, headers, rawHeaders, headLength: length };
+    },
+  );
+  return { httpVersion, status, statusText, headers, rawHeaders, headLength: head.length };
 }
 
 /**
@@ -228,15 +148,4 @@ function parseStatusLine(head: Uint8Array, text: string, end: number): { httpVer
     status: (head[9]! - 0x30) * 100 + (head[10]! - 0x30) * 10 + (head[11]! - 0x30),
     statusText: end > 13 ? text.slice(13, end) : '',
   };
-}
-
-/** RFC 9112 5.1: OWS field-value OWS; RFC 9110 5.5: no control character but HTAB. */
-function fieldValue(head: Uint8Array, text: string, from: number, to: number): string {
-  while (from < to && (head[from] === SP || head[from] === HTAB)) from++;
-  while (to > from && (head[to - 1] === SP || head[to - 1] === HTAB)) to--;
-  for (let i = from; i < to; i++) {
-    const c = head[i]!;
-    if (c !== HTAB && (c < 0x20 || c === 0x7f)) throw invalid('a control character in a header value', i);
-  }
-  return text.slice(from, to);
 }
