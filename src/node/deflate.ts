@@ -109,6 +109,14 @@ export class PerMessageDeflate {
     this.reservedBytes = reservedBytes;
   }
 
+  /** The connection's own deflater (context takeover), made on first use, reset if a reset is due. */
+  private ownDeflater(): DeflateRaw {
+    if (this.deflater === null) this.deflater = this.resources.createDeflater(this.agreement.ourMaxWindowBits);
+    else if (this.resetPending) this.deflater.reset();
+    this.resetPending = false;
+    return this.deflater;
+  }
+
   /** Compresses one message; the result has RSV1's meaning (the sync-flush tail removed). */
   compress(data: Buffer, callback: Callback): void {
     if (data.length <= SYNC_DEFLATE_MAX && this.compressSync(data, callback)) return;
@@ -116,13 +124,7 @@ export class PerMessageDeflate {
       if (this.closed) return finish(release, callback, closedError());
       const takeover = !this.agreement.ourNoContextTakeover;
       const pool = takeover ? null : this.resources.deflaterPool(this.agreement.ourMaxWindowBits);
-      let stream: DeflateRaw;
-      if (pool === null) {
-        if (this.deflater === null) this.deflater = this.resources.createDeflater(this.agreement.ourMaxWindowBits);
-        else if (this.resetPending) this.deflater.reset();
-        this.resetPending = false;
-        stream = this.deflater;
-      } else stream = pool.take();
+      const stream = pool === null ? this.ownDeflater() : pool.take();
       const chunks: Buffer[] = [];
       let length = 0;
       const onData = (chunk: Buffer): void => {
@@ -232,13 +234,7 @@ export class PerMessageDeflate {
       return true;
     }
     const pool = this.agreement.ourNoContextTakeover ? this.resources.deflaterPool(this.agreement.ourMaxWindowBits) : null;
-    let stream: DeflateRaw;
-    if (pool === null) {
-      if (this.deflater === null) this.deflater = this.resources.createDeflater(this.agreement.ourMaxWindowBits);
-      else if (this.resetPending) this.deflater.reset();
-      this.resetPending = false;
-      stream = this.deflater;
-    } else stream = pool.take();
+    const stream = pool === null ? this.ownDeflater() : pool.take();
     const zlib = handleOf(stream);
     if (zlib === null) {
       if (pool !== null) pool.give(stream);
