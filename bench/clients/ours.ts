@@ -1,7 +1,9 @@
 /** rfc6455's client (dist/, as users get it) as a benchmark client: connect() and for-await. */
 
-import { connect } from '../../dist/index.js';
+import { library } from '../lib/library.js';
 import { serveClient } from './common.js';
+
+const { connect } = library;
 
 serveClient({
   name: 'ours',

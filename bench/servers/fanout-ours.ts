@@ -10,10 +10,12 @@
  */
 
 // The built package, as users get it (`npm run bench` builds it first).
-import { WebSocketServer, type Ws } from '../../dist/index.js';
-import { Hub } from '../../dist/hub/index.js';
+import type { Ws } from '../../dist/index.js';
+import { LIBRARY_BUILD, hubLibrary, library } from '../lib/library.js';
 import { HOST, deflateRequested, serve } from './common.js';
 
+const { WebSocketServer } = library;
+const { Hub } = await hubLibrary();
 const TOPIC = 'fanout';
 const shared = process.argv.includes('--shared');
 
@@ -37,7 +39,7 @@ serve('ours', async () => {
     port,
     connections: () => hub.count(TOPIC),
     info: {
-      server: `rfc6455 (dist/), Hub.publish(topic, data, { except })${shared ? ', topic noContextTakeover' : ''}`,
+      server: `rfc6455 (${LIBRARY_BUILD}), Hub.publish(topic, data, { except })${shared ? ', topic noContextTakeover' : ''}`,
       perMessageDeflate: deflateRequested,
       noContextTakeover: shared,
     },

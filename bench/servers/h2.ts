@@ -5,8 +5,11 @@
  */
 
 import { createServer } from 'node:http2';
-import { WebSocketServer, type Ws } from '../../dist/index.js';
+import type { Ws } from '../../dist/index.js';
+import { LIBRARY_BUILD, library } from '../lib/library.js';
 import { HOST, serve } from './common.js';
+
+const { WebSocketServer } = library;
 
 // Above this many unsent bytes the echo waits for the session to take them (as src/cli.ts does).
 const ECHO_HIGH_WATER = 1024 * 1024;
@@ -29,6 +32,6 @@ serve('ours over HTTP/2', async () => {
   return {
     port: (server.address() as { port: number }).port,
     connections: () => wss.clients.size,
-    info: { server: 'rfc6455 (dist/) on node:http2 (h2c)', perMessageDeflate: false },
+    info: { server: `rfc6455 (${LIBRARY_BUILD}) on node:http2 (h2c)`, perMessageDeflate: false },
   };
 });

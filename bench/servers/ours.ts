@@ -11,9 +11,12 @@
 import cluster from 'node:cluster';
 // The built package (dist/), as users get it: `npm run bench` builds it first. Running src/ through
 // tsx would measure tsx's runtime helpers too.
-import { WebSocketServer, type LimitOptions, type Ws } from '../../dist/index.js';
+import type { LimitOptions, Ws } from '../../dist/index.js';
+import { LIBRARY_BUILD, library } from '../lib/library.js';
 import { answerCounts, forkWorkers } from './cluster.js';
 import { HOST, deflateRequested, freePort, serve } from './common.js';
+
+const { WebSocketServer } = library;
 
 // Above this many unsent bytes the echo waits for the kernel to take them (as src/cli.ts does).
 const ECHO_HIGH_WATER = 1024 * 1024;
@@ -49,7 +52,7 @@ if (workers > 0 && cluster.isWorker) {
     return {
       port,
       connections: () => forked.connections(),
-      info: { server: `rfc6455 (dist/), ${workers} node:cluster workers on one port`, perMessageDeflate: deflateRequested },
+      info: { server: `rfc6455 (${LIBRARY_BUILD}), ${workers} node:cluster workers on one port`, perMessageDeflate: deflateRequested },
       sample: () => {
         const own = process.cpuUsage();
         return Promise.resolve({ tree: own.user + own.system + forked.cpuUs() });
@@ -63,7 +66,7 @@ if (workers > 0 && cluster.isWorker) {
     return {
       port,
       connections: () => server.clients.size,
-      info: { server: 'rfc6455 (dist/)', perMessageDeflate: deflateRequested, limits: LIMITS !== undefined },
+      info: { server: `rfc6455 (${LIBRARY_BUILD})`, perMessageDeflate: deflateRequested, limits: LIMITS !== undefined },
     };
   });
 }
