@@ -28,6 +28,11 @@ export interface RunSettings {
   readonly scale: Scale;
   /** Where the processes write CPU profiles, or null. */
   readonly profile: string | null;
+  /**
+   * Node flags given to every server process, ours and the peers alike (`--server-flags`), e.g. a
+   * young-generation size to see what the collector costs (bench/README.md, 16 KiB echo).
+   */
+  readonly serverFlags: readonly string[];
 }
 
 type ServerChild = Child<ToServer, FromServer>;
@@ -68,9 +73,9 @@ export async function runOne(
     processes.server,
     pinning.server,
     options.profile === null
-      ? ['--expose-gc']
+      ? ['--expose-gc', ...options.serverFlags]
       : // A directory per run: tsx's loader thread writes a profile too, under Node's own file names.
-        ['--expose-gc', '--cpu-prof', `--cpu-prof-dir=${options.profile}/${def.id}-${kind}-r${round}`],
+        ['--expose-gc', ...options.serverFlags, '--cpu-prof', `--cpu-prof-dir=${options.profile}/${def.id}-${kind}-r${round}`],
   );
   const generator: GeneratorChild = new Child(
     processes.generator,

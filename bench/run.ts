@@ -16,7 +16,8 @@
  * run a disturbed run again), --strict (exit 3 when a target is missed), --profile DIR (each server
  * process writes V8 CPU profiles to DIR/<case>-<server>-r<round>/, one per thread, the largest
  * being the main thread's, and the load generator to DIR/<case>-<server>-r<round>-generator/;
- * the figures of such a run are printed only).
+ * the figures of such a run are printed only), --server-flags "FLAGS" (Node flags for every server
+ * process, ours and the peers alike, e.g. "--max-semi-space-size=2"; printed only as well).
  * Exit code: 0 when every run completed, 1 when one failed, 2 for bad arguments.
  *
  * This module parses the arguments and runs the rounds; the only one that runs anything on import.
@@ -51,7 +52,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 function usage(message: string): never {
   console.error(`bench: ${message}`);
   console.error(
-    'usage: tsx bench/run.ts [--rounds N] [--duration S] [--warmup S] [--cases a,b] [--servers ours,ws,raw,socketio] [--smoke] [--out FILE] [--no-pin] [--no-readme] [--no-wait] [--strict] [--profile DIR]',
+    'usage: tsx bench/run.ts [--rounds N] [--duration S] [--warmup S] [--cases a,b] [--servers ours,ws,raw,socketio] [--smoke] [--out FILE] [--no-pin] [--no-readme] [--no-wait] [--strict] [--profile DIR] [--server-flags "FLAGS"]',
   );
   console.error(`cases: ${CASES.map((c) => c.id).join(', ')}`);
   process.exit(2);
@@ -69,6 +70,8 @@ interface Options {
   readonly guard: boolean;
   /** Where server processes write CPU profiles, or null. */
   readonly profile: string | null;
+  /** Node flags for every server process (--server-flags). */
+  readonly serverFlags: readonly string[];
 }
 
 function parseOptions(): Options {
@@ -88,6 +91,7 @@ function parseOptions(): Options {
         strict: { type: 'boolean', default: false },
         'no-wait': { type: 'boolean', default: false },
         profile: { type: 'string' },
+        'server-flags': { type: 'string' },
       },
     }));
   } catch (error) {
@@ -127,6 +131,10 @@ function parseOptions(): Options {
   const profile = values.profile === undefined ? null : resolvePath(values.profile);
   // A profiler slows the server it watches: such a run's figures go nowhere but the terminal.
   if (profile !== null) everything = false;
+  const serverFlags = (values['server-flags'] ?? '').split(/\s+/).filter((flag) => flag !== '');
+  if (serverFlags.some((flag) => !flag.startsWith('--'))) usage('--server-flags takes Node flags, each starting with --');
+  // Servers not run as users run them: their figures go nowhere but the terminal either.
+  if (serverFlags.length > 0) everything = false;
   const out = values.out ?? (smoke || !everything ? null : `${ROOT}bench/results.json`);
   return {
     rounds,
@@ -138,6 +146,7 @@ function parseOptions(): Options {
     strict: values.strict === true,
     guard: !smoke && values['no-wait'] !== true,
     profile,
+    serverFlags,
   };
 }
 
