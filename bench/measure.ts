@@ -6,6 +6,9 @@
  */
 
 import { redisPerMessage, runTimeoutMs, type CaseDef, type Metrics, type Scale, type ServerSamples } from './cases.js';
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Child, type Pinning } from './child.js';
 import type {
   CpuSample,
@@ -77,6 +80,14 @@ export async function runOne(
       : // A directory per run: tsx's loader thread writes a profile too, under Node's own file names.
         ['--expose-gc', ...options.serverFlags, '--cpu-prof', `--cpu-prof-dir=${options.profile}/${def.id}-${kind}-r${round}`],
   );
+  if (options.serverFlags.length > 0) {
+    // What the flags make the server print (--trace-gc and the like) goes to a file per run.
+    const dir = join(tmpdir(), 'rfc6455-bench-server-output');
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, `${def.id}-${kind}-r${round}.log`);
+    server.process.stdout!.pipe(createWriteStream(file));
+    console.error(`bench: the ${kind} server's output (${options.serverFlags.join(' ')}) in ${file}`);
+  }
   const generator: GeneratorChild = new Child(
     processes.generator,
     pinning.generator,

@@ -16,8 +16,9 @@
  * run a disturbed run again), --strict (exit 3 when a target is missed), --profile DIR (each server
  * process writes V8 CPU profiles to DIR/<case>-<server>-r<round>/, one per thread, the largest
  * being the main thread's, and the load generator to DIR/<case>-<server>-r<round>-generator/;
- * the figures of such a run are printed only), --server-flags "FLAGS" (Node flags for every server
- * process, ours and the peers alike, e.g. "--max-semi-space-size=2"; printed only as well).
+ * the figures of such a run are printed only), --server-flags="FLAGS" (Node flags for every server
+ * process, ours and the peers alike, e.g. "--max-semi-space-size=2" or "--trace-gc"; figures printed
+ * only, each server's own output kept in $TMPDIR/rfc6455-bench-server-output/<case>-<server>-r<round>.log).
  * Exit code: 0 when every run completed, 1 when one failed, 2 for bad arguments.
  *
  * This module parses the arguments and runs the rounds; the only one that runs anything on import.
@@ -52,7 +53,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 function usage(message: string): never {
   console.error(`bench: ${message}`);
   console.error(
-    'usage: tsx bench/run.ts [--rounds N] [--duration S] [--warmup S] [--cases a,b] [--servers ours,ws,raw,socketio] [--smoke] [--out FILE] [--no-pin] [--no-readme] [--no-wait] [--strict] [--profile DIR] [--server-flags "FLAGS"]',
+    'usage: tsx bench/run.ts [--rounds N] [--duration S] [--warmup S] [--cases a,b] [--servers ours,ws,raw,socketio] [--smoke] [--out FILE] [--no-pin] [--no-readme] [--no-wait] [--strict] [--profile DIR] [--server-flags="FLAGS"]',
   );
   console.error(`cases: ${CASES.map((c) => c.id).join(', ')}`);
   process.exit(2);
