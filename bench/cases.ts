@@ -73,7 +73,7 @@ export const SERVER_LABEL: Record<ServerKind, string> = {
 
 // --- Processes ---------------------------------------------------------------------------------
 
-/** A script the harness runs with `node --import tsx`, path from the repository root. */
+/** A script the harness runs with `node --import tsx/esm`, path from the repository root. */
 export interface Script {
   /** Names the process in error messages. */
   readonly name: string;

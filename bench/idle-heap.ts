@@ -50,7 +50,7 @@ interface Server {
 }
 
 async function startServer(kind: Kind): Promise<Server> {
-  const args = ['--expose-gc', '--import', 'tsx', `bench/servers/${kind}.ts`, ...(kind === 'raw' ? ['--idle'] : [])];
+  const args = ['--expose-gc', '--import', 'tsx/esm', `bench/servers/${kind}.ts`, ...(kind === 'raw' ? ['--idle'] : [])];
   const env = { ...process.env };
   delete env['NODE_OPTIONS'];
   const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });

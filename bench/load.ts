@@ -17,7 +17,7 @@
  *              (lib/chat.ts, lib/chat-wire.ts).
  *
  * Run by bench/run.ts (pinned to its own core, IPC: { type: 'run', spec }), or by hand:
- *   node --import tsx bench/load.ts '{"mode":"echo","host":"127.0.0.1","port":9001,"protocol":"ws",
+ *   node --import tsx/esm bench/load.ts '{"mode":"echo","host":"127.0.0.1","port":9001,"protocol":"ws",
  *     "connections":10,"inflight":4,"size":64,"opcode":"text","deflate":false,"warmupMs":500,"durationMs":2000}'
  */
 
@@ -370,6 +370,6 @@ if (send !== undefined) {
 } else if (process.argv[2] !== undefined) {
   start(JSON.parse(process.argv[2]) as LoadSpec);
 } else {
-  console.error('usage: node --import tsx bench/load.ts \'<LoadSpec as JSON>\' (see bench/lib/ipc.ts)');
+  console.error('usage: node --import tsx/esm bench/load.ts \'<LoadSpec as JSON>\' (see bench/lib/ipc.ts)');
   process.exit(2);
 }

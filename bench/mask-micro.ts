@@ -10,7 +10,7 @@
  *
  * The last form runs one case once, for instruction counts that do not depend on the load:
  *
- *   valgrind --tool=callgrind --callgrind-out-file=/dev/null node --import tsx bench/mask-micro.ts \
+ *   valgrind --tool=callgrind --callgrind-out-file=/dev/null node --import tsx/esm bench/mask-micro.ts \
  *     --only parser-1m --kernel simd --mib 16 --rounds 1
  *
  * (the same with --mib 48: the difference of the two totals, divided by 32, is per MiB; `--kernel

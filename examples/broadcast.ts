@@ -1,7 +1,7 @@
 /**
  * A broadcast server to benchmark with any tool (issue 11): every connection is subscribed to one
  * topic, and each message a client sends is published to every connection, the sender included,
- * as text or binary like it came. Run it with `node --import tsx examples/broadcast.ts`; it
+ * as text or binary like it came. Run it with `node --import tsx/esm examples/broadcast.ts`; it
  * listens on PORT (default 9002).
  */
 import { WebSocketServer, type Ws } from 'rfc6455';

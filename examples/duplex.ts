@@ -4,7 +4,7 @@
  * (an HTTP/2 stream, a test pipe) would drive it. The opening handshake with the core's own
  * functions (permessage-deflate offered and agreed; neither side compresses here, which RFC 7692
  * allows: that would take zlib), a text and a binary message, the closing handshake. Run it with
- * `node --import tsx examples/duplex.ts`; it prints what happened.
+ * `node --import tsx/esm examples/duplex.ts`; it prints what happened.
  */
 import { createHash } from 'node:crypto';
 import { Duplex } from 'node:stream';

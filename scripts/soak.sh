@@ -40,4 +40,4 @@ MSG
   exit 2
 fi
 echo "soak: open-file limit $soft (hard $hard), $needed needed per process"
-exec node --import tsx scripts/soak.ts "$@"
+exec node --import tsx/esm scripts/soak.ts "$@"

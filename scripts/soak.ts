@@ -295,7 +295,7 @@ const canPin =
   availableParallelism() >= 2 && spawnSync('taskset', ['--version'], { stdio: 'ignore' }).status === 0;
 
 function startServer(): Promise<{ child: ChildProcess; port: number }> {
-  const nodeArgs = ['--import', 'tsx', '--expose-gc', join(here, 'soak-server.ts')];
+  const nodeArgs = ['--import', 'tsx/esm', '--expose-gc', join(here, 'soak-server.ts')];
   const [command, args] = canPin
     ? ['taskset', ['-c', '0', process.execPath, ...nodeArgs]]
     : [process.execPath, nodeArgs];

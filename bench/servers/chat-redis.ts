@@ -18,7 +18,7 @@ const WORKERS = 2;
 serve('ours', async () => {
   const redis = await startRedis();
   const port = await freePort();
-  const args = ['--import', 'tsx', 'chat/src/cli.ts', '--port', String(port), '--host', HOST, '--redis', redis.url, '--workers', String(WORKERS), '--no-limits', '--no-metrics'];
+  const args = ['--import', 'tsx/esm', 'chat/src/cli.ts', '--port', String(port), '--host', HOST, '--redis', redis.url, '--workers', String(WORKERS), '--no-limits', '--no-metrics'];
   const env = { ...process.env };
   delete env['NODE_OPTIONS'];
   // Its pipes are this process's own; it is killed when this server exits (its workers follow their primary).

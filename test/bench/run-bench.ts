@@ -16,7 +16,7 @@ export interface SmokeCase {
 export function runBench(args: string[]): Promise<{ code: number | null; output: string }> {
   const env = { ...process.env };
   delete env['NODE_OPTIONS'];
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/run.ts', ...args], {
+  const child = spawn(process.execPath, ['--import', 'tsx/esm', 'bench/run.ts', ...args], {
     cwd: ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -27,7 +27,7 @@ interface Client {
 function runConnect(args: string[]): Client {
   const env: NodeJS.ProcessEnv = { ...process.env };
   delete env['NODE_OPTIONS'];
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'connect', ...args], {
+  const child = spawn(process.execPath, ['--import', 'tsx/esm', 'src/cli.ts', 'connect', ...args], {
     cwd: ROOT,
     env,
     stdio: ['pipe', 'pipe', 'pipe'],

@@ -1,7 +1,7 @@
 /**
  * examples/broadcast.ts (issue 11): every connection is subscribed to one topic, and each message a
  * client sends goes to every connection, the sender included, with its opcode. Run as users run
- * it (`node --import tsx examples/broadcast.ts`, on the built package), on a port the kernel picks
+ * it (`node --import tsx/esm examples/broadcast.ts`, on the built package), on a port the kernel picks
  * (PORT=0; it prints the one it got), and stopped with SIGTERM.
  */
 
@@ -19,7 +19,7 @@ afterEach(async () => {
 });
 
 function startExample(env: Record<string, string> = {}): Promise<number> {
-  const started = spawn(process.execPath, ['--import', 'tsx', 'examples/broadcast.ts'], {
+  const started = spawn(process.execPath, ['--import', 'tsx/esm', 'examples/broadcast.ts'], {
     cwd: root,
     env: { ...process.env, PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],

@@ -13,7 +13,7 @@ afterEach(() => {
 });
 
 function startExample(): Promise<number> {
-  child = spawn(process.execPath, ['--import', 'tsx', 'examples/http-server.ts'], {
+  child = spawn(process.execPath, ['--import', 'tsx/esm', 'examples/http-server.ts'], {
     cwd: root,
     env: { ...process.env, PORT: '0' },
     stdio: ['ignore', 'pipe', 'inherit'],

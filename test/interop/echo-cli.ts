@@ -24,7 +24,7 @@ export function startEchoCli(args: readonly string[] = []): Promise<EchoCli> {
   delete env['PORT'];
   delete env['HOST'];
   delete env['NODE_OPTIONS'];
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', '--port', '0', '--host', '127.0.0.1', ...args], {
+  const child = spawn(process.execPath, ['--import', 'tsx/esm', 'src/cli.ts', '--port', '0', '--host', '127.0.0.1', ...args], {
     cwd: ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],

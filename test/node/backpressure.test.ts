@@ -126,7 +126,7 @@ async function runOutboundMemoryFixture(maxBufferedAmount: number, closeTimeout:
     process.execPath,
     [
       '--import',
-      'tsx',
+      'tsx/esm',
       '--expose-gc',
       'test/fixtures/outbound-memory.ts',
       String(maxBufferedAmount),

@@ -28,7 +28,7 @@ function spawnCli(args: string[], env: Record<string, string> = {}, signalOnFirs
   if (env['PORT'] === undefined) delete childEnv['PORT'];
   if (env['HOST'] === undefined) delete childEnv['HOST'];
   delete childEnv['NODE_OPTIONS'];
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
+  const child = spawn(process.execPath, ['--import', 'tsx/esm', 'src/cli.ts', ...args], {
     cwd: ROOT,
     env: childEnv,
     stdio: ['ignore', 'pipe', 'pipe'],

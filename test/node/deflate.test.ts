@@ -744,7 +744,7 @@ describe('compression bomb', () => {
     delete env['NODE_OPTIONS'];
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', '--expose-gc', 'test/fixtures/inflate-bomb.ts', String(maxPayload), String(inflatedMiB), ...extra],
+      ['--import', 'tsx/esm', '--expose-gc', 'test/fixtures/inflate-bomb.ts', String(maxPayload), String(inflatedMiB), ...extra],
       { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     defer(() => {
