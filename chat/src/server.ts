@@ -138,6 +138,11 @@ class Chat implements ChatServer {
   private readonly clientAddress: (request: UpgradeRequest) => string | undefined;
   private draining = false;
   private closing: Promise<void> | null = null;
+  /** Every connection's count of what it sends: one function for all (issue 15: not a closure per connection). */
+  private readonly countSent = (bytes: number): void => {
+    this.statistics.messagesSent++;
+    this.metrics?.sent(bytes);
+  };
 
   constructor(
     options: ResolvedChatOptions,
@@ -420,10 +425,7 @@ class Chat implements ChatServer {
       void ws.close(1011, 'no identity');
       return undefined;
     }
-    const connection = new ChatConnection(ws, (bytes) => {
-      this.statistics.messagesSent++;
-      this.metrics?.sent(bytes);
-    });
+    const connection = new ChatConnection(ws, this.countSent);
     const session = new Session(this.context, connection, identity, this.clientAddress(request));
     this.sessions.set(ws, session);
     const running = session.run().finally(() => {
