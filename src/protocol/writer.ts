@@ -62,10 +62,12 @@ const MAX_SET_ASIDE = 4;
  * A range of the buffer, once handed out, is never written again: whoever holds it may still be
  * writing it to a socket. Unless it is given back: the slab counts the ranges of its buffer that
  * writers have opened and not given back (release()), and when the last one comes back, nothing
- * refers to the buffer any more and it is written over from its start. A buffer that filled up
- * while ranges of it were out (more frames in one event-loop turn than it holds) is set aside,
- * and kept as the next one once they have all come back. The Node layer's Outbox gives a range
- * back once its bytes were copied, or a socket write took them synchronously (outbox.ts).
+ * refers to the buffer any more and it is written over from its start; the latest range given
+ * back is written over at once (nothing lies above it: a flush's chunks gathered and written
+ * leave no trace). A buffer that filled up while ranges of it were out (more frames in one
+ * event-loop turn than it holds) is set aside, and kept as the next one once they have all come
+ * back. The Node layer's Outbox gives a range back once its bytes were copied, or a socket write
+ * took them synchronously (outbox.ts).
  *
  * Issue 15: without that, every 64 KiB of frames was a new buffer, malloc'ed and freed only when a
  * GC collected it; at a chat's rate (100,000 deliveries a second) megabytes of them waited for the
@@ -112,8 +114,15 @@ export class Slab {
    */
   release(range: Uint8Array): void {
     const memory = range.buffer;
-    if (memory === this.buffer.buffer) {
-      if (this.outstanding > 0 && --this.outstanding === 0) this.position = 0;
+    const buffer = this.buffer;
+    if (memory === buffer.buffer) {
+      if (this.outstanding === 0) return;
+      if (--this.outstanding === 0) this.position = 0;
+      else if (range.byteOffset - buffer.byteOffset + range.length === this.position) {
+        // The latest range (a flush's chunks gathered and written at once): nothing lies above
+        // it, so the next frames can take its place even while older ranges are out.
+        this.position -= range.length;
+      }
       return;
     }
     const setAside = this.setAside;
@@ -207,9 +216,6 @@ function forEachFragment(
     each(byte, start, end);
   }
 }
-
-// Prepared frames up to this size are copied into the slab (see writeRaw).
-const RAW_COPY_LIMIT = 512;
 
 /** The place of a frame whose bytes come later (see FrameWriter.reserve). */
 export class ReservedFrame {
@@ -460,21 +466,18 @@ export class FrameWriter {
 
   /**
    * Queues bytes that are already a complete frame (built once for many connections, see
-   * prepared.ts): by reference when nothing else is pending or from RAW_COPY_LIMIT on, copied
-   * otherwise. Only for the unmasked (server) role: a masked frame needs its own key.
+   * prepared.ts), by reference. Only for the unmasked (server) role: a masked frame needs its own
+   * key.
+   *
+   * Never copied into the slab (issue 15). Small frames behind others used to join this
+   * connection's range, so that a turn's broadcasts left in one chunk; but in a broadcast every
+   * connection's frames alternate with the others' in the slab, so they were separate ranges all
+   * the same, gathered by the Outbox with a second copy; and a busy chat server's turn copied
+   * megabytes there (600 messages for 100 members each), more than the slab could take back
+   * before its flush: every 64 KiB a new buffer for the GC. By reference, a frame costs the
+   * connection a pointer until its flush gathers it (outbox.ts).
    */
   writeRaw(frame: Uint8Array): void {
-    if (frame.length <= RAW_COPY_LIMIT && (this.chunks !== null || this.rangeBuffer !== null)) {
-      // Small frames behind others join this connection's range of the slab, like frames built
-      // here: a turn's broadcasts then leave in one contiguous chunk, not one writev entry each.
-      // Alone (a broadcast to many, one message a turn), a frame is the whole write as it is: a
-      // copy would buy nothing, and a range of its own between other connections' would cost a
-      // view. Larger ones always go by reference: copying a 4 KiB broadcast for 10,000 sockets is
-      // 40 MB of memcpy.
-      const at = this.append(frame.length);
-      this.slab.buffer.set(frame, at);
-      return;
-    }
     this.closeRange();
     (this.chunks ??= []).push(frame);
     this.pendingBytes += frame.length;

@@ -602,7 +602,7 @@ describe('FrameWriter: dropReserved and takeDropped', () => {
 });
 
 describe('FrameWriter: writeRaw and idle', () => {
-  it('writeRaw copies a small complete frame into the range, in order between slab frames (one chunk)', () => {
+  it('writeRaw queues a complete frame by reference, in order between slab frames (issue 15: never copied)', () => {
     const writer = new FrameWriter({ slab: new Slab() });
     const raw = fromHex('810548656c6c6f');
     writer.writeTextFrame(FIN_TEXT, 'a');
@@ -610,12 +610,15 @@ describe('FrameWriter: writeRaw and idle', () => {
     writer.writeTextFrame(FIN_TEXT, 'b');
     expect(writer.pendingBytes).toBe(3 + 7 + 3);
     const chunks = writer.take();
-    expect(chunks.map(hex)).toEqual(['810161' + '810548656c6c6f' + '810162']);
+    expect(chunks.map(hex)).toEqual(['810161', '810548656c6c6f', '810162']);
+    expect(chunks[1]).toBe(raw);
+    expect(writer.lastTakenBytes).toBe(13);
     expect(writer.pendingBytes).toBe(0);
   });
 
-  it('writeRaw with nothing else pending queues a small frame by reference (the frame is the whole chunk); small ones behind it join the slab', () => {
-    const writer = new FrameWriter({ slab: new Slab() });
+  it('writeRaw of several frames in a row: each by reference, the slab untouched', () => {
+    const slab = new Slab();
+    const writer = new FrameWriter({ slab });
     const first = fromHex('810178');
     const second = fromHex('810179');
     writer.writeRaw(first);
@@ -623,17 +626,15 @@ describe('FrameWriter: writeRaw and idle', () => {
     writer.writeRaw(first);
     expect(writer.pendingBytes).toBe(9);
     const chunks = writer.take();
+    expect(chunks).toEqual([first, second, first]);
     expect(chunks[0]).toBe(first);
-    expect(chunks.map(hex)).toEqual(['810178', '810179' + '810178']);
+    expect(chunks[1]).toBe(second);
     expect(writer.lastTakenBytes).toBe(9);
-    // Taken: the next one is alone again.
-    writer.writeRaw(second);
-    const next = writer.take();
-    expect(next).toHaveLength(1);
-    expect(next[0]).toBe(second);
+    expect(slab.position).toBe(0);
+    expect(slab.rangesOut).toBe(0);
   });
 
-  it('writeRaw of small frames for two writers interleaved on one slab (a broadcast): each frame alone goes by reference, no copy', () => {
+  it('writeRaw of small frames for two writers interleaved on one slab (a broadcast): each frame by reference, no copy', () => {
     const slab = new Slab();
     const a = new FrameWriter({ slab });
     const b = new FrameWriter({ slab });
@@ -657,8 +658,9 @@ describe('FrameWriter: writeRaw and idle', () => {
     writer.writeTextFrame(FIN_TEXT, 'b');
     expect(writer.pendingBytes).toBe(3 + big.length + 2 + 3);
     const chunks = writer.take();
-    expect(chunks.map(hex)).toEqual(['810161', hex(big), '8100' + '810162']);
+    expect(chunks.map(hex)).toEqual(['810161', hex(big), '8100', '810162']);
     expect(chunks[1]).toBe(big);
+    expect(chunks[2]).toBe(small);
     expect(writer.lastTakenBytes).toBe(3 + big.length + 2 + 3);
     expect(writer.pendingBytes).toBe(0);
   });
@@ -879,7 +881,8 @@ describe('Slab: ranges given back (issue 15)', () => {
     const first = slab.buffer;
     a.release(aChunks);
     expect(slab.rangesOut).toBe(1);
-    expect(slab.position).toBe(12); // b's range is still out: nothing is written over
+    // b's range is still out: only a's latest range, at the top, is taken back.
+    expect(slab.position).toBe(8);
     b.writeTextFrame(FIN_TEXT, 'b2');
     expect(bChunks.map(hex)).toEqual(['81026231']);
     b.release(bChunks);
