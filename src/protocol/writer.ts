@@ -113,6 +113,9 @@ export class Slab {
    * back at most once, and only once nothing refers to its bytes.
    */
   release(range: Uint8Array): void {
+    // Nothing out (a flush of frames by reference only, the common case of a broadcast): not even
+    // a look at the range's memory, which is not free (a typed array's buffer getter).
+    if (this.outstanding === 0 && this.setAside === null) return;
     const memory = range.buffer;
     const buffer = this.buffer;
     if (memory === buffer.buffer) {
