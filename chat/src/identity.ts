@@ -117,11 +117,15 @@ function tokenProblem(error: unknown): string {
   return 'the token is not a valid JWT';
 }
 
+// Every identity's rights are one of these (issue 15: not a Set per connection). Never modified.
+const NO_RIGHTS: ReadonlySet<Right> = new Set();
+const NOTIFY_RIGHT: ReadonlySet<Right> = new Set(['notify']);
+
 /** Checks a `/ws` request: who it is, its first room and `since`. */
 export async function identify(request: UpgradeRequest, query: URLSearchParams, auth: Authenticator): Promise<Verified> {
   let username: string;
   let userId: string;
-  const rights = new Set<Right>();
+  let rights = NO_RIGHTS;
   if (auth.kind === 'jwt') {
     const token = findToken(request, query);
     if (token === null) return unauthorized('a token is needed: Authorization: Bearer, the token cookie, or the token query parameter');
@@ -138,7 +142,7 @@ export async function identify(request: UpgradeRequest, query: URLSearchParams, 
     username = name;
     userId = sub;
     const granted = claims['rights'];
-    if (Array.isArray(granted) && granted.includes('notify')) rights.add('notify');
+    if (Array.isArray(granted) && granted.includes('notify')) rights = NOTIFY_RIGHT;
   } else {
     const name = param(query, 'username');
     const id = param(query, 'userId');

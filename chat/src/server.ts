@@ -126,7 +126,8 @@ class Chat implements ChatServer {
   private readonly identities = new WeakMap<UpgradeRequest, Identity>();
   private readonly refusals = new WeakMap<UpgradeRequest, OwnRefusal>();
   private readonly sessions = new Map<Ws, Session>();
-  private readonly running = new Set<Promise<void>>();
+  /** stop() waits for the last session to end (sessionEnded). */
+  private lastSessionEnded: (() => void) | null = null;
   /** Ids of the messages this server publishes (presence): `<token>.<n>`. */
   private readonly token = randomToken();
   private sequence = 0;
@@ -138,6 +139,11 @@ class Chat implements ChatServer {
   private readonly clientAddress: (request: UpgradeRequest) => string | undefined;
   private draining = false;
   private closing: Promise<void> | null = null;
+  /** Every connection's count of what it sends: one function for all (issue 15: not a closure per connection). */
+  private readonly countSent = (bytes: number): void => {
+    this.statistics.messagesSent++;
+    this.metrics?.sent(bytes);
+  };
 
   constructor(
     options: ResolvedChatOptions,
@@ -242,6 +248,7 @@ class Chat implements ChatServer {
       logger,
       maxContent: options.maxContent,
       maxRooms: options.maxRooms,
+      ended: (session) => this.sessionEnded(session),
     };
   }
 
@@ -385,7 +392,8 @@ class Chat implements ChatServer {
       deadline === 0
         ? await this.wss.close({ code: 1001, timeout: this.options.closeTimeout })
         : await this.wss.drain({ deadline, code: 1012, reason: 'service restart' });
-    await Promise.all(this.running);
+    // Every session over (each leaves its rooms once its connection is closed).
+    if (this.sessions.size > 0) await new Promise<void>((resolve) => (this.lastSessionEnded = resolve));
     await this.hub.close();
     // The history flushed: SQLite checkpoints its WAL into the file and closes it.
     this.bus?.close();
@@ -420,18 +428,18 @@ class Chat implements ChatServer {
       void ws.close(1011, 'no identity');
       return undefined;
     }
-    const connection = new ChatConnection(ws, (bytes) => {
-      this.statistics.messagesSent++;
-      this.metrics?.sent(bytes);
-    });
+    const connection = new ChatConnection(ws, this.countSent);
     const session = new Session(this.context, connection, identity, this.clientAddress(request));
     this.sessions.set(ws, session);
-    const running = session.run().finally(() => {
-      this.sessions.delete(ws);
-      this.running.delete(running);
-    });
-    this.running.add(running);
-    return running;
+    // run() itself goes to the library, which reports a failure (onError) and closes with 1011;
+    // the session tells us when it is over (sessionEnded). Issue 15: no .finally() and set entry
+    // per connection (their closures, promises and reactions were 380 bytes per user).
+    return session.run();
+  }
+
+  private sessionEnded(session: Session): void {
+    this.sessions.delete(session.connection.ws);
+    if (this.sessions.size === 0) this.lastSessionEnded?.();
   }
 
   private rateLimited(ws: Ws, event: RateLimitEvent): void {

@@ -4,7 +4,7 @@
  * gets an `error` message to this client only; nothing a client sends can crash the server.
  */
 
-import type { Message } from 'rfc6455';
+import type { CloseResult, Message } from 'rfc6455';
 import type { Hub, RecoveryResult } from 'rfc6455/hub';
 import type { ChatConnection } from './connection.js';
 import type { Identity } from './identity.js';
@@ -33,6 +33,8 @@ export interface SessionContext {
   readonly logger: Logger;
   readonly maxContent: number;
   readonly maxRooms: number;
+  /** A session's run() is over (the connection closed and left its rooms), whether it ended well or not. */
+  readonly ended: (session: Session) => void;
 }
 
 /** The hub topic of a room. */
@@ -73,26 +75,44 @@ export class Session {
     this.id = context.hub.add(connection);
   }
 
-  /** Joins the first room, then handles messages until the connection closes; then leaves every room (with the grace period). */
+  /**
+   * Joins the first room, then handles messages until the connection closes; then leaves every
+   * room (with the grace period), and tells the server (SessionContext.ended). Its locals are few,
+   * the rest in opened() and finished(): a connection holds this function's suspended frame for
+   * as long as it is open (issue 15: memory per user).
+   */
   async run(): Promise<void> {
+    try {
+      this.opened();
+      try {
+        await this.join(this.firstRoom, this.identity.since);
+        for await (const message of this.connection.ws) await this.handle(message);
+      } catch (error) {
+        // The connection closed while a message was being read or answered: nothing to do.
+        if (!(error instanceof Error && 'code' in error && error.code === 'WS_ERR_CLOSED')) throw error;
+      } finally {
+        await this.leaveAll();
+        this.finished(await this.connection.closed);
+      }
+    } finally {
+      this.context.ended(this);
+    }
+  }
+
+  private opened(): void {
     const { stats, metrics, logger } = this.context;
     const { username, userId } = this.identity;
     stats.connected(userId);
     metrics?.opened();
     logger.info({ event: 'connected', connection: this.id, username, userId, room: this.firstRoom, address: this.address }, 'connected');
-    try {
-      await this.join(this.firstRoom, this.identity.since);
-      for await (const message of this.connection.ws) await this.handle(message);
-    } catch (error) {
-      // The connection closed while a message was being read or answered: nothing to do.
-      if (!(error instanceof Error && 'code' in error && error.code === 'WS_ERR_CLOSED')) throw error;
-    } finally {
-      await this.leaveAll();
-      const closed = await this.connection.closed;
-      stats.disconnected(userId);
-      metrics?.closed(closed.code);
-      logger.info({ event: 'closed', connection: this.id, username, userId, code: closed.code, reason: closed.reason, errorCode: closed.errorCode }, 'closed');
-    }
+  }
+
+  private finished(closed: CloseResult): void {
+    const { stats, metrics, logger } = this.context;
+    const { username, userId } = this.identity;
+    stats.disconnected(userId);
+    metrics?.closed(closed.code);
+    logger.info({ event: 'closed', connection: this.id, username, userId, code: closed.code, reason: closed.reason, errorCode: closed.errorCode }, 'closed');
   }
 
   /**

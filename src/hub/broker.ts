@@ -216,7 +216,10 @@ export class MemoryStreams implements StreamStore {
     const earlier = key === undefined ? undefined : stream.keys.get(key);
     if (earlier !== undefined) return { position: earlier, duplicate: true, message };
     const position: StreamPosition = { epoch: stream.epoch, offset: ++stream.offset };
-    const positioned: BrokerMessage = { ...message, position };
+    // One literal, not `{ ...message, position }`: V8 gives every object made by a spread
+    // followed by another property a hidden class of its own (240 bytes more per message kept;
+    // issue 15 measured it on the chat's history: one per message).
+    const positioned: BrokerMessage = { topic: message.topic, payload: message.payload, opcode: message.opcode, key: message.key, except: message.except, position };
     stream.entries.push(positioned);
     stream.keyOrder.push(key);
     if (key !== undefined) stream.keys.set(key, position);

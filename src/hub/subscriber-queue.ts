@@ -80,10 +80,12 @@ export class SubscriberQueue<C extends HubConnection> {
   private head = 0;
   private liveCount = 0;
   private liveBytes = 0;
+  // Made on the first message queued (issue 15): most subscribers never fall behind, and two empty
+  // Maps are 370 bytes per connection.
   /** Live bytes per topic (null: send()), so 'drop-oldest' knows whether dropping can make room. */
-  private readonly topicBytes = new Map<string | null, number>();
+  private topicBytes: Map<string | null, number> | null = null;
   /** The queued entry per topic and key, for 'conflate'. */
-  private readonly latest = new Map<string | null, Map<string, Entry>>();
+  private latest: Map<string | null, Map<string, Entry>> | null = null;
   /** The promise of the latest write, and every entry it settles (see write()). */
   private sending: Promise<void> | null = null;
   private sendingEntries: SentFrames | null = null;
@@ -152,7 +154,7 @@ export class SubscriberQueue<C extends HubConnection> {
         return 'dropped';
       case 'drop-oldest':
         // Only this topic's messages may go: another topic's policy may not allow dropping.
-        if (this.liveBytes - (this.topicBytes.get(topic) ?? 0) + entry.bytes > max) {
+        if (this.liveBytes - (this.topicBytes?.get(topic) ?? 0) + entry.bytes > max) {
           this.owner.dropped(connection, entry, 'drop-new');
           return 'dropped';
         }
@@ -293,32 +295,38 @@ export class SubscriberQueue<C extends HubConnection> {
     }
   }
 
-  private readonly drained = (): void => {
+  private drained(): void {
     this.waiting = false;
     this.pump();
     // Closing: drain() may resolve at once from now on; what is left waits for the close, which discards it.
     if (this.liveCount > 0 && !this.evicted && this.connection.readyState === 'open') this.waitForDrain();
-  };
+  }
 
-  private readonly drainFailed = (): void => {
+  private drainFailed(): void {
     this.waiting = false;
     this.lost();
-  };
+  }
 
   private waitForDrain(): void {
     if (this.waiting) return;
     this.waiting = true;
-    this.connection.drain().then(this.drained, this.drainFailed);
+    // Closures made here, only for a subscriber that fell behind (issue 15: not two per connection).
+    this.connection.drain().then(
+      () => this.drained(),
+      () => this.drainFailed(),
+    );
   }
 
   private push(entry: Entry): void {
     this.queue.push(entry);
     this.liveCount++;
     this.liveBytes += entry.bytes;
-    this.topicBytes.set(entry.topic, (this.topicBytes.get(entry.topic) ?? 0) + entry.bytes);
+    const topicBytes = (this.topicBytes ??= new Map());
+    topicBytes.set(entry.topic, (topicBytes.get(entry.topic) ?? 0) + entry.bytes);
     if (entry.key !== undefined) {
-      let keys = this.latest.get(entry.topic);
-      if (keys === undefined) this.latest.set(entry.topic, (keys = new Map()));
+      const latest = (this.latest ??= new Map());
+      let keys = latest.get(entry.topic);
+      if (keys === undefined) latest.set(entry.topic, (keys = new Map()));
       keys.set(entry.key, entry);
     }
     this.waitForDrain();
@@ -326,7 +334,7 @@ export class SubscriberQueue<C extends HubConnection> {
 
   /** Drops the queued message of `topic` with `key`, if any: a newer one replaces it. */
   private supersede(topic: string | null, key: string): void {
-    const entry = this.latest.get(topic)?.get(key);
+    const entry = this.latest?.get(topic)?.get(key);
     if (entry === undefined) return;
     this.unlink(entry);
     this.owner.dropped(this.connection, entry, 'conflate');
@@ -362,14 +370,15 @@ export class SubscriberQueue<C extends HubConnection> {
     entry.live = false;
     this.liveCount--;
     this.liveBytes -= entry.bytes;
-    const left = (this.topicBytes.get(entry.topic) ?? 0) - entry.bytes;
-    if (left > 0) this.topicBytes.set(entry.topic, left);
-    else this.topicBytes.delete(entry.topic);
+    const topicBytes = this.topicBytes!;
+    const left = (topicBytes.get(entry.topic) ?? 0) - entry.bytes;
+    if (left > 0) topicBytes.set(entry.topic, left);
+    else topicBytes.delete(entry.topic);
     if (entry.key !== undefined) {
-      const keys = this.latest.get(entry.topic);
+      const keys = this.latest?.get(entry.topic);
       if (keys?.get(entry.key) === entry) {
         keys.delete(entry.key);
-        if (keys.size === 0) this.latest.delete(entry.topic);
+        if (keys.size === 0) this.latest!.delete(entry.topic);
       }
     }
   }

@@ -18,6 +18,7 @@
  * - Limits: over maxBufferedAmount a send overflows, and sendOverflow decides.
  */
 
+import { Socket } from 'node:net';
 import { setImmediate } from 'node:timers';
 import { CloseCode } from '../protocol/close.js';
 import type { Connection } from '../protocol/connection.js';
@@ -91,6 +92,8 @@ const END_REQUESTED = 4;
 const ENDED = 8;
 // A batch is open: sends join batch number `batches`.
 const BATCH_OPEN = 16;
+// The sink is a net.Socket (TCP or TLS): a write it took synchronously is done with its bytes.
+const RECYCLES = 32;
 
 export class Outbox {
   private readonly connection: Connection;
@@ -100,7 +103,7 @@ export class Outbox {
   private readonly compressor: Compressor | null;
   private readonly threshold: number;
 
-  // FLUSH_SCHEDULED, COMPRESSING, END_REQUESTED, ENDED, BATCH_OPEN.
+  // FLUSH_SCHEDULED, COMPRESSING, END_REQUESTED, ENDED, BATCH_OPEN, RECYCLES.
   private flags = 0;
   // The open batch's promise, made when a send asks for one.
   private batch: Batch | null = null;
@@ -122,6 +125,13 @@ export class Outbox {
     this.limits = limits;
     this.compressor = compressor;
     this.threshold = threshold;
+    // Issue 15. A net.Socket whose write() calls back synchronously (writableLength back to 0 on
+    // return) has handed every byte to the kernel: libuv's try-write took them all, or, under TLS,
+    // OpenSSL copied them. Otherwise (the kernel's buffer full, a write waiting behind another or
+    // for the connection) the stream or libuv holds the bytes and writableLength says so. Another
+    // Duplex may keep a chunk it called back for (a PassThrough hands it to its reader as it is),
+    // and an HTTP/2 sink queues them: their chunks are never given back to the slab.
+    if (socket instanceof Socket) this.flags |= RECYCLES;
   }
 
   /** Bytes accepted that the kernel has not taken yet (messages waiting to be compressed included). */
@@ -273,8 +283,10 @@ export class Outbox {
       if (last > 0 && writer.lastTakenBytes <= GATHER_LIMIT) {
         // Several small chunks (frames of this connection that others' frames separated in the
         // shared slab, as in a broadcast to many): one copy into one buffer costs less than
-        // corking, one buffered write each and a writev.
-        chunks[0] = Buffer.concat(chunks, writer.lastTakenBytes);
+        // corking, one buffered write each and a writev. The copy goes into the slab (issue 15:
+        // not a new Buffer per flush, which only a GC would free), and the chunks copied are
+        // given back to it.
+        chunks[0] = writer.gather(chunks, writer.lastTakenBytes);
         chunks.length = 1;
         last = 0;
       }
@@ -284,10 +296,13 @@ export class Outbox {
       // per outbox, settling the batches in write order (no closure per batch).
       if (id === 0 && this.drainWaiters === null) socket.write(chunks[last]!);
       else {
-        (this.written ??= []).push(batch ?? id);
+        this.pushWritten(batch ?? id);
         socket.write(chunks[last]!, (this.onWritten ??= (error) => this.writeDone(error)));
       }
       if (last > 0) socket.uncork();
+      // Written synchronously (see RECYCLES): nothing refers to these bytes any more, and the
+      // slab can put frames there again once every range of it has come back.
+      if ((this.flags & RECYCLES) !== 0 && socket.writableLength === 0) writer.release(chunks);
     }
     if ((this.flags & END_REQUESTED) !== 0 && (this.flags & ENDED) === 0 && writer.idle) {
       this.flags |= ENDED;
@@ -324,13 +339,32 @@ export class Outbox {
 
   // The batches of writes not called back yet, in write order: a promise's Batch, a batch number,
   // or 0 for a write only drain() waits for; and the one write callback that settles them: made
-  // on first use (an idle connection has neither).
+  // on first use (an idle connection has neither). The oldest in `writtenFirst`, the others in
+  // `written`, an array made only while two or more are pending (a write the kernel did not take
+  // at once): issue 15, an array kept by every connection that ever wrote was 184 bytes.
+  private writtenFirst: Batch | number | null = null;
   private written: (Batch | number)[] | null = null;
   private onWritten: ((error?: Error | null) => void) | null = null;
 
+  private pushWritten(entry: Batch | number): void {
+    if (this.writtenFirst === null) this.writtenFirst = entry;
+    else (this.written ??= []).push(entry);
+  }
+
+  private shiftWritten(): Batch | number | null {
+    const entry = this.writtenFirst;
+    const rest = this.written;
+    if (rest === null) this.writtenFirst = null;
+    else {
+      this.writtenFirst = rest.shift()!;
+      if (rest.length === 0) this.written = null;
+    }
+    return entry;
+  }
+
   private writeDone(error?: Error | null): void {
-    const entry = this.written!.shift();
-    if (entry !== undefined && entry !== 0) {
+    const entry = this.shiftWritten();
+    if (entry !== null && entry !== 0) {
       const batch = typeof entry === 'number' ? null : entry;
       const id = batch === null ? (entry as number) : batch.id;
       // Node calls the callback of a write cut short by destroy() with no error (onWriteComplete

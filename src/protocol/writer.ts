@@ -4,8 +4,8 @@
  * Why not a buffer per frame: for small messages the cost of a frame is dominated by allocations
  * and socket writes, not by bytes. So frames are encoded straight into a slab shared by every
  * connection in the process (JavaScript runs one connection at a time, and a byte of the slab is
- * never written twice), and consecutive frames of one connection extend one contiguous range of
- * it. The transport takes all pending ranges once per event-loop turn and writes them in one go.
+ * not written again while a range handed out holds it: see Slab), and consecutive frames of one
+ * connection extend one contiguous range of it. The transport takes all pending ranges once per event-loop turn and writes them in one go.
  * Payloads too large to be worth copying are not copied: they are queued by reference.
  *
  * A frame whose payload is not ready yet (a message still being compressed) can hold its place
@@ -53,12 +53,40 @@ export const standardTextEncoding: TextEncoding = {
   },
 };
 
-/** Memory that frames are encoded into, shared by all the writers that hold it. */
+/** How many full buffers a Slab keeps track of while ranges of them are out (see Slab). */
+const MAX_SET_ASIDE = 4;
+
+/**
+ * Memory that frames are encoded into, shared by all the writers that hold it.
+ *
+ * A range of the buffer, once handed out, is never written again: whoever holds it may still be
+ * writing it to a socket. Unless it is given back: the slab counts the ranges of its buffer that
+ * writers have opened and not given back (release()), and when the last one comes back, nothing
+ * refers to the buffer any more and it is written over from its start; the latest range given
+ * back is written over at once (nothing lies above it: a flush's chunks gathered and written
+ * leave no trace). A buffer that filled up while ranges of it were out (more frames in one
+ * event-loop turn than it holds) is set aside, and kept as the next one once they have all come
+ * back. The Node layer's Outbox gives a range back once its bytes were copied, or a socket write
+ * took them synchronously (outbox.ts).
+ *
+ * Issue 15: without that, every 64 KiB of frames was a new buffer, malloc'ed and freed only when a
+ * GC collected it; at a chat's rate (100,000 deliveries a second) megabytes of them waited for the
+ * GC, and malloc kept the memory once they were freed (a chat server's RSS grew by 9 to 25 KiB
+ * per user more than its JavaScript heap). Ranges never given back (a write still in progress, a
+ * connection that failed with frames pending, takeOutput()'s callers) only keep their buffer from
+ * being reused: it is left to the GC, as every buffer used to be.
+ */
 export class Slab {
   private readonly alloc: (size: number) => Uint8Array;
   private readonly size: number;
   buffer: Uint8Array;
   position = 0;
+  /** Ranges of `buffer` opened (openRange) and not given back (release). */
+  private outstanding = 0;
+  /** Buffers replaced while ranges of them were out (at most MAX_SET_ASIDE, the oldest dropped), and how many. */
+  private setAside: { readonly buffer: Uint8Array; outstanding: number }[] | null = null;
+  /** Buffers of `size` bytes whose ranges all came back: the next ones. */
+  private spares: Uint8Array[] | null = null;
 
   constructor(alloc: (size: number) => Uint8Array = (n) => new Uint8Array(n), size = 64 * 1024) {
     this.alloc = alloc;
@@ -68,14 +96,72 @@ export class Slab {
 
   /** Returns the offset of `length` fresh bytes in `this.buffer` (which may be a new buffer). */
   reserve(length: number): number {
-    if (this.position + length > this.buffer.length) {
-      // Ranges already handed out keep the old buffer alive until the socket is done with them.
-      this.buffer = this.alloc(Math.max(this.size, length));
-      this.position = 0;
-    }
+    if (this.position + length > this.buffer.length) this.replace(length);
     const offset = this.position;
     this.position += length;
     return offset;
+  }
+
+  /** A range of the current buffer starts (a writer's, or a gathered chunk's): counted until release(). */
+  openRange(): void {
+    this.outstanding++;
+  }
+
+  /**
+   * Gives back a range handed out (a view of it): nothing will read it any more. A view of other
+   * memory, or of a buffer the slab no longer tracks, is ignored. The caller must give each range
+   * back at most once, and only once nothing refers to its bytes.
+   */
+  release(range: Uint8Array): void {
+    // Nothing out (a flush of frames by reference only, the common case of a broadcast): not even
+    // a look at the range's memory, which is not free (a typed array's buffer getter).
+    if (this.outstanding === 0 && this.setAside === null) return;
+    const memory = range.buffer;
+    const buffer = this.buffer;
+    if (memory === buffer.buffer) {
+      if (this.outstanding === 0) return;
+      if (--this.outstanding === 0) this.position = 0;
+      else if (range.byteOffset - buffer.byteOffset + range.length === this.position) {
+        // The latest range (a flush's chunks gathered and written at once): nothing lies above
+        // it, so the next frames can take its place even while older ranges are out.
+        this.position -= range.length;
+      }
+      return;
+    }
+    const setAside = this.setAside;
+    if (setAside === null) return;
+    for (let i = 0; i < setAside.length; i++) {
+      const entry = setAside[i]!;
+      if (entry.buffer.buffer !== memory) continue;
+      if (--entry.outstanding === 0) {
+        setAside.splice(i, 1);
+        (this.spares ??= []).push(entry.buffer);
+      }
+      return;
+    }
+  }
+
+  /** Ranges of the current buffer not given back (tests). */
+  get rangesOut(): number {
+    return this.outstanding;
+  }
+
+  /** The buffer is full for `length` more bytes: the next one, a spare if one fits. */
+  private replace(length: number): void {
+    const old = this.buffer;
+    // Ranges already handed out keep the old buffer alive until the socket is done with them.
+    if (this.outstanding > 0 && old.length === this.size) {
+      const setAside = (this.setAside ??= []);
+      if (setAside.length === MAX_SET_ASIDE) setAside.shift();
+      setAside.push({ buffer: old, outstanding: this.outstanding });
+    } else if (this.outstanding === 0 && old.length === this.size) {
+      // Nothing of it is out (a frame larger than what is left of it): it is kept.
+      (this.spares ??= []).push(old);
+    }
+    const spare = length <= this.size ? this.spares?.pop() : undefined;
+    this.buffer = spare ?? this.alloc(Math.max(this.size, length));
+    this.position = 0;
+    this.outstanding = 0;
   }
 
   /** A buffer of its own, for a payload too large to share the slab. */
@@ -133,9 +219,6 @@ function forEachFragment(
     each(byte, start, end);
   }
 }
-
-// Prepared frames up to this size are copied into the slab (see writeRaw).
-const RAW_COPY_LIMIT = 512;
 
 /** The place of a frame whose bytes come later (see FrameWriter.reserve). */
 export class ReservedFrame {
@@ -259,6 +342,34 @@ export class FrameWriter {
     return out;
   }
 
+  /**
+   * The chunks a take() handed out, `total` bytes, copied into one range of the slab; the chunks
+   * are given back (release). Write it, then release() it once the bytes are written.
+   */
+  gather(chunks: readonly Uint8Array[], total: number): Uint8Array {
+    const slab = this.slab;
+    const at = slab.reserve(total);
+    // Counted before the sources are given back: their last one would otherwise rewind the slab.
+    slab.openRange();
+    const buffer = slab.buffer;
+    let offset = at;
+    for (const chunk of chunks) {
+      buffer.set(chunk, offset);
+      offset += chunk.length;
+    }
+    for (const chunk of chunks) slab.release(chunk);
+    return buffer.subarray(at, at + total);
+  }
+
+  /**
+   * Gives back chunks a take() (or gather()) handed out, once nothing refers to their bytes any
+   * more (written, or copied): their memory can take frames again (see Slab). Chunks that are not
+   * ranges of the slab's buffer (payloads by reference, older buffers) are ignored.
+   */
+  release(chunks: readonly Uint8Array[]): void {
+    for (const chunk of chunks) this.slab.release(chunk);
+  }
+
   /** Nothing is waiting: no pending bytes and no reserved frame. */
   get idle(): boolean {
     return this.chunks === null && this.rangeBuffer === null;
@@ -358,21 +469,18 @@ export class FrameWriter {
 
   /**
    * Queues bytes that are already a complete frame (built once for many connections, see
-   * prepared.ts): by reference when nothing else is pending or from RAW_COPY_LIMIT on, copied
-   * otherwise. Only for the unmasked (server) role: a masked frame needs its own key.
+   * prepared.ts), by reference. Only for the unmasked (server) role: a masked frame needs its own
+   * key.
+   *
+   * Never copied into the slab (issue 15). Small frames behind others used to join this
+   * connection's range, so that a turn's broadcasts left in one chunk; but in a broadcast every
+   * connection's frames alternate with the others' in the slab, so they were separate ranges all
+   * the same, gathered by the Outbox with a second copy; and a busy chat server's turn copied
+   * megabytes there (600 messages for 100 members each), more than the slab could take back
+   * before its flush: every 64 KiB a new buffer for the GC. By reference, a frame costs the
+   * connection a pointer until its flush gathers it (outbox.ts).
    */
   writeRaw(frame: Uint8Array): void {
-    if (frame.length <= RAW_COPY_LIMIT && (this.chunks !== null || this.rangeBuffer !== null)) {
-      // Small frames behind others join this connection's range of the slab, like frames built
-      // here: a turn's broadcasts then leave in one contiguous chunk, not one writev entry each.
-      // Alone (a broadcast to many, one message a turn), a frame is the whole write as it is: a
-      // copy would buy nothing, and a range of its own between other connections' would cost a
-      // view. Larger ones always go by reference: copying a 4 KiB broadcast for 10,000 sockets is
-      // 40 MB of memcpy.
-      const at = this.append(frame.length);
-      this.slab.buffer.set(frame, at);
-      return;
-    }
     this.closeRange();
     (this.chunks ??= []).push(frame);
     this.pendingBytes += frame.length;
@@ -387,6 +495,7 @@ export class FrameWriter {
       this.closeRange();
       this.rangeBuffer = slab.buffer;
       this.rangeStart = at;
+      slab.openRange();
     }
     this.rangeEnd = at + length;
     this.pendingBytes += length;
@@ -403,7 +512,9 @@ export class FrameWriter {
   private closeRange(): void {
     const buffer = this.rangeBuffer;
     if (buffer === null) return;
-    if (this.rangeEnd > this.rangeStart) (this.chunks ??= []).push(buffer.subarray(this.rangeStart, this.rangeEnd));
+    const range = buffer.subarray(this.rangeStart, this.rangeEnd);
+    if (this.rangeEnd > this.rangeStart) (this.chunks ??= []).push(range);
+    else this.slab.release(range); // nothing was handed out
     this.rangeBuffer = null;
   }
 

@@ -4,7 +4,8 @@
  * each write's callback until the test releases it, so "one write per turn", "settles on the
  * write callback" and "ends only after everything was written" are observed exactly; one test
  * uses a real TCP socket pair on 127.0.0.1 to check what a destroyed socket does to a pending
- * write. Frames are checked byte for byte (server role: unmasked, RFC 6455 5.1).
+ * write, and the slab's ranges given back after writes a TCP socket took at once. Frames are checked
+ * byte for byte (server role: unmasked, RFC 6455 5.1).
  */
 
 import { createServer, connect, type Socket } from 'node:net';
@@ -119,13 +120,14 @@ class Harness implements ConnectionHost {
     readonly socket: Duplex,
     limits: Partial<OutboxLimits> = {},
     readonly compressor: FakeCompressor | null = null,
+    readonly slab: Slab = new Slab((size) => Buffer.allocUnsafe(size)),
   ) {
     this.connection = new Connection(this, {
       role: 'server',
       maxPayload: 1024 * 1024,
       maxFragments: 1024,
       allowRsv1: compressor !== null,
-      slab: new Slab((size) => Buffer.allocUnsafe(size)),
+      slab,
       textEncoding: bufferTextEncoding,
     });
     this.outbox = new Outbox(
@@ -324,6 +326,96 @@ describe('batching', () => {
     );
     expect(sent.state).toBe('rejected');
     expect(sent.error).toBeInstanceOf(ConnectionClosedError);
+  });
+});
+
+describe('the slab given back after writes taken at once (issue 15)', () => {
+  /** Everything `peer` receives, once it has `bytes` bytes. */
+  async function receive(peer: Socket, bytes: number): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    let received = 0;
+    peer.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      received += chunk.length;
+    });
+    peer.resume();
+    await deadline(
+      (async () => {
+        while (received < bytes) await nextTurn();
+      })(),
+      10_000,
+      `${bytes} bytes at the peer`,
+    );
+    return Buffer.concat(chunks);
+  }
+
+  it('a TCP socket that takes the writes at once: every range comes back, the next turn writes where the last did, and the peers get every byte', async () => {
+    const slab = new Slab((size) => Buffer.allocUnsafe(size));
+    const one = await socketPair();
+    const two = await socketPair();
+    const a = new Harness(one.socket, {}, null, slab);
+    const b = new Harness(two.socket, {}, null, slab);
+    // Interleaved on the slab: a's two frames are two chunks, gathered into one range of it.
+    void a.outbox.send('a1', true);
+    void b.outbox.send('b1', true);
+    void a.outbox.send('a2', true);
+    const first = slab.buffer;
+    await nextTurn();
+    expect(slab.rangesOut).toBe(0);
+    expect(slab.position).toBe(0);
+    void a.outbox.send('a3', true);
+    await nextTurn();
+    expect(slab.buffer).toBe(first);
+    expect(slab.position).toBe(0);
+    const expectedA = Buffer.concat([serverFrame(OP.TEXT, 'a1'), serverFrame(OP.TEXT, 'a2'), serverFrame(OP.TEXT, 'a3')]);
+    const expectedB = serverFrame(OP.TEXT, 'b1');
+    expect(hex(await receive(one.peer, expectedA.length))).toBe(hex(expectedA));
+    expect(hex(await receive(two.peer, expectedB.length))).toBe(hex(expectedB));
+  });
+
+  it('a write the kernel does not take at once keeps its ranges out: later frames never overwrite them', async () => {
+    const slab = new Slab((size) => Buffer.allocUnsafe(size));
+    const slow = await socketPair(); // its peer does not read yet
+    const fast = await socketPair();
+    const a = new Harness(slow.socket, { maxBufferedAmount: 256 * 1024 * 1024 }, null, slab);
+    const b = new Harness(fast.socket, {}, null, slab);
+    const payload = Buffer.alloc(64 * 1024 * 1024, 0x5a); // by reference, more than the kernel takes
+    void a.outbox.send('before', true);
+    void a.outbox.send(payload, false);
+    void a.outbox.send('after', true);
+    await nextTurn();
+    expect(slow.socket.writableLength).toBeGreaterThan(0);
+    expect(slab.rangesOut).toBe(2); // a's header range and its 'after' frame
+    // Many turns of another connection's frames through the same slab, given back each time.
+    let expectedB = Buffer.alloc(0);
+    for (let turn = 0; turn < 50; turn++) {
+      const text = `b${turn}`.padEnd(1000, '.');
+      void b.outbox.send(text, true);
+      expectedB = Buffer.concat([expectedB, serverFrame(OP.TEXT, text)]);
+      await nextTurn();
+    }
+    expect(hex(await receive(fast.peer, expectedB.length))).toBe(hex(expectedB));
+    const head = Buffer.concat([serverFrame(OP.TEXT, 'before'), Buffer.from([0x82, 127, 0, 0, 0, 0, 4, 0, 0, 0])]);
+    const tail = serverFrame(OP.TEXT, 'after');
+    const received = await receive(slow.peer, head.length + payload.length + tail.length);
+    expect(received.length).toBe(head.length + payload.length + tail.length);
+    expect(hex(received.subarray(0, head.length))).toBe(hex(head));
+    expect(hex(received.subarray(received.length - tail.length))).toBe(hex(tail));
+  });
+
+  it('a Duplex that is not a net.Socket gets no range back (it may keep a chunk it called back for)', async () => {
+    const slab = new Slab((size) => Buffer.allocUnsafe(size));
+    const socket = new RecordingSocket();
+    socket.autoComplete = true;
+    defer(() => socket.destroy());
+    const h = new Harness(socket, {}, null, slab);
+    void h.outbox.send('one', true);
+    await nextTurn();
+    expect(slab.rangesOut).toBe(1);
+    void h.outbox.send('two', true);
+    await nextTurn();
+    expect(socket.writes.map(hex)).toEqual([hex(serverFrame(OP.TEXT, 'one')), hex(serverFrame(OP.TEXT, 'two'))]);
+    expect(hex(socket.ops[0]!.kind === 'write' ? socket.ops[0]!.chunks[0]! : Buffer.alloc(0))).toBe(hex(serverFrame(OP.TEXT, 'one')));
   });
 });
 

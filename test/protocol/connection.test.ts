@@ -199,7 +199,7 @@ describe('Connection: messages', () => {
 });
 
 describe('Connection: sendPrepared', () => {
-  it('the server role writes the prepared bytes as they are (the first, alone, by reference; small ones behind it copied into one chunk)', () => {
+  it('the server role writes the prepared bytes as they are, each by reference (issue 15: never copied)', () => {
     const t = open('server');
     const prepared = prepareFrame(true, utf8('Hello'));
     const compressed = prepareFrame(true, fromHex('f248cdc9c90700'), 15);
@@ -207,8 +207,10 @@ describe('Connection: sendPrepared', () => {
     t.connection.sendPrepared(compressed.firstByte, compressed.payload, compressed.frame);
     t.connection.sendPrepared(prepared.firstByte, prepared.payload, prepared.frame);
     const chunks = t.connection.writer.take();
-    expect(chunks.map(hex)).toEqual(['810548656c6c6f', 'c107f248cdc9c90700' + '810548656c6c6f']);
+    expect(chunks.map(hex)).toEqual(['810548656c6c6f', 'c107f248cdc9c90700', '810548656c6c6f']);
+    expect(chunks).toEqual([prepared.frame, compressed.frame, prepared.frame]);
     expect(chunks[0]).toBe(prepared.frame);
+    expect(chunks[1]).toBe(compressed.frame);
   });
 
   it('the server role writes a large prepared frame by reference', () => {

@@ -602,7 +602,7 @@ describe('FrameWriter: dropReserved and takeDropped', () => {
 });
 
 describe('FrameWriter: writeRaw and idle', () => {
-  it('writeRaw copies a small complete frame into the range, in order between slab frames (one chunk)', () => {
+  it('writeRaw queues a complete frame by reference, in order between slab frames (issue 15: never copied)', () => {
     const writer = new FrameWriter({ slab: new Slab() });
     const raw = fromHex('810548656c6c6f');
     writer.writeTextFrame(FIN_TEXT, 'a');
@@ -610,12 +610,15 @@ describe('FrameWriter: writeRaw and idle', () => {
     writer.writeTextFrame(FIN_TEXT, 'b');
     expect(writer.pendingBytes).toBe(3 + 7 + 3);
     const chunks = writer.take();
-    expect(chunks.map(hex)).toEqual(['810161' + '810548656c6c6f' + '810162']);
+    expect(chunks.map(hex)).toEqual(['810161', '810548656c6c6f', '810162']);
+    expect(chunks[1]).toBe(raw);
+    expect(writer.lastTakenBytes).toBe(13);
     expect(writer.pendingBytes).toBe(0);
   });
 
-  it('writeRaw with nothing else pending queues a small frame by reference (the frame is the whole chunk); small ones behind it join the slab', () => {
-    const writer = new FrameWriter({ slab: new Slab() });
+  it('writeRaw of several frames in a row: each by reference, the slab untouched', () => {
+    const slab = new Slab();
+    const writer = new FrameWriter({ slab });
     const first = fromHex('810178');
     const second = fromHex('810179');
     writer.writeRaw(first);
@@ -623,17 +626,15 @@ describe('FrameWriter: writeRaw and idle', () => {
     writer.writeRaw(first);
     expect(writer.pendingBytes).toBe(9);
     const chunks = writer.take();
+    expect(chunks).toEqual([first, second, first]);
     expect(chunks[0]).toBe(first);
-    expect(chunks.map(hex)).toEqual(['810178', '810179' + '810178']);
+    expect(chunks[1]).toBe(second);
     expect(writer.lastTakenBytes).toBe(9);
-    // Taken: the next one is alone again.
-    writer.writeRaw(second);
-    const next = writer.take();
-    expect(next).toHaveLength(1);
-    expect(next[0]).toBe(second);
+    expect(slab.position).toBe(0);
+    expect(slab.rangesOut).toBe(0);
   });
 
-  it('writeRaw of small frames for two writers interleaved on one slab (a broadcast): each frame alone goes by reference, no copy', () => {
+  it('writeRaw of small frames for two writers interleaved on one slab (a broadcast): each frame by reference, no copy', () => {
     const slab = new Slab();
     const a = new FrameWriter({ slab });
     const b = new FrameWriter({ slab });
@@ -657,8 +658,9 @@ describe('FrameWriter: writeRaw and idle', () => {
     writer.writeTextFrame(FIN_TEXT, 'b');
     expect(writer.pendingBytes).toBe(3 + big.length + 2 + 3);
     const chunks = writer.take();
-    expect(chunks.map(hex)).toEqual(['810161', hex(big), '8100' + '810162']);
+    expect(chunks.map(hex)).toEqual(['810161', hex(big), '8100', '810162']);
     expect(chunks[1]).toBe(big);
+    expect(chunks[2]).toBe(small);
     expect(writer.lastTakenBytes).toBe(3 + big.length + 2 + 3);
     expect(writer.pendingBytes).toBe(0);
   });
@@ -863,6 +865,134 @@ describe('FrameWriter: random interleavings with reserved frames (property)', ()
       );
     });
   }
+});
+
+describe('Slab: ranges given back (issue 15)', () => {
+  it('is written over from its start once every range handed out has come back; not while one is out', () => {
+    const slab = new Slab();
+    const a = new FrameWriter({ slab });
+    const b = new FrameWriter({ slab });
+    a.writeTextFrame(FIN_TEXT, 'a1');
+    b.writeTextFrame(FIN_TEXT, 'b1');
+    a.writeTextFrame(FIN_TEXT, 'a2');
+    const aChunks = a.take();
+    const bChunks = b.take();
+    expect(slab.rangesOut).toBe(3);
+    const first = slab.buffer;
+    a.release(aChunks);
+    expect(slab.rangesOut).toBe(1);
+    // b's range is still out: only a's latest range, at the top, is taken back.
+    expect(slab.position).toBe(8);
+    b.writeTextFrame(FIN_TEXT, 'b2');
+    expect(bChunks.map(hex)).toEqual(['81026231']);
+    b.release(bChunks);
+    b.release(b.take());
+    expect(slab.rangesOut).toBe(0);
+    expect(slab.position).toBe(0);
+    a.writeTextFrame(FIN_TEXT, 'a3');
+    const again = a.take();
+    expect(slab.buffer).toBe(first);
+    expect(again[0]!.byteOffset).toBe(first.byteOffset);
+    expect(again.map(hex)).toEqual(['81026133']);
+  });
+
+  it('ignores views of other memory, and counts a range given back once', () => {
+    const slab = new Slab();
+    const writer = new FrameWriter({ slab, copyThreshold: 100 });
+    const payload = patternBytes(100, 1); // by reference: not the slab's
+    writer.writeFrame(FIN_BINARY, payload);
+    const chunks = writer.take();
+    expect(chunks[1]).toBe(payload);
+    expect(slab.rangesOut).toBe(1);
+    writer.release([chunks[1]!, new Uint8Array(4)]);
+    expect(slab.rangesOut).toBe(1);
+    writer.release([chunks[0]!]);
+    expect(slab.rangesOut).toBe(0);
+  });
+
+  it('sets a full buffer aside while ranges of it are out, and takes it as the next one once they have come back', () => {
+    const slab = new Slab(undefined, 32);
+    const writer = new FrameWriter({ slab });
+    writer.writeFrame(FIN_BINARY, patternBytes(20, 1));
+    const first = slab.buffer;
+    const held = writer.take(); // out, in `first`
+    writer.writeFrame(FIN_BINARY, patternBytes(20, 2)); // does not fit: a new buffer
+    const second = slab.buffer;
+    expect(second).not.toBe(first);
+    const next = writer.take();
+    writer.release(next); // `second` is rewound
+    writer.release(held); // `first` is free: a spare
+    writer.writeFrame(FIN_BINARY, patternBytes(20, 3));
+    writer.writeFrame(FIN_BINARY, patternBytes(20, 4)); // does not fit in `second`: the spare
+    expect(slab.buffer).toBe(first);
+    expect(hex(output(writer))).toBe(hex(concat(frame({ opcode: 2, payload: patternBytes(20, 3) }), frame({ opcode: 2, payload: patternBytes(20, 4) }))));
+  });
+
+  it('gather(): the chunks copied in order into one range, and given back', () => {
+    const slab = new Slab();
+    const a = new FrameWriter({ slab });
+    const b = new FrameWriter({ slab });
+    a.writeTextFrame(FIN_TEXT, 'a1');
+    b.writeTextFrame(FIN_TEXT, 'b1');
+    a.writeTextFrame(FIN_TEXT, 'a2');
+    const chunks = a.take();
+    expect(chunks.length).toBe(2);
+    const gathered = a.gather(chunks, a.lastTakenBytes);
+    expect(hex(gathered)).toBe('81026131' + '81026132');
+    expect(gathered.buffer).toBe(slab.buffer.buffer);
+    expect(slab.rangesOut).toBe(2); // b's range and the gathered one
+    a.release([gathered]);
+    b.release(b.take());
+    expect(slab.position).toBe(0);
+  });
+
+  it('never changes a chunk that was not given back, whatever is written and given back meanwhile (property)', () => {
+    const op = fc.record({
+      writer: fc.integer({ min: 0, max: 2 }),
+      kind: fc.constantFrom('text', 'binary', 'raw', 'take-release', 'take-gather', 'take-hold'),
+      size: fc.oneof(fc.integer({ min: 0, max: 50 }), fc.integer({ min: 0, max: 300 })),
+      text: unicodeString({ maxLength: 60 }),
+    });
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 60 }), fc.integer({ min: 16, max: 512 }), (ops, slabSize) => {
+        const slab = new Slab(undefined, slabSize);
+        const writers = [0, 1, 2].map(() => new FrameWriter({ slab, copyThreshold: 128 }));
+        const expected: Uint8Array[][] = [[], [], []];
+        const written: Uint8Array[][] = [[], [], []];
+        // Chunks kept without being given back, and the bytes they held when taken.
+        const held: { chunk: Uint8Array; bytes: string }[] = [];
+        const take = (n: number, how: string): void => {
+          const w = writers[n]!;
+          let chunks = w.take();
+          if (chunks.length === 0) return;
+          if (how === 'take-gather') chunks = [w.gather(chunks, w.lastTakenBytes)];
+          for (const chunk of chunks) written[n]!.push(chunk.slice());
+          if (how === 'take-hold') for (const chunk of chunks) held.push({ chunk, bytes: hex(chunk) });
+          else w.release(chunks);
+        };
+        ops.forEach((o, i) => {
+          const w = writers[o.writer]!;
+          if (o.kind.startsWith('take')) take(o.writer, o.kind);
+          else if (o.kind === 'text') {
+            w.writeTextFrame(FIN_TEXT, o.text);
+            expected[o.writer]!.push(frame({ opcode: 1, payload: utf8(o.text) }));
+          } else {
+            const payload = patternBytes(o.size, i);
+            if (o.kind === 'raw') w.writeRaw(frame({ opcode: 2, payload }));
+            else w.writeFrame(FIN_BINARY, payload);
+            expected[o.writer]!.push(frame({ opcode: 2, payload }));
+          }
+          for (const { chunk, bytes } of held) expect(hex(chunk)).toBe(bytes);
+        });
+        writers.forEach((_, n) => {
+          take(n, 'take-release');
+          expect(hex(concat(...written[n]!))).toBe(hex(concat(...expected[n]!)));
+        });
+        for (const { chunk, bytes } of held) expect(hex(chunk)).toBe(bytes);
+      }),
+      { seed: 15, numRuns: 500 },
+    );
+  });
 });
 
 describe('FrameWriter: fragmented messages (RFC 6455 5.4)', () => {
