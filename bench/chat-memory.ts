@@ -14,7 +14,7 @@
  * - with `--trim`, the RSS again after glibc's malloc_trim(0) (called through gdb): what malloc
  *   kept of the memory freed (fragmentation) apart from what is in use.
  *
- *   node --import tsx bench/chat-memory.ts [--servers ours,socketio] [--users 1000] [--rooms 10]
+ *   node --import tsx/esm bench/chat-memory.ts [--servers ours,socketio] [--users 1000] [--rooms 10]
  *        [--snapshots] [--trim] [--count-buffers] [--out DIR] [--top 40] [--node-flags="--max-semi-space-size=1"]
  *        [--wrap="heaptrack -o DIR/ours"]
  *
@@ -186,7 +186,7 @@ async function measure(kind: string, N: number, R: number): Promise<void> {
   const flags = values['node-flags']!.split(' ').filter((flag) => flag !== '');
   // --wrap runs the server under a tool (heaptrack: `--wrap="heaptrack -o DIR/ours"`).
   const wrap = values.wrap!.split(' ').filter((word) => word !== '');
-  const node = ['--expose-gc', ...flags, '--import', 'tsx'];
+  const node = ['--expose-gc', ...flags, '--import', 'tsx/esm'];
   const child = fork(fileURLToPath(import.meta.url), ['--serve', kind], {
     ...(wrap.length === 0 ? { execArgv: node } : { execPath: wrap[0]!, execArgv: [...wrap.slice(1), process.execPath, ...node] }),
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
