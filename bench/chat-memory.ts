@@ -31,6 +31,7 @@ import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
 import { makeKeyPool } from '../testkit/index.js';
 import { connectUser, roomName, type ChatListener, type ChatUser } from './lib/chat-wire.js';
 import { pool } from './lib/generator.js';
+import { snapshotGroups } from './lib/heap-snapshot.js';
 
 const { values } = parseArgs({
   options: {
@@ -151,36 +152,6 @@ async function serve(kind: string): Promise<void> {
 
 // ---- the driver ---------------------------------------------------------------------------------
 
-interface Group {
-  count: number;
-  bytes: number;
-}
-
-function groups(path: string): Map<string, Group> {
-  const snapshot = JSON.parse(readFileSync(path, 'utf8')) as {
-    snapshot: { meta: { node_fields: string[]; node_types: [string[]] } };
-    nodes: number[];
-    strings: string[];
-  };
-  const fields = snapshot.snapshot.meta.node_fields;
-  const types = snapshot.snapshot.meta.node_types[0];
-  const width = fields.length;
-  const TYPE = fields.indexOf('type');
-  const NAME = fields.indexOf('name');
-  const SIZE = fields.indexOf('self_size');
-  const out = new Map<string, Group>();
-  const { nodes, strings } = snapshot;
-  for (let i = 0; i < nodes.length; i += width) {
-    const type = types[nodes[i + TYPE]!]!;
-    const name = strings[nodes[i + NAME]!]!;
-    const key = type === 'object' || type === 'native' ? name : type === 'closure' ? `closure ${name || '(anonymous)'}` : `(${type})`;
-    const group = out.get(key) ?? { count: 0, bytes: 0 };
-    group.count++;
-    group.bytes += nodes[i + SIZE]!;
-    out.set(key, group);
-  }
-  return out;
-}
 
 async function measure(kind: string, N: number, R: number): Promise<void> {
   const flags = values['node-flags']!.split(' ').filter((flag) => flag !== '');
@@ -292,9 +263,9 @@ async function measure(kind: string, N: number, R: number): Promise<void> {
     if (values.snapshots) {
       const snapAfter = join(values.out!, `${kind}-${N}.heapsnapshot`);
       await request({ type: 'snapshot', path: snapAfter });
-      const a = groups(snapBefore);
+      const a = snapshotGroups(snapBefore);
       const rows: Array<[string, number, number]> = [];
-      for (const [key, group] of groups(snapAfter)) {
+      for (const [key, group] of snapshotGroups(snapAfter)) {
         const base = a.get(key) ?? { count: 0, bytes: 0 };
         rows.push([key, (group.count - base.count) / N, (group.bytes - base.bytes) / N]);
       }

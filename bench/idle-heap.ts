@@ -14,7 +14,7 @@
  */
 
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +23,7 @@ import { OP, closePayload, makeKeyPool, maskedFrame, type HandshakeKey } from '.
 import { FrameParser } from './lib/frames.js';
 import { open, pool } from './lib/generator.js';
 import type { FromServer, LoadSpec, MemorySample, ToServer } from './lib/ipc.js';
+import { snapshotGroups, type Group } from './lib/heap-snapshot.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -123,38 +124,6 @@ async function until(condition: () => Promise<boolean>): Promise<void> {
 
 // ---- the snapshots ------------------------------------------------------------------------------
 
-interface Group {
-  count: number;
-  bytes: number;
-}
-
-/** Self sizes summed per constructor (objects) or per node type (the rest). */
-function groups(path: string): Map<string, Group> {
-  const snapshot = JSON.parse(readFileSync(path, 'utf8')) as {
-    snapshot: { meta: { node_fields: string[]; node_types: [string[]] } };
-    nodes: number[];
-    strings: string[];
-  };
-  const fields = snapshot.snapshot.meta.node_fields;
-  const types = snapshot.snapshot.meta.node_types[0];
-  const width = fields.length;
-  const TYPE = fields.indexOf('type');
-  const NAME = fields.indexOf('name');
-  const SIZE = fields.indexOf('self_size');
-  const out = new Map<string, Group>();
-  const { nodes, strings } = snapshot;
-  for (let i = 0; i < nodes.length; i += width) {
-    const type = types[nodes[i + TYPE]!]!;
-    const name = strings[nodes[i + NAME]!]!;
-    const key = type === 'object' || type === 'native' ? name : type === 'closure' ? `closure ${name || '(anonymous)'}` : `(${type})`;
-    const group = out.get(key) ?? { count: 0, bytes: 0 };
-    group.count++;
-    group.bytes += nodes[i + SIZE]!;
-    out.set(key, group);
-  }
-  return out;
-}
-
 function perConnection(before: Map<string, Group>, after: Map<string, Group>): Array<[string, number, number]> {
   const rows: Array<[string, number, number]> = [];
   for (const [key, group] of after) {
@@ -191,7 +160,7 @@ async function measure(kind: Kind): Promise<void> {
         `heapTotal ${kib(after.heapTotal - before.heapTotal)} KiB, RSS ${kib(after.rss - before.rss)} KiB, ` +
         `external ${kib(after.external - before.external)} KiB`,
     );
-    const rows = perConnection(groups(snapBefore), groups(snapAfter));
+    const rows = perConnection(snapshotGroups(snapBefore), snapshotGroups(snapAfter));
     const total = rows.reduce((sum, row) => sum + row[2], 0);
     console.log(`snapshot growth per connection: ${total.toFixed(0)} B\n`);
     console.log('| type | objects/conn | bytes/conn |');
