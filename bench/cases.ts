@@ -602,12 +602,17 @@ export const CASES: readonly CaseDef[] = [
   {
     id: 'handshake',
     title: 'handshake + close, 8 parallel loops',
-    servers: ['ours', 'ws'],
-    processes: serversUnderLoad(''),
+    // raw: the ceiling, bench/servers/raw.ts --handshake (a canned 101, spoken to as a WebSocket).
+    servers: ['ours', 'ws', 'raw'],
+    processes: (kind) => {
+      const processes = serversUnderLoad('', { rawArgs: ['--handshake'] })(kind);
+      return kind === 'raw' ? { ...processes, protocol: 'ws' } : processes;
+    },
     spec: (s) => ({ mode: 'handshake', loops: 8, warmupMs: s.warmupMs, durationMs: s.durationMs }),
     figures: handshakeFigures,
     metrics: [{ key: 'handshakesPerSec', label: 'handshakes/s' }],
     targets: [{ metric: 'handshakesPerSec', against: 'ws', op: '>=', ratio: 1.5, text: '≥ 1.5× ws' }],
+    notes: ['"raw" in the handshake case is the ceiling: node:net answering each connection with a canned 101 and a close frame, no parsing (bench/servers/raw.ts --handshake), not the echo.'],
   },
   {
     id: 'latency',

@@ -13,12 +13,21 @@
  * and holds them: each one read (its bytes dropped), as a WebSocket server reads its idle
  * connections, by listeners shared by every socket (no closure, no buffer of its own). What a
  * WebSocket library adds to an idle connection is what it holds above this.
+ *
+ * `--handshake`: the ceiling of the handshake case (issue 18: "the raw ceiling from the same run"):
+ * Node's cost of a connection that does what the case asks and nothing more. The request head is
+ * not parsed, only searched for its Sec-WebSocket-Key (the generator's own casing), and answered
+ * with a canned 101; the next bytes (the generator's close frame) are answered with a close frame
+ * (1000) and the end of TCP. The accept values are kept per key (the generator reuses 256 keys),
+ * so not even the SHA-1 is paid per connection.
  */
 
+import { hash } from 'node:crypto';
 import { createServer, type Socket } from 'node:net';
 import { HOST, serve } from './common.js';
 
 const idle = process.argv.includes('--idle');
+const handshake = process.argv.includes('--handshake');
 
 const sockets = new Set<Socket>();
 
@@ -56,8 +65,51 @@ function echo(socket: Socket): void {
   socket.on('close', () => sockets.delete(socket));
 }
 
+const KEY_HEADER = 'Sec-WebSocket-Key: ';
+const CLOSE_1000 = Buffer.from([0x88, 0x02, 0x03, 0xe8]);
+const accepts = new Map<string, Buffer>();
+
+/** The 101 for a request head holding `key` (RFC 6455 4.2.2), made once per key. */
+function switching(key: string): Buffer {
+  let response = accepts.get(key);
+  if (response === undefined) {
+    const accept = hash('sha1', `${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`, 'base64');
+    response = Buffer.from(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`, 'latin1');
+    accepts.set(key, response);
+  }
+  return response;
+}
+
+/** `--handshake`: a canned 101 for the head, a close frame and FIN for what comes after it. */
+function shake(socket: Socket): void {
+  sockets.add(socket);
+  let head = '';
+  let upgraded = false;
+  socket.on('data', (chunk: Buffer) => {
+    if (upgraded) {
+      socket.end(CLOSE_1000);
+      return;
+    }
+    head += chunk.toString('latin1');
+    const end = head.indexOf('\r\n\r\n');
+    if (end < 0) return;
+    const at = head.indexOf(KEY_HEADER);
+    if (at < 0 || at > end) {
+      socket.destroy();
+      return;
+    }
+    const key = head.slice(at + KEY_HEADER.length, head.indexOf('\r\n', at));
+    upgraded = true;
+    socket.write(switching(key));
+    // A close frame that came with the head (it never does: the generator waits for the 101).
+    if (head.length > end + 4) socket.end(CLOSE_1000);
+  });
+  socket.on('error', drop);
+  socket.on('close', forget);
+}
+
 serve('raw', async () => {
-  const server = createServer({ noDelay: true }, idle ? hold : echo);
+  const server = createServer({ noDelay: true }, idle ? hold : handshake ? shake : echo);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, HOST, resolve);
@@ -69,7 +121,9 @@ serve('raw', async () => {
     info: {
       server: idle
         ? 'bare node:net server holding idle sockets (read, bytes dropped)'
-        : 'raw TCP echo (node:net, writes batched per event-loop turn)',
+        : handshake
+          ? 'node:net answering each connection with a canned 101 and a close frame (no parsing)'
+          : 'raw TCP echo (node:net, writes batched per event-loop turn)',
     },
   };
 });
