@@ -192,7 +192,7 @@ function runQuiet(command: string, args: string[]): Promise<void> {
 
 /** Runs the driver to its end; lines about its progress and its problems are shown, all are logged. */
 function runDriver(script: string, args: string[], logPath: string): Promise<number> {
-  const child = spawnLogged(process.execPath, ['--import', 'tsx', join(here, script), ...args], logPath);
+  const child = spawnLogged(process.execPath, ['--import', 'tsx/esm', join(here, script), ...args], logPath);
   let pending = '';
   child.stdout!.on('data', (chunk: Buffer) => {
     const lines = (pending + chunk.toString()).split('\n');

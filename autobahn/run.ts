@@ -42,7 +42,7 @@ interface FuzzingClientConfig {
 
 /** Starts the echo server and resolves once it has logged its URL. */
 async function startEchoServer(host: string, port: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src', 'cli.ts'), '--port', port, '--host', host], {
+  const child = spawn(process.execPath, ['--import', 'tsx/esm', join(root, 'src', 'cli.ts'), '--port', port, '--host', host], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
