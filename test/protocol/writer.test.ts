@@ -56,6 +56,30 @@ function deterministicMask(): { fill: (key: Uint8Array) => void; calls: () => nu
   };
 }
 
+
+/** A random step of the property tests with three writers: which writer, what, and how large. */
+function writerOp<K extends string>(kinds: readonly [K, ...K[]]) {
+  return fc.record({
+    writer: fc.integer({ min: 0, max: 2 }),
+    kind: fc.constantFrom(...kinds),
+    size: fc.oneof(fc.integer({ min: 0, max: 50 }), fc.integer({ min: 0, max: 300 })),
+    text: unicodeString({ maxLength: 60 }),
+  });
+}
+
+/** Writes a 'text', 'raw' or (any other kind) binary step to `w`; records the frame it must produce. */
+function writeOp(w: FrameWriter, o: { readonly kind: string; readonly size: number; readonly text: string }, i: number, expected: Uint8Array[]): void {
+  if (o.kind === 'text') {
+    w.writeTextFrame(FIN_TEXT, o.text);
+    expected.push(frame({ opcode: 1, payload: utf8(o.text) }));
+    return;
+  }
+  const payload = patternBytes(o.size, i);
+  if (o.kind === 'raw') w.writeRaw(frame({ opcode: 2, payload }));
+  else w.writeFrame(FIN_BINARY, payload);
+  expected.push(frame({ opcode: 2, payload }));
+}
+
 describe('FrameWriter: RFC 6455 5.7 examples', () => {
   it('a single-frame unmasked text message "Hello"', () => {
     const writer = new FrameWriter({ slab: new Slab() });
@@ -284,12 +308,7 @@ describe('FrameWriter: binary frames, batching and slabs', () => {
   });
 
   it('keeps every writer correct under random interleavings, small slabs and reference payloads (property)', () => {
-    const op = fc.record({
-      writer: fc.integer({ min: 0, max: 2 }),
-      kind: fc.constantFrom('text', 'binary', 'take'),
-      size: fc.oneof(fc.integer({ min: 0, max: 50 }), fc.integer({ min: 0, max: 300 })),
-      text: unicodeString({ maxLength: 60 }),
-    });
+    const op = writerOp(['text', 'binary', 'take'] as const);
     fc.assert(
       fc.property(fc.array(op, { maxLength: 40 }), fc.integer({ min: 16, max: 512 }), (ops, slabSize) => {
         const slab = new Slab(undefined, slabSize);
@@ -298,16 +317,8 @@ describe('FrameWriter: binary frames, batching and slabs', () => {
         const taken: Uint8Array[][] = [[], [], []];
         ops.forEach((o, i) => {
           const w = writers[o.writer]!;
-          if (o.kind === 'take') {
-            taken[o.writer]!.push(...w.take());
-          } else if (o.kind === 'text') {
-            w.writeTextFrame(FIN_TEXT, o.text);
-            expected[o.writer]!.push(frame({ opcode: 1, payload: utf8(o.text) }));
-          } else {
-            const payload = patternBytes(o.size, i);
-            w.writeFrame(FIN_BINARY, payload);
-            expected[o.writer]!.push(frame({ opcode: 2, payload }));
-          }
+          if (o.kind === 'take') taken[o.writer]!.push(...w.take());
+          else writeOp(w, o, i, expected[o.writer]!);
         });
         // Compared only at the end: chunks handed out early must not have been overwritten.
         writers.forEach((w, n) => {
@@ -947,12 +958,7 @@ describe('Slab: ranges given back (issue 15)', () => {
   });
 
   it('never changes a chunk that was not given back, whatever is written and given back meanwhile (property)', () => {
-    const op = fc.record({
-      writer: fc.integer({ min: 0, max: 2 }),
-      kind: fc.constantFrom('text', 'binary', 'raw', 'take-release', 'take-gather', 'take-hold'),
-      size: fc.oneof(fc.integer({ min: 0, max: 50 }), fc.integer({ min: 0, max: 300 })),
-      text: unicodeString({ maxLength: 60 }),
-    });
+    const op = writerOp(['text', 'binary', 'raw', 'take-release', 'take-gather', 'take-hold'] as const);
     fc.assert(
       fc.property(fc.array(op, { maxLength: 60 }), fc.integer({ min: 16, max: 512 }), (ops, slabSize) => {
         const slab = new Slab(undefined, slabSize);
@@ -973,15 +979,7 @@ describe('Slab: ranges given back (issue 15)', () => {
         ops.forEach((o, i) => {
           const w = writers[o.writer]!;
           if (o.kind.startsWith('take')) take(o.writer, o.kind);
-          else if (o.kind === 'text') {
-            w.writeTextFrame(FIN_TEXT, o.text);
-            expected[o.writer]!.push(frame({ opcode: 1, payload: utf8(o.text) }));
-          } else {
-            const payload = patternBytes(o.size, i);
-            if (o.kind === 'raw') w.writeRaw(frame({ opcode: 2, payload }));
-            else w.writeFrame(FIN_BINARY, payload);
-            expected[o.writer]!.push(frame({ opcode: 2, payload }));
-          }
+          else writeOp(w, o, i, expected[o.writer]!);
           for (const { chunk, bytes } of held) expect(hex(chunk)).toBe(bytes);
         });
         writers.forEach((_, n) => {
