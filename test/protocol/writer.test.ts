@@ -57,6 +57,17 @@ function deterministicMask(): { fill: (key: Uint8Array) => void; calls: () => nu
 }
 
 
+/** Two writers on one slab, their frames interleaved in it: a1, b1, a2 (a's two ranges apart). */
+function interleaved(): { slab: Slab; a: FrameWriter; b: FrameWriter } {
+  const slab = new Slab();
+  const a = new FrameWriter({ slab });
+  const b = new FrameWriter({ slab });
+  a.writeTextFrame(FIN_TEXT, 'a1');
+  b.writeTextFrame(FIN_TEXT, 'b1');
+  a.writeTextFrame(FIN_TEXT, 'a2');
+  return { slab, a, b };
+}
+
 /** A random step of the property tests with three writers: which writer, what, and how large. */
 function writerOp<K extends string>(kinds: readonly [K, ...K[]]) {
   return fc.record({
@@ -238,12 +249,7 @@ describe('FrameWriter: binary frames, batching and slabs', () => {
   });
 
   it('keeps each writer\'s output correct and ordered when two writers interleave on one slab', () => {
-    const slab = new Slab();
-    const a = new FrameWriter({ slab });
-    const b = new FrameWriter({ slab });
-    a.writeTextFrame(FIN_TEXT, 'a1');
-    b.writeTextFrame(FIN_TEXT, 'b1');
-    a.writeTextFrame(FIN_TEXT, 'a2');
+    const { a, b } = interleaved();
     a.writeTextFrame(FIN_TEXT, 'a3');
     b.writeFrame(FIN_BINARY, Uint8Array.of(0xb2));
     a.writeTextFrame(FIN_TEXT, 'a4');
@@ -880,12 +886,7 @@ describe('FrameWriter: random interleavings with reserved frames (property)', ()
 
 describe('Slab: ranges given back (issue 15)', () => {
   it('is written over from its start once every range handed out has come back; not while one is out', () => {
-    const slab = new Slab();
-    const a = new FrameWriter({ slab });
-    const b = new FrameWriter({ slab });
-    a.writeTextFrame(FIN_TEXT, 'a1');
-    b.writeTextFrame(FIN_TEXT, 'b1');
-    a.writeTextFrame(FIN_TEXT, 'a2');
+    const { slab, a, b } = interleaved();
     const aChunks = a.take();
     const bChunks = b.take();
     expect(slab.rangesOut).toBe(3);
@@ -940,12 +941,7 @@ describe('Slab: ranges given back (issue 15)', () => {
   });
 
   it('gather(): the chunks copied in order into one range, and given back', () => {
-    const slab = new Slab();
-    const a = new FrameWriter({ slab });
-    const b = new FrameWriter({ slab });
-    a.writeTextFrame(FIN_TEXT, 'a1');
-    b.writeTextFrame(FIN_TEXT, 'b1');
-    a.writeTextFrame(FIN_TEXT, 'a2');
+    const { slab, a, b } = interleaved();
     const chunks = a.take();
     expect(chunks.length).toBe(2);
     const gathered = a.gather(chunks, a.lastTakenBytes);
