@@ -3,9 +3,10 @@
  * server kinds runs (processes), the load it puts on them (spec), how its figures are computed
  * from the generator's result (figures), what the table shows (metrics) and its targets.
  *
- * Imports types only, so that importing the table runs nothing (test/bench/cases.test.ts).
+ * Imports types and constants only, so that importing the table runs nothing (test/bench/cases.test.ts).
  */
 
+import { CHAT_NODE_FLAGS } from '@rfc6455/chat/node-flags';
 import type { LoadResult, LoadSpec, MemorySample, ServerKind } from './lib/ipc.js';
 
 // --- Figures -----------------------------------------------------------------------------------
@@ -79,6 +80,8 @@ export interface Script {
   readonly name: string;
   readonly path: string;
   readonly args: readonly string[];
+  /** Node flags of its own, before the run's (`--server-flags`, which win where both set one). */
+  readonly nodeFlags?: readonly string[];
 }
 
 /** The two processes of one run of a case against one server kind, each pinned to its own core. */
@@ -145,10 +148,25 @@ function clientsAgainstOurServer(kind: ServerKind): Processes {
 function chatServers(kind: ServerKind): Processes {
   if (kind !== 'ours' && kind !== 'socketio') throw new Error(`no chat server of kind ${kind}`);
   return {
-    server: { name: `server ${kind} (chat)`, path: `bench/servers/chat-${kind === 'ours' ? 'ours' : 'socketio'}.ts`, args: [] },
+    // Each as its users run it: ours with the flags of `npm run chat` (chat/src/node-flags.ts),
+    // Socket.IO with Node's defaults.
+    server:
+      kind === 'ours'
+        ? { name: 'server ours (chat)', path: 'bench/servers/chat-ours.ts', args: [], nodeFlags: CHAT_NODE_FLAGS }
+        : { name: 'server socketio (chat)', path: 'bench/servers/chat-socketio.ts', args: [] },
     generator: LOAD_GENERATOR,
     protocol: kind === 'ours' ? 'ws' : 'socketio',
   };
+}
+
+/**
+ * The chat servers with the same Node flags, the chat's (chat/src/node-flags.ts): a young
+ * generation of the same size in both, so that their memory per user compares what each keeps per
+ * user alone, not how large V8 let a process-wide young generation grow.
+ */
+function chatServersSameFlags(kind: ServerKind): Processes {
+  const processes = chatServers(kind);
+  return { ...processes, server: { ...processes.server, nodeFlags: CHAT_NODE_FLAGS } };
 }
 
 /** The echo server with --workers 2 (node:cluster, one port) against itself in one process. */
@@ -169,7 +187,9 @@ function echoWorkers(kind: ServerKind): Processes {
 function chatRedisServers(kind: ServerKind): Processes {
   const path = { ours: 'bench/servers/chat-redis.ts', memory: 'bench/servers/chat-ours.ts', 'socketio-redis': 'bench/servers/chat-socketio-redis.ts' }[kind as string];
   if (path === undefined) throw new Error(`no chat-redis server of kind ${kind}`);
-  return { server: { name: `server ${kind} (chat)`, path, args: [] }, generator: LOAD_GENERATOR, protocol: kind === 'socketio-redis' ? 'socketio' : 'ws' };
+  // The chat in one process with the flags of `npm run chat` (chat-redis.ts gives them to its chat processes).
+  const nodeFlags = kind === 'memory' ? CHAT_NODE_FLAGS : [];
+  return { server: { name: `server ${kind} (chat)`, path, args: [], nodeFlags }, generator: LOAD_GENERATOR, protocol: kind === 'socketio-redis' ? 'socketio' : 'ws' };
 }
 
 // --- Cases -------------------------------------------------------------------------------------
@@ -498,6 +518,21 @@ const CHAT_CASES: readonly CaseDef[] = [
     figures: chatFigures,
     metrics: [DELIVERIES, P50, P99, ...CHAT_MEMORY],
     targets: [{ metric: 'p99Us', against: 'socketio', op: '<=', ratio: 1, text: '≤ Socket.IO' }, CHAT_MEMORY_TARGET],
+  },
+  {
+    id: 'chat-1k-1ps-same-flags',
+    title: 'chat, 1,000 users in 10 rooms, 1 message/s each, Socket.IO with the chat’s Node flags too (memory like for like)',
+    servers: ['ours', 'socketio'],
+    peers: ['socketio'],
+    processes: chatServersSameFlags,
+    spec: (s) => chat(s, [1], [1], null),
+    figures: chatFigures,
+    metrics: [DELIVERIES, P50, P99, ...CHAT_MEMORY],
+    targets: [CHAT_MEMORY_TARGET],
+    notes: [
+      `chat-1k-1ps-same-flags: both servers run with \`npm run chat\`'s Node flags (${CHAT_NODE_FLAGS.join(' ')}, chat/src/node-flags.ts), ` +
+        'Socket.IO too: the young generation is the same size in both, so memory per user is what each server keeps per user.',
+    ],
   },
   {
     id: 'chat-1k-max',

@@ -28,6 +28,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
+import { CHAT_NODE_FLAGS } from '@rfc6455/chat/node-flags';
 import { makeKeyPool } from '../testkit/index.js';
 import { connectUser, roomName, type ChatListener, type ChatUser } from './lib/chat-wire.js';
 import { pool } from './lib/generator.js';
@@ -157,7 +158,9 @@ async function measure(kind: string, N: number, R: number): Promise<void> {
   const flags = values['node-flags']!.split(' ').filter((flag) => flag !== '');
   // --wrap runs the server under a tool (heaptrack: `--wrap="heaptrack -o DIR/ours"`).
   const wrap = values.wrap!.split(' ').filter((word) => word !== '');
-  const node = ['--expose-gc', ...flags, '--import', 'tsx/esm'];
+  // Ours with the flags `npm run chat` gives it (chat/src/node-flags.ts), as the chat cases run
+  // it; --node-flags come after them (a flag given twice: the last wins).
+  const node = ['--expose-gc', ...(kind === 'ours' ? CHAT_NODE_FLAGS : []), ...flags, '--import', 'tsx/esm'];
   const child = fork(fileURLToPath(import.meta.url), ['--serve', kind], {
     ...(wrap.length === 0 ? { execArgv: node } : { execPath: wrap[0]!, execArgv: [...wrap.slice(1), process.execPath, ...node] }),
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -231,7 +234,8 @@ async function measure(kind: string, N: number, R: number): Promise<void> {
     await until(N);
     const after = await request<Sample>({ type: 'measure' });
     const per = (a: number, b: number): string => ((b - a) / N).toFixed(0).padStart(7);
-    console.log(`\n## ${kind}: ${N} users in ${R} rooms, growth per user (bytes)${flags.length > 0 ? `, node ${flags.join(' ')}` : ''}`);
+    const given = node.slice(1, -2);
+    console.log(`\n## ${kind}: ${N} users in ${R} rooms, growth per user (bytes)${given.length > 0 ? `, node ${given.join(' ')}` : ''}`);
     for (const key of ['rss', 'heapTotal', 'heapUsed', 'external', 'arrayBuffers'] as const) {
       console.log(
         `${key.padEnd(28)} ${per(before.usage[key], after.usage[key])}   (baseline ${(before.usage[key] / 1048576).toFixed(1)} MiB; ` +

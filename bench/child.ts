@@ -59,7 +59,7 @@ export class Child<In, Out extends { type: string }> {
     // full collections (65 mark-compacts in 4 s on the 16 KiB echo against 3, a third fewer
     // messages), while ws, which makes no promise per message, was untouched: the harness was
     // measuring the loader. Every script it runs is ESM and imports only ESM TypeScript.
-    const nodeArgs = [...nodeFlags, '--import', 'tsx/esm', script.path, ...script.args];
+    const nodeArgs = [...(script.nodeFlags ?? []), ...nodeFlags, '--import', 'tsx/esm', script.path, ...script.args];
     const env = { ...process.env };
     delete env['NODE_OPTIONS'];
     this.process =

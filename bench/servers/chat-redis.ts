@@ -9,6 +9,7 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { CHAT_NODE_FLAGS } from '@rfc6455/chat/node-flags';
 import { HOST, freePort, processCpuUs, serve } from './common.js';
 import { startRedis } from './redis.js';
 
@@ -18,7 +19,7 @@ const WORKERS = 2;
 serve('ours', async () => {
   const redis = await startRedis();
   const port = await freePort();
-  const args = ['--import', 'tsx/esm', 'chat/src/cli.ts', '--port', String(port), '--host', HOST, '--redis', redis.url, '--workers', String(WORKERS), '--no-limits', '--no-metrics'];
+  const args = [...CHAT_NODE_FLAGS, '--import', 'tsx/esm', 'chat/src/cli.ts', '--port', String(port), '--host', HOST, '--redis', redis.url, '--workers', String(WORKERS), '--no-limits', '--no-metrics'];
   const env = { ...process.env };
   delete env['NODE_OPTIONS'];
   // Its pipes are this process's own; it is killed when this server exits (its workers follow their primary).

@@ -5,6 +5,7 @@
  */
 
 export { createChatServer, type ChatServer } from './server.js';
+export { CHAT_NODE_FLAGS } from './node-flags.js';
 export { CHAT_LIMITS, parseCommandLine, resolveChatOptions, USAGE, type ChatOptions, type CommandLine } from './options.js';
 export { MemoryPresence, MemoryPresenceStore, type LeaveOptions, type MemoryPresenceOptions, type Presence, type PresenceChange, type PresenceOverview } from './presence.js';
 export { SqliteBus, SqliteStreams } from './sqlite-streams.js';

@@ -1,6 +1,6 @@
 /**
- * Chat servers as people run them, for the tests of several instances: `node --import tsx/esm
- * chat/src/cli.ts ARGS` in a process group of its own (so a `--workers` primary and its workers go
+ * Chat servers as people run them, for the tests of several instances: `node CHAT_NODE_FLAGS
+ * --import tsx/esm chat/src/cli.ts ARGS` (as `npm run chat -- ARGS`) in a process group of its own (so a `--workers` primary and its workers go
  * together), its JSON log lines read as they come, stopped by its PID after the test (SIGKILL to its
  * group if it is still there). Waits follow the log or an HTTP answer, bounded; nothing sleeps.
  */
@@ -8,6 +8,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { CHAT_NODE_FLAGS } from '../src/node-flags.js';
 import { HOST, defer } from './helpers.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -43,7 +44,7 @@ export async function startChatProcess(args: readonly string[], options: StartOp
   for (const name of ['PORT', 'HOST', 'NODE_OPTIONS', 'CHAT_HISTORY', 'CHAT_AUTH', 'JWT_SECRET', 'CHAT_ALLOW_ORIGINS', 'LOG_LEVEL', 'REDIS_URL']) {
     if (options.env?.[name] === undefined) delete env[name];
   }
-  const child = spawn(process.execPath, ['--import', 'tsx/esm', 'chat/src/cli.ts', ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child = spawn(process.execPath, [...CHAT_NODE_FLAGS, '--import', 'tsx/esm', 'chat/src/cli.ts', ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const pid = child.pid!;
   defer(() => {
     try {
