@@ -75,6 +75,11 @@ function invalid(message: string): WebSocketError {
  * argument and, once the hub is closed, for anything that adds, subscribes or sends; those that
  * return a promise reject instead.
  */
+/** `position` is `upTo` or earlier in the same stream (epoch). */
+function atOrBefore(position: StreamPosition, upTo: StreamPosition): boolean {
+  return position.epoch === upTo.epoch && position.offset <= upTo.offset;
+}
+
 export class Hub<C extends HubConnection = HubConnection> {
   private readonly options: ResolvedHubOptions;
   private readonly compression: CompressionSettings;
@@ -95,6 +100,13 @@ export class Hub<C extends HubConnection = HubConnection> {
   private readonly subscriptions = new Map<string, Promise<void>>();
   /** Connections catching up on a topic (recover()): its live stream messages wait here for them. */
   private readonly recovering = new Map<C, Map<string, BrokerMessage[]>>();
+  /**
+   * Where a finished recover() left a connection in a topic, until a later stream message reaches
+   * it: the history is read on another path than the live messages (Redis: a command connection
+   * and a subscriber connection), so a message the history gave can still arrive live after the
+   * recovery ended, and must not be sent twice (found by chat/test/instances.test.ts on Node 24).
+   */
+  private readonly recovered = new Map<C, Map<string, StreamPosition>>();
   private isClosed = false;
 
   /** A hub with `options`; throws WS_ERR_INVALID_ARGUMENT for an option out of its bounds. */
@@ -224,6 +236,7 @@ export class Hub<C extends HubConnection = HubConnection> {
   /** Unsubscribes; false if it was not subscribed. Messages already published to it are still delivered. */
   unsubscribe(connection: C, topic: string): boolean {
     checkTopic(topic);
+    this.forgetRecovered(connection, topic);
     return this.registry.leave(connection, topic);
   }
 
@@ -359,9 +372,14 @@ export class Hub<C extends HubConnection = HubConnection> {
       waiting.delete(topic);
       if (waiting.size === 0) this.recovering.delete(connection);
       for (const message of held) {
-        const position = message.position!;
-        if (position.epoch === sentUpTo.epoch && position.offset <= sentUpTo.offset) continue;
+        if (atOrBefore(message.position!, sentUpTo)) continue;
         this.offerOne(connection, topic, message);
+      }
+      // What the history gave may still come live (see `recovered`).
+      if (sentUpTo !== since && this.ids.has(connection) && this.registry.topicsOf(connection).has(topic)) {
+        let topics = this.recovered.get(connection);
+        if (topics === undefined) this.recovered.set(connection, (topics = new Map()));
+        topics.set(topic, sentUpTo);
       }
     }
     return result;
@@ -426,6 +444,7 @@ export class Hub<C extends HubConnection = HubConnection> {
     if (members.size === 0) return NOBODY;
     const { policy, noContextTakeover } = entry.options;
     const recovering = stream === null || this.recovering.size === 0 ? null : this.recovering;
+    const recovered = stream === null || this.recovered.size === 0 ? null : this.recovered;
     let recipients = 0;
     let queued = 0;
     let dropped = 0;
@@ -439,6 +458,12 @@ export class Hub<C extends HubConnection = HubConnection> {
         if (held !== undefined) {
           held.push(stream!);
           continue;
+        }
+        const upTo = recovered?.get(member)?.get(topic);
+        if (upTo !== undefined) {
+          // Its recovery's history gave it this one already; a later one ends the watch.
+          if (atOrBefore(stream!.position!, upTo)) continue;
+          this.forgetRecovered(member, topic);
         }
         recipients++;
         const frame = message.frameFor(member.deflateAgreement, noContextTakeover);
@@ -529,9 +554,17 @@ export class Hub<C extends HubConnection = HubConnection> {
     const id = this.ids.get(connection);
     if (id === undefined) return;
     this.recovering.delete(connection);
+    this.recovered.delete(connection);
     this.ids.delete(connection);
     this.byId.delete(id);
     this.registry.leaveAll(connection);
+  }
+
+  private forgetRecovered(connection: C, topic: string): void {
+    const topics = this.recovered.get(connection);
+    if (topics === undefined) return;
+    topics.delete(topic);
+    if (topics.size === 0) this.recovered.delete(connection);
   }
 
   private checkOpen(): void {

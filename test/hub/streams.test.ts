@@ -133,7 +133,69 @@ class SlowHistoryBroker implements Broker {
   }
 }
 
+/**
+ * The in-process broker, with the stream messages it delivers to its hub held until the test lets
+ * them through, while history() answers at once: Redis's subscriber connection behind its command
+ * connection.
+ */
+class LateLiveBroker implements Broker {
+  private readonly inner = new InProcessBus().broker();
+  readonly late: (() => void)[] = [];
+  get state() {
+    return this.inner.state;
+  }
+  start(node: BrokerNode): void {
+    this.inner.start({
+      deliver: (message) => this.late.push(() => node.deliver(message)),
+      stateChanged: (state) => node.stateChanged(state),
+      unpublished: (message, error) => node.unpublished(message, error),
+    });
+  }
+  release(): void {
+    for (const deliver of this.late.splice(0)) deliver();
+  }
+  publish(message: BrokerMessage): void {
+    this.inner.publish(message);
+  }
+  append(message: BrokerMessage, options: Parameters<Broker['append']>[1]): Promise<Appended> {
+    return this.inner.append(message, options);
+  }
+  history(topic: string, since: StreamPosition | undefined, limit: number): Promise<HistoryPage> {
+    return this.inner.history(topic, since, limit);
+  }
+  subscribe(topic: string): Promise<void> {
+    return this.inner.subscribe(topic);
+  }
+  unsubscribe(topic: string): Promise<void> {
+    return this.inner.unsubscribe(topic);
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
 describe('Hub.recover', () => {
+  it('a message the history gave that then arrives live (after the recovery ended) is not sent twice', async () => {
+    const broker = new LateLiveBroker();
+    const hub = new Hub<FakeConnection>({ broker });
+    const stayed = member(hub, 'room');
+    const { position: start } = await hub.history('room', undefined, 0);
+    await hub.append('room', 'm1');
+    const back = member(hub);
+    const result = await hub.recover(back, 'room', start);
+    expect(result).toMatchObject({ recovered: true, missed: 1 });
+    expect(back.receivedTexts()).toEqual(['m1']);
+    // m1's live copy comes now: the member that stayed gets it, the recovered one not again.
+    broker.release();
+    expect(stayed.receivedTexts()).toEqual(['m1']);
+    expect(back.receivedTexts()).toEqual(['m1']);
+    // The next message reaches both, once, and ends the watch.
+    await hub.append('room', 'm2');
+    broker.release();
+    expect(back.receivedTexts()).toEqual(['m1', 'm2']);
+    expect(stayed.receivedTexts()).toEqual(['m1', 'm2']);
+  });
+
   it('sends what was missed after `since`, then the notice, then the live messages that came meanwhile, none twice', async () => {
     const broker = new SlowHistoryBroker();
     const hub = new Hub<FakeConnection>({ broker });
