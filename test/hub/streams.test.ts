@@ -103,56 +103,14 @@ class DownBroker implements Broker {
   }
 }
 
-/** The in-process broker, with history() held until the test lets it answer. */
-class SlowHistoryBroker implements Broker {
-  private readonly inner = new InProcessBus().broker();
-  readonly waiting: (() => void)[] = [];
+/** The in-process broker, every call passed through: the test brokers below change one thing each. */
+class PassThroughBroker implements Broker {
+  protected readonly inner = new InProcessBus().broker();
   get state() {
     return this.inner.state;
   }
   start(node: BrokerNode): void {
     this.inner.start(node);
-  }
-  publish(message: BrokerMessage): void {
-    this.inner.publish(message);
-  }
-  append(message: BrokerMessage, options: Parameters<Broker['append']>[1]): Promise<Appended> {
-    return this.inner.append(message, options);
-  }
-  history(topic: string, since: StreamPosition | undefined, limit: number): Promise<HistoryPage> {
-    return new Promise((resolve, reject) => this.waiting.push(() => this.inner.history(topic, since, limit).then(resolve, reject)));
-  }
-  subscribe(topic: string): Promise<void> {
-    return this.inner.subscribe(topic);
-  }
-  unsubscribe(topic: string): Promise<void> {
-    return this.inner.unsubscribe(topic);
-  }
-  close(): Promise<void> {
-    return this.inner.close();
-  }
-}
-
-/**
- * The in-process broker, with the stream messages it delivers to its hub held until the test lets
- * them through, while history() answers at once: Redis's subscriber connection behind its command
- * connection.
- */
-class LateLiveBroker implements Broker {
-  private readonly inner = new InProcessBus().broker();
-  readonly late: (() => void)[] = [];
-  get state() {
-    return this.inner.state;
-  }
-  start(node: BrokerNode): void {
-    this.inner.start({
-      deliver: (message) => this.late.push(() => node.deliver(message)),
-      stateChanged: (state) => node.stateChanged(state),
-      unpublished: (message, error) => node.unpublished(message, error),
-    });
-  }
-  release(): void {
-    for (const deliver of this.late.splice(0)) deliver();
   }
   publish(message: BrokerMessage): void {
     this.inner.publish(message);
@@ -171,6 +129,33 @@ class LateLiveBroker implements Broker {
   }
   close(): Promise<void> {
     return this.inner.close();
+  }
+}
+
+/** The in-process broker, with history() held until the test lets it answer. */
+class SlowHistoryBroker extends PassThroughBroker {
+  readonly waiting: (() => void)[] = [];
+  override history(topic: string, since: StreamPosition | undefined, limit: number): Promise<HistoryPage> {
+    return new Promise((resolve, reject) => this.waiting.push(() => this.inner.history(topic, since, limit).then(resolve, reject)));
+  }
+}
+
+/**
+ * The in-process broker, with the stream messages it delivers to its hub held until the test lets
+ * them through, while history() answers at once: Redis's subscriber connection behind its command
+ * connection.
+ */
+class LateLiveBroker extends PassThroughBroker {
+  readonly late: (() => void)[] = [];
+  override start(node: BrokerNode): void {
+    this.inner.start({
+      deliver: (message) => this.late.push(() => node.deliver(message)),
+      stateChanged: (state) => node.stateChanged(state),
+      unpublished: (message, error) => node.unpublished(message, error),
+    });
+  }
+  release(): void {
+    for (const deliver of this.late.splice(0)) deliver();
   }
 }
 
