@@ -75,11 +75,6 @@ function invalid(message: string): WebSocketError {
  * argument and, once the hub is closed, for anything that adds, subscribes or sends; those that
  * return a promise reject instead.
  */
-/** `position` is `upTo` or earlier in the same stream (epoch). */
-function atOrBefore(position: StreamPosition, upTo: StreamPosition): boolean {
-  return position.epoch === upTo.epoch && position.offset <= upTo.offset;
-}
-
 export class Hub<C extends HubConnection = HubConnection> {
   private readonly options: ResolvedHubOptions;
   private readonly compression: CompressionSettings;
@@ -607,4 +602,9 @@ function checkTopic(topic: unknown): void {
 
 function checkKey(key: unknown): void {
   if (key !== undefined && typeof key !== 'string') throw invalid(`a conflation key must be a string, got ${typeof key}`);
+}
+
+/** `position` is `upTo` or earlier in the same stream (epoch). */
+function atOrBefore(position: StreamPosition, upTo: StreamPosition): boolean {
+  return position.epoch === upTo.epoch && position.offset <= upTo.offset;
 }
