@@ -93,15 +93,8 @@ export class Hub<C extends HubConnection = HubConnection> {
   private readonly order: StreamOrder;
   /** Topics with local members -> their broker subscription, settled once the broker routes them here. */
   private readonly subscriptions = new Map<string, Promise<void>>();
-  /** Connections catching up on a topic (recover()): its live stream messages wait here for them. */
-  private readonly recovering = new Map<C, Map<string, BrokerMessage[]>>();
-  /**
-   * Where a finished recover() left a connection in a topic, until a later stream message reaches
-   * it: the history is read on another path than the live messages (Redis: a command connection
-   * and a subscriber connection), so a message the history gave can still arrive live after the
-   * recovery ended, and must not be sent twice (found by chat/test/instances.test.ts on Node 24).
-   */
-  private readonly recovered = new Map<C, Map<string, StreamPosition>>();
+  /** Connections catching up on a topic (recover()), by connection and topic: see CatchUp. */
+  private readonly catchUps = new Map<C, Map<string, CatchUp>>();
   private isClosed = false;
 
   /** A hub with `options`; throws WS_ERR_INVALID_ARGUMENT for an option out of its bounds. */
@@ -231,7 +224,7 @@ export class Hub<C extends HubConnection = HubConnection> {
   /** Unsubscribes; false if it was not subscribed. Messages already published to it are still delivered. */
   unsubscribe(connection: C, topic: string): boolean {
     checkTopic(topic);
-    this.forgetRecovered(connection, topic);
+    this.forgetCatchUp(connection, topic);
     return this.registry.leave(connection, topic);
   }
 
@@ -338,10 +331,10 @@ export class Hub<C extends HubConnection = HubConnection> {
     checkTopic(topic);
     checkPosition(since);
     this.checkMember(connection);
-    let waiting = this.recovering.get(connection);
-    if (waiting === undefined) this.recovering.set(connection, (waiting = new Map()));
-    const held: BrokerMessage[] = [];
-    waiting.set(topic, held);
+    let topics = this.catchUps.get(connection);
+    if (topics === undefined) this.catchUps.set(connection, (topics = new Map()));
+    const catchUp: CatchUp = { held: [], upTo: null };
+    topics.set(topic, catchUp);
     this.registry.join(connection, topic);
     let result: RecoveryResult;
     let sentUpTo = since;
@@ -364,18 +357,16 @@ export class Hub<C extends HubConnection = HubConnection> {
       if (notice !== undefined && this.ids.has(connection)) this.send(connection, notice);
     } finally {
       // The live messages that came meanwhile, but those the history already gave.
-      waiting.delete(topic);
-      if (waiting.size === 0) this.recovering.delete(connection);
+      const held = catchUp.held!;
+      catchUp.held = null;
       for (const message of held) {
         if (atOrBefore(message.position!, sentUpTo)) continue;
         this.offerOne(connection, topic, message);
       }
-      // What the history gave may still come live (see `recovered`).
-      if (sentUpTo !== since && this.ids.has(connection) && this.registry.topicsOf(connection).has(topic)) {
-        let topics = this.recovered.get(connection);
-        if (topics === undefined) this.recovered.set(connection, (topics = new Map()));
-        topics.set(topic, sentUpTo);
-      }
+      // What the history gave may still come live (CatchUp.upTo); with nothing given, done.
+      const member = this.ids.has(connection) && this.registry.topicsOf(connection).has(topic);
+      if (sentUpTo !== since && member) catchUp.upTo = sentUpTo;
+      else this.forgetCatchUp(connection, topic, catchUp);
     }
     return result;
   }
@@ -438,8 +429,7 @@ export class Hub<C extends HubConnection = HubConnection> {
     const members = entry.members;
     if (members.size === 0) return NOBODY;
     const { policy, noContextTakeover } = entry.options;
-    const recovering = stream === null || this.recovering.size === 0 ? null : this.recovering;
-    const recovered = stream === null || this.recovered.size === 0 ? null : this.recovered;
+    const catchUps = stream === null || this.catchUps.size === 0 ? null : this.catchUps;
     let recipients = 0;
     let queued = 0;
     let dropped = 0;
@@ -448,17 +438,16 @@ export class Hub<C extends HubConnection = HubConnection> {
     this.events.holding(() => {
       for (const member of members) {
         if (member === except) continue;
-        // A member catching up on this topic gets the stream's live messages after what it missed.
-        const held = recovering?.get(member)?.get(topic);
-        if (held !== undefined) {
-          held.push(stream!);
-          continue;
-        }
-        const upTo = recovered?.get(member)?.get(topic);
-        if (upTo !== undefined) {
+        const catchUp = catchUps?.get(member)?.get(topic);
+        if (catchUp !== undefined) {
+          // A member catching up on this topic gets the stream's live messages after what it missed.
+          if (catchUp.held !== null) {
+            catchUp.held.push(stream!);
+            continue;
+          }
           // Its recovery's history gave it this one already; a later one ends the watch.
-          if (atOrBefore(stream!.position!, upTo)) continue;
-          this.forgetRecovered(member, topic);
+          if (atOrBefore(stream!.position!, catchUp.upTo!)) continue;
+          this.forgetCatchUp(member, topic);
         }
         recipients++;
         const frame = message.frameFor(member.deflateAgreement, noContextTakeover);
@@ -548,18 +537,18 @@ export class Hub<C extends HubConnection = HubConnection> {
   private detach(connection: C): void {
     const id = this.ids.get(connection);
     if (id === undefined) return;
-    this.recovering.delete(connection);
-    this.recovered.delete(connection);
+    this.catchUps.delete(connection);
     this.ids.delete(connection);
     this.byId.delete(id);
     this.registry.leaveAll(connection);
   }
 
-  private forgetRecovered(connection: C, topic: string): void {
-    const topics = this.recovered.get(connection);
-    if (topics === undefined) return;
+  /** Ends a connection's catch-up on a topic (only `which`, if given: a later recover() may have replaced it). */
+  private forgetCatchUp(connection: C, topic: string, which?: CatchUp): void {
+    const topics = this.catchUps.get(connection);
+    if (topics === undefined || (which !== undefined && topics.get(topic) !== which)) return;
     topics.delete(topic);
-    if (topics.size === 0) this.recovered.delete(connection);
+    if (topics.size === 0) this.catchUps.delete(connection);
   }
 
   private checkOpen(): void {
@@ -602,6 +591,19 @@ function checkTopic(topic: unknown): void {
 
 function checkKey(key: unknown): void {
   if (key !== undefined && typeof key !== 'string') throw invalid(`a conflation key must be a string, got ${typeof key}`);
+}
+
+/**
+ * A connection's recover() on a topic. Under way: `held` keeps the topic's live stream messages
+ * for after the history. Done: `upTo` is where its history ended, until a later stream message
+ * reaches the connection. The history is read on another path than the live messages (Redis: a
+ * command connection and a subscriber connection), so the live copy of a message the history gave
+ * can still arrive after the recovery, and must not be sent twice (found by
+ * chat/test/instances.test.ts on Node 24).
+ */
+interface CatchUp {
+  held: BrokerMessage[] | null;
+  upTo: StreamPosition | null;
 }
 
 /** `position` is `upTo` or earlier in the same stream (epoch). */
