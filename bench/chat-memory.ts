@@ -160,7 +160,8 @@ async function measure(kind: string, N: number, R: number): Promise<void> {
   const wrap = values.wrap!.split(' ').filter((word) => word !== '');
   // Ours with the flags `npm run chat` gives it (chat/src/node-flags.ts), as the chat cases run
   // it; --node-flags come after them (a flag given twice: the last wins).
-  const node = ['--expose-gc', ...(kind === 'ours' ? CHAT_NODE_FLAGS : []), ...flags, '--import', 'tsx/esm'];
+  const given = [...(kind === 'ours' ? CHAT_NODE_FLAGS : []), ...flags];
+  const node = ['--expose-gc', ...given, '--import', 'tsx/esm'];
   const child = fork(fileURLToPath(import.meta.url), ['--serve', kind], {
     ...(wrap.length === 0 ? { execArgv: node } : { execPath: wrap[0]!, execArgv: [...wrap.slice(1), process.execPath, ...node] }),
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -234,7 +235,6 @@ async function measure(kind: string, N: number, R: number): Promise<void> {
     await until(N);
     const after = await request<Sample>({ type: 'measure' });
     const per = (a: number, b: number): string => ((b - a) / N).toFixed(0).padStart(7);
-    const given = node.slice(1, -2);
     console.log(`\n## ${kind}: ${N} users in ${R} rooms, growth per user (bytes)${given.length > 0 ? `, node ${given.join(' ')}` : ''}`);
     for (const key of ['rss', 'heapTotal', 'heapUsed', 'external', 'arrayBuffers'] as const) {
       console.log(

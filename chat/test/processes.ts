@@ -1,8 +1,9 @@
 /**
  * Chat servers as people run them, for the tests of several instances: `node CHAT_NODE_FLAGS
- * --import tsx/esm chat/src/cli.ts ARGS` (as `npm run chat -- ARGS`) in a process group of its own (so a `--workers` primary and its workers go
- * together), its JSON log lines read as they come, stopped by its PID after the test (SIGKILL to its
- * group if it is still there). Waits follow the log or an HTTP answer, bounded; nothing sleeps.
+ * --import tsx/esm chat/src/cli.ts ARGS` (as `npm run chat -- ARGS`) in a process group of its own
+ * (so a `--workers` primary and its workers go together), its JSON log lines read as they come,
+ * stopped by its PID after the test (SIGKILL to its group if it is still there). Waits follow the
+ * log or an HTTP answer, bounded; nothing sleeps.
  */
 
 import { spawn, type ChildProcess } from 'node:child_process';
