@@ -10,10 +10,11 @@ import { WebSocketError } from 'rfc6455';
 import type { BrokerMessage } from 'rfc6455/hub';
 import { freshTopic, RecordingNode } from '../../test/hub/broker-contract.js';
 import { describeWithPeer } from '../../test/interop/peers.js';
+import { refusedPort } from '../../test/node/helpers.js';
 import { RedisBroker } from '../src/index.js';
 import { topicKeys } from '../src/keys.js';
 import { FAST } from './nodes.js';
-import { freePort, redisCli, redisPeer, startRedis, type RedisServer } from './redis-server.js';
+import { redisCli, redisPeer, startRedis, type RedisServer } from './redis-server.js';
 
 function text(topic: string, value: string): BrokerMessage {
   return { topic, payload: Buffer.from(value), opcode: 0x1, key: undefined };
@@ -46,7 +47,7 @@ it('checks its options', () => {
 });
 
 it('cannot reach Redis: down, publishes reported, appends and reads rejected, subscribe waits, close ends it all', async () => {
-  const broker = new RedisBroker({ url: `redis://127.0.0.1:${await freePort()}`, ...FAST });
+  const broker = new RedisBroker({ url: `redis://127.0.0.1:${await refusedPort()}`, ...FAST });
   const node = new RecordingNode();
   broker.start(node);
   expect(broker.state).toBe('down');

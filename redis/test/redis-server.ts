@@ -10,11 +10,11 @@
 
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { executablePeer } from '../../test/interop/peers.js';
+import { freePort } from '../../test/node/helpers.js';
 
 const run = promisify(execFile);
 
@@ -38,18 +38,8 @@ export interface RedisServer {
   stop(): Promise<void>;
 }
 
-/** A port nothing listens on now (the kernel's pick). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
+/** A port nothing listens on now (the kernel's pick): the root tests' helper. */
+export { freePort };
 
 /** Runs `redis-cli -p <port> <args>` and returns its output. */
 export async function redisCli(port: number, ...args: string[]): Promise<string> {

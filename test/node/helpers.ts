@@ -6,6 +6,7 @@
  * Nothing here sleeps for a fixed time: everything waits for events or promises.
  */
 
+import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { connect, createServer as createNetServer, type Socket } from 'node:net';
 // Real timers even where a test fakes the global ones (vi.useFakeTimers replaces globalThis.setTimeout,
@@ -255,6 +256,40 @@ export async function freePort(): Promise<number> {
   await new Promise<void>((resolve) => server.close(() => resolve()));
   if (address === null || typeof address === 'string') throw new Error('no address');
   return address.port;
+}
+
+/**
+ * A port where a TCP connect to {@link HOST} is refused for the whole run, for tests of what a
+ * refused connection does. Not {@link freePort}: a port the kernel just handed out and took back
+ * can be handed out again at once, to a server of the same test (tinyproxy's, in a CI run) or of
+ * a parallel test file, and then something answers. A port below the kernel's ephemeral
+ * range is never handed out for port 0 nor taken by an outgoing connection, and no test listens on
+ * a fixed one there; this one is checked to refuse before it is given.
+ */
+export async function refusedPort(): Promise<number> {
+  refused ??= (async () => {
+    const low = ephemeralLow();
+    for (let port = 1; port < Math.min(low, 1024); port++) {
+      const outcome = await new Promise<string>((resolve) => {
+        const socket = connect(port, HOST);
+        socket.once('connect', () => (socket.destroy(), resolve('open')));
+        socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
+      });
+      if (outcome === 'ECONNREFUSED') return port;
+    }
+    throw new Error(`no port below ${Math.min(low, 1024)} refuses connections on ${HOST}`);
+  })();
+  return refused;
+}
+let refused: Promise<number> | undefined;
+
+/** The first port of Linux's ephemeral range (its default where /proc does not say). */
+function ephemeralLow(): number {
+  try {
+    return Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+  } catch {
+    return 32768;
+  }
 }
 
 // ---- frames ------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ConnectError, HandshakeError, WebSocketServer, connect, type ClientOptions, type TransportRequest, type Ws } from '../../../src/index.js';
-import { HOST, cleanup, deadline, deferred, defer, freePort, startHttpServer, startServer } from '../helpers.js';
+import { HOST, cleanup, deadline, deferred, defer, refusedPort, startHttpServer, startServer } from '../helpers.js';
 import { connectFailure, expectNothingDialed, startRawServer, type RawPeer } from './helpers.js';
 
 afterEach(cleanup);
@@ -382,7 +382,7 @@ describe('createConnection', () => {
   });
 
   it('a socket from createConnection that cannot connect: WS_ERR_CONNECT in the connect phase', async () => {
-    const port = await freePort();
+    const port = await refusedPort();
     const error = await connectFailure(connect('ws://virtual.example/', { createConnection: () => netConnect(port, HOST) }), 'WS_ERR_CONNECT', 'connect');
     expect((error.cause as NodeJS.ErrnoException).code).toBe('ECONNREFUSED');
   });

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketServer, connect, type Ws } from '../../../src/index.js';
-import { HOST, cleanup, defer, freePort, startServer } from '../helpers.js';
+import { HOST, cleanup, defer, refusedPort, startServer } from '../helpers.js';
 import { connectFailure, dial, expectNothingDialed, listen, startRawServer, stopAfterTest } from './helpers.js';
 import { OPENSSL, describeWithTools, makeCertificate, type Certificate } from './tools.js';
 
@@ -75,7 +75,7 @@ describe('DNS', () => {
 
 describe('TCP connect', () => {
   it('a refused port: WS_ERR_CONNECT with ECONNREFUSED, no DNS for an address', async () => {
-    const port = await freePort();
+    const port = await refusedPort();
     const error = await connectFailure(connect(`ws://${HOST}:${port}/`), 'WS_ERR_CONNECT', 'connect');
     expect((error.cause as NodeJS.ErrnoException).code).toBe('ECONNREFUSED');
     expect(error.message).toContain(`${HOST}:${port}`);
@@ -85,7 +85,7 @@ describe('TCP connect', () => {
   });
 
   it('a name that resolves to a refused port: both phases timed', async () => {
-    const port = await freePort();
+    const port = await refusedPort();
     const error = await connectFailure(connect(`ws://refused.test:${port}/`, { lookup: loopbackLookup([]) }), 'WS_ERR_CONNECT', 'connect');
     expect(error.timings.dns).toBeGreaterThanOrEqual(0);
     expect(error.timings.connect).toBeGreaterThanOrEqual(0);

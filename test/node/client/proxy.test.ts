@@ -9,7 +9,7 @@ import type { IncomingMessage } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketServer, connect, type Ws } from '../../../src/index.js';
-import { HOST, cleanup, defer, freePort, startServer } from '../helpers.js';
+import { HOST, cleanup, defer, refusedPort, startServer } from '../helpers.js';
 import { connectFailure, dial, listen, startRawServer, stopAfterTest } from './helpers.js';
 import { OPENSSL, TINYPROXY, describeWithTools, makeCertificate, setEnv, startTinyproxy, type Certificate } from './tools.js';
 
@@ -86,7 +86,7 @@ describeWithTools('through tinyproxy', [TINYPROXY, OPENSSL], () => {
     const target = await startTarget();
     const secure = await startSecureTarget();
     const proxy = await startTinyproxy({ connectPorts: [target.port, secure.port] });
-    const refused = `http://${HOST}:${await freePort()}`;
+    const refused = `http://${HOST}:${await refusedPort()}`;
 
     setEnv({
       HTTP_PROXY: proxy.url,
@@ -137,7 +137,7 @@ describeWithTools('through tinyproxy', [TINYPROXY, OPENSSL], () => {
   });
 
   it('a target the proxy cannot reach: WS_ERR_PROXY with its 500', async () => {
-    const port = await freePort();
+    const port = await refusedPort();
     const proxy = await startTinyproxy({ connectPorts: [port] });
     const error = await connectFailure(connect(`ws://${HOST}:${port}/`, { proxy: proxy.url }), 'WS_ERR_PROXY', 'proxy');
     expect(error.status).toBe(500);
@@ -165,7 +165,7 @@ describeWithTools('through tinyproxy', [TINYPROXY, OPENSSL], () => {
 describe('proxies without tinyproxy (a refused port, a silent raw server)', () => {
   it('a proxy that is not listening: WS_ERR_CONNECT naming the proxy', async () => {
     const target = await startTarget();
-    const port = await freePort();
+    const port = await refusedPort();
     const error = await connectFailure(connect(target.url, { proxy: `http://${HOST}:${port}` }), 'WS_ERR_CONNECT', 'connect');
     expect(error.message).toContain(`${HOST}:${port}`);
   });

@@ -8,7 +8,7 @@
 import type { IncomingMessage } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConnectError, connect, type Ws } from '../../../src/index.js';
-import { HOST, cleanup, defer, freePort, settle, startServer } from '../helpers.js';
+import { HOST, cleanup, defer, refusedPort, settle, startServer } from '../helpers.js';
 
 afterEach(cleanup);
 
@@ -65,7 +65,7 @@ describe('valid URLs', () => {
   });
 
   it('a refused connection to a valid URL is not an URL error (the check is not too strict)', async () => {
-    const port = await freePort();
+    const port = await refusedPort();
     const outcome = await settle(connect(`ws://${HOST}:${port}/path?query#`.slice(0, -1)));
     expect(!outcome.ok && (outcome.error as ConnectError).code).toBe('WS_ERR_CONNECT');
   });
