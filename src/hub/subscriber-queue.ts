@@ -91,6 +91,8 @@ export class SubscriberQueue<C extends HubConnection> {
   private sendingEntries: SentFrames | null = null;
   private writesStarted = 0;
   private writesSettled = 0;
+  /** settled() as the writes' handler, made on the first write that has a promise (numbered connections never do). */
+  private onWritten: (() => void) | null = null;
   /** Numbered connections: the frames handed over whose batch may not be written yet, and their slots in use. */
   private unconfirmed: NumberedFrames | null = null;
   private unconfirmedLength = 0;
@@ -233,8 +235,8 @@ export class SubscriberQueue<C extends HubConnection> {
     this.sending = sent;
     this.sendingEntries = entries;
     this.writesStarted++;
-    sent.then(this.written, () => {
-      this.written();
+    sent.then((this.onWritten ??= () => this.settled()), () => {
+      this.settled();
       for (let i = 0; i < entries.length; i += 4) {
         const lostFrame = entries[i] as PreparedFrame | null;
         const lostMessage = entries[i + 1] as MessageSource;
@@ -279,11 +281,11 @@ export class SubscriberQueue<C extends HubConnection> {
   }
 
   /** A write settled; once none is pending, the latest one's entries are let go. */
-  private readonly written = (): void => {
+  private settled(): void {
     if (++this.writesSettled !== this.writesStarted) return;
     this.sending = null;
     this.sendingEntries = null;
-  };
+  }
 
   /** Writes queued messages while the connection's buffer is below the low watermark. */
   private pump(): void {

@@ -35,14 +35,15 @@ export interface HubConnection {
    */
   send(data: string | Uint8Array, options?: { readonly text?: boolean }): Promise<void>;
   /**
-   * @internal What Ws adds, so that a write costs no promise: sendPrepared() (or send() of `payload`
-   * when `frame` is null) returning the number of the batch of writes it joined, or 0 when the
-   * connection refused it. Numbers grow with each batch.
+   * Optional, with `writtenBatches`: the write without a promise that Ws has (Ws.sendNumbered):
+   * sendPrepared(), or send() of `payload` when `frame` is null, returning the number of the batch
+   * of writes it joined, or 0 when the connection refused it. Numbers grow with each batch. With
+   * both, a delivery costs the hub no promise; a connection that wraps a Ws forwards both to it.
    */
   sendNumbered?(frame: PreparedFrame | null, payload: Uint8Array, isText: boolean): number;
   /**
-   * @internal With sendNumbered: the number of the latest batch the kernel took, and every batch
-   * before it. A frame whose batch is above it once the connection is gone was lost.
+   * With sendNumbered: the number of the latest batch the kernel took, and every batch before it.
+   * A frame whose batch is above it once the connection is gone was lost.
    */
   readonly writtenBatches?: number;
   /** Resolves when bufferedAmount drops to 0; rejects with WS_ERR_CLOSED if the connection closes first. */

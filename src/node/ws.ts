@@ -302,37 +302,55 @@ export class Ws implements AsyncIterableIterator<Message> {
    * permessage-deflate, or a larger window than the peer allows).
    */
   sendPrepared(frame: PreparedFrame): Promise<void> {
-    if (typeof frame !== 'object' || frame === null || !(frame.frame instanceof Uint8Array)) {
-      return rejected(new WebSocketError('WS_ERR_INVALID_ARGUMENT', 'sendPrepared() takes a frame from prepareFrame()'));
-    }
-    const bits = frame.deflateWindowBits;
-    if (bits !== undefined) {
-      const agreement = this.deflateAgreement;
-      if (agreement === null || agreement.ourMaxWindowBits < bits) {
-        return rejected(
-          new WebSocketError(
-            'WS_ERR_INVALID_ARGUMENT',
-            agreement === null
-              ? 'a compressed frame for a connection without permessage-deflate'
-              : `a frame compressed with a ${bits}-bit window for a peer that allows ${agreement.ourMaxWindowBits}`,
-          ),
-        );
-      }
-    }
+    const refusal = this.preparedRefusal(frame, 'sendPrepared()');
+    if (refusal !== null) return rejected(refusal);
     return this.outbox.sendPrepared(frame);
   }
 
   /**
-   * @internal HubConnection's write without a promise (the hub's delivery loop): sendPrepared()
-   * (or send() of `payload` when `frame` is null) returning the number of the batch of writes it
-   * joined, 0 if refused; it was written once `writtenBatches` reaches that number. The hub checks
-   * the frame against deflateAgreement itself.
+   * sendPrepared(), or send() of `payload` when `frame` is null (as text when `isText`: UTF-8
+   * bytes), without a promise: returns the number of the batch of writes the message joined, or 0
+   * when the connection refused it: it is closing or closed, or `maxBufferedAmount` is reached
+   * (`sendOverflow` applies, as for send()). Batch numbers grow from 1; the message was written once
+   * `writtenBatches` reaches its number, and lost if the connection goes before. This is the
+   * hub's delivery path (a broadcast to 10,000 connections costs no promise per connection); a
+   * HubConnection that wraps a Ws forwards it, and `writtenBatches`, to keep it (README, "The
+   * hub"). Throws WS_ERR_INVALID_ARGUMENT for what send() or sendPrepared() would reject.
    */
   sendNumbered(frame: PreparedFrame | null, payload: Uint8Array, isText: boolean): number {
+    const refusal =
+      frame !== null
+        ? this.preparedRefusal(frame, 'sendNumbered()')
+        : !(payload instanceof Uint8Array)
+          ? notData('sendNumbered()')
+          : isText && !isUtf8Buffer(payload)
+            ? new WebSocketError('WS_ERR_INVALID_ARGUMENT', 'sendNumbered(null, bytes, true): the bytes are not valid UTF-8')
+            : null;
+    if (refusal !== null) throw refusal;
     return this.outbox.sendNumbered(frame, payload, isText);
   }
 
-  /** @internal The number of the latest batch of writes the kernel took, and every one before it. */
+  /** Why sendPrepared() cannot take `frame` (not a prepared frame, or compressed for a window this peer did not agree), or null. */
+  private preparedRefusal(frame: PreparedFrame, method: string): WebSocketError | null {
+    if (typeof frame !== 'object' || frame === null || !(frame.frame instanceof Uint8Array)) {
+      return new WebSocketError('WS_ERR_INVALID_ARGUMENT', `${method} takes a frame from prepareFrame()`);
+    }
+    const bits = frame.deflateWindowBits;
+    if (bits === undefined) return null;
+    const agreement = this.deflateAgreement;
+    if (agreement !== null && agreement.ourMaxWindowBits >= bits) return null;
+    return new WebSocketError(
+      'WS_ERR_INVALID_ARGUMENT',
+      agreement === null
+        ? 'a compressed frame for a connection without permessage-deflate'
+        : `a frame compressed with a ${bits}-bit window for a peer that allows ${agreement.ourMaxWindowBits}`,
+    );
+  }
+
+  /**
+   * The number of the latest batch of writes the kernel took, with every batch before it (see
+   * sendNumbered()); 0 before the first.
+   */
   get writtenBatches(): number {
     return this.outboxState?.writtenBatches ?? 0;
   }

@@ -6,7 +6,7 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, prepareFrame, type RefusedHandshake, type Ws } from '../../src/index.js';
-import { AsyncQueue, OP, cleanup, defer, deferred, expectRejection, openRawClient, rawConnect, rawHttp, serverFrame, startServer, text, upgradeRequest, wsConnect } from './helpers.js';
+import { AsyncQueue, OP, cleanup, closePayload, defer, deferred, expectRejection, openRawClient, rawConnect, rawHttp, serverFrame, startServer, text, upgradeRequest, wsConnect } from './helpers.js';
 
 afterEach(cleanup);
 
@@ -104,6 +104,50 @@ describe('sendPrepared()', () => {
     await ws.sendPrepared(prepareFrame(true, Buffer.from([0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]), 15));
     await ws.send('Hello Hello Hello');
     expect([await received.next(), await received.next(), await received.next()]).toEqual(['Hello Hello Hello', 'Hello', 'Hello Hello Hello']);
+  });
+});
+
+describe('sendNumbered() and writtenBatches', () => {
+  it('no promise: one batch number for a turn, the bytes in order, writtenBatches reaching it once written; 0 once closing', async () => {
+    const server = await startServer();
+    const client = await rawConnect(server.port);
+    const ws = await server.connections.next();
+    expect(ws.writtenBatches).toBe(0);
+    const frame = prepareFrame(true, text('Hello'));
+    expect(ws.sendNumbered(frame, frame.payload, true)).toBe(1);
+    expect(ws.sendNumbered(null, Buffer.from('héllo', 'utf8'), true)).toBe(1);
+    expect(ws.sendNumbered(null, Buffer.from([1, 2]), false)).toBe(1);
+    expect(ws.writtenBatches).toBe(0);
+    expect((await client.nextFrame()).raw).toEqual(Buffer.from(frame.frame));
+    expect((await client.nextFrame()).raw).toEqual(serverFrame(OP.TEXT, Buffer.from('héllo', 'utf8')));
+    expect((await client.nextFrame()).raw).toEqual(serverFrame(OP.BINARY, Buffer.from([1, 2])));
+    // Writes call back in order: once the next batch's send() has resolved, both are written.
+    await ws.send('next turn');
+    expect(ws.writtenBatches).toBe(2);
+    expect(ws.sendNumbered(null, Buffer.from('third'), true)).toBe(3);
+    void ws.close(1000);
+    expect(ws.sendNumbered(null, Buffer.from('late'), true)).toBe(0);
+    expect((await client.nextFrame()).raw).toEqual(serverFrame(OP.TEXT, 'next turn'));
+    expect((await client.nextFrame()).raw).toEqual(serverFrame(OP.TEXT, 'third'));
+    expect((await client.nextFrame()).raw).toEqual(serverFrame(OP.CLOSE, closePayload(1000)));
+  });
+
+  it('throws WS_ERR_INVALID_ARGUMENT for what send() and sendPrepared() refuse, and sends nothing', async () => {
+    const server = await startServer();
+    const client = await rawConnect(server.port);
+    const ws = await server.connections.next();
+    const compressed = prepareFrame(true, Buffer.from([0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]), 15);
+    const calls: (() => number)[] = [
+      () => ws.sendNumbered(compressed, compressed.payload, true),
+      () => ws.sendNumbered({ firstByte: 0x81 } as never, Buffer.from('x'), true),
+      () => ws.sendNumbered(null, 'a string' as never, true),
+      () => ws.sendNumbered(null, Buffer.from([0x68, 0xc3, 0x28]), true),
+    ];
+    for (const call of calls) expect(call).toThrow(expect.objectContaining({ code: 'WS_ERR_INVALID_ARGUMENT' }));
+    // Not UTF-8 is fine as binary.
+    expect(ws.sendNumbered(null, Buffer.from([0x68, 0xc3, 0x28]), false)).toBe(1);
+    expect((await client.nextFrame()).raw).toEqual(serverFrame(OP.BINARY, Buffer.from([0x68, 0xc3, 0x28])));
+    expect(ws.readyState).toBe('open');
   });
 });
 
