@@ -8,6 +8,7 @@
  */
 
 import type { Member } from './protocol.js';
+import { SmallSet } from './small-set.js';
 
 /** A user who came into a room or left it. */
 export interface PresenceChange {
@@ -72,7 +73,7 @@ export interface Presence {
 interface UserPresence {
   readonly member: Member;
   /** Its connections in the room, by id. */
-  readonly connections: Set<string>;
+  readonly connections: SmallSet;
   /** The grace timer running since its last connection went away. */
   graceTimer: ReturnType<typeof setTimeout> | null;
 }
@@ -116,7 +117,7 @@ export class MemoryPresence implements Presence {
     if (users === undefined) this.store.rooms.set(room, (users = new Map()));
     const user = users.get(member.userId);
     if (user === undefined) {
-      users.set(member.userId, { member, connections: new Set([connection]), graceTimer: null });
+      users.set(member.userId, { member, connections: new SmallSet(connection), graceTimer: null });
       this.announce({ type: 'joined', room, member });
     } else {
       user.connections.add(connection);

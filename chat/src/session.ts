@@ -23,6 +23,7 @@ import {
   type StreamId,
 } from './protocol.js';
 import type { ChatStats } from './stats.js';
+import { SmallSet } from './small-set.js';
 
 /** What a session needs of its server. */
 export interface SessionContext {
@@ -57,7 +58,7 @@ export class Session {
   /** The hub's id of the connection (the presence's too). */
   readonly id: string;
   /** Rooms this connection is in. */
-  private readonly rooms = new Set<string>();
+  private readonly rooms = new SmallSet();
   /** The room joined on connect: `chat` and `notification` go there when they name none. */
   private readonly firstRoom: string;
   private readonly token = randomToken();

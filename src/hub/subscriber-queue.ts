@@ -256,8 +256,14 @@ export class SubscriberQueue<C extends HubConnection> {
   private track(batch: number, frame: PreparedFrame | null, message: MessageSource, topic: string | null, key: string | undefined): void {
     let list = this.unconfirmed;
     let length = this.unconfirmedLength;
-    if (list === null) list = this.unconfirmed = [];
-    else if (length > 0 && list[length - SLOTS] !== batch) {
+    if (list === null) {
+      // A literal of exactly one frame's slots: an empty array grown by assignment takes 17 (issue
+      // 15: 100 bytes more per connection, kept for as long as it is).
+      this.unconfirmed = [batch, frame, message, topic, key];
+      this.unconfirmedLength = SLOTS;
+      return;
+    }
+    if (length > 0 && list[length - SLOTS] !== batch) {
       const written = this.connection.writtenBatches ?? 0;
       if ((list[length - SLOTS] as number) <= written) {
         list.fill(undefined, 0, length);
