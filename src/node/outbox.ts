@@ -290,29 +290,19 @@ export class Outbox {
         chunks.length = 1;
         last = 0;
       }
-      const settles = id !== 0 || this.drainWaiters !== null;
-      const entry = batch ?? id;
-      // On a net.Socket with no write waiting for its callback, write without one and look
-      // (issue 15): a write the kernel took at once is settled here. Node's callback costs an
-      // object, a tick and our handler per write, a tenth of a delivery's CPU at low rates.
-      const look = settles && (this.flags & RECYCLES) !== 0 && this.writtenFirst === null;
       if (last > 0) socket.cork();
       for (let i = 0; i < last; i++) socket.write(chunks[i]!);
       // Writes complete in order: the last one's callback speaks for the whole batch. One callback
       // per outbox, settling the batches in write order (no closure per batch).
-      if (!settles || look) socket.write(chunks[last]!);
-      else this.writeWithCallback(chunks[last]!, entry);
-      if (last > 0) socket.uncork();
-      // Written synchronously (see RECYCLES; a write that failed destroyed the socket): nothing
-      // refers to these bytes any more, and the slab can put frames there again once every range
-      // of it has come back.
-      const taken = (this.flags & RECYCLES) !== 0 && socket.writableLength === 0 && !socket.destroyed;
-      if (look) {
-        if (taken) this.settle(entry);
-        // Not all taken: a write of nothing calls back once every write before it is done.
-        else this.writeWithCallback(EMPTY, entry);
+      if (id === 0 && this.drainWaiters === null) socket.write(chunks[last]!);
+      else {
+        this.pushWritten(batch ?? id);
+        socket.write(chunks[last]!, (this.onWritten ??= (error) => this.writeDone(error)));
       }
-      if (taken) writer.release(chunks);
+      if (last > 0) socket.uncork();
+      // Written synchronously (see RECYCLES): nothing refers to these bytes any more, and the
+      // slab can put frames there again once every range of it has come back.
+      if ((this.flags & RECYCLES) !== 0 && socket.writableLength === 0) writer.release(chunks);
     }
     if ((this.flags & END_REQUESTED) !== 0 && (this.flags & ENDED) === 0 && writer.idle) {
       this.flags |= ENDED;
@@ -372,13 +362,8 @@ export class Outbox {
     return entry;
   }
 
-  private writeWithCallback(chunk: Uint8Array, entry: Batch | number): void {
-    this.pushWritten(entry);
-    this.socket.write(chunk, (this.onWritten ??= (error) => this.settle(this.shiftWritten(), error)));
-  }
-
-  /** The write of `entry` is done (its callback, or taken by the kernel at once): it is written, or lost. */
-  private settle(entry: Batch | number | null, error?: Error | null): void {
+  private writeDone(error?: Error | null): void {
+    const entry = this.shiftWritten();
     if (entry !== null && entry !== 0) {
       const batch = typeof entry === 'number' ? null : entry;
       const id = batch === null ? (entry as number) : batch.id;
