@@ -442,7 +442,8 @@ export class RedisPresence {
       const joins: Promise<void>[] = [];
       const announced = new Set<string>();
       for (const [room, connections] of this.local) {
-        void session.command(this.nodes.rooms(id), ['SADD', this.nodes.rooms(id), room]);
+        // Through send(): a command that fails is handled there, never an unhandled rejection.
+        this.send(session, this.nodes.rooms(id), ['SADD', this.nodes.rooms(id), room]);
         const keys = presenceRoomKeys(this.prefix, room);
         for (const [connection, member] of connections) {
           joins.push(
@@ -460,10 +461,14 @@ export class RedisPresence {
           );
         }
       }
+      // Waited for as one, now: if the session ended meanwhile and this returns, a join that fails
+      // later is still handled (a TimeoutError of one was a crash at shutdown, in the bench).
+      const joined = Promise.all(joins);
+      joined.catch(() => undefined);
       // From here on, operations go to Redis, after the joins above (unless the session ended meanwhile).
       if (this.connection.session !== session || this.closed) return;
       this.session = session;
-      await Promise.all(joins);
+      await joined;
       if (old !== null) await this.reap(session, old);
       await this.settleUncertain(session, announced);
       this.startTimers();
