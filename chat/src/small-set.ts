@@ -5,7 +5,7 @@
  */
 export class SmallSet implements Iterable<string> {
   /** The member while there is exactly one (many === null). */
-  private one: string | undefined = undefined;
+  private one: string | undefined;
   /** Every member, once there have been two at a time. */
   private many: Set<string> | null = null;
 
