@@ -24,6 +24,7 @@ export { type ClientOptions, type TransportRequest } from './node/client/options
 export { Ws } from './node/ws.js';
 export { type DeflateOptions, type WsOptions } from './node/options.js';
 export { type Message } from './node/inbox.js';
+export { type MessageHandler } from './node/message-loop.js';
 export { type BinaryData, type SendOptions } from './node/send-arguments.js';
 
 // The WHATWG WebSocket interface over connect().

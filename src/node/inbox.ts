@@ -13,7 +13,7 @@
  * protocol error, see Connection.onEnd) is reported back once every message before it is read.
  */
 
-import { ConnectionClosedError, ProtocolError } from '../protocol/errors.js';
+import { ConnectionClosedError, ProtocolError, WebSocketError } from '../protocol/errors.js';
 import { rejected } from './util.js';
 
 /**
@@ -124,8 +124,16 @@ const END_SCHEDULED = 32;
 /** inflateNext() is looping, and was asked again meanwhile (a synchronous inflation finished). */
 const INFLATE_LOOP = 64;
 const INFLATE_AGAIN = 128;
+/** A listen() reader (Ws.forEach) reads: recv() and for-await are refused meanwhile. */
+const LISTENING = 256;
 
 const DONE: IteratorResult<Message> = Object.freeze({ done: true, value: undefined });
+const END = Symbol('end');
+
+/** Two readers at once, one of them forEach(): which message goes to which would be a race. */
+export function alreadyReading(what: string): WebSocketError {
+  return new WebSocketError('WS_ERR_ALREADY_READING', `${what} cannot read messages while another reader does`);
+}
 
 export class Inbox {
   private readonly flow: ReadFlow;
@@ -231,6 +239,54 @@ export class Inbox {
 
   /** The next message for recv() (iterator false) or the async iterator (true). */
   take(iterator: boolean): Promise<Message | IteratorResult<Message>> {
+    if ((this.flags & LISTENING) !== 0) return rejected(alreadyReading(iterator ? 'a for-await loop' : 'recv()'));
+    const ready = this.ready();
+    if (ready === END) return iterator ? Promise.resolve(DONE) : rejected(this.end.closedError());
+    if (ready !== null) return Promise.resolve(iterator ? { done: false, value: ready } : ready);
+    // The iterator's waiter is its resolve function alone (see Waiter).
+    const promise = iterator
+      ? new Promise<IteratorResult<Message>>((resolve) => this.addWaiter(resolve))
+      : new Promise<Message>((resolve, reject) => this.addWaiter({ resolve, reject }));
+    // A reader waiting with nothing ready is what "caught up" means.
+    this.checkEnd();
+    return promise;
+  }
+
+  /**
+   * The next message for a reader that is a function, not a promise (Ws.forEach): `reader` gets it
+   * now if one is ready, DONE once everything before the end is read, or waits for it. No promise
+   * and no suspended async function per message: a connection waiting between two messages holds
+   * only `reader` (issue 15: the chat's for-await loop kept each connection's last message, its
+   * handler's frame and promises alive until the next one came, long enough to reach the old
+   * generation at a message a second, and a full collection every few seconds swept them).
+   */
+  listen(reader: (result: IteratorResult<Message>) => void): void {
+    this.flags |= LISTENING;
+    const ready = this.ready();
+    if (ready === END) reader(DONE);
+    else if (ready !== null) {
+      reader({ done: false, value: ready });
+    } else {
+      this.addWaiter(reader);
+      this.checkEnd();
+    }
+  }
+
+  /** The listen() reader is done (it read the end, or its handler failed): recv() and for-await may read again. */
+  unlisten(): void {
+    this.flags &= ~LISTENING;
+  }
+
+  /** Whether a reader reads: a listen() reader (Ws.forEach), or recv() and for-await waiting for a message. */
+  get hasReader(): boolean {
+    return (this.flags & LISTENING) !== 0 || this.waiter !== null;
+  }
+
+  /**
+   * What a reader gets at once: the first message if it is ready (taken off the queue), END once
+   * everything before the end of the stream is read (the end is reported then), or null: it waits.
+   */
+  private ready(): Message | typeof END | null {
     this.flags |= READING;
     const queue = this.queued;
     if (queue !== null) {
@@ -243,20 +299,14 @@ export class Inbox {
         this.inflateNext();
         // The last message before the end is taken: nothing is left to wait for (issue 14).
         if (this.queued === null) this.checkEnd();
-        return Promise.resolve(iterator ? { done: false, value: entry.message } : entry.message);
+        return entry.message;
       }
     } else if ((this.flags & ENDED) !== 0) {
       // Everything before the end of the stream is read: act on it now, and say so.
       this.reportEnd();
-      return iterator ? Promise.resolve(DONE) : rejected(this.end.closedError());
+      return END;
     }
-    // The iterator's waiter is its resolve function alone (see Waiter).
-    const promise = iterator
-      ? new Promise<IteratorResult<Message>>((resolve) => this.addWaiter(resolve))
-      : new Promise<Message>((resolve, reject) => this.addWaiter({ resolve, reject }));
-    // A reader waiting with nothing ready is what "caught up" means.
-    this.checkEnd();
-    return promise;
+    return null;
   }
 
   private addWaiter(waiter: Waiter): void {

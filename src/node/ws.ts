@@ -28,7 +28,8 @@ import type { PreparedFrame } from '../protocol/prepared.js';
 import type { DeflateAgreement } from '../protocol/permessage-deflate.js';
 import type { PerMessageDeflate } from './deflate.js';
 import { coarseClock, keepaliveAction, type Heartbeat, type HeartbeatSubject, type KeepaliveStamps } from './heartbeat.js';
-import { Inbox, type Message } from './inbox.js';
+import { alreadyReading, Inbox, type Message } from './inbox.js';
+import { type MessageHandler, MessageLoop } from './message-loop.js';
 import { MessageLimiter, type RateLimitEvent, type ResolvedMessageLimits } from './limits.js';
 import type { ResolvedOptions } from './options.js';
 import { Outbox } from './outbox.js';
@@ -274,6 +275,22 @@ export class Ws implements AsyncIterableIterator<Message> {
   /** AsyncIterator: the next message, or done once the connection has closed. */
   next(): Promise<IteratorResult<Message>> {
     return this.inbox.take(true) as Promise<IteratorResult<Message>>;
+  }
+
+  /**
+   * Calls `handler` with every message, in order, one at a time, until the connection closes: a
+   * for-await loop without its cost per message (no promise per read, and nothing of the last
+   * message kept while the next is awaited). When the handler returns a promise, the next message
+   * waits until it settles. Resolves once the connection has closed and every message before the
+   * close was handled; rejects with what the handler threw (or its promise rejected with), and
+   * then stops reading, without closing the connection (as a for-await loop whose body throws).
+   * Only one reader at a time: forEach() while recv() or a for-await loop waits for a message, or
+   * while another forEach() runs, rejects with WS_ERR_ALREADY_READING, and so do those while it runs.
+   */
+  forEach(handler: MessageHandler): Promise<void> {
+    if (typeof handler !== 'function') return rejected(new WebSocketError('WS_ERR_INVALID_ARGUMENT', 'forEach() needs a function'));
+    if (this.inbox.hasReader) return rejected(alreadyReading('forEach()'));
+    return new Promise<void>((resolve, reject) => new MessageLoop(this.inbox, handler, resolve, reject).start());
   }
 
   /** AsyncIterator: leaving a for-await loop does not close the connection. */

@@ -54,7 +54,8 @@ export type HandshakeErrorCode =
 export type UsageErrorCode =
   | 'WS_ERR_CLOSED'
   | 'WS_ERR_INVALID_ARGUMENT'
-  | 'WS_ERR_BUFFER_FULL';
+  | 'WS_ERR_BUFFER_FULL'
+  | 'WS_ERR_ALREADY_READING';
 
 /**
  * Why we ended a connection ourselves, as carried by CloseResult.errorCode (besides the protocol

@@ -518,3 +518,84 @@ describe('close(): the transport is gone', () => {
     expect([end.proceeded, end.failures.length]).toEqual([0, 0]);
   });
 });
+
+describe('listen(): a reader that is a function (Ws.forEach)', () => {
+  it('gets a ready message at once, waits for the next one, and is a reader until unlisten()', async () => {
+    const { inbox, flow } = setup();
+    inbox.push(bytes(60), false, false);
+    expect(flow.calls).toEqual([]);
+    const results: IteratorResult<Message>[] = [];
+    const reader = (result: IteratorResult<Message>): void => {
+      results.push(result);
+    };
+    inbox.listen(reader);
+    expect(results.map((result) => binaryOf(result.value as Message).length)).toEqual([60]);
+    expect(inbox.hasReader).toBe(true);
+    // Not re-armed yet: the next message queues, and counts against the mark.
+    inbox.push(bytes(50), false, false);
+    expect(results).toHaveLength(1);
+    expect(inbox.unread).toBe(50);
+    // Other readers are refused meanwhile, and take nothing.
+    const other = [track(inbox.take(false)), track(inbox.take(true))];
+    await flush();
+    for (const refused of other) expect(refused).toMatchObject({ state: 'rejected', error: { code: 'WS_ERR_ALREADY_READING' } });
+    expect(inbox.unread).toBe(50);
+    inbox.listen(reader);
+    expect(binaryOf(results[1]!.value as Message)).toEqual(bytes(50));
+    // Nothing ready: it waits, and the next message goes straight to it.
+    inbox.listen(reader);
+    inbox.push(bytes(70), false, false);
+    expect(binaryOf(results[2]!.value as Message)).toEqual(bytes(70));
+    expect(inbox.unread).toBe(0);
+    inbox.unlisten();
+    expect(inbox.hasReader).toBe(false);
+    inbox.push(bytes(1), false, false);
+    expect(binaryOf(await recv(inbox))).toEqual(bytes(1));
+  });
+
+  it('compressed messages reach it inflated, in order; while it is busy they queue, and reading pauses at the mark', () => {
+    const { inbox, flow, inflater } = setup();
+    const results: IteratorResult<Message>[] = [];
+    const reader = (result: IteratorResult<Message>): void => {
+      results.push(result);
+    };
+    inbox.listen(reader);
+    inbox.push(bytes(10, 0x01), false, true);
+    inbox.push(bytes(10, 0x02), false, true);
+    inflater.finish(0, bytes(30, 0x61));
+    expect(results.map((result) => binaryOf(result.value as Message))).toEqual([bytes(30, 0x61)]);
+    inflater.finish(1, bytes(100, 0x62));
+    // Busy with the first (not listening again yet): the second is ready and queued, at the mark.
+    expect(results).toHaveLength(1);
+    expect(flow.calls).toEqual(['pause']);
+    inbox.listen(reader);
+    expect(binaryOf(results[1]!.value as Message)).toEqual(bytes(100, 0x62));
+    expect(flow.calls).toEqual(['pause', 'resume']);
+  });
+
+  it('the end: DONE once everything before it was handed over, and the end is reported then', () => {
+    const { inbox, end } = setup({ inflater: false });
+    const results: IteratorResult<Message>[] = [];
+    const reader = (result: IteratorResult<Message>): void => {
+      results.push(result);
+    };
+    inbox.push(bytes(5), false, false);
+    inbox.listen(reader);
+    inbox.endOfStream();
+    // The reader has the last message and has not asked again: not reported yet within this turn.
+    expect(end.proceeded).toBe(0);
+    inbox.listen(reader);
+    expect(results[1]).toEqual({ done: true, value: undefined });
+    expect(end.proceeded).toBe(1);
+  });
+
+  it('a reader waiting when the transport goes is told DONE', () => {
+    const { inbox } = setup({ inflater: false });
+    const results: IteratorResult<Message>[] = [];
+    inbox.listen((result) => {
+      results.push(result);
+    });
+    inbox.close(() => undefined);
+    expect(results).toEqual([{ done: true, value: undefined }]);
+  });
+});

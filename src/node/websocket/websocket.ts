@@ -327,12 +327,11 @@ export class WebSocket extends EventTarget {
 
   /** The message loop: one message event per message, while OPEN; then the close. */
   async #receive(ws: Ws): Promise<void> {
-    for (;;) {
-      const next = await ws.next();
-      if (next.done === true) break;
+    // forEach: no promise per message, nothing of one kept while the next is awaited (Ws.forEach).
+    await ws.forEach((message) => {
       // "When a WebSocket message has been received": "If readyState is not OPEN, return."
-      if (this.#state === OPEN) this.#dispatchMessage(next.value);
-    }
+      if (this.#state === OPEN) this.#dispatchMessage(message);
+    });
     // "When the WebSocket closing handshake is started": CLOSING (already so after close()).
     if (this.#state === OPEN) this.#state = CLOSING;
     const result = await ws.closed;
