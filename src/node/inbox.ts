@@ -91,7 +91,14 @@ interface RecvWaiter {
  * connection has) is its promise's resolve function alone, since it never rejects: no object
  * around it, and its reject function is left to the GC (memory per idle connection).
  */
-type Waiter = ((value: IteratorResult<Message>) => void) | RecvWaiter;
+type Waiter = ((value: IteratorResult<Message>) => void) | RecvWaiter | Listener;
+
+/** A reader that is an object, not a promise (Ws.forEach's MessageLoop): given each message, then the end. */
+export interface Listener {
+  onMessage(message: Message): void;
+  /** Every message before the end of the stream was given. */
+  onEnd(): void;
+}
 
 /**
  * The unread messages and their counts, made when a message has to wait and dropped once the
@@ -253,21 +260,21 @@ export class Inbox {
   }
 
   /**
-   * The next message for a reader that is a function, not a promise (Ws.forEach): `reader` gets it
-   * now if one is ready, DONE once everything before the end is read, or waits for it. No promise
-   * and no suspended async function per message: a connection waiting between two messages holds
-   * only `reader` (issue 15: the chat's for-await loop kept each connection's last message, its
-   * handler's frame and promises alive until the next one came, long enough to reach the old
-   * generation at a message a second, and a full collection every few seconds swept them).
+   * The next message for a reader that is an object, not a promise (Ws.forEach): `listener` is
+   * given it now if one is ready, told the end once everything before it is read, or waits. No
+   * promise and no suspended async function per message: a connection waiting between two
+   * messages holds only the listener (issue 15: the chat's for-await loop kept each connection's
+   * last message, its handler's frame and promises alive until the next one came, long enough to
+   * reach the old generation at a message a second, and full collections swept them every few
+   * seconds).
    */
-  listen(reader: (result: IteratorResult<Message>) => void): void {
+  listen(listener: Listener): void {
     this.flags |= LISTENING;
     const ready = this.ready();
-    if (ready === END) reader(DONE);
-    else if (ready !== null) {
-      reader({ done: false, value: ready });
-    } else {
-      this.addWaiter(reader);
+    if (ready === END) listener.onEnd();
+    else if (ready !== null) listener.onMessage(ready);
+    else {
+      this.addWaiter(listener);
       this.checkEnd();
     }
   }
@@ -349,6 +356,7 @@ export class Inbox {
       this.waiter = null;
     }
     if (typeof waiter === 'function') waiter({ done: false, value: message });
+    else if ('onMessage' in waiter) waiter.onMessage(message);
     else waiter.resolve(message);
   }
 
@@ -549,6 +557,7 @@ export class Inbox {
     let error: ConnectionClosedError | undefined;
     for (const waiter of waiters) {
       if (typeof waiter === 'function') waiter(DONE);
+      else if ('onEnd' in waiter) waiter.onEnd();
       else waiter.reject((error ??= this.end.closedError()));
     }
   }

@@ -5,27 +5,31 @@
  * the last message, the handler's frame and its promise alive until the next message comes. At a
  * message a second per connection those live long enough to reach V8's old generation, and a chat
  * of 1,000 users spent full collections on them every few seconds (issue 15: p99 at low rates).
- * Here a connection waiting for a message holds this object and its two bound functions, nothing
- * per message.
+ * Here a connection waiting for a message holds this object, nothing per message.
  */
 
-import type { Inbox, Message } from './inbox.js';
+import type { Inbox, Listener, Message } from './inbox.js';
 
 /** What forEach() calls: a promise it returns (any thenable) holds the next message back until it settles. */
 export type MessageHandler = (message: Message) => void | PromiseLike<void>;
 
-export class MessageLoop {
+export class MessageLoop implements Listener {
   private readonly inbox: Inbox;
   private readonly handler: MessageHandler;
   private readonly resolve: () => void;
   private readonly reject: (error: unknown) => void;
-  /** The message handed over, for the microtask that calls the handler with it. */
+  /** The message given, until the microtask that calls the handler with it. */
   private message: Message | null = null;
-  // Bound once per loop: handed to the inbox and to queueMicrotask for every message.
-  private readonly onRead = (result: IteratorResult<Message>): void => this.read(result);
-  private readonly onNext = (): void => this.inbox.listen(this.onRead);
-  private readonly onFailed = (error: unknown): void => this.fail(error);
-  private readonly onCall = (): void => this.call();
+  /**
+   * The next step, one function for both uses (memory per connection): with a message given,
+   * call the handler (a microtask); without, listen again (the handler's promise fulfilled).
+   */
+  private readonly step = (): void => {
+    if (this.message === null) this.inbox.listen(this);
+    else this.call();
+  };
+  /** The handler's promise rejected; made with the first promise (a synchronous handler never needs it). */
+  private onRejected: ((error: unknown) => void) | null = null;
 
   constructor(inbox: Inbox, handler: MessageHandler, resolve: () => void, reject: (error: unknown) => void) {
     this.inbox = inbox;
@@ -35,19 +39,21 @@ export class MessageLoop {
   }
 
   start(): void {
-    this.inbox.listen(this.onRead);
+    this.inbox.listen(this);
   }
 
-  private read(result: IteratorResult<Message>): void {
-    if (result.done === true) {
-      this.inbox.unlisten();
-      this.resolve();
-      return;
-    }
+  /** @internal Listener */
+  onMessage(message: Message): void {
     // The handler runs in a microtask, as a for-await loop's body does: never inside the parser
     // that is still reading the rest of the chunk this message came in.
-    this.message = result.value;
-    queueMicrotask(this.onCall);
+    this.message = message;
+    queueMicrotask(this.step);
+  }
+
+  /** @internal Listener */
+  onEnd(): void {
+    this.inbox.unlisten();
+    this.resolve();
   }
 
   private call(): void {
@@ -59,8 +65,8 @@ export class MessageLoop {
     } catch (error) {
       return this.fail(error);
     }
-    if (isThenable(result)) result.then(this.onNext, this.onFailed);
-    else this.inbox.listen(this.onRead);
+    if (isThenable(result)) result.then(this.step, (this.onRejected ??= (error) => this.fail(error)));
+    else this.inbox.listen(this);
   }
 
   /** The handler threw: forEach() rejects with it, and reading stops; the connection stays open. */

@@ -13,7 +13,7 @@ import { setImmediate as nextMacrotask } from 'node:timers/promises';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
-import { Inbox, type Inflater, type Message, type ReadFlow, type StreamEnd } from '../../src/node/inbox.js';
+import { Inbox, type Inflater, type Listener, type Message, type ReadFlow, type StreamEnd } from '../../src/node/inbox.js';
 import { CloseCode } from '../../src/protocol/close.js';
 import { ConnectionClosedError, ProtocolError } from '../../src/protocol/errors.js';
 
@@ -519,21 +519,37 @@ describe('close(): the transport is gone', () => {
   });
 });
 
-describe('listen(): a reader that is a function (Ws.forEach)', () => {
+/** A listen() reader that records what it is given: each message, then 'end'. */
+class RecordingListener implements Listener {
+  readonly results: (Message | 'end')[] = [];
+
+  onMessage(message: Message): void {
+    this.results.push(message);
+  }
+
+  onEnd(): void {
+    this.results.push('end');
+  }
+
+  binary(index: number): Buffer {
+    const result = this.results[index];
+    return binaryOf(result === 'end' ? undefined : result);
+  }
+}
+
+describe('listen(): a reader that is an object (Ws.forEach)', () => {
   it('gets a ready message at once, waits for the next one, and is a reader until unlisten()', async () => {
     const { inbox, flow } = setup();
     inbox.push(bytes(60), false, false);
     expect(flow.calls).toEqual([]);
-    const results: IteratorResult<Message>[] = [];
-    const reader = (result: IteratorResult<Message>): void => {
-      results.push(result);
-    };
+    const reader = new RecordingListener();
     inbox.listen(reader);
-    expect(results.map((result) => binaryOf(result.value as Message).length)).toEqual([60]);
+    expect(reader.results).toHaveLength(1);
+    expect(reader.binary(0)).toEqual(bytes(60));
     expect(inbox.hasReader).toBe(true);
-    // Not re-armed yet: the next message queues, and counts against the mark.
+    // Not listening again yet: the next message queues, and counts against the mark.
     inbox.push(bytes(50), false, false);
-    expect(results).toHaveLength(1);
+    expect(reader.results).toHaveLength(1);
     expect(inbox.unread).toBe(50);
     // Other readers are refused meanwhile, and take nothing.
     const other = [track(inbox.take(false)), track(inbox.take(true))];
@@ -541,11 +557,11 @@ describe('listen(): a reader that is a function (Ws.forEach)', () => {
     for (const refused of other) expect(refused).toMatchObject({ state: 'rejected', error: { code: 'WS_ERR_ALREADY_READING' } });
     expect(inbox.unread).toBe(50);
     inbox.listen(reader);
-    expect(binaryOf(results[1]!.value as Message)).toEqual(bytes(50));
+    expect(reader.binary(1)).toEqual(bytes(50));
     // Nothing ready: it waits, and the next message goes straight to it.
     inbox.listen(reader);
     inbox.push(bytes(70), false, false);
-    expect(binaryOf(results[2]!.value as Message)).toEqual(bytes(70));
+    expect(reader.binary(2)).toEqual(bytes(70));
     expect(inbox.unread).toBe(0);
     inbox.unlisten();
     expect(inbox.hasReader).toBe(false);
@@ -555,47 +571,40 @@ describe('listen(): a reader that is a function (Ws.forEach)', () => {
 
   it('compressed messages reach it inflated, in order; while it is busy they queue, and reading pauses at the mark', () => {
     const { inbox, flow, inflater } = setup();
-    const results: IteratorResult<Message>[] = [];
-    const reader = (result: IteratorResult<Message>): void => {
-      results.push(result);
-    };
+    const reader = new RecordingListener();
     inbox.listen(reader);
     inbox.push(bytes(10, 0x01), false, true);
     inbox.push(bytes(10, 0x02), false, true);
     inflater.finish(0, bytes(30, 0x61));
-    expect(results.map((result) => binaryOf(result.value as Message))).toEqual([bytes(30, 0x61)]);
+    expect(reader.results).toHaveLength(1);
+    expect(reader.binary(0)).toEqual(bytes(30, 0x61));
     inflater.finish(1, bytes(100, 0x62));
     // Busy with the first (not listening again yet): the second is ready and queued, at the mark.
-    expect(results).toHaveLength(1);
+    expect(reader.results).toHaveLength(1);
     expect(flow.calls).toEqual(['pause']);
     inbox.listen(reader);
-    expect(binaryOf(results[1]!.value as Message)).toEqual(bytes(100, 0x62));
+    expect(reader.binary(1)).toEqual(bytes(100, 0x62));
     expect(flow.calls).toEqual(['pause', 'resume']);
   });
 
-  it('the end: DONE once everything before it was handed over, and the end is reported then', () => {
+  it('the end: told once everything before it was given, and the end is reported then', () => {
     const { inbox, end } = setup({ inflater: false });
-    const results: IteratorResult<Message>[] = [];
-    const reader = (result: IteratorResult<Message>): void => {
-      results.push(result);
-    };
+    const reader = new RecordingListener();
     inbox.push(bytes(5), false, false);
     inbox.listen(reader);
     inbox.endOfStream();
     // The reader has the last message and has not asked again: not reported yet within this turn.
     expect(end.proceeded).toBe(0);
     inbox.listen(reader);
-    expect(results[1]).toEqual({ done: true, value: undefined });
+    expect(reader.results[1]).toBe('end');
     expect(end.proceeded).toBe(1);
   });
 
-  it('a reader waiting when the transport goes is told DONE', () => {
+  it('a reader waiting when the transport goes is told the end', () => {
     const { inbox } = setup({ inflater: false });
-    const results: IteratorResult<Message>[] = [];
-    inbox.listen((result) => {
-      results.push(result);
-    });
+    const reader = new RecordingListener();
+    inbox.listen(reader);
     inbox.close(() => undefined);
-    expect(results).toEqual([{ done: true, value: undefined }]);
+    expect(reader.results).toEqual(['end']);
   });
 });
