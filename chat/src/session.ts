@@ -87,7 +87,9 @@ export class Session {
       this.opened();
       try {
         await this.join(this.firstRoom, this.identity.since);
-        for await (const message of this.connection.ws) await this.handle(message);
+        // forEach, not for-await: nothing of a message is kept while the next is awaited (see
+        // Ws.forEach; issue 15).
+        await this.connection.ws.forEach((message) => this.handle(message));
       } catch (error) {
         // The connection closed while a message was being read or answered: nothing to do.
         if (!(error instanceof Error && 'code' in error && error.code === 'WS_ERR_CLOSED')) throw error;
