@@ -105,6 +105,8 @@ export class Outbox {
 
   // FLUSH_SCHEDULED, COMPRESSING, END_REQUESTED, ENDED, BATCH_OPEN, RECYCLES.
   private flags = 0;
+  // The round of scheduled flushes in which this outbox last wrote (see flush()).
+  private round = 0;
   // The open batch's promise, made when a send asks for one.
   private batch: Batch | null = null;
   // Batches numbered so far (the open one, if any, is the last).
@@ -290,19 +292,34 @@ export class Outbox {
         chunks.length = 1;
         last = 0;
       }
+      const settles = id !== 0 || this.drainWaiters !== null;
+      const entry = batch ?? id;
+      // On a net.Socket with no write waiting for its callback, write without one and look
+      // (issue 15): a write the kernel took at once is settled here. Node's callback costs an
+      // object, a tick and our handler per write, a tenth of a delivery's CPU at low rates.
+      // Only for a connection not written in the previous round: one written round after round
+      // is under sustained load, where the callbacks' deferred work lengthens a round and more
+      // messages gather per write (fan-out, 4 messages in flight to 1,000 subscribers: 3.76
+      // frames per write with the callbacks, 2.27 without, and a quarter fewer deliveries).
+      const look = settles && (this.flags & RECYCLES) !== 0 && this.writtenFirst === null && this.round !== round - 1;
+      this.round = round;
       if (last > 0) socket.cork();
       for (let i = 0; i < last; i++) socket.write(chunks[i]!);
       // Writes complete in order: the last one's callback speaks for the whole batch. One callback
       // per outbox, settling the batches in write order (no closure per batch).
-      if (id === 0 && this.drainWaiters === null) socket.write(chunks[last]!);
-      else {
-        this.pushWritten(batch ?? id);
-        socket.write(chunks[last]!, (this.onWritten ??= (error) => this.writeDone(error)));
-      }
+      if (!settles || look) socket.write(chunks[last]!);
+      else this.writeWithCallback(chunks[last]!, entry);
       if (last > 0) socket.uncork();
-      // Written synchronously (see RECYCLES): nothing refers to these bytes any more, and the
-      // slab can put frames there again once every range of it has come back.
-      if ((this.flags & RECYCLES) !== 0 && socket.writableLength === 0) writer.release(chunks);
+      // Written synchronously (see RECYCLES; a write that failed destroyed the socket): nothing
+      // refers to these bytes any more, and the slab can put frames there again once every range
+      // of it has come back.
+      const taken = (this.flags & RECYCLES) !== 0 && socket.writableLength === 0 && !socket.destroyed;
+      if (look) {
+        if (taken) this.settle(entry);
+        // Not all taken: a write of nothing calls back once every write before it is done.
+        else this.writeWithCallback(EMPTY, entry);
+      }
+      if (taken) writer.release(chunks);
     }
     if ((this.flags & END_REQUESTED) !== 0 && (this.flags & ENDED) === 0 && writer.idle) {
       this.flags |= ENDED;
@@ -362,8 +379,13 @@ export class Outbox {
     return entry;
   }
 
-  private writeDone(error?: Error | null): void {
-    const entry = this.shiftWritten();
+  private writeWithCallback(chunk: Uint8Array, entry: Batch | number): void {
+    this.pushWritten(entry);
+    this.socket.write(chunk, (this.onWritten ??= (error) => this.settle(this.shiftWritten(), error)));
+  }
+
+  /** The write of `entry` is done (its callback, or taken by the kernel at once): it is written, or lost. */
+  private settle(entry: Batch | number | null, error?: Error | null): void {
     if (entry !== null && entry !== 0) {
       const batch = typeof entry === 'number' ? null : entry;
       const id = batch === null ? (entry as number) : batch.id;
@@ -486,7 +508,11 @@ export class Outbox {
  */
 let scheduled: Outbox[] = [];
 
+/** The number of the latest round of scheduled flushes (see Outbox.round); an outbox's 0 is never the one before. */
+let round = 1;
+
 function flushScheduled(): void {
+  round++;
   const outboxes = scheduled;
   scheduled = [];
   for (let i = 0; i < outboxes.length; i++) outboxes[i]!.flush();

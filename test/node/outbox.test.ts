@@ -329,6 +329,106 @@ describe('batching', () => {
   });
 });
 
+/** The socket's write() calls: whether each gave a callback, and its bytes. */
+function recordWrites(socket: Socket): { callback: boolean; bytes: number }[] {
+  const calls: { callback: boolean; bytes: number }[] = [];
+  const write = socket.write.bind(socket) as (chunk: Uint8Array, callback?: (error?: Error | null) => void) => boolean;
+  socket.write = ((chunk: Uint8Array, callback?: (error?: Error | null) => void) => {
+    calls.push({ callback: typeof callback === 'function', bytes: chunk.length });
+    return write(chunk, callback);
+  }) as typeof socket.write;
+  return calls;
+}
+
+describe('a net.Socket write the kernel takes at once is settled without its callback (issue 15)', () => {
+
+  it('taken at once: one write, no callback, the batch written and its promise resolved in the flush itself', async () => {
+    const { socket, peer } = await socketPair();
+    const calls = recordWrites(socket);
+    const h = new Harness(socket, {});
+    const sent = track(h.outbox.send('hello', true));
+    expect(h.outbox.sendNumbered(null, Buffer.from('more'), true)).toBe(1);
+    h.outbox.flush();
+    expect([h.outbox.writtenBatches, socket.writableLength]).toEqual([1, 0]);
+    expect(calls).toEqual([{ callback: false, bytes: 13 }]);
+    await nextTurn();
+    expect(sent.state).toBe('resolved');
+    const expected = Buffer.concat([serverFrame(OP.TEXT, 'hello'), serverFrame(OP.TEXT, 'more')]);
+    const received: Buffer[] = [];
+    peer.on('data', (chunk: Buffer) => received.push(chunk));
+    peer.resume();
+    await deadline(
+      (async () => {
+        while (Buffer.concat(received).length < expected.length) await nextTurn();
+      })(),
+      5000,
+      'the bytes at the peer',
+    );
+    expect(hex(Buffer.concat(received))).toBe(hex(expected));
+  });
+
+  it('not all taken (the peer does not read): settled by a write of nothing once the kernel has taken it, the next batch after it', async () => {
+    const { socket, peer } = await socketPair();
+    peer.pause();
+    const calls = recordWrites(socket);
+    const h = new Harness(socket, { maxBufferedAmount: 256 * 1024 * 1024 });
+    const big = track(h.outbox.send(Buffer.alloc(64 * 1024 * 1024, 1), false));
+    h.outbox.flush();
+    expect(socket.writableLength).toBeGreaterThan(0);
+    // The frame's header and its payload (by reference), then the write of nothing.
+    expect(calls).toEqual([
+      { callback: false, bytes: 10 },
+      { callback: false, bytes: 64 * 1024 * 1024 },
+      { callback: true, bytes: 0 },
+    ]);
+    // A batch behind one that waits for its callback waits too: batches settle in write order.
+    const small = track(h.outbox.send('after', true));
+    h.outbox.flush();
+    expect(calls.slice(3)).toEqual([{ callback: true, bytes: 7 }]);
+    await nextTurn();
+    expect([h.outbox.writtenBatches, big.state, small.state]).toEqual([0, 'pending', 'pending']);
+    peer.resume();
+    peer.on('data', () => {});
+    await deadline(
+      (async () => {
+        while (small.state === 'pending') await nextTurn();
+      })(),
+      10_000,
+      'the sends to settle',
+    );
+    expect([h.outbox.writtenBatches, big.state, small.state]).toEqual([2, 'resolved', 'resolved']);
+  });
+});
+
+describe('a connection written round after round keeps the write callback (issue 15)', () => {
+  it('written in the previous round of flushes: the callback; after a round without it: none', async () => {
+    const a = await socketPair();
+    const b = await socketPair();
+    const callsA = recordWrites(a.socket);
+    const callsB = recordWrites(b.socket);
+    const ha = new Harness(a.socket, {});
+    const hb = new Harness(b.socket, {});
+    // Round r: both write. Round r + 1: `a` again (under sustained load), `b` not. Round r + 2: `b`.
+    ha.outbox.sendNumbered(null, Buffer.from('a1'), true);
+    hb.outbox.sendNumbered(null, Buffer.from('b1'), true);
+    await nextTurn();
+    ha.outbox.sendNumbered(null, Buffer.from('a2'), true);
+    await nextTurn();
+    hb.outbox.sendNumbered(null, Buffer.from('b2'), true);
+    await nextTurn();
+    expect(callsA.map((call) => call.callback)).toEqual([false, true]);
+    expect(callsB.map((call) => call.callback)).toEqual([false, false]);
+    await deadline(
+      (async () => {
+        while (ha.outbox.writtenBatches < 2) await nextTurn();
+      })(),
+      5000,
+      'the callback',
+    );
+    expect([ha.outbox.writtenBatches, hb.outbox.writtenBatches]).toEqual([2, 2]);
+  });
+});
+
 describe('the slab given back after writes taken at once (issue 15)', () => {
   /** Everything `peer` receives, once it has `bytes` bytes. */
   async function receive(peer: Socket, bytes: number): Promise<Buffer> {
