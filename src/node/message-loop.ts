@@ -42,7 +42,7 @@ export class MessageLoop implements Listener {
     this.inbox.listen(this);
   }
 
-  /** @internal Listener */
+  /** Listener: the inbox gives the next message. */
   onMessage(message: Message): void {
     // The handler runs in a microtask, as a for-await loop's body does: never inside the parser
     // that is still reading the rest of the chunk this message came in.
@@ -50,7 +50,7 @@ export class MessageLoop implements Listener {
     queueMicrotask(this.step);
   }
 
-  /** @internal Listener */
+  /** Listener: every message before the end was given. */
   onEnd(): void {
     this.inbox.unlisten();
     this.resolve();

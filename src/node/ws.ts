@@ -107,7 +107,7 @@ class Extras {
 // types), which an `implements` clause would then contradict.
 /**
  * One WebSocket connection, either role: what a server's `handler` gets and what connect()
- * resolves with. Read with recv() or `for await`, write with send(), end with close(). A method
+ * resolves with. Read with recv(), `for await` or forEach(), write with send(), end with close(). A method
  * that returns a promise rejects, never throws: WS_ERR_INVALID_ARGUMENT for a bad argument, a
  * ConnectionClosedError (WS_ERR_CLOSED) once the connection can no longer do what was asked.
  */
