@@ -65,7 +65,9 @@ export class MessageLoop implements Listener {
     } catch (error) {
       return this.fail(error);
     }
-    if (isThenable(result)) result.then(this.step, (this.onRejected ??= (error) => this.fail(error)));
+    // Promise.resolve() returns a native promise as it is, and adopts any other thenable the way
+    // `await` does: one whose then() throws rejects, one that calls back twice settles once.
+    if (isThenable(result)) void Promise.resolve(result).then(this.step, (this.onRejected ??= (error) => this.fail(error)));
     else this.inbox.listen(this);
   }
 

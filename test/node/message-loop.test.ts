@@ -112,6 +112,32 @@ describe('Ws.forEach()', () => {
     await again;
   });
 
+  it('a thenable that is not a promise is adopted as await would: one whose then() throws rejects forEach, one that calls back twice counts once', async () => {
+    const { client, ws } = await connected();
+    const seen: string[] = [];
+    const twice = ws.forEach((message) => {
+      seen.push(String(message.data));
+      if (message.data === 'stop') throw new Error('stop');
+      return {
+        then(resolve: () => void) {
+          resolve();
+          resolve();
+        },
+      };
+    });
+    client.send(Buffer.concat([frame('1'), frame('2'), frame('stop')]));
+    await expect(twice).rejects.toThrow('stop');
+    expect(seen).toEqual(['1', '2', 'stop']);
+    const thrown = new Error('then() threw');
+    const throwing = ws.forEach(() => ({
+      then() {
+        throw thrown;
+      },
+    }));
+    client.sendFrame({ opcode: OP.TEXT, payload: 'x', mask: 'random' });
+    await expect(throwing).rejects.toBe(thrown);
+  });
+
   it('one reader at a time: WS_ERR_ALREADY_READING for recv(), for-await and a second forEach() while it runs, and for forEach() while recv() waits', async () => {
     const { client, ws } = await connected();
     const pending = ws.recv();
@@ -142,8 +168,11 @@ describe('Ws.forEach()', () => {
   });
 
   it('on a connection already closed: resolves at once when nothing is left to read', async () => {
-    const { ws } = await connected();
-    await ws.close(1000, 'done');
+    const { client, ws } = await connected();
+    const closing = ws.close(1000, 'done');
+    expect((await client.nextFrame()).raw).toEqual(serverFrame(OP.CLOSE, closePayload(1000, 'done')));
+    client.sendFrame({ opcode: OP.CLOSE, payload: closePayload(1000), mask: 'random' });
+    expect(await closing).toMatchObject({ code: 1000 });
     let calls = 0;
     await ws.forEach(() => {
       calls++;
