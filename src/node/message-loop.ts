@@ -9,6 +9,7 @@
  */
 
 import type { Inbox, Listener, Message } from './inbox.js';
+import { isPromiseLike } from './util.js';
 
 /** What forEach() calls: a promise it returns (any thenable) holds the next message back until it settles. */
 export type MessageHandler = (message: Message) => void | PromiseLike<void>;
@@ -67,7 +68,7 @@ export class MessageLoop implements Listener {
     }
     // Promise.resolve() returns a native promise as it is, and adopts any other thenable the way
     // `await` does: one whose then() throws rejects, one that calls back twice settles once.
-    if (isThenable(result)) void Promise.resolve(result).then(this.step, (this.onRejected ??= (error) => this.fail(error)));
+    if (isPromiseLike(result)) void Promise.resolve(result).then(this.step, (this.onRejected ??= (error) => this.fail(error)));
     else this.inbox.listen(this);
   }
 
@@ -76,8 +77,4 @@ export class MessageLoop implements Listener {
     this.inbox.unlisten();
     this.reject(error);
   }
-}
-
-function isThenable(value: unknown): value is PromiseLike<void> {
-  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
 }

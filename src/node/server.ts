@@ -40,7 +40,7 @@ import { withResolved, type ResolvedOptions } from './options.js';
 import { resolveServerOptions, type ServerHandler, type ServerOptions, type UpgradeRequest } from './server-options.js';
 import { refusalOf, RequestRefusal } from './refusal.js';
 import { sha1Base64 } from './runtime.js';
-import { noop } from './util.js';
+import { isPromiseLike, noop } from './util.js';
 import { Ws, type ConnectionConfig } from './ws.js';
 import { ZlibResources } from './zlib-resources.js';
 
@@ -598,12 +598,6 @@ export class WebSocketServer {
       console.error('rfc6455: onError threw:', secondary, 'while reporting:', error);
     }
   }
-}
-
-function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
-  return (
-    typeof value === 'object' && value !== null && typeof (value as PromiseLike<unknown>).then === 'function'
-  );
 }
 
 /** The HTTP/1.1 answer to a refused handshake: the application's own (allowRequest), or status and message. */

@@ -5,6 +5,11 @@ import { Buffer } from 'node:buffer';
 /** Does nothing: a listener or a rejection handler whose event changes nothing. */
 export function noop(): void {}
 
+/** A promise, or any object with a then() method (what `await` adopts): a handler's result. */
+export function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
+}
+
 /**
  * A promise rejected with `error` and already handled once, so that a caller who does not await it
  * gets no unhandled rejection; one who does still sees the error.
