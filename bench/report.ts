@@ -9,7 +9,7 @@ import { CASES, SERVER_LABEL, peersOf, type CaseDef, type MetricKey, type Metric
 import type { ChatResult, ServerKind } from './lib/ipc.js';
 import { describeLoad, type Machine, type MachineLoad } from './machine.js';
 import { SATURATED, type RunRecord } from './measure.js';
-import { formatNumber, formatRatio } from './lib/stats.js';
+import { formatNumber, formatRatio, formatRounds } from './lib/stats.js';
 import type { CaseSummary } from './summary.js';
 
 const README_PATH = fileURLToPath(new URL('README.md', import.meta.url));
@@ -62,7 +62,7 @@ function perWrite(m: Metrics): number | undefined {
 function ratioCell(summary: CaseSummary, against: Peer, key: MetricKey): string {
   const list = summary.ratios[against]?.[key];
   if (list === undefined) return '—';
-  const perRound = list.length > 1 ? ` (${list.map((r) => r.toFixed(2)).join(', ')})` : '';
+  const perRound = list.length > 1 ? ` (${formatRounds(list)})` : '';
   return `**${formatRatio(summary.medianRatios[against]?.[key])}**${perRound}`;
 }
 

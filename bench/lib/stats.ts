@@ -21,3 +21,11 @@ export function formatRatio(value: number | undefined): string {
   if (value === undefined || !Number.isFinite(value)) return '—';
   return `${value.toFixed(2)}×`;
 }
+
+/**
+ * A ratio's rounds, for the cell after its median: a round without one ("—") is one the median
+ * left out, as a chat round where the peer sustained no rate of the ladder (nothing to compare).
+ */
+export function formatRounds(values: readonly number[]): string {
+  return values.map((value) => (Number.isFinite(value) ? value.toFixed(2) : '—')).join(', ');
+}
