@@ -106,7 +106,7 @@ export async function runOne(
     const marks = new Map<number, WindowMarks>();
     const marksOf = (step: number): WindowMarks => {
       let entry = marks.get(step);
-      if (entry === undefined) marks.set(step, (entry = { server: {}, machine: {} }));
+      if (entry === undefined) marks.set(step, (entry = { server: {}, machine: {}, at: {} }));
       return entry;
     };
     let baseline: MemorySample | null = null;
@@ -122,6 +122,7 @@ export async function runOne(
       if (message.type === 'mark') {
         const window = marksOf(message.step ?? 0);
         window.machine[message.phase] = sampleMachine();
+        window.at[message.phase] = performance.now();
         const sample = server.request<Extract<FromServer, { type: 'cpu' }>>({ type: 'cpu' });
         sample.catch(() => {});
         window.server[message.phase] = sample;
@@ -157,7 +158,7 @@ export async function runOne(
     // reported one, for a run of several (the chat's rate search: the last rate under its bound).
     const shownWindow = 'windowStep' in result ? Math.max(0, result.windowStep) : 0;
     const metrics: Metrics =
-      'generatorCpu' in result ? await windowFigures(result.generatorCpu, marks.get(shownWindow) ?? { server: {}, machine: {} }) : {};
+      'generatorCpu' in result ? await windowFigures(result.generatorCpu, marks.get(shownWindow) ?? { server: {}, machine: {}, at: {} }) : {};
     // The check above makes the result the mode the case's figures take.
     const figures = def.figures as (result: LoadResult, server: ServerSamples) => Metrics;
     Object.assign(metrics, figures(result, { baseline, loaded, connections: idleConnections }));
@@ -204,17 +205,27 @@ export async function runOne(
 }
 
 /** The samples taken at a window's start and end marks. */
-interface WindowMarks {
+export interface WindowMarks {
   readonly server: Partial<Record<'start' | 'end', Promise<Extract<FromServer, { type: 'cpu' }>>>>;
   readonly machine: Partial<Record<'start' | 'end', MachineSample | null>>;
+  /** When the harness got each mark (performance.now(), ms). */
+  readonly at: Partial<Record<'start' | 'end', number>>;
 }
 
-/** The server's and the generator's CPU over the window, and what the rest of the machine used. */
-async function windowFigures(generatorCpu: number, marks: WindowMarks): Promise<Metrics> {
+/**
+ * The server's and the generator's CPU over the window, and what the rest of the machine used.
+ * The server's samples are its answers to the harness's requests at the marks, timed by its own
+ * clock. A server whose event loop is seconds behind answers both together at the end: its CPU
+ * over the milliseconds between the two answers is noise (Socket.IO past its limit in chat-1k-1ps
+ * showed 2,062% and 227%). Its figures count only when its answers are at least half the
+ * harness's window apart; otherwise the window has none ("—").
+ */
+export async function windowFigures(generatorCpu: number, marks: WindowMarks): Promise<Metrics> {
   const metrics: Metrics = {};
   const start = await marks.server.start;
   const end = await marks.server.end;
-  if (start !== undefined && end !== undefined) {
+  const harnessMs = (marks.at.end ?? NaN) - (marks.at.start ?? NaN);
+  if (start !== undefined && end !== undefined && end.cpu.at - start.cpu.at >= harnessMs / 2) {
     metrics.serverCpu = cpuPercent(start.cpu, end.cpu);
     // On Redis: redis-server's own CPU and commands over the window (INFO), the cost of Redis.
     const seconds = (end.cpu.at - start.cpu.at) / 1000;
