@@ -390,16 +390,6 @@ export function rateLadder(from: number, to: number, perDoubling: number): numbe
   return rates;
 }
 
-/**
- * The chat's first step warms up this long at least (`--warmup` raises it, never lowers it). It
- * follows the 'opened' memory measurement, whose forced full GCs throw away optimized code that
- * held objects they freed (V8's "weak objects" deopts: 25 functions in the server's
- * `--trace-deopt`), and each server re-optimizes under load: at 0.5 msg/s per user after 1.5 s,
- * ours's p99 was 15 to 33 ms over three runs, 2.2 to 4 ms after 6 s (bench/README.md, "The chat's
- * first step"). Later steps follow a step at load and keep `--warmup`.
- */
-const CHAT_FIRST_WARMUP_MS = 6000;
-
 function chat(scale: Scale, rates: readonly number[], smokeRates: readonly number[], bound: number | null): SpecOf<'chat'> {
   return {
     mode: 'chat',
@@ -412,7 +402,6 @@ function chat(scale: Scale, rates: readonly number[], smokeRates: readonly numbe
     parallel: 100,
     warmupCycles: scale.smoke ? 10 : 50,
     warmupMs: scale.warmupMs,
-    firstWarmupMs: scale.smoke ? scale.warmupMs : Math.max(scale.warmupMs, CHAT_FIRST_WARMUP_MS),
     durationMs: scale.durationMs,
   };
 }

@@ -12,10 +12,8 @@
  * server's memory); every user connected and joined; one message from every user, all delivered
  * (so that what a connection creates on its first message exists); the server's memory again
  * ('opened' step, per user: as the idle case does). Then one step per rate of the spec: a warm-up
- * at that rate (the first step's is `firstWarmupMs`: the 'opened' measurement's forced full GCs
- * deoptimize code the server then has to optimize again) and a measurement window. With a bound,
- * a step whose p99 exceeds it ends the run (the rate search), and the figures are those of the
- * last step under it.
+ * at that rate and a measurement window. With a bound, a step whose p99 exceeds it ends the run
+ * (the rate search), and the figures are those of the last step under it.
  *
  * The generator is open-loop: it never waits for the server before sending, so a server that falls
  * behind shows as latency, not as a slower generator. How late the generator itself wrote
@@ -137,7 +135,7 @@ export async function runChat(spec: ChatSpec): Promise<ChatResult> {
       for (let step = 0; step < spec.rates.length; step++) {
         const rate = spec.rates[step]!;
         schedule(rate);
-        await failure.wait(step === 0 ? spec.firstWarmupMs : spec.warmupMs);
+        await failure.wait(spec.warmupMs);
         const sentBefore = sentTotal;
         const deliveriesBefore = deliveries;
         histogram.reset();

@@ -122,8 +122,6 @@ export interface ChatSpec extends CommonSpec {
   readonly warmupCycles: number;
   /** Per step. */
   readonly warmupMs: number;
-  /** The first step's, in place of warmupMs: it follows the 'opened' measurement's forced full GCs. */
-  readonly firstWarmupMs: number;
   readonly durationMs: number;
 }
 

@@ -125,17 +125,6 @@ describe('the chat cases', () => {
     expect(spec.rates).toEqual(rateLadder(0.5, 8, 4));
   });
 
-  it('warm up the first step 6 s (the memory measurement before it forces full GCs), the others --warmup; --warmup only raises it; a smoke run keeps its own', () => {
-    for (const def of CASES.filter((c) => c.id.startsWith('chat-'))) {
-      const warmups = [FULL, { ...FULL, warmupMs: 9000 }, SMOKE].map((scale) => {
-        const spec = def.spec(scale);
-        if (spec.mode !== 'chat') throw new Error(`${def.id} is not a chat case`);
-        return [spec.firstWarmupMs, spec.warmupMs];
-      });
-      expect([def.id, warmups]).toEqual([def.id, [[6000, 1500], [9000, 9000], [100, 100]]]);
-    }
-  });
-
   it("compare p99 at equal rates: the worst ratio over the rates Socket.IO sustained, ours's last step where it stopped below one", () => {
     const step = (rate: number, p99Ms: number, sustained = p99Ms <= 100): ChatStep => ({
       rate,
