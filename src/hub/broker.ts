@@ -22,6 +22,7 @@
  */
 
 import { WebSocketError } from '../protocol/errors.js';
+import { StreamRing } from './stream-ring.js';
 
 /**
  * A place in a topic's stream. `offset` grows by exactly one with each message appended to the
@@ -167,14 +168,16 @@ interface Stream {
   readonly epoch: string;
   /** The offset of the last message appended (0: none yet). */
   offset: number;
-  /** The messages kept, oldest first: offsets `offset - entries.length + 1` to `offset`. */
-  entries: BrokerMessage[];
+  /** The messages kept, oldest first: offsets `offset - kept.length + 1` to `offset`. */
+  readonly kept: StreamRing;
   /** idempotencyKey -> position, for the messages still kept. */
   readonly keys: Map<string, StreamPosition>;
-  /** The keys of the kept messages, in order, to forget them as the messages are trimmed. */
-  keyOrder: (string | undefined)[];
   /** When it is forgotten (performance.now() ms), or Infinity. */
   expiresAt: number;
+}
+
+function newStream(): Stream {
+  return { epoch: newEpoch(), offset: 0, kept: new StreamRing(), keys: new Map(), expiresAt: Infinity };
 }
 
 /**
@@ -208,25 +211,20 @@ export class MemoryStreams implements StreamStore {
   append(message: BrokerMessage, options: BrokerAppendOptions, now = performance.now()): StoredAppend {
     const { size, ttl } = options.history;
     let stream = this.live(message.topic, now);
-    if (stream === undefined) {
-      stream = { epoch: newEpoch(), offset: 0, entries: [], keys: new Map(), keyOrder: [], expiresAt: Infinity };
-      this.streams.set(message.topic, stream);
-    }
+    if (stream === undefined) this.streams.set(message.topic, (stream = newStream()));
     const key = options.idempotencyKey;
     const earlier = key === undefined ? undefined : stream.keys.get(key);
     if (earlier !== undefined) return { position: earlier, duplicate: true, message };
     const position: StreamPosition = { epoch: stream.epoch, offset: ++stream.offset };
-    // One literal, not `{ ...message, position }`: V8 gives every object made by a spread
-    // followed by another property a hidden class of its own (240 bytes more per message kept;
-    // issue 15 measured it on the chat's history: one per message).
+    // What the bus delivers; the stream keeps bytes (StreamRing). One literal, not
+    // `{ ...message, position }`: V8 gives every object made by a spread followed by another
+    // property a hidden class of its own (issue 15 measured 240 bytes more per message).
     const positioned: BrokerMessage = { topic: message.topic, payload: message.payload, opcode: message.opcode, key: message.key, except: message.except, position };
-    stream.entries.push(positioned);
-    stream.keyOrder.push(key);
+    stream.kept.push(message, key);
     if (key !== undefined) stream.keys.set(key, position);
-    const excess = stream.entries.length - Math.max(0, size);
-    if (excess > 0) {
-      stream.entries.splice(0, excess);
-      for (const old of stream.keyOrder.splice(0, excess)) if (old !== undefined) stream.keys.delete(old);
+    while (stream.kept.length > Math.max(0, size)) {
+      const old = stream.kept.shift();
+      if (old !== undefined) stream.keys.delete(old);
     }
     stream.expiresAt = ttl > 0 ? now + ttl : Infinity;
     return { position, duplicate: false, message: positioned };
@@ -235,12 +233,9 @@ export class MemoryStreams implements StreamStore {
   /** See Broker.history. A topic never appended to (or forgotten) has a new, empty stream. */
   history(topic: string, since: StreamPosition | undefined, limit: number, now = performance.now()): HistoryPage {
     let stream = this.live(topic, now);
-    if (stream === undefined) {
-      stream = { epoch: newEpoch(), offset: 0, entries: [], keys: new Map(), keyOrder: [], expiresAt: Infinity };
-      this.streams.set(topic, stream);
-    }
+    if (stream === undefined) this.streams.set(topic, (stream = newStream()));
     const position: StreamPosition = { epoch: stream.epoch, offset: stream.offset };
-    const first = stream.offset - stream.entries.length + 1;
+    const first = stream.offset - stream.kept.length + 1;
     let from = first;
     let complete = true;
     if (since !== undefined) {
@@ -249,7 +244,9 @@ export class MemoryStreams implements StreamStore {
       from = Math.max(first, since.offset + 1);
     }
     const start = from - first;
-    const messages = stream.entries.slice(start, start + Math.max(0, limit));
+    const messages: BrokerMessage[] = [];
+    const stop = Math.min(stream.kept.length, start + Math.max(0, limit));
+    for (let i = start; i < stop; i++) messages.push(stream.kept.at(i, topic, { epoch: stream.epoch, offset: first + i }));
     if (from + messages.length - 1 < stream.offset) complete = false;
     return { messages, position, complete };
   }
