@@ -10,12 +10,14 @@
 
 import type { BrokerMessage, StreamPosition } from './broker.js';
 
+const MIN_CAPACITY = 1024;
+
 /** Entries forgotten at the front before the arrays are moved down (amortized: at most as many as are kept). */
 const COMPACT_AFTER = 64;
 
 export class StreamRing {
   /** Payloads, back to back, the oldest kept one's from `starts[head]` to `end`. */
-  private data = new Uint8Array(1024);
+  private data = new Uint8Array(MIN_CAPACITY);
   private end = 0;
   /** Index of the oldest kept message in the arrays below. */
   private head = 0;
@@ -71,21 +73,27 @@ export class StreamRing {
     };
   }
 
+  /** Bytes of the buffer (for tests and diagnostics): at most 4× what is kept, past 1 KiB. */
+  get byteCapacity(): number {
+    return this.data.length;
+  }
+
   /**
-   * Room for `size` more bytes at the end: the kept payloads moved to the front, into a buffer
-   * twice as large when they would fill more than half of it (so that moves stay rare: each
-   * moves at most as many bytes as were appended since the last).
+   * Room for `size` more bytes at the end: the kept payloads moved to the front of a buffer of
+   * twice what they and `size` need (a power of two, 1 KiB at least). The buffer is replaced
+   * when that is more than it has, or a quarter of it or less (one large message, trimmed, does
+   * not keep its room for the life of the stream); otherwise they move within it. Either way at
+   * least half the buffer is free after a move, so moves stay rare.
    */
   private makeRoom(size: number): void {
     const from = this.length === 0 ? this.end : this.starts[this.head]!;
     const live = this.end - from;
-    const needed = live + size;
-    if (needed > this.data.length / 2) {
-      let capacity = this.data.length * 2;
-      while (capacity < needed * 2) capacity *= 2;
-      const grown = new Uint8Array(capacity);
-      grown.set(this.data.subarray(from, this.end));
-      this.data = grown;
+    let capacity = MIN_CAPACITY;
+    while (capacity < (live + size) * 2) capacity *= 2;
+    if (capacity > this.data.length || capacity * 4 <= this.data.length) {
+      const replaced = new Uint8Array(capacity);
+      replaced.set(this.data.subarray(from, this.end));
+      this.data = replaced;
     } else {
       this.data.copyWithin(0, from, this.end);
     }

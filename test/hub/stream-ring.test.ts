@@ -66,3 +66,20 @@ describe('StreamRing', () => {
     expect([...ring.at(0, 't', { epoch: 'e', offset: 1 }).payload]).toEqual([1, 2, 3]);
   });
 });
+
+describe('StreamRing buffer', () => {
+  it('grows for a large message and gives the room back once it is trimmed', () => {
+    const ring = new StreamRing();
+    expect(ring.byteCapacity).toBe(1024);
+    ring.push(message(1, 100_000), undefined);
+    expect(ring.byteCapacity).toBe(262_144);
+    expect(ring.shift()).toBe(undefined);
+    // Small messages, 3 kept: once the end is reached, the buffer shrinks to what they need.
+    for (let n = 0; n < 3000; n++) {
+      ring.push(message(n, 100), undefined);
+      if (ring.length > 3) ring.shift();
+    }
+    expect(ring.byteCapacity).toBe(1024);
+    expect(contents(ring)).toEqual([2997, 2998, 2999].map((n) => [n & 0xff, 100, n % 2 === 0 ? 0x1 : 0x2]));
+  });
+});
