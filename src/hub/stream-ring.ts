@@ -54,8 +54,11 @@ export class StreamRing {
     // Strings go now, not when the arrays are next moved down.
     this.keys[at] = this.excepts[at] = this.idempotencyKeys[at] = undefined;
     this.head++;
-    if (this.head === this.starts.length) this.clear();
-    else if (this.head >= COMPACT_AFTER && this.head * 2 >= this.starts.length) this.compactArrays();
+    if (this.head === this.starts.length) {
+      // Nothing kept: the arrays emptied, the next payload at the buffer's start.
+      this.compactArrays();
+      this.end = 0;
+    } else if (this.head >= COMPACT_AFTER && this.head * 2 >= this.starts.length) this.compactArrays();
     return idempotencyKey;
   }
 
@@ -109,12 +112,5 @@ export class StreamRing {
       array.length = kept;
     }
     this.head = 0;
-  }
-
-  /** Nothing kept: the arrays emptied, the next payload at the buffer's start. */
-  private clear(): void {
-    for (const array of [this.starts, this.lengths, this.opcodes, this.keys, this.excepts, this.idempotencyKeys] as unknown[][]) array.length = 0;
-    this.head = 0;
-    this.end = 0;
   }
 }
