@@ -11,7 +11,9 @@
  * taken with its code paths warm; the baseline ('baseline' step: the harness measures the
  * server's memory); every user connected and joined; one message from every user, all delivered
  * (so that what a connection creates on its first message exists); the server's memory again
- * ('opened' step, per user: as the idle case does). Then one step per rate of the spec: a warm-up
+ * ('opened' step, per user: as the idle case does), and a settle at a low rate after it (the
+ * measurement's forced collections deoptimize the server: ChatSpec.memory). A case that reports no
+ * memory skips both measurements and the settle. Then one step per rate of the spec: a warm-up
  * at that rate and a measurement window. With a bound, a step whose p99 exceeds it ends the run
  * (the rate search), and the figures are those of the last step under it.
  *
@@ -81,7 +83,7 @@ export async function runChat(spec: ChatSpec): Promise<ChatResult> {
       await closeUser(user);
     }),
   ]);
-  await Promise.race([phase('baseline', 0), failure.promise]);
+  if (spec.memory !== null) await Promise.race([phase('baseline', 0), failure.promise]);
 
   const users: ChatUser[] = new Array<ChatUser>(N);
   const started = performance.now();
@@ -126,10 +128,15 @@ export async function runChat(spec: ChatSpec): Promise<ChatResult> {
     };
 
     try {
-      // One message from every user at the first rate, all delivered, then the server's memory.
+      // One message from every user at the first rate, all delivered, then the server's memory
+      // and the settle after it (ipc.ts, ChatSpec.memory).
       schedule(spec.rates[0]!, N);
       await drain();
-      await Promise.race([phase('opened', N), failure.promise]);
+      if (spec.memory !== null) {
+        await Promise.race([phase('opened', N), failure.promise]);
+        schedule(spec.memory.settleRate);
+        await failure.wait(spec.memory.settleMs);
+      }
 
       const steps: ChatStep[] = [];
       for (let step = 0; step < spec.rates.length; step++) {

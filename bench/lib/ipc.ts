@@ -120,6 +120,15 @@ export interface ChatSpec extends CommonSpec {
   readonly parallel: number;
   /** Connect, join, send one message, read it back, close: cycles before the server's baseline. */
   readonly warmupCycles: number;
+  /**
+   * Whether the harness measures the server's memory ('baseline' and 'opened' steps), and then
+   * how the generator settles the server before the first step: `settleMs` of messages at
+   * `settleRate` per user, in no window. The measurement forces full collections, which throw away
+   * optimized code of the delivery path ("weak objects"); the settle lets it be compiled again, at
+   * a rate every server holds, so the first window measures the server and not the measurement
+   * (bench/README.md, "The chat's first step"). Null where the case reports no memory.
+   */
+  readonly memory: { readonly settleRate: number; readonly settleMs: number } | null;
   /** Per step. */
   readonly warmupMs: number;
   readonly durationMs: number;

@@ -118,6 +118,30 @@ describe('the chat cases', () => {
     }
   });
 
+  it('measure memory only where a case reports it, and settle after it below the lowest rate searched', () => {
+    const chatSpecs = CASES.flatMap((def) => {
+      const spec = def.spec(FULL);
+      return spec.mode === 'chat' ? [[def, spec] as const] : [];
+    });
+    expect(chatSpecs.map(([def]) => def.id).sort()).toEqual(
+      ['chat-1k-1ps', 'chat-1k-1ps-same-flags', 'chat-1k-max', 'chat-redis-1k-1ps', 'chat-redis-1k-max'].sort(),
+    );
+    for (const [def, spec] of chatSpecs) {
+      const reportsMemory = def.metrics.some((metric) => metric.key === 'rssPerConnKiB');
+      if (!reportsMemory) {
+        expect(spec.memory, def.id).toBeNull();
+        continue;
+      }
+      // A settle long enough to recompile, at a rate under every rate any chat case measures.
+      expect(spec.memory, def.id).toEqual({ settleRate: 0.25, settleMs: 6000 });
+      const smoke = def.spec(SMOKE);
+      if (smoke.mode !== 'chat') throw new Error(`${def.id} is not a chat case`);
+      expect(smoke.memory, def.id).toEqual({ settleRate: 0.25, settleMs: SMOKE.warmupMs });
+    }
+    const lowest = Math.min(...chatSpecs.flatMap(([, spec]) => spec.rates));
+    expect(lowest).toBe(0.5);
+  });
+
   it('search the same rates on every server: four per doubling, on a grid through 1 msg/s', () => {
     expect(rateLadder(0.5, 8, 4)).toEqual([0.5, 0.595, 0.707, 0.841, 1, 1.189, 1.414, 1.682, 2, 2.378, 2.828, 3.364, 4, 4.757, 5.657, 6.727, 8]);
     const spec = max.spec(FULL);
