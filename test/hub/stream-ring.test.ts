@@ -83,3 +83,27 @@ describe('StreamRing buffer', () => {
     expect(contents(ring)).toEqual([2997, 2998, 2999].map((n) => [n & 0xff, 100, n % 2 === 0 ? 0x1 : 0x2]));
   });
 });
+
+describe('StreamRing table', () => {
+  it('keeps one table while the number kept stays put, doubles it when full, and halves it at a quarter used', () => {
+    const ring = new StreamRing();
+    expect(ring.slotCapacity).toBe(16);
+    // A stream at its history's size (100): the table is sized once, then nothing is replaced.
+    const seen = new Set<number>();
+    for (let n = 0; n < 5000; n++) {
+      ring.push(message(n, 20), n % 7 === 0 ? `k${n}` : undefined);
+      if (ring.length > 100) expect(ring.shift()).toBe((n - 100) % 7 === 0 ? `k${n - 100}` : undefined);
+      seen.add(ring.slotCapacity);
+    }
+    expect([...seen]).toEqual([16, 32, 64, 128]);
+    expect(contents(ring).map(([first]) => first)).toEqual(Array.from({ length: 100 }, (_, i) => (4900 + i) & 0xff));
+    // The history made shorter: the table follows it down, never below 16 slots.
+    const sizes: number[] = [];
+    while (ring.length > 1) {
+      ring.shift();
+      if (sizes.at(-1) !== ring.slotCapacity) sizes.push(ring.slotCapacity);
+    }
+    expect(sizes).toEqual([128, 64, 32, 16]);
+    expect(contents(ring)).toEqual([[4999 & 0xff, 20, 0x2]]);
+  });
+});
