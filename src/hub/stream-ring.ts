@@ -59,8 +59,9 @@ export class StreamRing {
     this.end += size;
   }
 
-  /** Forgets the oldest message; returns the idempotency key it was appended with. */
+  /** Forgets the oldest message; returns the idempotency key it was appended with (undefined when none is kept). */
   shift(): string | undefined {
+    if (this.count === 0) return undefined;
     const at = this.head;
     const idempotencyKey = this.idempotencyKeys[at];
     // Strings go now, not when the slot is next written.

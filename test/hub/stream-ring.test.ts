@@ -52,6 +52,9 @@ describe('StreamRing', () => {
     const forgotten: (string | undefined)[] = [];
     while (ring.length > 0) forgotten.push(ring.shift());
     expect(forgotten).toEqual(Array.from({ length: 200 }, (_, n) => (n % 3 === 0 ? `id${n}` : undefined)));
+    // Nothing kept: shift() forgets nothing and the ring stays empty.
+    expect(ring.shift()).toBe(undefined);
+    expect(ring.length).toBe(0);
     ring.push(message(7, 2), 'again');
     expect(contents(ring)).toEqual([[7, 2, 0x2]]);
   });
