@@ -155,7 +155,7 @@ export class StreamRing {
   }
 }
 
-/** An array of `slots` undefined, packed (made at its size, not grown). */
+/** An array of `slots` slots, each undefined: made at its size, so never grown (nor reallocated). */
 function emptySlots(slots: number): (string | undefined)[] {
   return new Array<string | undefined>(slots).fill(undefined);
 }
